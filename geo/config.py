@@ -1,0 +1,96 @@
+"""Every default in one place; a TOML file and environment variables override it.
+
+Order of precedence (later wins):
+
+1. ``DEFAULTS`` below;
+2. the TOML file named by ``GRIDMAP_CONFIG`` (same nested keys as ``DEFAULTS``);
+3. environment variables: ``DATABASE_URL``, ``GRIDMAP_VAR_DIR``, ``GRIDMAP_PG_PORT``,
+   ``GRIDMAP_ID_KEY``, ``GRIDMAP_SECRET_KEY``.
+
+The domain rules (visit intervals, service reach, caseload, suppression) live here and
+are passed to queries as parameters: no query hard-codes them.
+
+>>> cfg = load_config({"rules": {"caseload_limit": 35}})
+>>> cfg["rules"]["caseload_limit"], cfg["rules"]["visit_interval_days"]["high"]
+(35, 7)
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+DEFAULTS: dict[str, Any] = {
+    # None: start the embedded PostGIS cluster under var_dir.
+    "database_url": None,
+    "var_dir": str(ROOT / "var"),
+    # The embedded cluster listens on a Unix socket in var/ only; the port names it.
+    "pg_port": 54329,
+    # Key for the keyed hash of identity numbers; the embedded set-up writes a random
+    # one to var/secrets.toml when none is configured.
+    "id_key": None,
+    "secret_key": None,
+    "rules": {
+        # Risk levels in order of urgency and their visit intervals; a county can
+        # replace them with its own tiers (for example red/yellow/blue/green).
+        "risk_levels": ["high", "medium", "low"],
+        "visit_interval_days": {"high": 7, "medium": 30, "low": 90},
+        # Every child in distress gets a grid-head return visit at least this often.
+        "return_visit_days": 30,
+        # Straight-line service reach of facility types, metres.
+        "service_reach_m": {
+            "rescue_station": 15000,
+            "designated_hospital": 10000,
+            "school": 3000,
+            "children_home": 2000,
+        },
+        "caseload_limit": 40,
+        "suppress_below": 5,
+        "visit_flag_distance_m": 300,
+        "visit_max_speed_kmh": 80,
+        # A unit imported as a child of another may stick out of it by this share of
+        # its area (digitising noise) before it is rejected.
+        "import_outside_parent_tolerance": 0.01,
+    },
+    "demo": {"seed": 20261124, "scale": 1.0},
+}
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+_ENV = {
+    "DATABASE_URL": ("database_url", str),
+    "GRIDMAP_VAR_DIR": ("var_dir", str),
+    "GRIDMAP_PG_PORT": ("pg_port", int),
+    "GRIDMAP_ID_KEY": ("id_key", str),
+    "GRIDMAP_SECRET_KEY": ("secret_key", str),
+}
+
+
+def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Defaults, then the ``GRIDMAP_CONFIG`` file, the environment and ``overrides``."""
+    cfg = copy.deepcopy(DEFAULTS)
+    path = os.environ.get("GRIDMAP_CONFIG")
+    if path:
+        with open(path, "rb") as fh:
+            cfg = _merge(cfg, tomllib.load(fh))
+    for env, (key, kind) in _ENV.items():
+        value = os.environ.get(env)
+        if value:
+            cfg[key] = kind(value)
+    if overrides:
+        cfg = _merge(cfg, overrides)
+    return cfg

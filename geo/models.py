@@ -1,0 +1,231 @@
+"""The schema as SQLAlchemy models. Migrations (geo/migrations) create it; a test checks
+that the two agree. Geometries are EPSG:4326 with GiST indexes; distances are computed
+in metres by casting to geography, never in degrees.
+
+Database-side rules that models cannot express live in the migrations as triggers:
+a unit's ancestor columns follow its parent; a household's ``cell_id`` and a facility's
+``unit_id`` are set by the database from the point (function ``gridmap_cell_at``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from geo import vocab
+
+
+def _in(column: str, values) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def categories_check() -> str:
+    allowed = ", ".join(repr(v) for v in vocab.CHILD_CATEGORIES)
+    return f"categories <@ ARRAY[{allowed}]::text[]"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Unit(Base):
+    """County, township, village or grid cell, with its ancestors denormalised."""
+
+    __tablename__ = "unit"
+    __table_args__ = (
+        CheckConstraint(_in("level", vocab.UNIT_LEVELS), name="unit_level_check"),
+        CheckConstraint("(level = 'county') = (parent_id IS NULL)", name="unit_parent_check"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    level: Mapped[str] = mapped_column(String(16), index=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"), index=True)
+    # Ancestors (and self at its own level), kept by a trigger; for scoping and roll-ups.
+    county_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"), index=True)
+    township_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"), index=True)
+    village_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"), index=True)
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=True), nullable=False)
+    # True when the polygon was generated (no public boundary exists), not surveyed.
+    generated: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    source: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class Household(Base):
+    __tablename__ = "household"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ledger_id: Mapped[str | None] = mapped_column(Text, unique=True)
+    address: Mapped[str] = mapped_column(Text)
+    geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=True), nullable=False)
+    # Set by the database from geom (trigger household_cell); never written by the app.
+    cell_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"), index=True)
+    flags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+    head_name: Mapped[str | None] = mapped_column(Text)
+    phone: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class Child(Base):
+    __tablename__ = "child"
+    __table_args__ = (
+        CheckConstraint(_in("sex", vocab.SEXES), name="child_sex_check"),
+        CheckConstraint(categories_check(), name="child_categories_check"),
+        Index("child_categories_gin", "categories", postgresql_using="gin"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id"), index=True)
+    ledger_id: Mapped[str | None] = mapped_column(Text, unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    sex: Mapped[str] = mapped_column(String(8))
+    birth_date: Mapped[dt.date] = mapped_column(Date)
+    # The identity number is never stored in clear: a masked form for display and a
+    # keyed hash (HMAC-SHA256) for de-duplication.
+    id_masked: Mapped[str | None] = mapped_column(String(18))
+    id_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    categories: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+    # Levels come from configuration (rules.risk_levels); validated by the application.
+    risk_level: Mapped[str] = mapped_column(String(16), index=True)
+    guardian_situation: Mapped[str | None] = mapped_column(Text)
+    school: Mapped[str | None] = mapped_column(Text)
+    has_disability: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    registered_on: Mapped[dt.date] = mapped_column(Date, server_default=func.current_date())
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class Worker(Base):
+    __tablename__ = "worker"
+    __table_args__ = (CheckConstraint(_in("role", vocab.WORKER_ROLES), name="worker_role_check"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    role: Mapped[str] = mapped_column(String(16), index=True)
+    name: Mapped[str] = mapped_column(Text)
+    phone: Mapped[str | None] = mapped_column(Text)
+    office = mapped_column(Geometry("POINT", srid=4326, spatial_index=True))
+    # The unit the worker belongs to (their village or township office).
+    unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class WorkerUnit(Base):
+    """The units (cells, villages or townships) a worker is assigned to look after."""
+
+    __tablename__ = "worker_unit"
+
+    worker_id: Mapped[int] = mapped_column(
+        ForeignKey("worker.id", ondelete="CASCADE"), primary_key=True
+    )
+    unit_id: Mapped[int] = mapped_column(
+        ForeignKey("unit.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class Visit(Base):
+    __tablename__ = "visit"
+    __table_args__ = (
+        CheckConstraint(_in("kind", vocab.VISIT_KINDS), name="visit_kind_check"),
+        Index("visit_child_time", "child_id", "visited_at"),
+        Index("visit_worker_time", "worker_id", "visited_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("child.id"))
+    worker_id: Mapped[int] = mapped_column(ForeignKey("worker.id"))
+    visited_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
+    kind: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+    flagged: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    flag_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class Facility(Base):
+    __tablename__ = "facility"
+    __table_args__ = (
+        CheckConstraint(_in("type", vocab.FACILITY_TYPES), name="facility_type_check"),
+        CheckConstraint(_in("sex_accepted", vocab.SEX_ACCEPTED), name="facility_sex_check"),
+        CheckConstraint("capacity >= 0", name="facility_capacity_check"),
+        CheckConstraint("occupied >= 0 AND occupied <= capacity", name="facility_occupied_check"),
+        CheckConstraint("min_age <= max_age", name="facility_age_check"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    type: Mapped[str] = mapped_column(String(32), index=True)
+    name: Mapped[str] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(Text)
+    geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=True), nullable=False)
+    phone: Mapped[str | None] = mapped_column(Text)
+    capacity: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    occupied: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    open_24h: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    min_age: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    max_age: Mapped[int] = mapped_column(Integer, server_default=text("17"))
+    sex_accepted: Mapped[str] = mapped_column(String(8), server_default=text("'any'"))
+    accepts_disability: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # The cell the facility lies in (set by the database from geom; NULL outside the area).
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class Placement(Base):
+    """A child placed at a facility: how a bed gets taken (and freed on release)."""
+
+    __tablename__ = "placement"
+    __table_args__ = (
+        CheckConstraint(_in("status", vocab.PLACEMENT_STATUSES), name="placement_status_check"),
+        Index(
+            "placement_one_active_per_child", "child_id", unique=True,
+            postgresql_where=text("status = 'active'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("child.id"), index=True)
+    facility_id: Mapped[int] = mapped_column(ForeignKey("facility.id"), index=True)
+    placed_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    released_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'active'"))
+    reason: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,60 @@
+"""Controlled vocabularies from DESIGN.md: codes used in code and data, Chinese labels for
+the UI. The database checks values against these lists (see the migrations)."""
+
+from __future__ import annotations
+
+UNIT_LEVELS = {"county": "县/区", "township": "乡镇/街道", "village": "村/社区", "cell": "网格"}
+LEVEL_ORDER = ["county", "township", "village", "cell"]
+
+CHILD_CATEGORIES = {
+    "orphan": "孤儿",
+    "de_facto_unsupported": "事实无人抚养",
+    "guardian_absent": "监护缺失",
+    "guardian_incapable": "监护人无力履行",
+    "severe_disability": "重残",
+    "serious_illness": "重病",
+    "street_child": "流浪",
+    "abused": "受侵害",
+    "left_behind": "留守",
+    "migrant": "流动",
+    "single_parent": "单亲",
+    "dropout": "失学辍学",
+    "prisoner_child": "服刑人员子女",
+    "hiv_affected": "受艾滋病影响",
+    "poor_family": "低保/低收入",
+    "juvenile_justice": "社区矫正/附条件不起诉",
+    "mental_disability": "精神障碍/智障",
+    "neglected": "经常性忽视",
+}
+SENSITIVE_CATEGORIES = frozenset({"hiv_affected", "juvenile_justice", "abused"})
+
+FACILITY_TYPES = {
+    "rescue_station": "救助管理站/未成年人保护中心",
+    "welfare_home": "儿童福利院",
+    "nursing_home": "敬老院",
+    "designated_hospital": "定点医院",
+    "hospital": "医院",
+    "school": "学校",
+    "special_school": "特殊教育学校",
+    "police_station": "派出所",
+    "children_home": "儿童之家",
+    "health_center": "卫生院/社区卫生服务中心",
+}
+
+WORKER_ROLES = {
+    "grid_worker": "网格员",
+    "grid_head": "网格长",
+    "supervisor": "督导员",
+    "child_director": "儿童主任",
+}
+
+VISIT_KINDS = {"regular": "定期随访", "return": "回访", "emergency": "紧急"}
+SEXES = {"male": "男", "female": "女"}
+SEX_ACCEPTED = {"any": "不限", "male": "男", "female": "女"}
+PLACEMENT_STATUSES = {"active": "在住", "released": "已离开"}
+HOUSEHOLD_FLAGS = {
+    "poor_family": "低保/低收入",
+    "single_parent": "单亲家庭",
+    "migrant": "流动人口",
+    "disabled_member": "家有残疾人",
+}
