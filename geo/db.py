@@ -11,6 +11,8 @@ One cached engine per URL and process; callers open ``with Session(engine)`` or
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
@@ -103,3 +105,26 @@ def postgis_version(engine: Engine) -> str | None:
         if not installed:
             return None
         return conn.execute(sa.text("SELECT postgis_lib_version()")).scalar_one()
+
+
+@contextmanager
+def open_database(cfg: dict[str, Any], migrate: bool = True) -> Iterator[Engine]:
+    """A ready engine: the embedded cluster started (and stopped again on exit when this
+    call started it) or DATABASE_URL checked for PostGIS, and the schema migrated."""
+    from geo import migrate as migrations  # noqa: PLC0415 - alembic is slow to import
+
+    cluster = None if cfg.get("database_url") else embedded_cluster(cfg)
+    started = False
+    try:
+        if cluster is not None:
+            started = cluster.start()
+            create_database(database_url(cfg))
+        engine = get_engine(database_url(cfg))
+        check_postgis(engine)
+        if migrate:
+            migrations.upgrade(engine)
+        yield engine
+    finally:
+        if started:
+            get_engine(database_url(cfg)).dispose()
+            cluster.stop()

@@ -11,9 +11,17 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from geoalchemy2 import alembic_helpers
 from sqlalchemy.engine import Engine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def include_object(obj, name, type_, reflected, compare_to):
+    """Leave PostGIS's own tables alone; let GeoAlchemy2 handle spatial indexes."""
+    if type_ == "table" and name in {"spatial_ref_sys"}:
+        return False
+    return alembic_helpers.include_object(obj, name, type_, reflected, compare_to)
 
 
 def alembic_config() -> Config:

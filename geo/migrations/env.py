@@ -7,17 +7,11 @@ from sqlalchemy import create_engine, pool
 
 from geo.config import load_config
 from geo.db import database_url
+from geo.migrate import include_object
 from geo.models import Base
 
 config = context.config
 target_metadata = Base.metadata
-
-
-def include_object(obj, name, type_, reflected, compare_to):
-    # PostGIS's own tables (spatial_ref_sys, topology...) are not ours.
-    if type_ == "table" and name in {"spatial_ref_sys"}:
-        return False
-    return alembic_helpers.include_object(obj, name, type_, reflected, compare_to)
 
 
 def run(connection):
