@@ -49,10 +49,10 @@ def main() -> None:
 @click.option("--scale", default=None, type=float, help="Demo scale (1 = 50k households).")
 def serve(host: str, port: int, threads: int, demo: bool, scale: float | None) -> None:
     """Serve the app (starting the embedded database when DATABASE_URL is unset)."""
-    from geo.demo import is_empty, load_demo
     from waitress import serve as waitress_serve
 
     from api.app import create_app
+    from geo.demo import is_empty, load_demo
 
     cfg = _cfg()
     _stop_on_sigterm()
