@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 from shapely.geometry import box, mapping
 
@@ -32,14 +33,21 @@ def test_units_import_names_the_bad_feature(run, tmp_path):
     assert "feature 2 (X2 坏): no geometry" in result.output
 
 
-def test_units_import_dry_run(run, tmp_path):
+def test_units_import_dry_run(run, engine, tmp_path):
+    with engine.connect() as conn:
+        x, y = conn.execute(sa.text(
+            "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p FROM unit "
+            "WHERE level = 'county') c")).one()
     path = tmp_path / "ok.geojson"
     path.write_text(json.dumps({"type": "FeatureCollection", "features": [
         {"type": "Feature", "properties": {"code": "Y1", "name": "好"},
-         "geometry": mapping(box(101.7, 26.6, 101.8, 26.7))}]}), encoding="utf-8")
+         "geometry": mapping(box(x - 0.001, y - 0.001, x + 0.001, y + 0.001))}]}),
+        encoding="utf-8")
     result = run("units", "import", str(path), "--level", "township", "--dry-run")
     assert result.exit_code == 0, result.output
     assert "would import 1 township units" in result.output
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM unit WHERE code = 'Y1'")).scalar() == 0
 
 
 def test_demo_load_refuses_a_full_database(run):

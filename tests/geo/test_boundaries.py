@@ -74,13 +74,14 @@ def test_generated_units_are_labelled(conn):
 
 
 def test_children_units_cover_their_parent(conn):
+    # A ratio of planar areas: exact up to floating noise. (Geography areas of the
+    # noise slivers are not meaningful: their long edges become great-circle arcs.)
     gaps = conn.execute(sa.text(
         """
         SELECT p.code,
-               ST_Area(ST_SymDifference(p.geom, ST_Union(c.geom))::geography)
-               / ST_Area(p.geom::geography) AS mismatch
+               ST_Area(ST_SymDifference(p.geom, ST_Union(c.geom))) / ST_Area(p.geom) AS mismatch
           FROM unit p JOIN unit c ON c.parent_id = p.id
-         WHERE p.level IN ('county', 'township')
          GROUP BY p.id, p.code, p.geom
         """)).all()
+    assert len(gaps) == 1 + 14 + 89
     assert gaps and all(m < 1e-6 for _, m in gaps), [g for g in gaps if g[1] >= 1e-6]
