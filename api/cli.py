@@ -26,12 +26,14 @@ def _fail(message: str) -> None:
     sys.exit(1)
 
 
-def _stop_on_sigterm() -> None:
-    """Turn SIGTERM into SystemExit so ``finally`` blocks stop the embedded database."""
+def _stop_on_signals() -> None:
+    """SIGTERM and SIGINT (even when inherited as ignored, as in a background job) end
+    the process through ``finally`` blocks, which stop the embedded database."""
     def handler(signum, frame):
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @click.group()
@@ -55,7 +57,7 @@ def serve(host: str, port: int, threads: int, demo: bool, scale: float | None) -
     from geo.demo import is_empty, load_demo
 
     cfg = _cfg()
-    _stop_on_sigterm()
+    _stop_on_signals()
     try:
         with open_database(cfg) as engine:
             if demo and is_empty(engine):
@@ -72,6 +74,8 @@ def serve(host: str, port: int, threads: int, demo: bool, scale: float | None) -
         _fail(str(exc))
     except KeyboardInterrupt:
         pass
+    finally:
+        click.echo("gridmap stopped")
 
 
 # -- db --------------------------------------------------------------------------------
