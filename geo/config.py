@@ -35,6 +35,8 @@ DEFAULTS: dict[str, Any] = {
     # one to var/secrets.toml when none is configured.
     "id_key": None,
     "secret_key": None,
+    # Dates (as_of, "today", visit days) are days in this time zone.
+    "timezone": "Asia/Shanghai",
     "rules": {
         # Risk levels in order of urgency and their visit intervals; a county can
         # replace them with its own tiers (for example red/yellow/blue/green).
@@ -42,6 +44,9 @@ DEFAULTS: dict[str, Any] = {
         "visit_interval_days": {"high": 7, "medium": 30, "low": 90},
         # Every child in distress gets a grid-head return visit at least this often.
         "return_visit_days": 30,
+        # Children whose categories all lie in this list are left-behind or migrant
+        # children rather than children in distress: no monthly return visit is due.
+        "return_visit_exempt_categories": ["left_behind", "migrant"],
         # Straight-line service reach of facility types, metres.
         "service_reach_m": {
             "rescue_station": 15000,

@@ -74,6 +74,9 @@ class Unit(Base):
 
 class Household(Base):
     __tablename__ = "household"
+    __table_args__ = (
+        Index("household_geog", text("(geom::geography)"), postgresql_using="gist"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ledger_id: Mapped[str | None] = mapped_column(Text, unique=True)
@@ -161,6 +164,8 @@ class Visit(Base):
         CheckConstraint(_in("kind", vocab.VISIT_KINDS), name="visit_kind_check"),
         Index("visit_child_time", "child_id", "visited_at"),
         Index("visit_worker_time", "worker_id", "visited_at"),
+        Index("visit_child_return", "child_id", "visited_at",
+              postgresql_where=text("kind = 'return'")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -186,6 +191,7 @@ class Facility(Base):
         CheckConstraint("capacity >= 0", name="facility_capacity_check"),
         CheckConstraint("occupied >= 0 AND occupied <= capacity", name="facility_occupied_check"),
         CheckConstraint("min_age <= max_age", name="facility_age_check"),
+        Index("facility_geog", text("(geom::geography)"), postgresql_using="gist"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

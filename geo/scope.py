@@ -1,0 +1,59 @@
+"""Units as the scope of a query: look a unit up by code and filter cells under it.
+
+Every query takes an optional unit code; ``None`` means every unit the database holds.
+The API narrows this further to the user's own unit before calling.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from geo.errors import InvalidInput, NotFound
+
+# SQL condition: cell alias ``c`` lies in the unit bound as ``:unit_id`` (or all when NULL).
+CELL_IN_SCOPE = (
+    "(CAST(:unit_id AS integer) IS NULL "
+    "OR :unit_id IN (c.id, c.village_id, c.township_id, c.county_id))"
+)
+
+
+@dataclass(frozen=True)
+class Unit:
+    id: int
+    code: str
+    name: str
+    level: str
+
+
+def find_unit(conn: Connection, code: str | None) -> Unit | None:
+    """The unit with ``code``; None for None; :class:`NotFound` for an unknown code."""
+    if code is None:
+        return None
+    row = conn.execute(
+        sa.text("SELECT id, code, name, level FROM unit WHERE code = :code"), {"code": str(code)}
+    ).first()
+    if row is None:
+        raise NotFound(f"no unit with code {code}", field="unit")
+    return Unit(*row)
+
+
+def unit_id(conn: Connection, code: str | None) -> int | None:
+    unit = find_unit(conn, code)
+    return unit.id if unit else None
+
+
+def parse_date(value: str | dt.date | None, field: str = "date") -> dt.date:
+    """A date from ``YYYY-MM-DD`` (today when None), or :class:`InvalidInput` naming it."""
+    if value is None:
+        return dt.date.today()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise InvalidInput(f"{field} must be a date as YYYY-MM-DD, not '{value}'",
+                           field=field) from None
