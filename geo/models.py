@@ -19,6 +19,7 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -235,3 +236,32 @@ class Placement(Base):
     released_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     status: Mapped[str] = mapped_column(String(16), server_default=text("'active'"))
     reason: Mapped[str | None] = mapped_column(Text)
+
+
+class RoadVertex(Base):
+    """A junction or end of the road network (pgRouting vertex)."""
+
+    __tablename__ = "road_vertex"
+    __table_args__ = (
+        Index("road_vertex_geog", text("(geom::geography)"), postgresql_using="gist"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)
+
+
+class Road(Base):
+    """A road edge between two vertices; cost in metres (reverse_cost -1: one way)."""
+
+    __tablename__ = "road"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    geom = mapped_column(Geometry("LINESTRING", srid=4326, spatial_index=True), nullable=False)
+    name: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str | None] = mapped_column(Text)
+    oneway: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    length_m: Mapped[float] = mapped_column(Float)
+    source: Mapped[int] = mapped_column(ForeignKey("road_vertex.id"), index=True)
+    target: Mapped[int] = mapped_column(ForeignKey("road_vertex.id"), index=True)
+    cost: Mapped[float] = mapped_column(Float)
+    reverse_cost: Mapped[float] = mapped_column(Float)

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from geo import vocab
 from geo.errors import InvalidInput, NotFound
+from geo.roads import has_roads, road_distances_from
 
 MAX_K = 50
 MARGIN = 10
@@ -102,11 +104,12 @@ def nearest_facilities(conn: Connection, lon=None, lat=None, *, types=None, k: i
                        need_bed: bool = False, open_24h: bool = False,
                        age: int | None = None, sex: str | None = None,
                        disability: bool = False, child_id: int | None = None,
-                       margin_m: float = 5000) -> dict:
+                       margin_m: float = 5000, rank: str = "auto") -> dict:
     """The ``k`` nearest suitable facilities, nearest first, with distance in metres.
 
     With ``child_id`` the point, age, sex and disability come from the child's record
-    (explicit arguments win)."""
+    (explicit arguments win). ``rank`` is ``geodesic``, ``road`` (needs a loaded road
+    network) or ``auto`` (road when a network is loaded); the answer says which."""
     if child_id is not None:
         needs = child_needs(conn, child_id)
         lon = needs["lon"] if lon is None else lon
@@ -127,16 +130,43 @@ def nearest_facilities(conn: Connection, lon=None, lat=None, *, types=None, k: i
     if age is not None and not 0 <= int(age) <= 17:
         raise InvalidInput(f"age must be 0 to 17, not {age}", field="age")
     types = check_types(types)
+    if rank not in ("auto", "geodesic", "road"):
+        raise InvalidInput(f"rank must be auto, geodesic or road, not '{rank}'", field="rank")
     lon, lat = check_point(conn, lon, lat, margin_m)
-    rows = conn.execute(sa.text(_NEAREST), {
-        "lon": lon, "lat": lat, "types": types, "need_bed": bool(need_bed),
-        "open_24h": bool(open_24h), "age": age, "sex": sex, "disability": bool(disability),
-        "k": k, "margin": MARGIN}).mappings()
-    facilities = []
-    for r in rows:
-        item = dict(r)
+    params = {"lon": lon, "lat": lat, "types": types, "need_bed": bool(need_bed),
+              "open_24h": bool(open_24h), "age": age, "sex": sex,
+              "disability": bool(disability), "margin": MARGIN}
+    by_road = rank == "road" or (rank == "auto" and has_roads(conn))
+    if rank == "road" and not has_roads(conn):
+        raise InvalidInput("no road network is loaded (gridmap roads import FILE)",
+                           field="rank")
+    rows = _by_road(conn, params, k) if by_road else [
+        dict(r) for r in conn.execute(sa.text(_NEAREST), {**params, "k": k}).mappings()]
+    for item in rows:
         item["distance_m"] = round(item["distance_m"], 1)
         item["free_beds"] = item["capacity"] - item["occupied"]
         item["type_zh"] = vocab.FACILITY_TYPES[item["type"]]
-        facilities.append(item)
-    return {"distance": "geodesic", "point": [lon, lat], "facilities": facilities}
+    return {"distance": "road" if by_road else "geodesic", "point": [lon, lat],
+            "facilities": rows}
+
+
+def _by_road(conn: Connection, params: dict, k: int) -> list[dict]:
+    """Rank by road distance. Road distance is never shorter than the geodesic, so once
+    the k-th best road distance is within the geodesic distance of the farthest
+    candidate fetched, no facility further out can beat it; otherwise fetch more."""
+    n = k + MARGIN
+    while True:
+        cands = [dict(r) for r in conn.execute(
+            sa.text(_NEAREST), {**params, "k": n, "margin": 0}).mappings()]
+        road = road_distances_from(conn, (params["lon"], params["lat"]),
+                                   np.array([(c["lon"], c["lat"]) for c in cands]))
+        for c, d in zip(cands, road, strict=True):
+            c["straight_m"] = round(c["distance_m"], 1)
+            c["distance_m"] = float(d)
+        reachable = sorted((c for c in cands if np.isfinite(c["distance_m"])),
+                           key=lambda c: (c["distance_m"], c["id"]))
+        exhausted = len(cands) < n
+        if exhausted or (len(reachable) >= k
+                         and reachable[k - 1]["distance_m"] <= cands[-1]["straight_m"]):
+            return reachable[:k]
+        n *= 4
