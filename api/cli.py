@@ -214,3 +214,175 @@ def units_import(path: str, level: str, code_field: str, name_field: str,
         click.echo(f"  repaired: {line}")
     if report.households_moved:
         click.echo(f"  {report.households_moved} households moved to their new cell")
+
+
+# -- queries ---------------------------------------------------------------------------
+def _query(func):
+    """Run ``func(conn, cfg)`` on the database and print its result as JSON; domain
+    errors become a message naming the problem and exit code 1."""
+    from geo.errors import GeoError
+
+    cfg = _cfg()
+    try:
+        with open_database(cfg) as engine, engine.connect() as conn:
+            result = func(conn, cfg, engine)
+    except GeoError as exc:
+        _fail(f"{exc.message}" + (f" (field: {exc.field})" if exc.field else ""))
+    except (DatabaseError, EmbeddedError) as exc:
+        _fail(str(exc))
+    click.echo(json.dumps(result, ensure_ascii=False, indent=2, default=str))
+
+
+@main.group()
+def query() -> None:
+    """The spatial queries, with JSON output."""
+
+
+@query.command("status")
+@click.option("--unit", default=None, help="Unit code (default: everything).")
+@click.option("--as-of", default=None, help="YYYY-MM-DD (default: today).")
+@click.option("--rollup", type=click.Choice(["cell", "village", "township"]), default="cell")
+def query_status(unit, as_of, rollup):
+    """Visit status of every cell (or rolled up per village / township)."""
+    from geo.visits import cell_status, status_rollup
+
+    def run(conn, cfg, engine):
+        cells = cell_status(conn, cfg["rules"], as_of=as_of, unit=unit, tz=cfg["timezone"])
+        return cells if rollup == "cell" else status_rollup(conn, cells, rollup)
+
+    _query(run)
+
+
+@query.command("overdue")
+@click.option("--unit", default=None)
+@click.option("--as-of", default=None)
+@click.option("--within-days", default=0, type=int, help="Also children due this soon.")
+def query_overdue(unit, as_of, within_days):
+    """Children overdue (or due within N days), most overdue first."""
+    from geo.visits import due_visits
+
+    _query(lambda conn, cfg, engine: due_visits(
+        conn, cfg["rules"], as_of=as_of, unit=unit, within_days=within_days,
+        tz=cfg["timezone"]))
+
+
+@query.command("nearest")
+@click.option("--lon", type=float)
+@click.option("--lat", type=float)
+@click.option("--child", "child_id", type=int, default=None, help="Use this child's record.")
+@click.option("--type", "types", default=None, help="Facility types, comma-separated.")
+@click.option("--k", default=5, type=int)
+@click.option("--need-bed", is_flag=True)
+@click.option("--open-24h", is_flag=True)
+@click.option("--age", type=int, default=None)
+@click.option("--sex", type=click.Choice(["male", "female"]), default=None)
+@click.option("--disability", is_flag=True)
+@click.option("--rank", type=click.Choice(["auto", "geodesic", "road"]), default="auto")
+def query_nearest(lon, lat, child_id, types, k, need_bed, open_24h, age, sex, disability,
+                  rank):
+    """The nearest suitable facilities for an emergency placement."""
+    from geo.nearest import nearest_facilities
+
+    _query(lambda conn, cfg, engine: nearest_facilities(
+        conn, lon, lat, types=types, k=k, need_bed=need_bed, open_24h=open_24h, age=age,
+        sex=sex, disability=disability, child_id=child_id, rank=rank))
+
+
+@query.command("blind-spots")
+@click.option("--type", "facility_type", required=True)
+@click.option("--reach-m", type=float, default=None)
+@click.option("--unit", default=None)
+@click.option("--with-geometry", is_flag=True, help="Include the blind-spot polygons.")
+def query_blind_spots(facility_type, reach_m, unit, with_geometry):
+    """Children and households beyond reach of a facility type."""
+    from geo.coverage import blind_spots
+
+    def run(conn, cfg, engine):
+        result = blind_spots(conn, cfg["rules"], facility_type, reach_m=reach_m, unit=unit)
+        if not with_geometry:
+            result["area"].pop("geometry")
+        return result
+
+    _query(run)
+
+
+@query.command("gaps")
+@click.option("--unit", default=None)
+def query_gaps(unit):
+    """Cells with no grid worker, overloaded workers, villages without a children's home."""
+    from geo.coverage import caseloads, cells_without_worker, villages_without
+
+    _query(lambda conn, cfg, engine: {
+        "cells_without_worker": cells_without_worker(conn, unit),
+        "overloaded_workers": caseloads(conn, cfg["rules"], unit, over_only=True),
+        "villages_without_children_home": villages_without(conn, "children_home", unit)})
+
+
+@query.command("suggest-sites")
+@click.option("--type", "facility_type", required=True)
+@click.option("--k", default=3, type=int)
+@click.option("--reach-m", type=float, default=None)
+@click.option("--unit", default=None)
+def query_suggest_sites(facility_type, k, reach_m, unit):
+    """Where k new facilities would reach the most children beyond reach today."""
+    from geo.coverage import suggest_sites
+
+    _query(lambda conn, cfg, engine: suggest_sites(
+        conn, cfg["rules"], facility_type, k, reach_m=reach_m, unit=unit))
+
+
+@query.command("route")
+@click.option("--worker", "worker_id", required=True)
+@click.option("--date", default=None, help="YYYY-MM-DD (default: today).")
+@click.option("--within-days", default=0, type=int)
+@click.option("--budget-min", type=float, default=None, help="Time budget in minutes.")
+def query_route(worker_id, date, within_days, budget_min):
+    """A worker's visit route for a day."""
+    from geo.routes import worker_route
+
+    _query(lambda conn, cfg, engine: worker_route(
+        conn, cfg["rules"], worker_id, date, within_days=within_days, budget_min=budget_min,
+        tz=cfg["timezone"]))
+
+
+@main.group()
+def placements() -> None:
+    """Beds: reserve and release."""
+
+
+@placements.command("reserve")
+@click.option("--child", "child_id", required=True, type=int)
+@click.option("--facility", "facility_id", required=True, type=int)
+def placements_reserve(child_id, facility_id):
+    """Place a child at a facility (takes a bed)."""
+    from geo.placement import reserve_bed
+
+    _query(lambda conn, cfg, engine: reserve_bed(engine, child_id, facility_id))
+
+
+@placements.command("release")
+@click.argument("placement_id", type=int)
+def placements_release(placement_id):
+    """End a placement (frees the bed)."""
+    from geo.placement import release_placement
+
+    _query(lambda conn, cfg, engine: release_placement(engine, placement_id))
+
+
+@main.group()
+def roads() -> None:
+    """The road network used for road distances."""
+
+
+@roads.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--name-field", default=None)
+@click.option("--kind-field", default=None)
+@click.option("--oneway-field", default=None, help="Field that says yes for one-way roads.")
+def roads_import(path, name_field, kind_field, oneway_field):
+    """Replace the road network with a line layer (GeoPackage, Shapefile, GeoJSON)."""
+    from geo.roads import import_roads
+
+    _query(lambda conn, cfg, engine: import_roads(
+        engine, path, name_field=name_field, kind_field=kind_field,
+        oneway_field=oneway_field))

@@ -55,6 +55,12 @@ DEFAULTS: dict[str, Any] = {
             "children_home": 2000,
         },
         "caseload_limit": 40,
+        # Visit routes: travel speed, minutes per household, straight-line detour factor,
+        # and the search time OR-Tools gets.
+        "route_speed_kmh": 30,
+        "visit_minutes": 20,
+        "route_circuity": 1.3,
+        "route_time_limit_s": 1.0,
         "suppress_below": 5,
         "visit_flag_distance_m": 300,
         "visit_max_speed_kmh": 80,

@@ -40,6 +40,7 @@ WITH rules AS (
       JOIN child ch ON ch.household_id = h.id
       JOIN rules r ON r.risk_level = ch.risk_level
      WHERE c.level = 'cell' AND {CELL_IN_SCOPE} AND ch.registered_on <= CAST(:as_of AS date)
+       AND (CAST(:cells AS int[]) IS NULL OR c.id = ANY(CAST(:cells AS int[])))
 ), last AS (
     SELECT k.*, lv.at AS last_visit, lr.at AS last_return,
            NOT (k.categories <@ CAST(:exempt AS text[])) AS return_due
@@ -69,9 +70,11 @@ SELECT d.*, LEAST(d.regular_due, d.return_due_on) AS next_due,
 """
 
 
-def _params(conn: Connection, rules: dict, as_of, unit: str | None, tz: str) -> dict:
+def _params(conn: Connection, rules: dict, as_of, unit: str | None, tz: str,
+            cells: list[int] | None = None) -> dict:
     found = find_unit(conn, unit)
     return {
+        "cells": cells,
         "intervals": json.dumps(rules["visit_interval_days"]),
         "return_days": int(rules["return_visit_days"]),
         "exempt": list(rules.get("return_visit_exempt_categories", [])),
@@ -83,10 +86,11 @@ def _params(conn: Connection, rules: dict, as_of, unit: str | None, tz: str) -> 
 
 def due_visits(conn: Connection, rules: dict, as_of: dt.date | str | None = None,
                unit: str | None = None, within_days: int | None = None,
-               tz: str = "Asia/Shanghai") -> list[dict]:
-    """Every child in ``unit`` with last visit, next due date and days overdue, most
-    overdue first. ``within_days`` keeps only children overdue or due that soon."""
-    params = _params(conn, rules, as_of, unit, tz)
+               tz: str = "Asia/Shanghai", cells: list[int] | None = None) -> list[dict]:
+    """Every child in ``unit`` (or in the given cell ids) with last visit, next due date
+    and days overdue, most overdue first. ``within_days`` keeps only children overdue
+    or due that soon."""
+    params = _params(conn, rules, as_of, unit, tz, cells)
     sql = f"""
         SELECT q.id AS child_id, q.household_id, q.cell_id, q.risk_level, q.categories,
                q.last_visit, q.last_return, q.regular_due, q.return_due_on, q.next_due,

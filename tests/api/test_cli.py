@@ -66,3 +66,38 @@ def test_db_status_with_database_url(run, database):
     result = run("db", "status")
     assert result.exit_code == 0
     assert json.loads(result.output)["embedded"] is False
+
+
+def test_query_status_rollup_is_json(run):
+    result = run("query", "status", "--as-of", "2026-11-24", "--rollup", "township")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert len(rows) == 14 and {"up_to_date", "overdue", "never_visited"} <= rows[0].keys()
+
+
+def test_query_nearest_and_its_errors(run, engine):
+    with engine.connect() as conn:
+        x, y = conn.execute(sa.text(
+            "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p FROM unit "
+            "WHERE level = 'county') c")).one()
+    ok = run("query", "nearest", "--lon", str(x), "--lat", str(y), "--type",
+             "rescue_station,designated_hospital", "--k", "2", "--need-bed")
+    assert ok.exit_code == 0, ok.output
+    body = json.loads(ok.output)
+    assert body["distance"] == "geodesic" and len(body["facilities"]) == 2
+    bad = run("query", "nearest", "--lon", str(x), "--lat", str(y), "--k", "0")
+    assert bad.exit_code == 1 and "k must be between 1 and 50" in bad.output
+    swapped = run("query", "nearest", "--lon", str(y), "--lat", str(x))
+    assert swapped.exit_code == 1 and "swapped" in swapped.output
+
+
+def test_query_route_and_bad_date(run, engine):
+    with engine.connect() as conn:
+        worker = conn.execute(sa.text(
+            "SELECT id FROM worker WHERE role = 'grid_worker' ORDER BY id LIMIT 1")).scalar()
+    ok = run("query", "route", "--worker", str(worker), "--date", "2026-11-24",
+             "--within-days", "7")
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.output)["worker"]["id"] == worker
+    bad = run("query", "route", "--worker", str(worker), "--date", "24.11.2026")
+    assert bad.exit_code == 1 and "date must be a date as YYYY-MM-DD" in bad.output

@@ -1,0 +1,72 @@
+"""A worker's route from the database: the right households, reasons, and figures."""
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+
+from geo.config import DEFAULTS
+from geo.errors import InvalidInput, NotFound
+from geo.routes import worker_cells, worker_route
+from geo.visits import due_visits
+
+RULES = DEFAULTS["rules"]
+DAY = dt.date(2026, 11, 24)
+
+
+@pytest.fixture
+def busy_worker(conn):
+    """The grid worker with the most households due within a week."""
+    best = None
+    for (wid,) in conn.execute(sa.text(
+            "SELECT id FROM worker WHERE role = 'grid_worker' ORDER BY id LIMIT 60")):
+        cells = worker_cells(conn, wid)
+        n = len({d["household_id"] for d in due_visits(conn, RULES, as_of=DAY, within_days=7,
+                                                        cells=cells)})
+        if best is None or n > best[1]:
+            best = (wid, n)
+    assert best[1] >= 3
+    return best[0]
+
+
+def test_route_visits_every_due_household_once(conn, busy_worker):
+    route = worker_route(conn, RULES, busy_worker, DAY, within_days=7)
+    cells = worker_cells(conn, busy_worker)
+    due = due_visits(conn, RULES, as_of=DAY, within_days=7, cells=cells)
+    ids = [s["household_id"] for s in route["stops"]]
+    assert sorted(ids) == sorted({d["household_id"] for d in due})
+    assert len(ids) == len(set(ids)) and route["dropped"] == []
+    children = {c["child_id"] for s in route["stops"] for c in s["children"]}
+    assert children == {d["child_id"] for d in due}
+    legs = sum(s["leg_m"] for s in route["stops"]) + route["return_leg_m"]
+    assert legs == pytest.approx(route["total_m"], abs=1)
+    assert route["distance"] == "straight" and len(route["start"]) == 2
+    for stop in route["stops"]:
+        assert stop["reasons"] and all(r["kind"] in ("overdue", "due_soon", "first_visit")
+                                       for r in stop["reasons"])
+
+
+def test_budget_route_fits_and_prefers_priority(conn, busy_worker):
+    full = worker_route(conn, RULES, busy_worker, DAY, within_days=30)
+    budget = max(30.0, full["total_min"] / 2)
+    half = worker_route(conn, RULES, busy_worker, DAY, within_days=30, budget_min=budget)
+    assert half["total_min"] <= budget + 1e-6
+    assert len(half["stops"]) + len(half["dropped"]) == len(full["stops"])
+    assert half["priority"] == pytest.approx(sum(s["priority"] for s in half["stops"]))
+    assert set(half["dropped"]) <= {s["household_id"] for s in full["stops"]}
+
+
+def test_worker_without_due_households_gets_an_empty_route(conn, busy_worker):
+    route = worker_route(conn, RULES, busy_worker, "2020-01-01")
+    assert route["stops"] == [] and route["total_m"] == 0
+
+
+def test_bad_input(conn, busy_worker):
+    with pytest.raises(NotFound, match="no worker 99999999"):
+        worker_route(conn, RULES, 99999999, DAY)
+    with pytest.raises(InvalidInput, match="date must be a date as YYYY-MM-DD"):
+        worker_route(conn, RULES, busy_worker, "2026/11/24")
+    with pytest.raises(InvalidInput, match="budget_min must be above 0"):
+        worker_route(conn, RULES, busy_worker, DAY, budget_min=0)
+    with pytest.raises(InvalidInput, match="worker must be a worker id"):
+        worker_route(conn, RULES, "abc", DAY)
