@@ -25,14 +25,22 @@ from geo.scope import CELL_IN_SCOPE, unit_id
 
 MAX_SITES = 50
 
-# Households in scope with their children and whether a facility of the type is in reach.
+# Households in scope with their children and whether a facility of the type is in
+# reach. Coverage is found from the facilities' side (few facilities, each an index range
+# scan over household_geog) rather than probing once per household.
 _REACH = f"""
+WITH covered AS (
+    SELECT DISTINCT h.id FROM facility f
+      JOIN household h ON ST_DWithin(h.geom::geography, f.geom::geography, :reach)
+     WHERE f.type = :type
+), kids AS (
+    SELECT household_id, count(*) AS n FROM child GROUP BY household_id
+)
 SELECT h.id, h.geom, c.id AS cell_id, c.village_id, c.township_id,
-       (SELECT count(*) FROM child ch WHERE ch.household_id = h.id) AS children,
-       EXISTS (SELECT 1 FROM facility f
-                WHERE f.type = :type
-                  AND ST_DWithin(f.geom::geography, h.geom::geography, :reach)) AS covered
+       COALESCE(k.n, 0) AS children, cv.id IS NOT NULL AS covered
   FROM unit c JOIN household h ON h.cell_id = c.id
+  LEFT JOIN kids k ON k.household_id = h.id
+  LEFT JOIN covered cv ON cv.id = h.id
  WHERE c.level = 'cell' AND {CELL_IN_SCOPE}
 """
 
@@ -61,7 +69,7 @@ def blind_spots(conn: Connection, rules: dict, facility_type: str, *,
     reach = reach_of(rules, facility_type, reach_m)
     params = {"type": facility_type, "reach": reach, "unit_id": unit_id(conn, unit)}
     sql = f"""
-        WITH r AS ({_REACH}),
+        WITH r AS MATERIALIZED ({_REACH}),
         per_cell AS (
             SELECT cell_id, village_id, township_id,
                    count(*) AS households,

@@ -44,11 +44,12 @@ cand AS (
 SELECT * FROM cand ORDER BY distance_m, id LIMIT :k
 """
 
+# Inside a county (cheap planar test first), or within margin_m of one (geodesic).
 _IN_AREA = """
-SELECT EXISTS (
-    SELECT 1 FROM unit WHERE level = 'county'
-       AND ST_DWithin(geom::geography, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography,
-                      :margin_m))
+WITH p AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS g)
+SELECT EXISTS (SELECT 1 FROM unit, p WHERE level = 'county' AND ST_Intersects(geom, p.g))
+    OR EXISTS (SELECT 1 FROM unit, p WHERE level = 'county'
+                  AND ST_DWithin(geom::geography, p.g::geography, :margin_m))
 """
 
 

@@ -1,0 +1,174 @@
+"""Benchmark of the query engine at county and city scale, each figure next to a naive
+way of doing the same work, measured in the same run.
+
+    .venv/bin/python bench/queries.py              # county (scale 1) and city (scale 20)
+    .venv/bin/python bench/queries.py --scale 1
+
+Targets on a 2-core machine: nearest facility p95 < 20 ms at city scale; status of
+every cell < 1 s (county) and < 5 s (city); county blind spots for one facility type
+< 2 s; a 100-stop route < 2 s. The first run loads the demo databases (minutes at city
+scale); later runs reuse them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import itertools
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from common import BENCH_TODAY, bench_engine, config, timed
+from pyproj import Geod
+
+from geo.coverage import blind_spots
+from geo.db import open_database
+from geo.nearest import nearest_facilities
+from geo.routing import Stop, StraightLine, solve_route
+from geo.visits import cell_status
+
+GEOD = Geod(ellps="WGS84")
+TARGETS_MS = {("nearest", 20): 20, ("status", 1): 1000, ("status", 20): 5000,
+              ("blind_spots", 1): 2000, ("route100", 1): 2000, ("route100", 20): 2000}
+
+
+def _points(conn, n, seed):
+    return conn.execute(sa.text(
+        "SELECT ST_X(g), ST_Y(g) FROM (SELECT (ST_Dump(ST_GeneratePoints(geom, :n, :s))).geom g "
+        "FROM unit WHERE level = 'county') p"), {"n": n, "s": seed}).all()
+
+
+def naive_nearest(conn, lon, lat, k):
+    """Fetch every facility and rank them in Python (what a first version would do)."""
+    f = pd.read_sql("SELECT id, capacity, occupied, ST_X(geom) lon, ST_Y(geom) lat "
+                    "FROM facility", conn)
+    f = f[f["occupied"] < f["capacity"]]
+    _, _, d = GEOD.inv(np.full(len(f), lon), np.full(len(f), lat), f["lon"], f["lat"])
+    return f.assign(d=d).nsmallest(k, "d")["id"].tolist()
+
+
+def plain_sql_nearest(conn, lon, lat, k):
+    """The same query without the KNN index: sort every facility by distance."""
+    return conn.execute(sa.text(
+        "SELECT id FROM facility WHERE occupied < capacity ORDER BY "
+        "ST_Distance(geom::geography, ST_SetSRID(ST_MakePoint(:x, :y), 4326)::geography) "
+        "LIMIT :k"), {"x": lon, "y": lat, "k": k}).scalars().all()
+
+
+def naive_status(conn, rules, as_of):
+    """pandas: load children and every visit, compute last visits and statuses."""
+    kids = pd.read_sql("SELECT c.id, c.risk_level, c.registered_on, h.cell_id FROM child c "
+                       "JOIN household h ON h.id = c.household_id", conn)
+    visits = pd.read_sql(sa.text("SELECT child_id, visited_at FROM visit WHERE visited_at < "
+                                 ":cut"), conn, params={"cut": as_of + dt.timedelta(days=1)})
+    last = visits.groupby("child_id")["visited_at"].max().dt.tz_convert("Asia/Shanghai")
+    kids["last"] = kids["id"].map(last).dt.date
+    days = kids["risk_level"].map(rules["visit_interval_days"])
+    base = kids["last"].fillna(kids["registered_on"])
+    kids["overdue"] = [b + dt.timedelta(days=int(n)) < as_of for b, n in zip(base, days,
+                                                                            strict=True)]
+    return kids.groupby("cell_id").agg(n=("id", "size"), overdue=("overdue", "any"))
+
+
+def naive_blind_spots(conn, ftype, reach):
+    """geopandas: households and facilities to UTM, buffer, spatial join."""
+    hh = gpd.read_postgis("SELECT id, geom FROM household", conn, geom_col="geom").to_crs(32647)
+    fac = gpd.read_postgis(sa.text("SELECT geom FROM facility WHERE type = :t"), conn,
+                           geom_col="geom", params={"t": ftype}).to_crs(32647)
+    zones = gpd.GeoDataFrame(geometry=fac.buffer(reach), crs=32647)
+    covered = gpd.sjoin(hh, zones, predicate="within", how="inner")["id"].unique()
+    return len(hh) - len(covered)
+
+
+def nearest_neighbour_tour(start, stops):
+    """The naive route: always go to the closest unvisited stop."""
+    dist = StraightLine().matrix(np.array([start] + [(s.lon, s.lat) for s in stops]))
+    left, here, order = set(range(1, len(stops) + 1)), 0, []
+    while left:
+        nxt = min(left, key=lambda j: dist[here, j])
+        order.append(nxt)
+        left.remove(nxt)
+        here = nxt
+    nodes = [0] + order + [0]
+    return sum(dist[a, b] for a, b in itertools.pairwise(nodes))
+
+
+def row(name, scale, ours, base=None, base_name="", note=""):
+    target = TARGETS_MS.get((name, scale))
+    verdict = "" if target is None else ("  meets target" if ours["p95_ms"] < target
+                                         else f"  MISSES target {target} ms")
+    line = (f"  {name:<12} median {ours['median_ms']:9.1f} ms  p95 {ours['p95_ms']:9.1f} ms"
+            f"  (n={ours['n']})")
+    if base:
+        line += (f" | {base_name}: median {base['median_ms']:9.1f} ms"
+                 f"  → {base['median_ms'] / ours['median_ms']:6.1f}x")
+    print(line + verdict + (f"  {note}" if note else ""), flush=True)
+
+
+def run(cfg, scale):
+    engine = bench_engine(cfg, scale)
+    rules = cfg["rules"]
+    as_of = dt.date.fromisoformat(BENCH_TODAY)
+    with engine.connect() as conn:
+        counts = conn.execute(sa.text(
+            "SELECT (SELECT count(*) FROM household), (SELECT count(*) FROM child), "
+            "(SELECT count(*) FROM unit WHERE level = 'cell'), (SELECT count(*) FROM visit)"
+        )).one()
+        print(f"scale {scale:g}: {counts[0]:,} households, {counts[1]:,} children, "
+              f"{counts[2]:,} cells, {counts[3]:,} visits", flush=True)
+        pts = _points(conn, 200, 1)
+        it = itertools.cycle(pts)
+        ours = timed(lambda: nearest_facilities(conn, *next(it), k=5, need_bed=True), 200)
+        it2 = itertools.cycle(pts)
+        sql = timed(lambda: plain_sql_nearest(conn, *next(it2), 5), 50)
+        it3 = itertools.cycle(pts)
+        naive = timed(lambda: naive_nearest(conn, *next(it3), 5), 20)
+        row("nearest", scale, ours, sql, "SQL without KNN")
+        row("nearest", scale, ours, naive, "Python loop", note="(same ranking)")
+
+        ours = timed(lambda: cell_status(conn, rules, as_of=as_of), 5)
+        naive = timed(lambda: naive_status(conn, rules, as_of), 2 if scale > 5 else 3)
+        row("status", scale, ours, naive, "pandas over all visits",
+            note=f"({len(ours['result']):,} cells)")
+
+        if scale <= 5:
+            for ftype in ("school", "rescue_station"):
+                reach = rules["service_reach_m"][ftype]
+                ours = timed(lambda ft=ftype: blind_spots(conn, rules, ft), 3)
+                naive = timed(lambda ft=ftype, r=reach: naive_blind_spots(conn, ft, r), 2)
+                row("blind_spots", scale, ours, naive, "geopandas buffer+sjoin",
+                    note=f"({ftype}: {ours['result']['totals']['uncovered_children']:,} "
+                         f"children beyond {reach:g} m)")
+
+        homes = conn.execute(sa.text(
+            "SELECT id, ST_X(geom), ST_Y(geom) FROM household ORDER BY geom <-> "
+            "(SELECT ST_PointOnSurface(geom) FROM unit WHERE level = 'village' ORDER BY code "
+            "LIMIT 1) LIMIT 100")).all()
+        start = (homes[0][1], homes[0][2])
+        stops = [Stop(h[0], h[1], h[2], priority=1.0, service_min=15) for h in homes]
+        ours = timed(lambda: solve_route(start, stops, StraightLine(), 30, time_limit_s=1.0), 3)
+        naive = timed(lambda: nearest_neighbour_tour(start, stops), 3)
+        longer = solve_route(start, stops, StraightLine(), 30, time_limit_s=10.0)
+        # The naive tour is faster to compute, so the ratio that matters is its length.
+        row("route100", scale, ours,
+            note=(f"(tour {ours['result'].total_m / 1000:.1f} km; nearest-neighbour "
+                  f"{naive['result'] / 1000:.1f} km in {naive['median_ms']:.1f} ms, "
+                  f"{naive['result'] / ours['result'].total_m:.2f}x longer; a 10 s search "
+                  f"{longer.total_m / 1000:.1f} km, so 1 s is "
+                  f"{ours['result'].total_m / longer.total_m - 1:+.2%} from it)"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, action="append", default=None)
+    args = parser.parse_args()
+    cfg = config()
+    with open_database(cfg, migrate=False):
+        for scale in args.scale or [1.0, 20.0]:
+            run(cfg, scale)
+
+
+if __name__ == "__main__":
+    main()
