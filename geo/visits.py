@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -24,14 +25,38 @@ from geo.scope import CELL_IN_SCOPE, find_unit, parse_date
 
 STATUSES = ("up_to_date", "overdue", "never_visited", "empty")
 
+# The last visit and last return visit of each child in ``kids``: index probes per
+# child for a small scope, one aggregate over the visits for a whole county or city.
+_LAST_PROBE = """
+    SELECT k.*, lv.at AS last_visit, lr.at AS last_return,
+           NOT (k.categories <@ CAST(:exempt AS text[])) AS return_due
+      FROM kids k
+      LEFT JOIN LATERAL (
+          SELECT v.visited_at AS at FROM visit v
+           WHERE v.child_id = k.id AND v.visited_at < :cutoff
+           ORDER BY v.visited_at DESC LIMIT 1) lv ON true
+      LEFT JOIN LATERAL (
+          SELECT v.visited_at AS at FROM visit v
+           WHERE v.child_id = k.id AND v.kind = 'return' AND v.visited_at < :cutoff
+           ORDER BY v.visited_at DESC LIMIT 1) lr ON true
+"""
+_LAST_SCAN = """
+    SELECT k.*, a.last_visit, a.last_return,
+           NOT (k.categories <@ CAST(:exempt AS text[])) AS return_due
+      FROM kids k
+      LEFT JOIN (SELECT child_id, max(visited_at) AS last_visit,
+                        max(visited_at) FILTER (WHERE kind = 'return') AS last_return
+                   FROM visit WHERE visited_at < :cutoff GROUP BY child_id) a
+        ON a.child_id = k.id
+"""
+
 # One row per child in scope with last visits, due date and days overdue.
-_DUE = f"""
+_DUE_TEMPLATE = f"""
 WITH rules AS (
     SELECT key AS risk_level, value::int AS days
       FROM jsonb_each_text(CAST(:intervals AS jsonb))
 ), bounds AS (
-    SELECT CAST(:as_of AS date) AS as_of,
-           (CAST(:as_of AS date) + 1)::timestamp AT TIME ZONE :tz AS cutoff
+    SELECT CAST(:as_of AS date) AS as_of
 ), kids AS (
     SELECT ch.id, ch.name, ch.risk_level, ch.categories, ch.registered_on, ch.household_id,
            c.id AS cell_id, c.village_id, c.township_id, r.days
@@ -41,18 +66,7 @@ WITH rules AS (
       JOIN rules r ON r.risk_level = ch.risk_level
      WHERE c.level = 'cell' AND {CELL_IN_SCOPE} AND ch.registered_on <= CAST(:as_of AS date)
        AND (CAST(:cells AS int[]) IS NULL OR c.id = ANY(CAST(:cells AS int[])))
-), last AS (
-    SELECT k.*, lv.at AS last_visit, lr.at AS last_return,
-           NOT (k.categories <@ CAST(:exempt AS text[])) AS return_due
-      FROM kids k
-      LEFT JOIN LATERAL (
-          SELECT v.visited_at AS at FROM visit v, bounds b
-           WHERE v.child_id = k.id AND v.visited_at < b.cutoff
-           ORDER BY v.visited_at DESC LIMIT 1) lv ON true
-      LEFT JOIN LATERAL (
-          SELECT v.visited_at AS at FROM visit v, bounds b
-           WHERE v.child_id = k.id AND v.kind = 'return' AND v.visited_at < b.cutoff
-           ORDER BY v.visited_at DESC LIMIT 1) lr ON true
+), last AS ({{last}}
 ), due AS (
     SELECT l.*,
            COALESCE((l.last_visit AT TIME ZONE :tz)::date, l.registered_on) + l.days
@@ -70,15 +84,25 @@ SELECT d.*, LEAST(d.regular_due, d.return_due_on) AS next_due,
 """
 
 
+def _due_sql(params: dict) -> str:
+    """The due query, scanning all visits when the scope is a whole county or more."""
+    whole = params["cells"] is None and params["unit_level"] in (None, "county")
+    return _DUE_TEMPLATE.format(last=_LAST_SCAN if whole else _LAST_PROBE)
+
+
 def _params(conn: Connection, rules: dict, as_of, unit: str | None, tz: str,
             cells: list[int] | None = None) -> dict:
     found = find_unit(conn, unit)
+    day = parse_date(as_of, "as_of")
+    cutoff = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), ZoneInfo(tz))
     return {
         "cells": cells,
+        "unit_level": found.level if found else None,
+        "cutoff": cutoff,
         "intervals": json.dumps(rules["visit_interval_days"]),
         "return_days": int(rules["return_visit_days"]),
         "exempt": list(rules.get("return_visit_exempt_categories", [])),
-        "as_of": parse_date(as_of, "as_of"),
+        "as_of": day,
         "tz": tz,
         "unit_id": found.id if found else None,
     }
@@ -97,7 +121,7 @@ def due_visits(conn: Connection, rules: dict, as_of: dt.date | str | None = None
                q.days_overdue, q.overdue,
                CASE WHEN q.next_due = q.return_due_on AND q.return_due_on < q.regular_due
                     THEN 'return' ELSE 'regular' END AS due_kind
-          FROM ({_DUE}) q
+          FROM ({_due_sql(params)}) q
          WHERE CAST(:within AS int) IS NULL
             OR q.next_due <= CAST(:as_of AS date) + CAST(:within AS int)
          ORDER BY q.days_overdue DESC, q.next_due, q.id
@@ -112,7 +136,7 @@ def cell_status(conn: Connection, rules: dict, as_of: dt.date | str | None = Non
     since the last visit to any child in it."""
     params = _params(conn, rules, as_of, unit, tz)
     sql = f"""
-        WITH d AS ({_DUE})
+        WITH d AS ({_due_sql(params)})
         SELECT c.id AS cell_id, c.code, c.name, c.village_id, c.township_id,
                count(d.id) AS children,
                count(d.id) FILTER (WHERE d.overdue) AS overdue_children,
