@@ -118,3 +118,16 @@ def test_bad_road_files(conn, tmp_path):
     assert not has_roads(conn)
     with pytest.raises(InvalidInput, match="no road network is loaded"):
         nearest_facilities(conn, 101.7, 26.5, rank="road")
+
+
+def test_routes_go_by_road_when_a_network_is_loaded(conn, network):
+    from geo.config import DEFAULTS
+    from geo.routes import worker_route
+
+    worker = conn.execute(sa.text(
+        "SELECT w.id FROM worker w WHERE w.role = 'grid_head' ORDER BY w.id LIMIT 1")).scalar()
+    route = worker_route(conn, DEFAULTS["rules"], worker, "2026-11-24", within_days=30)
+    assert route["distance"] == "road"
+    assert route["stops"] and route["total_m"] > 0
+    straight = [s["leg_m"] for s in route["stops"]]
+    assert all(leg >= 0 for leg in straight)
