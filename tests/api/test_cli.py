@@ -101,3 +101,10 @@ def test_query_route_and_bad_date(run, engine):
     assert json.loads(ok.output)["worker"]["id"] == worker
     bad = run("query", "route", "--worker", str(worker), "--date", "24.11.2026")
     assert bad.exit_code == 1 and "date must be a date as YYYY-MM-DD" in bad.output
+
+
+def test_unreachable_database_url_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@/gridmap?host=/nonexistent")
+    result = CliRunner().invoke(main, ["db", "migrate"])
+    assert result.exit_code == 1
+    assert "cannot connect to postgresql+psycopg2://nobody@/gridmap" in result.output
