@@ -67,6 +67,10 @@ def serve(host: str, port: int, threads: int, demo: bool, scale: float | None) -
                 summary = load_demo(engine, cfg, scale=scale)
                 click.echo(f"demo loaded in {time.perf_counter() - started:.1f} s: "
                            + ", ".join(f"{k} {v:,}" for k, v in summary["rows"].items()))
+            if demo:
+                from geo.demo_users import create_demo_users, describe
+
+                click.echo(describe(create_demo_users(engine, cfg)))
             app = create_app()
             click.echo(f"gridmap serving on http://{host}:{port}/  (Ctrl-C to stop)")
             waitress_serve(app, host=host, port=port, threads=threads, ident="gridmap")
@@ -386,3 +390,31 @@ def roads_import(path, name_field, kind_field, oneway_field):
     _query(lambda conn, cfg, engine: import_roads(
         engine, path, name_field=name_field, kind_field=kind_field,
         oneway_field=oneway_field))
+
+
+# -- users -----------------------------------------------------------------------------
+@main.group()
+def users() -> None:
+    """Logins: each bound to a role and a unit."""
+
+
+@users.command("create")
+@click.argument("username")
+@click.option("--role", required=True,
+              type=click.Choice(["admin", "supervisor", "grid_head", "grid_worker", "planner",
+                                 "responder"]))
+@click.option("--unit", "unit_code", required=True, help="Code of the unit the user sees.")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--worker", "worker_id", type=int, default=None,
+              help="The worker record of a grid worker or grid head.")
+def users_create(username, role, unit_code, password, worker_id):
+    """Create a login."""
+    from geo.users import create_user
+
+    def run(conn, cfg, engine):
+        with conn.begin():
+            user = create_user(conn, username, role, unit_code, password, worker_id)
+        return {"id": user.id, "username": user.username, "role": user.role,
+                "unit": user.unit_code}
+
+    _query(run)

@@ -1,43 +1,81 @@
-"""Errors become JSON ``{"error": {"code", "message"}}`` with the right status.
+"""Errors become JSON ``{"error": {"code", "message"[, "field"]}}`` with the right status.
 
-Domain code raises :class:`ApiError` subclasses (or ``werkzeug`` HTTP exceptions); a
+Domain code raises :class:`geo.errors.GeoError` (InvalidInput 400, NotFound 404,
+Conflict 409); APIFlask's validation errors become 400 naming the first bad field; a
 500 is a bug and is logged, while the client gets a generic message.
 """
 
 from __future__ import annotations
 
-from flask import Flask, jsonify
+from apiflask import APIFlask
+from apiflask.exceptions import HTTPError
+from flask import jsonify
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from api.db import rollback
+from geo.errors import GeoError
 
-class ApiError(Exception):
-    status = 400
-    code = "bad_request"
-
-    def __init__(self, message: str, code: str | None = None, status: int | None = None):
-        super().__init__(message)
-        self.message = message
-        if code:
-            self.code = code
-        if status:
-            self.status = status
+CODES = {400: "invalid_input", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+         405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media",
+         422: "invalid_input", 429: "too_many_requests"}
 
 
-def _body(code: str, message: str, status: int):
-    return jsonify({"error": {"code": code, "message": message}}), status
+def _first_problem(detail) -> tuple[str | None, str | None]:
+    """The first (field, message) in a marshmallow error tree."""
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            field, message = _first_problem(value)
+            if key in ("json", "query", "path", "form", "headers", "_schema"):
+                return field, message
+            return (key if field is None or str(field).isdigit() else f"{key}.{field}"), message
+    if isinstance(detail, list) and detail:
+        return _first_problem(detail[0]) if not isinstance(detail[0], str) else (None, detail[0])
+    if isinstance(detail, str):
+        return None, detail
+    return None, None
 
 
-def register(app: Flask) -> None:
-    @app.errorhandler(ApiError)
-    def _api_error(exc: ApiError):
-        return _body(exc.code, exc.message, exc.status)
+def body(code: str, message: str, status: int, field: str | None = None):
+    err = {"code": code, "message": message}
+    if field:
+        err["field"] = field
+    return jsonify({"error": err}), status
+
+
+def register(app: APIFlask) -> None:
+    @app.error_processor
+    def _apiflask_error(error: HTTPError):
+        status = error.status_code
+        field, message = _first_problem(error.detail) if error.detail else (None, None)
+        text = error.message
+        if message:
+            text = f"{field}: {message}" if field else message
+        rollback()
+        extra = getattr(error, "extra_data", None) or {}
+        err = {"code": extra.get("code") or CODES.get(status, "error"), "message": text}
+        if field:
+            err["field"] = field
+        return {"error": err}, status, error.headers
+
+    @app.errorhandler(GeoError)
+    def _geo_error(exc: GeoError):
+        rollback()
+        return body(exc.code, exc.message, exc.status, exc.field)
+
+    @app.errorhandler(CSRFError)
+    def _csrf(exc: CSRFError):
+        rollback()
+        return body("csrf_failed", exc.description, 400)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
-        code = (exc.name or "error").lower().replace(" ", "_")
-        return _body(code, exc.description or exc.name, exc.code or 500)
+        rollback()
+        status = exc.code or 500
+        return body(CODES.get(status, "error"), exc.description or exc.name, status)
 
     @app.errorhandler(Exception)
     def _server_error(exc: Exception):
+        rollback()
         app.logger.exception("unhandled error")
-        return _body("internal_error", "internal server error", 500)
+        return body("internal_error", "internal server error", 500)

@@ -28,6 +28,7 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from geo import vocab
@@ -265,3 +266,58 @@ class Road(Base):
     target: Mapped[int] = mapped_column(ForeignKey("road_vertex.id"), index=True)
     cost: Mapped[float] = mapped_column(Float)
     reverse_cost: Mapped[float] = mapped_column(Float)
+
+
+USER_ROLES = ("admin", "supervisor", "grid_head", "grid_worker", "planner", "responder")
+
+
+class AppUser(Base):
+    """Someone who logs in: a role and the unit their access is scoped to."""
+
+    __tablename__ = "app_user"
+    __table_args__ = (CheckConstraint(_in("role", USER_ROLES), name="app_user_role_check"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(Text, unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(16))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"))
+    # The worker record of a grid worker or grid head, for "my route".
+    worker_id: Mapped[int | None] = mapped_column(ForeignKey("worker.id"))
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class ApiToken(Base):
+    """A bearer token, stored only as its SHA-256."""
+
+    __tablename__ = "api_token"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"),
+                                         index=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class AuditLog(Base):
+    """Who did what, when and from where; append-only (a trigger refuses changes)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("audit_log_resource", "resource", "resource_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(),
+                                            index=True)
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    username: Mapped[str | None] = mapped_column(Text)
+    role: Mapped[str | None] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(16))
+    resource: Mapped[str] = mapped_column(Text)
+    resource_id: Mapped[str | None] = mapped_column(Text)
+    ip: Mapped[str | None] = mapped_column(Text)
+    detail = mapped_column(JSONB)

@@ -1,0 +1,112 @@
+"""Children: list and read (area-scoped, redacted by role, every read audited), and the
+overdue list."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from apiflask import APIBlueprint
+from flask import current_app
+
+from api.auth import client_ip, current_user, login_required
+from api.db import conn
+from api.schemas import AnyObject, ChildrenQuery, ListOut, OverdueQuery
+from geo import access, audit
+from geo.errors import NotFound
+from geo.visits import due_visits
+
+bp = APIBlueprint("children", __name__, tag="children")
+PERSON = tuple(sorted(access.PERSON_ROLES))
+
+_CHILD = """
+SELECT ch.id, ch.name, ch.sex, ch.birth_date, ch.categories, ch.risk_level,
+       ch.guardian_situation, ch.school, ch.has_disability, ch.registered_on, ch.id_masked,
+       ch.household_id, h.address, c.code AS cell_code, c.name AS cell_name,
+       ST_X(h.geom) AS lon, ST_Y(h.geom) AS lat
+  FROM child ch JOIN household h ON h.id = ch.household_id JOIN unit c ON c.id = h.cell_id
+"""
+
+
+def _scope_id(unit_code=None) -> int:
+    code = access.unit_in_scope(conn(), current_user().unit_id, unit_code)
+    return conn().execute(sa.text("SELECT id FROM unit WHERE code = :c"),
+                          {"c": code}).scalar_one()
+
+
+def child_or_404(child_id: int) -> dict:
+    """The child if it lies in the user's area; NotFound otherwise (no existence leak)."""
+    row = conn().execute(sa.text(_CHILD + f" WHERE ch.id = :id AND "
+                                 f"{access.cell_in_scope_sql()}"),
+                         {"id": child_id, "scope_id": current_user().unit_id}).mappings().first()
+    if row is None:
+        raise NotFound(f"no child {child_id}", field="child_id")
+    return dict(row)
+
+
+def _out(row: dict) -> dict:
+    out = access.redact_child(row, current_user().role)
+    out["birth_date"] = out["birth_date"].isoformat()
+    out["registered_on"] = out["registered_on"].isoformat()
+    return out
+
+
+@bp.get("/api/children")
+@login_required(*PERSON)
+@bp.input(ChildrenQuery, location="query", arg_name="q")
+@bp.output(ListOut)
+@bp.doc(summary="Children in your area, filtered by unit, category and risk",
+        security="BearerAuth")
+def list_children(q):
+    user = current_user()
+    if q["category"] in access.SENSITIVE_CATEGORIES_FILTER and \
+            user.role not in access.SEES_SENSITIVE_CATEGORIES:
+        rows = []
+    else:
+        rows = [dict(r) for r in conn().execute(sa.text(
+            _CHILD + f""" WHERE {access.cell_in_scope_sql()}
+               AND (CAST(:cat AS text) IS NULL OR CAST(:cat AS text) = ANY(ch.categories))
+               AND (CAST(:risk AS text) IS NULL OR ch.risk_level = :risk)
+             ORDER BY ch.id LIMIT :limit OFFSET :offset"""),
+            {"scope_id": _scope_id(q["unit"]), "cat": q["category"], "risk": q["risk"],
+             "limit": q["limit"] + 1, "offset": q["offset"]}).mappings()]
+    more = len(rows) > q["limit"]
+    items = [_out(r) for r in rows[: q["limit"]]]
+    audit.record(conn(), user, "list", "child", ip=client_ip(),
+                 detail={"ids": [r["id"] for r in items], "filters": {
+                     k: q[k] for k in ("unit", "category", "risk") if q[k]}})
+    return {"items": items, "next": f"offset={q['offset'] + q['limit']}" if more else None}
+
+
+@bp.get("/api/children/<int:child_id>")
+@login_required(*PERSON)
+@bp.output(AnyObject)
+@bp.doc(summary="One child's record (audited)", responses={404: "no such child in your area"},
+        security="BearerAuth")
+def get_child(child_id):
+    row = child_or_404(child_id)
+    audit.record(conn(), current_user(), "read", "child", child_id, ip=client_ip())
+    return _out(row)
+
+
+@bp.get("/api/children/overdue")
+@login_required("admin", "supervisor", "grid_head", "grid_worker")
+@bp.input(OverdueQuery, location="query", arg_name="q")
+@bp.output(ListOut)
+@bp.doc(summary="Children overdue for a visit (or due within N days)", security="BearerAuth")
+def overdue(q):
+    cfg = current_app.config["GRIDMAP"]
+    unit = access.unit_in_scope(conn(), current_user().unit_id, q["unit"])
+    rows = due_visits(conn(), cfg["rules"], as_of=q["as_of"], unit=unit,
+                      within_days=q["within_days"], tz=cfg["timezone"])
+    if not q["within_days"]:
+        rows = [r for r in rows if r["overdue"]]
+    page = rows[q["offset"]: q["offset"] + q["limit"]]
+    role = current_user().role
+    items = []
+    for r in page:
+        r = access.redact_child(r, role)
+        items.append({k: (v.isoformat() if hasattr(v, "isoformat") else v)
+                      for k, v in r.items()})
+    audit.record(conn(), current_user(), "list", "child", ip=client_ip(),
+                 detail={"ids": [r["child_id"] for r in items], "query": "overdue"})
+    more = q["offset"] + q["limit"] < len(rows)
+    return {"items": items, "next": f"offset={q['offset'] + q['limit']}" if more else None}

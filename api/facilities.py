@@ -1,0 +1,141 @@
+"""Facilities (GeoJSON, paged), the nearest suitable ones, and placements (beds)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from apiflask import APIBlueprint
+from flask import current_app, request
+
+from api.auth import client_ip, current_user, login_required
+from api.db import conn
+from api.schemas import (
+    FacilitiesQuery,
+    FeatureCollection,
+    NearestOut,
+    NearestQuery,
+    PlacementIn,
+    PlacementOut,
+)
+from geo import access, audit
+from geo.errors import InvalidInput
+from geo.nearest import nearest_facilities
+from geo.placement import release_placement, reserve_bed
+
+bp = APIBlueprint("facilities", __name__, tag="facilities")
+ALL = tuple(sorted({*access.PERSON_ROLES, "planner"}))
+
+
+def _bbox(text: str | None):
+    if not text:
+        return None
+    try:
+        box = [float(v) for v in text.split(",")]
+    except ValueError:
+        box = []
+    if len(box) != 4 or not (box[0] < box[2] and box[1] < box[3]):
+        raise InvalidInput("bbox must be minlon,minlat,maxlon,maxlat", field="bbox")
+    return box
+
+
+def _scope_id(unit_code):
+    user = current_user()
+    code = access.unit_in_scope(conn(), user.unit_id, unit_code)
+    return conn().execute(sa.text("SELECT id FROM unit WHERE code = :c"),
+                          {"c": code}).scalar_one()
+
+
+@bp.get("/api/facilities")
+@login_required(*ALL)
+@bp.input(FacilitiesQuery, location="query", arg_name="q")
+@bp.output(FeatureCollection)
+@bp.doc(summary="Facilities as a GeoJSON FeatureCollection (paged)", security="BearerAuth")
+def list_facilities(q):
+    box = _bbox(q["bbox"])
+    rows = conn().execute(sa.text(
+        f"""
+        SELECT json_build_object(
+                 'type', 'Feature', 'id', f.id,
+                 'geometry', ST_AsGeoJSON(f.geom, 7)::json,
+                 'properties', json_build_object(
+                     'id', f.id, 'name', f.name, 'type', f.type, 'address', f.address,
+                     'phone', f.phone, 'capacity', f.capacity, 'occupied', f.occupied,
+                     'free_beds', f.capacity - f.occupied, 'open_24h', f.open_24h,
+                     'min_age', f.min_age, 'max_age', f.max_age,
+                     'sex_accepted', f.sex_accepted,
+                     'accepts_disability', f.accepts_disability, 'cell', c.code)) AS feature
+          FROM facility f LEFT JOIN unit c ON c.id = f.unit_id
+         WHERE (f.unit_id IS NULL OR {access.cell_in_scope_sql()})
+           AND (CAST(:type AS text) IS NULL OR f.type = :type)
+           AND (CAST(:minx AS float8) IS NULL
+                OR f.geom && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326))
+         ORDER BY f.id LIMIT :limit OFFSET :offset
+        """), {"scope_id": _scope_id(q["unit"]), "type": q["type"],
+               "minx": box[0] if box else None, "miny": box[1] if box else None,
+               "maxx": box[2] if box else None, "maxy": box[3] if box else None,
+               "limit": q["limit"] + 1, "offset": q["offset"]}).scalars().all()
+    more = len(rows) > q["limit"]
+    nxt = None
+    if more:
+        args = request.args.to_dict()
+        args.update(offset=str(q["offset"] + q["limit"]), limit=str(q["limit"]))
+        nxt = request.base_url + "?" + "&".join(f"{k}={v}" for k, v in args.items())
+    return {"type": "FeatureCollection", "features": rows[: q["limit"]], "next": nxt}
+
+
+@bp.get("/api/facilities/nearest")
+@login_required(*ALL)
+@bp.input(NearestQuery, location="query", arg_name="q")
+@bp.output(NearestOut)
+@bp.doc(summary="The nearest facilities that can take a child now", security="BearerAuth")
+def nearest(q):
+    if q["child_id"] is not None:
+        from api.children import child_or_404
+
+        if current_user().role not in access.PERSON_ROLES:
+            raise InvalidInput("planners cannot search from a child's record",
+                               field="child_id")
+        child_or_404(q["child_id"])
+    return nearest_facilities(
+        conn(), q["lon"], q["lat"], types=q["type"], k=q["k"], need_bed=q["need_bed"],
+        open_24h=q["open_24h"], age=q["age"], sex=q["sex"], disability=q["disability"],
+        child_id=q["child_id"], rank=q["rank"])
+
+
+@bp.post("/api/placements")
+@login_required(*sorted(access.PLACES_CHILDREN))
+@bp.input(PlacementIn, arg_name="body")
+@bp.output(PlacementOut, status_code=201)
+@bp.doc(summary="Reserve a bed: place a child at a facility",
+        responses={409: "facility_full, already_placed or not_eligible"},
+        security="BearerAuth")
+def place(body):
+    from api.app import engine_for
+    from api.children import child_or_404
+
+    child_or_404(body["child_id"])
+    placement = reserve_bed(engine_for(current_app), body["child_id"], body["facility_id"],
+                            body["reason"])
+    audit.record(conn(), current_user(), "place", "placement", placement["id"],
+                 ip=client_ip(), detail={"child_id": body["child_id"],
+                                         "facility_id": body["facility_id"]})
+    return placement
+
+
+@bp.post("/api/placements/<int:placement_id>/release")
+@login_required(*sorted(access.PLACES_CHILDREN))
+@bp.output(PlacementOut)
+@bp.doc(summary="End a placement and free its bed", security="BearerAuth")
+def release(placement_id):
+    from api.app import engine_for
+    from api.children import child_or_404
+
+    row = conn().execute(sa.text("SELECT child_id FROM placement WHERE id = :id"),
+                         {"id": placement_id}).first()
+    if row is None:
+        from geo.errors import NotFound
+
+        raise NotFound(f"no placement {placement_id}", field="placement_id")
+    child_or_404(row.child_id)
+    out = release_placement(engine_for(current_app), placement_id)
+    audit.record(conn(), current_user(), "release", "placement", placement_id, ip=client_ip())
+    return out

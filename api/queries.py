@@ -1,0 +1,181 @@
+"""Area figures: cell status, blind spots, site suggestions (planners get these with
+small counts suppressed), visit routes (JSON, CSV, GPX), and the audit log."""
+
+from __future__ import annotations
+
+import csv
+import io
+from xml.sax.saxutils import escape
+
+import sqlalchemy as sa
+from apiflask import APIBlueprint
+from flask import Response, current_app
+
+from api.auth import client_ip, current_user, login_required
+from api.db import conn
+from api.schemas import (
+    AnyObject,
+    AuditQuery,
+    BlindSpotQuery,
+    ListOut,
+    RouteQuery,
+    StatusQuery,
+    SuggestQuery,
+)
+from geo import access, audit
+from geo.coverage import blind_spots, suggest_sites
+from geo.errors import NotFound
+from geo.routes import worker_route
+from geo.visits import cell_status, status_rollup
+
+bp = APIBlueprint("queries", __name__, tag="queries")
+COUNT_KEYS = ("children", "overdue_children", "households", "uncovered_households",
+              "uncovered_children", "children_added", "households_added",
+              "uncovered_children_before", "uncovered_children_after", "children_reached")
+
+
+def _cfg() -> dict:
+    return current_app.config["GRIDMAP"]
+
+
+def suppress(obj, threshold: int):
+    """Counts below ``threshold`` (but above 0) become None, recursively: planners never
+    see small numbers that could single a child out."""
+    if isinstance(obj, dict):
+        return {k: (None if k in COUNT_KEYS and isinstance(v, int) and 0 < v < threshold
+                    else suppress(v, threshold)) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [suppress(v, threshold) for v in obj]
+    return obj
+
+
+def _for_role(result):
+    if current_user().role == "planner":
+        return suppress(result, int(_cfg()["rules"]["suppress_below"]))
+    return result
+
+
+@bp.get("/api/cells/status")
+@login_required("admin", "supervisor", "grid_head", "grid_worker", "planner")
+@bp.input(StatusQuery, location="query", arg_name="q")
+@bp.output(ListOut)
+@bp.doc(summary="Visit status of every cell, or rolled up per village / township",
+        security="BearerAuth")
+def status(q):
+    cfg = _cfg()
+    unit = access.unit_in_scope(conn(), current_user().unit_id, q["unit"])
+    cells = cell_status(conn(), cfg["rules"], as_of=q["as_of"], unit=unit, tz=cfg["timezone"])
+    rows = cells if q["rollup"] == "cell" else status_rollup(conn(), cells, q["rollup"])
+    return {"items": _for_role(rows), "next": None}
+
+
+@bp.get("/api/coverage/blind-spots")
+@login_required(*sorted(access.SEES_COVERAGE))
+@bp.input(BlindSpotQuery, location="query", arg_name="q")
+@bp.output(AnyObject)
+@bp.doc(summary="Children and households beyond reach of a facility type",
+        security="BearerAuth")
+def blind(q):
+    unit = access.unit_in_scope(conn(), current_user().unit_id, q["unit"])
+    result = blind_spots(conn(), _cfg()["rules"], q["type"], reach_m=q["reach_m"], unit=unit)
+    return _for_role(result)
+
+
+@bp.get("/api/coverage/suggest-sites")
+@login_required(*sorted(access.SEES_COVERAGE))
+@bp.input(SuggestQuery, location="query", arg_name="q")
+@bp.output(AnyObject)
+@bp.doc(summary="Where k new facilities would reach the most children beyond reach",
+        security="BearerAuth")
+def suggest(q):
+    unit = access.unit_in_scope(conn(), current_user().unit_id, q["unit"])
+    return _for_role(suggest_sites(conn(), _cfg()["rules"], q["type"], q["k"],
+                                   reach_m=q["reach_m"], unit=unit))
+
+
+def _route(q) -> dict:
+    user = current_user()
+    if user.role in ("grid_worker", "grid_head") and user.worker_id != q["worker"]:
+        raise NotFound(f"no worker {q['worker']}", field="worker")
+    row = conn().execute(
+        sa.text(
+            f"SELECT 1 FROM worker w JOIN unit c ON c.id = w.unit_id "
+            f"WHERE w.id = :w AND {access.cell_in_scope_sql()}"),
+        {"w": q["worker"], "scope_id": user.unit_id}).first()
+    if row is None:
+        raise NotFound(f"no worker {q['worker']}", field="worker")
+    cfg = _cfg()
+    route = worker_route(conn(), cfg["rules"], q["worker"], q["date"],
+                         within_days=q["within_days"], budget_min=q["budget_min"],
+                         tz=cfg["timezone"])
+    for stop in route["stops"]:
+        stop["children"] = [access.redact_child(c, user.role) for c in stop["children"]]
+    audit.record(conn(), user, "read", "route", q["worker"], ip=client_ip(),
+                 detail={"children": [c["child_id"] for s in route["stops"]
+                                      for c in s["children"]]})
+    return route
+
+
+@bp.get("/api/routes")
+@login_required(*sorted(access.SEES_ROUTES))
+@bp.input(RouteQuery, location="query", arg_name="q")
+@bp.output(AnyObject)
+@bp.doc(summary="A worker's visit route for a day (optionally within a time budget)",
+        security="BearerAuth")
+def route_json(q):
+    return _route(q)
+
+
+@bp.get("/api/routes.csv")
+@login_required(*sorted(access.SEES_ROUTES))
+@bp.input(RouteQuery, location="query", arg_name="q")
+@bp.doc(summary="The route as CSV", security="BearerAuth",
+        responses={200: {"description": "CSV", "content": {"text/csv": {}}}})
+def route_csv(q):
+    route = _route(q)
+    buf = io.StringIO()
+    out = csv.writer(buf)
+    out.writerow(["序号", "户ID", "地址", "儿童", "原因", "本段距离(米)", "经度", "纬度"])
+    for i, s in enumerate(route["stops"], start=1):
+        out.writerow([i, s["household_id"], s["address"],
+                      "、".join(c["name"] for c in s["children"]),
+                      "；".join(f"{r['kind']} {r['days_overdue']}天" for r in s["reasons"]),
+                      s["leg_m"], s["lon"], s["lat"]])
+    return Response("\ufeff" + buf.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": "attachment; filename=route.csv"})
+
+
+@bp.get("/api/routes.gpx")
+@login_required(*sorted(access.SEES_ROUTES))
+@bp.input(RouteQuery, location="query", arg_name="q")
+@bp.doc(summary="The route as GPX", security="BearerAuth",
+        responses={200: {"description": "GPX",
+                         "content": {"application/gpx+xml": {}}}})
+def route_gpx(q):
+    route = _route(q)
+    lon, lat = route["start"]
+    pts = [(lon, lat, "出发")] + [(s["lon"], s["lat"], s["address"]) for s in route["stops"]]
+    pts.append((lon, lat, "返回"))
+    wpts = "".join(f'<wpt lat="{y:.7f}" lon="{x:.7f}"><name>{escape(n)}</name></wpt>'
+                   for x, y, n in pts[1:-1])
+    rtepts = "".join(f'<rtept lat="{y:.7f}" lon="{x:.7f}"><name>{escape(n)}</name></rtept>'
+                     for x, y, n in pts)
+    xml = ('<?xml version="1.0" encoding="UTF-8"?>'
+           '<gpx version="1.1" creator="gridmap" xmlns="http://www.topografix.com/GPX/1/1">'
+           f'{wpts}<rte><name>{escape(route["date"])}</name>{rtepts}</rte></gpx>')
+    return Response(xml, mimetype="application/gpx+xml",
+                    headers={"Content-Disposition": "attachment; filename=route.gpx"})
+
+
+@bp.get("/api/audit")
+@login_required(*sorted(access.READS_AUDIT))
+@bp.input(AuditQuery, location="query", arg_name="q")
+@bp.output(ListOut)
+@bp.doc(summary="The audit log, newest first (read-only)", security="BearerAuth")
+def audit_log(q):
+    rows = audit.entries(conn(), limit=q["limit"] + 1, offset=q["offset"],
+                         resource=q["resource"], resource_id=q["resource_id"],
+                         username=q["username"])
+    items = [{**r, "at": r["at"].isoformat()} for r in rows[: q["limit"]]]
+    more = len(rows) > q["limit"]
+    return {"items": items, "next": f"offset={q['offset'] + q['limit']}" if more else None}

@@ -1,0 +1,125 @@
+"""Request and response schemas shared by the endpoints; they are also what
+``/api/openapi.json`` documents."""
+
+from __future__ import annotations
+
+from apiflask import Schema, fields
+from apiflask.validators import Length, OneOf, Range
+from marshmallow import post_dump
+
+from geo import vocab
+
+MAX_PAGE = 500
+
+
+class Page(Schema):
+    limit = fields.Integer(load_default=100, validate=Range(1, MAX_PAGE))
+    offset = fields.Integer(load_default=0, validate=Range(0, 10_000_000))
+
+
+class UnitQuery(Schema):
+    unit = fields.String(load_default=None, validate=Length(1, 32),
+                         metadata={"description": "unit code (default: your own unit)"})
+
+
+class AsOfQuery(UnitQuery):
+    as_of = fields.Date(load_default=None, metadata={"description": "YYYY-MM-DD"})
+
+
+class StatusQuery(AsOfQuery):
+    rollup = fields.String(load_default="cell", validate=OneOf(["cell", "village", "township"]))
+
+
+class OverdueQuery(AsOfQuery, Page):
+    within_days = fields.Integer(load_default=0, validate=Range(0, 90))
+
+
+class ChildrenQuery(UnitQuery, Page):
+    category = fields.String(load_default=None, validate=OneOf(list(vocab.CHILD_CATEGORIES)))
+    risk = fields.String(load_default=None, validate=Length(1, 16))
+
+
+class FacilitiesQuery(UnitQuery, Page):
+    type = fields.String(load_default=None, validate=OneOf(list(vocab.FACILITY_TYPES)))
+    bbox = fields.String(load_default=None, metadata={
+        "description": "minlon,minlat,maxlon,maxlat"})
+
+
+class NearestQuery(Schema):
+    lon = fields.Float(load_default=None, validate=Range(-180, 180))
+    lat = fields.Float(load_default=None, validate=Range(-90, 90))
+    child_id = fields.Integer(load_default=None, validate=Range(1, 2**31 - 1))
+    type = fields.String(load_default=None, validate=Length(1, 300),
+                         metadata={"description": "facility types, comma-separated"})
+    k = fields.Integer(load_default=5, validate=Range(1, 50))
+    need_bed = fields.Boolean(load_default=False)
+    open_24h = fields.Boolean(load_default=False)
+    age = fields.Integer(load_default=None, validate=Range(0, 17))
+    sex = fields.String(load_default=None, validate=OneOf(list(vocab.SEXES)))
+    disability = fields.Boolean(load_default=False)
+    rank = fields.String(load_default="auto", validate=OneOf(["auto", "geodesic", "road"]))
+
+
+class PlacementIn(Schema):
+    child_id = fields.Integer(required=True, validate=Range(1, 2**31 - 1))
+    facility_id = fields.Integer(required=True, validate=Range(1, 2**31 - 1))
+    reason = fields.String(load_default=None, validate=Length(0, 500))
+
+
+class BlindSpotQuery(UnitQuery):
+    type = fields.String(required=True, validate=OneOf(list(vocab.FACILITY_TYPES)))
+    reach_m = fields.Float(load_default=None, validate=Range(1, 200_000))
+
+
+class SuggestQuery(BlindSpotQuery):
+    k = fields.Integer(load_default=3, validate=Range(1, 50))
+
+
+class RouteQuery(Schema):
+    worker = fields.Integer(required=True, validate=Range(1, 2**31 - 1))
+    date = fields.Date(load_default=None)
+    within_days = fields.Integer(load_default=0, validate=Range(0, 90))
+    budget_min = fields.Float(load_default=None, validate=Range(1, 1440))
+
+
+class AuditQuery(Page):
+    resource = fields.String(load_default=None, validate=Length(1, 64))
+    resource_id = fields.String(load_default=None, validate=Length(1, 64))
+    username = fields.String(load_default=None, validate=Length(1, 64))
+
+
+# -- responses (loose where the shape is a rich document) ---------------------------------
+class AnyObject(Schema):
+    """A JSON object passed through as the endpoint built it (documented as an object)."""
+
+    @post_dump(pass_original=True)
+    def _keep(self, data, original, **kwargs):
+        return original
+
+
+class FeatureCollection(Schema):
+    type = fields.String(required=True, metadata={"example": "FeatureCollection"})
+    features = fields.List(fields.Dict(), required=True)
+    next = fields.String(allow_none=True)
+    number_matched = fields.Integer()
+
+
+class NearestOut(Schema):
+    distance = fields.String(required=True, validate=OneOf(["geodesic", "road"]))
+    point = fields.List(fields.Float())
+    facilities = fields.List(fields.Dict(), required=True)
+
+
+class PlacementOut(Schema):
+    id = fields.Integer(required=True)
+    child_id = fields.Integer()
+    facility_id = fields.Integer()
+    placed_at = fields.DateTime()
+    released_at = fields.DateTime(allow_none=True)
+    status = fields.String(required=True)
+    facility = fields.Dict()
+
+
+class ListOut(Schema):
+    items = fields.List(fields.Dict(), required=True)
+    next = fields.String(allow_none=True)

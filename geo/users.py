@@ -1,0 +1,107 @@
+"""Accounts and bearer tokens. Passwords are hashed with Argon2id (argon2-cffi); tokens
+are random, handed out once and stored only as their SHA-256.
+
+>>> create_user(conn, "zhang", "supervisor", "510411100", "a long passphrase")  # doctest: +SKIP
+>>> issue_token(conn, authenticate(conn, "zhang", "a long passphrase"))       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.engine import Connection
+
+from geo.errors import Conflict, InvalidInput, NotFound
+from geo.models import USER_ROLES
+
+HASHER = PasswordHasher()
+MIN_PASSWORD = 8
+TOKEN_HOURS = 12
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    username: str
+    role: str
+    unit_id: int
+    unit_code: str
+    unit_level: str
+    worker_id: int | None = None
+
+
+_USER = """
+SELECT a.id, a.username, a.role, a.unit_id, u.code AS unit_code, u.level AS unit_level,
+       a.worker_id
+  FROM app_user a JOIN unit u ON u.id = a.unit_id
+"""
+
+
+def create_user(conn: Connection, username: str, role: str, unit_code: str, password: str,
+                worker_id: int | None = None) -> User:
+    if role not in USER_ROLES:
+        raise InvalidInput(f"unknown role '{role}' (one of {', '.join(USER_ROLES)})",
+                           field="role")
+    if not username or len(username) > 64:
+        raise InvalidInput("username must be 1 to 64 characters", field="username")
+    if len(password) < MIN_PASSWORD:
+        raise InvalidInput(f"password must have at least {MIN_PASSWORD} characters",
+                           field="password")
+    unit = conn.execute(sa.text("SELECT id FROM unit WHERE code = :c"), {"c": unit_code}).first()
+    if unit is None:
+        raise NotFound(f"no unit with code {unit_code}", field="unit")
+    try:
+        with conn.begin_nested():
+            uid = conn.execute(sa.text(
+                "INSERT INTO app_user (username, password_hash, role, unit_id, worker_id) "
+                "VALUES (:u, :h, :r, :unit, :w) RETURNING id"),
+                {"u": username, "h": HASHER.hash(password), "r": role, "unit": unit.id,
+                 "w": worker_id}).scalar_one()
+    except sa.exc.IntegrityError:
+        raise Conflict(f"user {username} already exists", field="username",
+                       code="user_exists") from None
+    return get_user(conn, uid)
+
+
+def get_user(conn: Connection, user_id: int) -> User | None:
+    row = conn.execute(sa.text(_USER + " WHERE a.id = :id AND a.active"), {"id": user_id}).first()
+    return User(*row) if row else None
+
+
+def authenticate(conn: Connection, username: str, password: str) -> User | None:
+    """The user when the password is right; None otherwise (same time either way)."""
+    row = conn.execute(sa.text(
+        "SELECT id, password_hash FROM app_user WHERE username = :u AND active"),
+        {"u": username}).first()
+    stored = row.password_hash if row else HASHER.hash("not-a-user-" + secrets.token_hex(4))
+    try:
+        HASHER.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    return get_user(conn, row.id) if row else None
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(conn: Connection, user: User, hours: float = TOKEN_HOURS) -> dict:
+    token = secrets.token_urlsafe(32)
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(hours=hours)
+    conn.execute(sa.text(
+        "INSERT INTO api_token (token_hash, user_id, expires_at) VALUES (:h, :u, :e)"),
+        {"h": _digest(token), "u": user.id, "e": expires})
+    return {"token": token, "expires_at": expires.isoformat(timespec="seconds")}
+
+
+def user_for_token(conn: Connection, token: str) -> User | None:
+    row = conn.execute(sa.text(
+        "SELECT user_id FROM api_token WHERE token_hash = :h AND expires_at > now()"),
+        {"h": _digest(token)}).first()
+    return get_user(conn, row.user_id) if row else None
