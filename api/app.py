@@ -15,7 +15,7 @@ from typing import Any
 from apiflask import APIFlask
 from flask_wtf.csrf import CSRFProtect
 
-from api import auth, children, db, errors, facilities, health, queries
+from api import admin, auth, children, db, errors, facilities, health, queries, records
 from geo.config import load_config
 from geo.db import database_url, get_engine
 from geo.secrets import ensure_secrets
@@ -51,6 +51,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> APIFlask:
     app.register_blueprint(children.bp)
     app.register_blueprint(facilities.bp)
     app.register_blueprint(queries.bp)
+    app.register_blueprint(records.bp)
+    app.register_blueprint(admin.bp)
     return app
 
 

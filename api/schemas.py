@@ -123,3 +123,112 @@ class PlacementOut(Schema):
 class ListOut(Schema):
     items = fields.List(fields.Dict(), required=True)
     next = fields.String(allow_none=True)
+
+
+# -- writes --------------------------------------------------------------------------------
+class HouseholdIn(Schema):
+    address = fields.String(required=True, validate=Length(1, 300))
+    lon = fields.Float(required=True, validate=Range(-180, 180))
+    lat = fields.Float(required=True, validate=Range(-90, 90))
+    flags = fields.List(fields.String(validate=OneOf(list(vocab.HOUSEHOLD_FLAGS))),
+                        load_default=list)
+    head_name = fields.String(load_default=None, validate=Length(0, 100))
+    phone = fields.String(load_default=None, validate=Length(0, 40))
+    ledger_id = fields.String(load_default=None, validate=Length(1, 64))
+
+
+class HouseholdPatch(Schema):
+    address = fields.String(validate=Length(1, 300))
+    lon = fields.Float(validate=Range(-180, 180))
+    lat = fields.Float(validate=Range(-90, 90))
+    flags = fields.List(fields.String(validate=OneOf(list(vocab.HOUSEHOLD_FLAGS))))
+    head_name = fields.String(validate=Length(0, 100), allow_none=True)
+    phone = fields.String(validate=Length(0, 40), allow_none=True)
+
+
+class ChildPatch(Schema):
+    household_id = fields.Integer(validate=Range(1, 2**31 - 1))
+    name = fields.String(validate=Length(1, 100))
+    sex = fields.String(validate=OneOf(list(vocab.SEXES)))
+    birth_date = fields.Date()
+    id_number = fields.String(validate=Length(18, 18), load_only=True)
+    categories = fields.List(fields.String(validate=OneOf(list(vocab.CHILD_CATEGORIES))))
+    risk_level = fields.String(validate=Length(1, 16))
+    guardian_situation = fields.String(validate=Length(0, 300), allow_none=True)
+    school = fields.String(validate=Length(0, 200), allow_none=True)
+    has_disability = fields.Boolean()
+
+
+class ChildIn(ChildPatch):
+    household_id = fields.Integer(required=True, validate=Range(1, 2**31 - 1))
+    name = fields.String(required=True, validate=Length(1, 100))
+    sex = fields.String(required=True, validate=OneOf(list(vocab.SEXES)))
+    birth_date = fields.Date(required=True)
+    categories = fields.List(fields.String(validate=OneOf(list(vocab.CHILD_CATEGORIES))),
+                             required=True, validate=Length(1, 18))
+    risk_level = fields.String(required=True, validate=Length(1, 16))
+
+
+class VisitIn(Schema):
+    child_id = fields.Integer(required=True, validate=Range(1, 2**31 - 1))
+    visited_at = fields.AwareDateTime(required=True)
+    lon = fields.Float(load_default=None, validate=Range(-180, 180))
+    lat = fields.Float(load_default=None, validate=Range(-90, 90))
+    kind = fields.String(load_default="regular", validate=OneOf(list(vocab.VISIT_KINDS)))
+    outcome = fields.String(load_default=None, validate=Length(0, 200))
+    note = fields.String(load_default=None, validate=Length(0, 2000))
+    worker_id = fields.Integer(load_default=None, validate=Range(1, 2**31 - 1))
+
+
+class FacilityIn(Schema):
+    type = fields.String(required=True, validate=OneOf(list(vocab.FACILITY_TYPES)))
+    name = fields.String(required=True, validate=Length(1, 200))
+    lon = fields.Float(required=True, validate=Range(-180, 180))
+    lat = fields.Float(required=True, validate=Range(-90, 90))
+    address = fields.String(load_default=None, validate=Length(0, 300))
+    phone = fields.String(load_default=None, validate=Length(0, 40))
+    capacity = fields.Integer(load_default=0, validate=Range(0, 10_000))
+    occupied = fields.Integer(load_default=0, validate=Range(0, 10_000))
+    open_24h = fields.Boolean(load_default=False)
+    min_age = fields.Integer(load_default=0, validate=Range(0, 17))
+    max_age = fields.Integer(load_default=17, validate=Range(0, 17))
+    sex_accepted = fields.String(load_default="any", validate=OneOf(list(vocab.SEX_ACCEPTED)))
+    accepts_disability = fields.Boolean(load_default=False)
+
+
+class FacilityPatch(Schema):
+    name = fields.String(validate=Length(1, 200))
+    address = fields.String(validate=Length(0, 300), allow_none=True)
+    phone = fields.String(validate=Length(0, 40), allow_none=True)
+    capacity = fields.Integer(validate=Range(0, 10_000))
+    occupied = fields.Integer(validate=Range(0, 10_000))
+    open_24h = fields.Boolean()
+    min_age = fields.Integer(validate=Range(0, 17))
+    max_age = fields.Integer(validate=Range(0, 17))
+    sex_accepted = fields.String(validate=OneOf(list(vocab.SEX_ACCEPTED)))
+    accepts_disability = fields.Boolean()
+
+
+class WorkerIn(Schema):
+    role = fields.String(required=True, validate=OneOf(list(vocab.WORKER_ROLES)))
+    name = fields.String(required=True, validate=Length(1, 100))
+    phone = fields.String(load_default=None, validate=Length(0, 40))
+    unit = fields.String(required=True, validate=Length(1, 32))
+    lon = fields.Float(load_default=None, validate=Range(-180, 180))
+    lat = fields.Float(load_default=None, validate=Range(-90, 90))
+    units = fields.List(fields.String(validate=Length(1, 32)), load_default=list)
+
+
+class WorkerPatch(Schema):
+    name = fields.String(validate=Length(1, 100))
+    phone = fields.String(validate=Length(0, 40), allow_none=True)
+    lon = fields.Float(validate=Range(-180, 180))
+    lat = fields.Float(validate=Range(-90, 90))
+    units = fields.List(fields.String(validate=Length(1, 32)))
+    active = fields.Boolean()
+
+
+class BboxPage(Page):
+    bbox = fields.String(load_default=None, metadata={
+        "description": "minlon,minlat,maxlon,maxlat"})
+    unit = fields.String(load_default=None, validate=Length(1, 32))

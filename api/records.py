@@ -1,0 +1,171 @@
+"""Households, child records and visits: create, read, update (area-scoped, audited)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from apiflask import APIBlueprint
+from flask import current_app
+
+from api.auth import client_ip, current_user, login_required
+from api.children import _out, child_or_404
+from api.db import conn
+from api.facilities import _bbox
+from api.schemas import (
+    AnyObject,
+    BboxPage,
+    ChildIn,
+    ChildPatch,
+    FeatureCollection,
+    HouseholdIn,
+    HouseholdPatch,
+    ListOut,
+    VisitIn,
+)
+from geo import access, audit
+from geo.errors import InvalidInput
+from geo.records import (
+    create_child,
+    create_household,
+    household_in_scope,
+    update_child,
+    update_household,
+)
+from geo.visit_record import child_visits, record_visit
+
+bp = APIBlueprint("records", __name__, tag="records")
+WRITERS = tuple(sorted(access.WRITES_RECORDS))
+PERSON = tuple(sorted(access.PERSON_ROLES))
+
+
+def _cfg():
+    return current_app.config["GRIDMAP"]
+
+
+def _scope() -> int:
+    return current_user().unit_id
+
+
+@bp.get("/api/households")
+@login_required(*PERSON)
+@bp.input(BboxPage, location="query", arg_name="q")
+@bp.output(FeatureCollection)
+@bp.doc(summary="Households in your area as GeoJSON (paged, bbox filter)",
+        security="BearerAuth")
+def list_households(q):
+    box = _bbox(q["bbox"])
+    scope = access.unit_in_scope(conn(), _scope(), q["unit"])
+    sid = conn().execute(sa.text("SELECT id FROM unit WHERE code = :c"), {"c": scope}).scalar()
+    rows = conn().execute(sa.text(
+        f"""
+        SELECT json_build_object('type', 'Feature', 'id', h.id,
+                 'geometry', ST_AsGeoJSON(h.geom, 7)::json,
+                 'properties', json_build_object('id', h.id, 'address', h.address,
+                     'cell', c.code, 'flags', h.flags,
+                     'children', (SELECT count(*) FROM child ch WHERE ch.household_id = h.id)))
+          FROM household h JOIN unit c ON c.id = h.cell_id
+         WHERE {access.cell_in_scope_sql()}
+           AND (CAST(:minx AS float8) IS NULL
+                OR h.geom && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326))
+         ORDER BY h.id LIMIT :limit OFFSET :offset
+        """), {"scope_id": sid, "minx": box[0] if box else None,
+               "miny": box[1] if box else None, "maxx": box[2] if box else None,
+               "maxy": box[3] if box else None, "limit": q["limit"] + 1,
+               "offset": q["offset"]}).scalars().all()
+    audit.record(conn(), current_user(), "list", "household", ip=client_ip(),
+                 detail={"count": min(len(rows), q["limit"])})
+    more = len(rows) > q["limit"]
+    return {"type": "FeatureCollection", "features": rows[: q["limit"]],
+            "next": f"offset={q['offset'] + q['limit']}" if more else None}
+
+
+@bp.post("/api/households")
+@login_required(*WRITERS)
+@bp.input(HouseholdIn, arg_name="body")
+@bp.output(AnyObject, status_code=201)
+@bp.doc(summary="Register a household (its cell comes from the point)", security="BearerAuth")
+def add_household(body):
+    hh = create_household(conn(), body, _scope())
+    audit.record(conn(), current_user(), "create", "household", hh["id"], ip=client_ip())
+    return hh
+
+
+@bp.get("/api/households/<int:household_id>")
+@login_required(*PERSON)
+@bp.output(AnyObject)
+@bp.doc(summary="One household", security="BearerAuth")
+def get_household(household_id):
+    hh = household_in_scope(conn(), household_id, _scope())
+    audit.record(conn(), current_user(), "read", "household", household_id, ip=client_ip())
+    return hh
+
+
+@bp.patch("/api/households/<int:household_id>")
+@login_required(*WRITERS)
+@bp.input(HouseholdPatch, arg_name="body")
+@bp.output(AnyObject)
+@bp.doc(summary="Change a household; moving its point moves its cell", security="BearerAuth")
+def patch_household(household_id, body):
+    hh = update_household(conn(), household_id, body, _scope())
+    audit.record(conn(), current_user(), "update", "household", household_id, ip=client_ip(),
+                 detail={"fields": sorted(body)})
+    return hh
+
+
+@bp.post("/api/children")
+@login_required(*WRITERS)
+@bp.input(ChildIn, arg_name="body")
+@bp.output(AnyObject, status_code=201)
+@bp.doc(summary="Register a child (the identity number is kept only masked and hashed)",
+        responses={409: "duplicate_child"}, security="BearerAuth")
+def add_child(body):
+    cfg = _cfg()
+    cid = create_child(conn(), body, cfg["rules"], cfg["id_key"], _scope())
+    audit.record(conn(), current_user(), "create", "child", cid, ip=client_ip())
+    return _out(child_or_404(cid))
+
+
+@bp.patch("/api/children/<int:child_id>")
+@login_required(*WRITERS)
+@bp.input(ChildPatch, arg_name="body")
+@bp.output(AnyObject)
+@bp.doc(summary="Change a child's record", security="BearerAuth")
+def patch_child(child_id, body):
+    child_or_404(child_id)
+    cfg = _cfg()
+    update_child(conn(), child_id, body, cfg["rules"], cfg["id_key"], _scope())
+    audit.record(conn(), current_user(), "update", "child", child_id, ip=client_ip(),
+                 detail={"fields": sorted(k for k in body if k != "id_number")})
+    return _out(child_or_404(child_id))
+
+
+@bp.post("/api/visits")
+@login_required(*WRITERS)
+@bp.input(VisitIn, arg_name="body")
+@bp.output(AnyObject, status_code=201)
+@bp.doc(summary="Record a visit (flagged when its GPS point is implausible)",
+        security="BearerAuth")
+def add_visit(body):
+    child_or_404(body["child_id"])
+    user = current_user()
+    worker = body["worker_id"] if user.role in ("admin", "supervisor") else user.worker_id
+    if worker is None:
+        raise InvalidInput("worker_id is required for a login without a worker record",
+                           field="worker_id")
+    visit = record_visit(conn(), _cfg()["rules"], child_id=body["child_id"], worker_id=worker,
+                         visited_at=body["visited_at"], lon=body["lon"], lat=body["lat"],
+                         kind=body["kind"], outcome=body["outcome"], note=body["note"])
+    audit.record(conn(), user, "create", "visit", visit["id"], ip=client_ip(),
+                 detail={"child_id": body["child_id"], "flags": visit["flags"]})
+    return access.redact_visit(visit, user.role)
+
+
+@bp.get("/api/children/<int:child_id>/visits")
+@login_required(*PERSON)
+@bp.output(ListOut)
+@bp.doc(summary="A child's visits, newest first (flagged ones marked)", security="BearerAuth")
+def visits_of(child_id):
+    child_or_404(child_id)
+    role = current_user().role
+    items = [access.redact_visit(v, role) for v in child_visits(conn(), child_id)]
+    audit.record(conn(), current_user(), "read", "child_visits", child_id, ip=client_ip())
+    return {"items": items, "next": None}

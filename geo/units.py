@@ -1,0 +1,58 @@
+"""The unit tree and one unit with its geometry and figures."""
+
+from __future__ import annotations
+
+import json
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from geo.errors import NotFound
+
+_IN_SCOPE = ":scope_id IN (u.id, u.county_id, u.township_id, u.village_id)"
+
+
+def unit_tree(conn: Connection, scope_id: int, depth: str = "village") -> list[dict]:
+    """Units under (and including) the scope down to ``depth``, parents before children,
+    each with its parent's code."""
+    levels = {"county": 1, "township": 2, "village": 3, "cell": 4}
+    rows = conn.execute(sa.text(
+        f"""
+        SELECT u.id, u.code, u.name, u.level, p.code AS parent, u.generated
+          FROM unit u LEFT JOIN unit p ON p.id = u.parent_id
+         WHERE {_IN_SCOPE}
+           AND CASE u.level WHEN 'county' THEN 1 WHEN 'township' THEN 2 WHEN 'village' THEN 3
+                            ELSE 4 END <= :depth
+         ORDER BY CASE u.level WHEN 'county' THEN 1 WHEN 'township' THEN 2
+                               WHEN 'village' THEN 3 ELSE 4 END, u.code
+        """), {"scope_id": scope_id, "depth": levels[depth]}).mappings()
+    return [dict(r) for r in rows]
+
+
+def unit_feature(conn: Connection, code: str, scope_id: int) -> dict:
+    """A GeoJSON Feature: the unit's polygon and its figures."""
+    row = conn.execute(sa.text(
+        f"""
+        SELECT u.id, u.code, u.name, u.level, u.generated, u.source, p.code AS parent,
+               ST_AsGeoJSON(u.geom, 6) AS gj,
+               ST_Area(u.geom::geography) / 1e6 AS area_km2,
+               (SELECT count(*) FROM unit c WHERE c.level = 'cell'
+                   AND u.id IN (c.id, c.village_id, c.township_id, c.county_id)) AS cells,
+               (SELECT count(*) FROM household h JOIN unit c ON c.id = h.cell_id
+                 WHERE u.id IN (c.id, c.village_id, c.township_id, c.county_id)) AS households,
+               (SELECT count(*) FROM child ch JOIN household h ON h.id = ch.household_id
+                  JOIN unit c ON c.id = h.cell_id
+                 WHERE u.id IN (c.id, c.village_id, c.township_id, c.county_id)) AS children,
+               (SELECT COALESCE(sum(f.capacity - f.occupied), 0) FROM facility f
+                  JOIN unit c ON c.id = f.unit_id
+                 WHERE u.id IN (c.id, c.village_id, c.township_id, c.county_id)) AS free_beds
+          FROM unit u LEFT JOIN unit p ON p.id = u.parent_id
+         WHERE u.code = :code AND {_IN_SCOPE}
+        """), {"code": code, "scope_id": scope_id}).mappings().first()
+    if row is None:
+        raise NotFound(f"no unit with code {code}", field="code")
+    props = {k: row[k] for k in ("code", "name", "level", "parent", "generated", "source",
+                                 "cells", "households", "children", "free_beds")}
+    props["area_km2"] = round(row["area_km2"], 3)
+    return {"type": "Feature", "id": row["code"], "geometry": json.loads(row["gj"]),
+            "properties": props}

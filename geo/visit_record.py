@@ -1,0 +1,83 @@
+"""Recording a visit from a phone, with the plausibility checks supervisors rely on.
+
+A visit is flagged (it still counts) when its GPS point is farther than
+``visit_flag_distance_m`` from the household, or when the same worker's previous visit
+was too far away to reach in the time between them at ``visit_max_speed_kmh``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from geo import vocab
+from geo.errors import InvalidInput, NotFound
+
+FUTURE_SLACK = dt.timedelta(minutes=10)
+
+
+def record_visit(conn: Connection, rules: dict, *, child_id: int, worker_id: int,
+                 visited_at: dt.datetime, lon: float | None, lat: float | None,
+                 kind: str = "regular", outcome: str | None = None,
+                 note: str | None = None) -> dict:
+    if kind not in vocab.VISIT_KINDS:
+        raise InvalidInput(f"kind must be one of {', '.join(vocab.VISIT_KINDS)}", field="kind")
+    if visited_at.tzinfo is None:
+        raise InvalidInput("visited_at needs a time zone, e.g. 2026-11-24T10:30:00+08:00",
+                           field="visited_at")
+    if visited_at > dt.datetime.now(dt.UTC) + FUTURE_SLACK:
+        raise InvalidInput("visited_at lies in the future", field="visited_at")
+    if (lon is None) != (lat is None):
+        raise InvalidInput("give both lon and lat, or neither", field="lon")
+    if conn.execute(sa.text("SELECT 1 FROM child WHERE id = :c"), {"c": child_id}).first() is None:
+        raise NotFound(f"no child {child_id}", field="child_id")
+    worker = conn.execute(sa.text("SELECT id FROM worker WHERE id = :w AND active"),
+                          {"w": worker_id}).first()
+    if worker is None:
+        raise NotFound(f"no worker {worker_id}", field="worker_id")
+    flags: list[str] = []
+    detail: dict = {}
+    if lon is not None:
+        if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+            raise InvalidInput("lon/lat out of range", field="lon")
+        far = conn.execute(sa.text(
+            "SELECT ST_Distance(h.geom::geography, ST_SetSRID(ST_MakePoint(:x, :y), 4326)"
+            "::geography) FROM child c JOIN household h ON h.id = c.household_id "
+            "WHERE c.id = :c"), {"x": lon, "y": lat, "c": child_id}).scalar()
+        if far is None:
+            raise NotFound(f"no child {child_id}", field="child_id")
+        detail["distance_from_household_m"] = round(far, 1)
+        if far > float(rules["visit_flag_distance_m"]):
+            flags.append("gps_far_from_household")
+        prev = conn.execute(sa.text(
+            "SELECT visited_at, ST_Distance(geom::geography, ST_SetSRID(ST_MakePoint(:x, :y),"
+            " 4326)::geography) AS metres FROM visit WHERE worker_id = :w AND geom IS NOT NULL"
+            " AND visited_at <= :t ORDER BY visited_at DESC LIMIT 1"),
+            {"x": lon, "y": lat, "w": worker_id, "t": visited_at}).first()
+        if prev is not None:
+            hours = max((visited_at - prev.visited_at).total_seconds(), 1) / 3600
+            speed = prev.metres / 1000 / hours
+            detail["speed_from_previous_kmh"] = round(speed, 1)
+            if speed > float(rules["visit_max_speed_kmh"]):
+                flags.append("impossible_travel")
+    row = conn.execute(sa.text(
+        "INSERT INTO visit (child_id, worker_id, visited_at, geom, kind, outcome, note, "
+        "flagged, flag_reason) VALUES (:c, :w, :t, CASE WHEN CAST(:x AS float8) IS NULL THEN "
+        "NULL ELSE ST_SetSRID(ST_MakePoint(:x, :y), 4326) END, :k, :o, :n, :f, :r) "
+        "RETURNING id, created_at"),
+        {"c": child_id, "w": worker_id, "t": visited_at, "x": lon, "y": lat, "k": kind,
+         "o": outcome, "n": note, "f": bool(flags), "r": ",".join(flags) or None}).one()
+    return {"id": row.id, "child_id": child_id, "worker_id": worker_id,
+            "visited_at": visited_at.isoformat(), "kind": kind, "outcome": outcome,
+            "note": note, "flagged": bool(flags), "flags": flags, **detail}
+
+
+def child_visits(conn: Connection, child_id: int, limit: int = 100) -> list[dict]:
+    rows = conn.execute(sa.text(
+        "SELECT v.id, v.visited_at, v.kind, v.outcome, v.note, v.flagged, v.flag_reason, "
+        "v.worker_id, w.name AS worker_name, ST_X(v.geom) AS lon, ST_Y(v.geom) AS lat "
+        "FROM visit v JOIN worker w ON w.id = v.worker_id WHERE v.child_id = :c "
+        "ORDER BY v.visited_at DESC LIMIT :n"), {"c": child_id, "n": limit}).mappings()
+    return [{**dict(r), "visited_at": r["visited_at"].isoformat()} for r in rows]
