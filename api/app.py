@@ -15,7 +15,19 @@ from typing import Any
 from apiflask import APIFlask
 from flask_wtf.csrf import CSRFProtect
 
-from api import admin, auth, children, db, errors, facilities, health, queries, records
+from api import (
+    admin,
+    auth,
+    children,
+    db,
+    errors,
+    facilities,
+    health,
+    queries,
+    records,
+    textcheck,
+    tiles,
+)
 from geo.config import load_config
 from geo.db import database_url, get_engine
 from geo.secrets import ensure_secrets
@@ -42,9 +54,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> APIFlask:
         SECURITY_SCHEMES={"BearerAuth": {"type": "http", "scheme": "bearer"}},
     )
     app.json.ensure_ascii = False
+    app.spec_processor(_document_errors)
     csrf.init_app(app)
     db.init_app(app)
     errors.register(app)
+    app.before_request(textcheck.refuse_unstorable_text)
     app.before_request(auth.csrf_for_cookie_sessions)
     app.register_blueprint(health.bp)
     app.register_blueprint(auth.bp)
@@ -53,9 +67,37 @@ def create_app(overrides: dict[str, Any] | None = None) -> APIFlask:
     app.register_blueprint(queries.bp)
     app.register_blueprint(records.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(tiles.bp)
     return app
 
 
 def engine_for(app):
     """The app's engine (one per process and URL, created on first use)."""
     return get_engine(app.config["DATABASE_URL"])
+
+
+ERROR_SCHEMA = {
+    "type": "object", "required": ["error"],
+    "properties": {"error": {
+        "type": "object", "required": ["code", "message"],
+        "properties": {"code": {"type": "string"}, "message": {"type": "string"},
+                       "field": {"type": "string"}}}},
+}
+ERRORS = {"400": "invalid input (the field is named)", "401": "not logged in",
+          "403": "the role may not use this endpoint", "404": "not found in your area",
+          "409": "conflict (for example facility_full)"}
+
+
+def _document_errors(spec: dict) -> dict:
+    """Every operation may answer the JSON error shape with these statuses."""
+    spec.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    for path in spec.get("paths", {}).values():
+        for op in path.values():
+            if not isinstance(op, dict) or "responses" not in op:
+                continue
+            for status, text in ERRORS.items():
+                op["responses"][status] = {
+                    "description": text,
+                    "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/Error"}}}}
+    return spec

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, render_template
+from apiflask import APIBlueprint, Schema, fields
+from flask import current_app, render_template
 from sqlalchemy.exc import SQLAlchemyError
 
 from geo.health import database_health
 
-bp = Blueprint("health", __name__)
+bp = APIBlueprint("health", __name__, tag="health")
+
+
+class HealthOut(Schema):
+    status = fields.String(required=True, metadata={"example": "ok"})
+    database = fields.String()
+    postgresql = fields.String()
+    postgis = fields.String()
+    schema_revision = fields.String(allow_none=True)
+    county = fields.Dict(allow_none=True)
+    counts = fields.Dict()
 
 
 def _status() -> tuple[dict, int]:
@@ -21,12 +32,15 @@ def _status() -> tuple[dict, int]:
 
 
 @bp.get("/api/health")
+@bp.output(HealthOut)
+@bp.doc(summary="Service and database health (no login)", responses={503: "database down"})
 def api_health():
     body, status = _status()
-    return jsonify(body), status
+    return body, status
 
 
 @bp.get("/")
+@bp.doc(hide=True)
 def index():
     body, status = _status()
     return render_template("index.html", health=body), status

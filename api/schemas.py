@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from apiflask import Schema, fields
 from apiflask.validators import Length, OneOf, Range
-from marshmallow import post_dump
+from marshmallow import INCLUDE, post_dump
 
 from geo import vocab
 
@@ -91,6 +91,9 @@ class AuditQuery(Page):
 # -- responses (loose where the shape is a rich document) ---------------------------------
 class AnyObject(Schema):
     """A JSON object passed through as the endpoint built it (documented as an object)."""
+
+    class Meta:
+        unknown = INCLUDE
 
     @post_dump(pass_original=True)
     def _keep(self, data, original, **kwargs):

@@ -1,0 +1,87 @@
+"""Vector tiles made by PostGIS: one ``ST_AsMVT`` query over ``ST_TileEnvelope`` per
+layer, scoped to the user's area like the JSON endpoints. The map pages (issue: map)
+read the same definitions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from geo.errors import InvalidInput, NotFound
+
+MAX_ZOOM = 22
+
+
+@dataclass(frozen=True)
+class TileLayer:
+    name: str
+    roles: frozenset[str]
+    # SELECT returning (geom in 4326, properties…) for rows in the tile and in scope;
+    # binds :scope_id and uses the CTE ``bounds`` (geom4326).
+    source: str
+    min_zoom: int = 0
+
+
+_SCOPE = ":scope_id IN (c.id, c.village_id, c.township_id, c.county_id)"
+ALL = frozenset({"admin", "supervisor", "grid_head", "grid_worker", "planner", "responder"})
+PERSON = ALL - {"planner"}
+
+LAYERS = {layer.name: layer for layer in (
+    TileLayer("households", PERSON, f"""
+        SELECT h.geom, h.id, c.code AS cell,
+               (SELECT count(*) FROM child ch WHERE ch.household_id = h.id) AS children
+          FROM household h JOIN unit c ON c.id = h.cell_id, bounds
+         WHERE h.geom && bounds.geom4326 AND {_SCOPE}""", min_zoom=10),
+    TileLayer("facilities", ALL, f"""
+        SELECT f.geom, f.id, f.name, f.type, f.capacity - f.occupied AS free_beds, f.open_24h
+          FROM facility f LEFT JOIN unit c ON c.id = f.unit_id, bounds
+         WHERE f.geom && bounds.geom4326 AND (f.unit_id IS NULL OR {_SCOPE})"""),
+    TileLayer("cells", ALL, f"""
+        SELECT c.geom, c.id, c.code, c.name
+          FROM unit c, bounds
+         WHERE c.level = 'cell' AND c.geom && bounds.geom4326 AND {_SCOPE}""", min_zoom=9),
+    TileLayer("villages", ALL, f"""
+        SELECT c.geom, c.id, c.code, c.name
+          FROM unit c, bounds
+         WHERE c.level = 'village' AND c.geom && bounds.geom4326 AND {_SCOPE}"""),
+)}
+
+
+def layer_for(name: str, role: str) -> TileLayer:
+    layer = LAYERS.get(name)
+    if layer is None:
+        raise NotFound(f"no tile layer {name} (one of {', '.join(LAYERS)})", field="layer")
+    return layer
+
+
+def tile(conn: Connection, layer: TileLayer, z: int, x: int, y: int, scope_id: int) -> bytes:
+    if not 0 <= z <= MAX_ZOOM:
+        raise InvalidInput(f"zoom must be 0 to {MAX_ZOOM}", field="z")
+    if not (0 <= x < 2**z and 0 <= y < 2**z):
+        raise InvalidInput(f"tile {x}/{y} does not exist at zoom {z}", field="x")
+    if z < layer.min_zoom:
+        return b""
+    sql = f"""
+        WITH bounds AS (
+            SELECT ST_TileEnvelope(:z, :x, :y) AS geom3857,
+                   ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => 0.02), 4326) AS geom4326
+        ), rows AS ({layer.source}),
+        mvt AS (
+            SELECT ST_AsMVTGeom(ST_Transform(r.geom, 3857), b.geom3857) AS mvtgeom, r.*
+              FROM rows r, bounds b
+        )
+        SELECT ST_AsMVT(m, :name, 4096, 'mvtgeom') FROM
+            (SELECT mvtgeom, {_columns(layer)} FROM mvt WHERE mvtgeom IS NOT NULL) m
+    """
+    data = conn.execute(sa.text(sql), {"z": z, "x": x, "y": y, "scope_id": scope_id,
+                                       "name": layer.name}).scalar()
+    return bytes(data or b"")
+
+
+def _columns(layer: TileLayer) -> str:
+    cols = {"households": "id, cell, children",
+            "facilities": "id, name, type, free_beds, open_24h",
+            "cells": "id, code, name", "villages": "id, code, name"}
+    return cols[layer.name]

@@ -1,0 +1,85 @@
+"""Vector tiles decoded with an independent decoder (mapbox-vector-tile)."""
+
+import math
+
+import mapbox_vector_tile
+import pytest
+import sqlalchemy as sa
+
+
+def tile_of(lon, lat, z):
+    n = 2 ** z
+    x = int((lon + 180) / 360 * n)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    return x, y
+
+
+def bounds_of(x, y, z):
+    n = 2 ** z
+
+    def lat(t):
+        return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * t / n))))
+
+    return x / n * 360 - 180, lat(y + 1), (x + 1) / n * 360 - 180, lat(y)
+
+
+@pytest.fixture
+def seat(engine):
+    with engine.connect() as conn:
+        return conn.execute(sa.text(
+            "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM unit "
+            "WHERE level = 'township' AND name LIKE '%街道') t")).one()
+
+
+def test_facility_tile_has_the_facilities_in_it(as_role, engine, seat):
+    z = 10
+    x, y = tile_of(*seat, z)
+    resp = as_role("responder", "GET", f"/tiles/facilities/{z}/{x}/{y}.pbf")
+    assert resp.status_code == 200
+    assert resp.mimetype == "application/vnd.mapbox-vector-tile"
+    decoded = mapbox_vector_tile.decode(resp.data)
+    got = {f["properties"]["id"] for f in decoded["facilities"]["features"]}
+    minx, miny, maxx, maxy = bounds_of(x, y, z)
+    with engine.connect() as conn:
+        want = set(conn.execute(sa.text(
+            "SELECT id FROM facility WHERE ST_X(geom) BETWEEN :a AND :c "
+            "AND ST_Y(geom) BETWEEN :b AND :d"),
+            {"a": minx, "b": miny, "c": maxx, "d": maxy}).scalars())
+    assert want and want <= got  # the tile may also hold features in its small margin
+
+
+def test_household_tiles_follow_area_and_role(as_role, engine, logins):
+    village = logins["grid_worker"]["unit"]
+    with engine.connect() as conn:
+        lon, lat = conn.execute(sa.text(
+            "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM unit "
+            "WHERE code = :v) t"), {"v": village}).one()
+    z = 11
+    x, y = tile_of(lon, lat, z)
+    assert as_role("planner", "GET", f"/tiles/households/{z}/{x}/{y}.pbf").status_code == 403
+    admin = mapbox_vector_tile.decode(
+        as_role("admin", "GET", f"/tiles/households/{z}/{x}/{y}.pbf").data)
+    mine = mapbox_vector_tile.decode(
+        as_role("grid_worker", "GET", f"/tiles/households/{z}/{x}/{y}.pbf").data)
+    admin_cells = {f["properties"]["cell"] for f in admin["households"]["features"]}
+    my_cells = {f["properties"]["cell"] for f in mine["households"]["features"]}
+    assert my_cells and all(c.startswith(village) for c in my_cells)
+    assert admin_cells >= my_cells
+    assert "name" not in mine["households"]["features"][0]["properties"]
+
+
+@pytest.mark.parametrize("url, status", [
+    ("/tiles/facilities/23/0/0.pbf", 400),
+    ("/tiles/facilities/3/9/0.pbf", 400),
+    ("/tiles/nothing/3/1/1.pbf", 404),
+])
+def test_bad_tiles(as_role, url, status):
+    resp = as_role("admin", "GET", url)
+    assert resp.status_code == status
+    assert resp.get_json()["error"]["code"] in ("invalid_input", "not_found")
+
+
+def test_low_zoom_household_tile_is_empty(as_role, seat):
+    x, y = tile_of(*seat, 5)
+    resp = as_role("admin", "GET", f"/tiles/households/5/{x}/{y}.pbf")
+    assert resp.status_code == 200 and resp.data == b""
