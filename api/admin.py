@@ -7,6 +7,7 @@ from apiflask.validators import OneOf
 
 from api.auth import client_ip, current_user, login_required
 from api.db import conn
+from api.paging import next_link
 from api.schemas import AnyObject, FacilityIn, FacilityPatch, ListOut, Page, WorkerIn, WorkerPatch
 from geo import access, audit, vocab
 from geo.facility_admin import create_facility, delete_facility, get_facility, update_facility
@@ -99,9 +100,7 @@ def remove_facility(facility_id):
 @bp.doc(summary="Workers in your area with their units and caseload", security="BearerAuth")
 def workers(q):
     rows = list_workers(conn(), current_user().unit_id, q["limit"] + 1, q["offset"], q["role"])
-    more = len(rows) > q["limit"]
-    return {"items": rows[: q["limit"]],
-            "next": f"offset={q['offset'] + q['limit']}" if more else None}
+    return {"items": rows[: q["limit"]], "next": next_link(q, len(rows) > q["limit"])}
 
 
 @bp.get("/api/workers/<int:worker_id>")

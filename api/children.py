@@ -9,6 +9,7 @@ from flask import current_app
 
 from api.auth import client_ip, current_user, login_required
 from api.db import conn
+from api.paging import next_link, scope_id
 from api.schemas import AnyObject, ChildrenQuery, ListOut, OverdueQuery
 from geo import access, audit
 from geo.errors import NotFound
@@ -24,12 +25,6 @@ SELECT ch.id, ch.name, ch.sex, ch.birth_date, ch.categories, ch.risk_level,
        ST_X(h.geom) AS lon, ST_Y(h.geom) AS lat
   FROM child ch JOIN household h ON h.id = ch.household_id JOIN unit c ON c.id = h.cell_id
 """
-
-
-def _scope_id(unit_code=None) -> int:
-    code = access.unit_in_scope(conn(), current_user().unit_id, unit_code)
-    return conn().execute(sa.text("SELECT id FROM unit WHERE code = :c"),
-                          {"c": code}).scalar_one()
 
 
 def child_or_404(child_id: int) -> dict:
@@ -66,14 +61,14 @@ def list_children(q):
                AND (CAST(:cat AS text) IS NULL OR CAST(:cat AS text) = ANY(ch.categories))
                AND (CAST(:risk AS text) IS NULL OR ch.risk_level = :risk)
              ORDER BY ch.id LIMIT :limit OFFSET :offset"""),
-            {"scope_id": _scope_id(q["unit"]), "cat": q["category"], "risk": q["risk"],
+            {"scope_id": scope_id(q["unit"]), "cat": q["category"], "risk": q["risk"],
              "limit": q["limit"] + 1, "offset": q["offset"]}).mappings()]
     more = len(rows) > q["limit"]
     items = [_out(r) for r in rows[: q["limit"]]]
     audit.record(conn(), user, "list", "child", ip=client_ip(),
                  detail={"ids": [r["id"] for r in items], "filters": {
                      k: q[k] for k in ("unit", "category", "risk") if q[k]}})
-    return {"items": items, "next": f"offset={q['offset'] + q['limit']}" if more else None}
+    return {"items": items, "next": next_link(q, more)}
 
 
 @bp.get("/api/children/<int:child_id>")
@@ -109,4 +104,4 @@ def overdue(q):
     audit.record(conn(), current_user(), "list", "child", ip=client_ip(),
                  detail={"ids": [r["child_id"] for r in items], "query": "overdue"})
     more = q["offset"] + q["limit"] < len(rows)
-    return {"items": items, "next": f"offset={q['offset'] + q['limit']}" if more else None}
+    return {"items": items, "next": next_link(q, more)}

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from apiflask import APIBlueprint
-from flask import current_app, request
+from flask import current_app
 
 from api.auth import client_ip, current_user, login_required
 from api.db import conn
+from api.paging import next_link, scope_id
 from api.schemas import (
     FacilitiesQuery,
     FeatureCollection,
@@ -37,13 +38,6 @@ def _bbox(text: str | None):
     return box
 
 
-def _scope_id(unit_code):
-    user = current_user()
-    code = access.unit_in_scope(conn(), user.unit_id, unit_code)
-    return conn().execute(sa.text("SELECT id FROM unit WHERE code = :c"),
-                          {"c": code}).scalar_one()
-
-
 @bp.get("/api/facilities")
 @login_required(*ALL)
 @bp.input(FacilitiesQuery, location="query", arg_name="q")
@@ -69,17 +63,12 @@ def list_facilities(q):
            AND (CAST(:minx AS float8) IS NULL
                 OR f.geom && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326))
          ORDER BY f.id LIMIT :limit OFFSET :offset
-        """), {"scope_id": _scope_id(q["unit"]), "type": q["type"],
+        """), {"scope_id": scope_id(q["unit"]), "type": q["type"],
                "minx": box[0] if box else None, "miny": box[1] if box else None,
                "maxx": box[2] if box else None, "maxy": box[3] if box else None,
                "limit": q["limit"] + 1, "offset": q["offset"]}).scalars().all()
-    more = len(rows) > q["limit"]
-    nxt = None
-    if more:
-        args = request.args.to_dict()
-        args.update(offset=str(q["offset"] + q["limit"]), limit=str(q["limit"]))
-        nxt = request.base_url + "?" + "&".join(f"{k}={v}" for k, v in args.items())
-    return {"type": "FeatureCollection", "features": rows[: q["limit"]], "next": nxt}
+    return {"type": "FeatureCollection", "features": rows[: q["limit"]],
+            "next": next_link(q, len(rows) > q["limit"])}
 
 
 @bp.get("/api/facilities/nearest")

@@ -13,6 +13,7 @@ from flask import Response, current_app
 
 from api.auth import client_ip, current_user, login_required
 from api.db import conn
+from api.paging import next_link
 from api.schemas import (
     AnyObject,
     AuditQuery,
@@ -178,4 +179,4 @@ def audit_log(q):
                          username=q["username"])
     items = [{**r, "at": r["at"].isoformat()} for r in rows[: q["limit"]]]
     more = len(rows) > q["limit"]
-    return {"items": items, "next": f"offset={q['offset'] + q['limit']}" if more else None}
+    return {"items": items, "next": next_link(q, more)}

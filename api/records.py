@@ -10,6 +10,7 @@ from api.auth import client_ip, current_user, login_required
 from api.children import _out, child_or_404
 from api.db import conn
 from api.facilities import _bbox
+from api.paging import next_link, scope_id
 from api.schemas import (
     AnyObject,
     BboxPage,
@@ -53,8 +54,7 @@ def _scope() -> int:
         security="BearerAuth")
 def list_households(q):
     box = _bbox(q["bbox"])
-    scope = access.unit_in_scope(conn(), _scope(), q["unit"])
-    sid = conn().execute(sa.text("SELECT id FROM unit WHERE code = :c"), {"c": scope}).scalar()
+    sid = scope_id(q["unit"])
     rows = conn().execute(sa.text(
         f"""
         SELECT json_build_object('type', 'Feature', 'id', h.id,
@@ -73,9 +73,8 @@ def list_households(q):
                "offset": q["offset"]}).scalars().all()
     audit.record(conn(), current_user(), "list", "household", ip=client_ip(),
                  detail={"count": min(len(rows), q["limit"])})
-    more = len(rows) > q["limit"]
     return {"type": "FeatureCollection", "features": rows[: q["limit"]],
-            "next": f"offset={q['offset'] + q['limit']}" if more else None}
+            "next": next_link(q, len(rows) > q["limit"])}
 
 
 @bp.post("/api/households")
