@@ -418,3 +418,48 @@ def users_create(username, role, unit_code, password, worker_id):
                 "unit": user.unit_code}
 
     _query(run)
+
+
+# -- ledgers ---------------------------------------------------------------------------
+@main.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--kind", required=True, type=click.Choice(["households", "children"]))
+@click.option("--crs", default="wgs84", show_default=True,
+              type=click.Choice(["wgs84", "gcj02", "bd09"]),
+              help="Coordinate system of the file's points.")
+@click.option("--dry-run", is_flag=True, help="Check and report; write nothing.")
+@click.option("--strict", is_flag=True, help="Write nothing if any row is bad.")
+def import_file(path, kind, crs, dry_run, strict):
+    """Import a ledger (台账) from .xlsx or .csv with Chinese column headers."""
+    from geo.ledger import import_ledger
+
+    cfg = _cfg()
+    from geo.errors import GeoError
+
+    try:
+        with open_database(cfg) as engine:
+            report = import_ledger(engine, path, kind, cfg, crs=crs, dry_run=dry_run,
+                                   strict=strict)
+    except GeoError as exc:
+        _fail(exc.message)
+    except (DatabaseError, EmbeddedError) as exc:
+        _fail(str(exc))
+    for e in report.errors:
+        click.echo(f"row {e['row']}, {e['column']}: {e['problem']}", err=True)
+    verb = "would write" if dry_run else ("wrote" if report.written else "wrote nothing of")
+    click.echo(f"{report.rows} rows, {report.bad_rows} with problems; {verb}: "
+               f"{report.created} new, {report.updated} changed, {report.unchanged} unchanged")
+    if report.errors and (strict or dry_run):
+        sys.exit(1)
+
+
+@main.command("template")
+@click.option("--kind", required=True, type=click.Choice(["households", "children"]))
+@click.argument("out", type=click.Path(dir_okay=False, writable=True))
+def template_cmd(kind, out):
+    """Write an .xlsx template with the column headers and an example row."""
+    from geo.ledger import template
+
+    with open(out, "wb") as fh:
+        fh.write(template(kind))
+    click.echo(f"template for {kind} written to {out}")
