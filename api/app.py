@@ -23,6 +23,7 @@ from api import (
     errors,
     facilities,
     health,
+    ledgers,
     queries,
     records,
     textcheck,
@@ -49,6 +50,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> APIFlask:
         # CSRF is checked for cookie sessions only; bearer-token clients are exempt.
         WTF_CSRF_CHECK_DEFAULT=False,
         SPEC_FORMAT="json",
+        MAX_CONTENT_LENGTH=25 * 1024 * 1024,
         AUTO_404_RESPONSE=True,
         INFO={"description": "困境未成年人网格化管理地图 API: area-scoped, audited."},
         SECURITY_SCHEMES={"BearerAuth": {"type": "http", "scheme": "bearer"}},
@@ -68,6 +70,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> APIFlask:
     app.register_blueprint(records.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(tiles.bp)
+    app.register_blueprint(ledgers.bp)
     return app
 
 

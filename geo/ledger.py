@@ -294,7 +294,8 @@ _UPSERT = {
            SET address = EXCLUDED.address, geom = EXCLUDED.geom,
                head_name = EXCLUDED.head_name, phone = EXCLUDED.phone, flags = EXCLUDED.flags
          WHERE (household.address, ST_AsEWKB(household.geom), household.head_name,
-                household.phone, household.flags)
+                household.phone,
+                ARRAY(SELECT f FROM unnest(household.flags) f ORDER BY f))
                IS DISTINCT FROM (EXCLUDED.address, ST_AsEWKB(EXCLUDED.geom),
                 EXCLUDED.head_name, EXCLUDED.phone, EXCLUDED.flags)
         RETURNING (xmax = 0) AS created
@@ -303,13 +304,19 @@ _UPSERT = {
         INSERT INTO child (ledger_id, household_id, name, sex, birth_date, id_masked, id_hash,
                            categories, risk_level, guardian_situation, school, has_disability)
         SELECT s.ledger_id, h.id, s.name, s.sex, s.birth_date::date, s.id_masked, s.id_hash,
-               s.categories::text[], s.risk_level, s.guardian_situation, s.school,
-               s.has_disability::boolean
+               CASE WHEN :keep_sensitive THEN ARRAY(
+                   SELECT DISTINCT x FROM unnest(s.categories::text[] || COALESCE((
+                       SELECT array_agg(c) FROM child o, unnest(o.categories) c
+                        WHERE o.ledger_id = s.ledger_id
+                          AND c = ANY(CAST(:sensitive AS text[]))), '{}')) x ORDER BY x)
+                    ELSE s.categories::text[] END,
+               s.risk_level, s.guardian_situation, s.school, s.has_disability::boolean
           FROM ledger_stage s JOIN household h ON h.ledger_id = s.household
         ON CONFLICT (ledger_id) DO UPDATE
            SET household_id = EXCLUDED.household_id, name = EXCLUDED.name,
                sex = EXCLUDED.sex, birth_date = EXCLUDED.birth_date,
-               id_masked = EXCLUDED.id_masked, id_hash = EXCLUDED.id_hash,
+               id_masked = COALESCE(EXCLUDED.id_masked, child.id_masked),
+               id_hash = COALESCE(EXCLUDED.id_hash, child.id_hash),
                categories = EXCLUDED.categories, risk_level = EXCLUDED.risk_level,
                guardian_situation = EXCLUDED.guardian_situation, school = EXCLUDED.school,
                has_disability = EXCLUDED.has_disability, updated_at = now()
@@ -317,7 +324,8 @@ _UPSERT = {
                 child.categories, child.risk_level, child.guardian_situation, child.school,
                 child.has_disability)
                IS DISTINCT FROM (EXCLUDED.household_id, EXCLUDED.name, EXCLUDED.sex,
-                EXCLUDED.birth_date, EXCLUDED.id_hash, EXCLUDED.categories,
+                EXCLUDED.birth_date, COALESCE(EXCLUDED.id_hash, child.id_hash),
+                EXCLUDED.categories,
                 EXCLUDED.risk_level, EXCLUDED.guardian_situation, EXCLUDED.school,
                 EXCLUDED.has_disability)
         RETURNING (xmax = 0) AS created
@@ -342,8 +350,11 @@ def _stage(t: pd.DataFrame, kind: str) -> pd.DataFrame:
 
 def import_ledger(bind: Engine | Connection, path: str | Path, kind: str, cfg: dict, *,
                   crs: str = "wgs84", dry_run: bool = False, strict: bool = False,
-                  today: dt.date | None = None) -> LedgerReport:
-    """Check every row of ``path``; write the valid ones (see the module docstring)."""
+                  today: dt.date | None = None, keep_sensitive: bool = False) -> LedgerReport:
+    """Check every row of ``path``; write the valid ones (see the module docstring).
+
+    ``keep_sensitive``: the importer may not see sensitive categories (their export left
+    them out), so a child's existing sensitive categories are kept, not erased."""
     if kind not in COLUMNS:
         raise InvalidInput(f"unknown ledger kind '{kind}' (one of {', '.join(COLUMNS)})",
                            field="kind")
@@ -354,11 +365,13 @@ def import_ledger(bind: Engine | Connection, path: str | Path, kind: str, cfg: d
     report = LedgerReport(kind=kind, rows=len(table), dry_run=dry_run)
     if isinstance(bind, Engine):
         with bind.connect() as conn:
-            return _run(conn, table, kind, cfg, crs, dry_run, strict, today, report)
-    return _run(bind, table, kind, cfg, crs, dry_run, strict, today, report)
+            return _run(conn, table, kind, cfg, crs, dry_run, strict, today, report,
+                        keep_sensitive)
+    return _run(bind, table, kind, cfg, crs, dry_run, strict, today, report, keep_sensitive)
 
 
-def _run(conn, table, kind, cfg, crs, dry_run, strict, today, report) -> LedgerReport:
+def _run(conn, table, kind, cfg, crs, dry_run, strict, today, report,
+         keep_sensitive) -> LedgerReport:
     trans = conn.begin_nested() if conn.in_transaction() else conn.begin()
     with trans:
         rows = _Rows(kind, table)
@@ -377,7 +390,8 @@ def _run(conn, table, kind, cfg, crs, dry_run, strict, today, report) -> LedgerR
             "CREATE TEMP TABLE ledger_stage (" + ", ".join(f"{c} text" for c in stage.columns)
             + ")"))
         copy_frame(conn.connection.dbapi_connection.cursor(), "ledger_stage", stage)
-        changed = [r.created for r in conn.execute(sa.text(_UPSERT[kind]))]
+        changed = [r.created for r in conn.execute(sa.text(_UPSERT[kind]), {
+            "keep_sensitive": keep_sensitive, "sensitive": sorted(vocab.SENSITIVE_CATEGORIES)})]
         conn.execute(sa.text("DROP TABLE ledger_stage"))
         report.created = sum(changed)
         report.updated = len(changed) - report.created

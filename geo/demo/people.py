@@ -70,7 +70,7 @@ def households(rng, cells: pd.DataFrame, n: int) -> pd.DataFrame:
     flags = {"poor_family": 0.12, "single_parent": 0.06, "migrant": 0.05,
              "disabled_member": 0.04}
     draws = {k: rng.random(len(hh)) < p for k, p in flags.items()}
-    hh["flags"] = [pg_array([k for k in flags if draws[k][i]]) for i in range(len(hh))]
+    hh["flags"] = [pg_array(sorted(k for k in flags if draws[k][i])) for i in range(len(hh))]
     hh["head_name"] = person_names(rng, len(hh))
     hh["phone"] = phones(rng, len(hh))
     hh["ledger_id"] = [f"DEMO-H{i + 1:07d}" for i in range(len(hh))]

@@ -1,0 +1,142 @@
+"""Ledger imports (admin and supervisor), exports (audited, as the role may see them)
+and the monthly report."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from apiflask import APIBlueprint, Schema, fields
+from apiflask.validators import OneOf
+from flask import Response, current_app, render_template
+
+from api.auth import client_ip, current_user, login_required
+from api.db import conn
+from api.paging import scope_id
+from api.schemas import AnyObject
+from geo import access, audit, vocab
+from geo.errors import InvalidInput
+from geo.export import LAYER_SQL, layer_file, ledger_xlsx
+from geo.ledger import COLUMNS, import_ledger, template
+from geo.report import monthly_report, report_xlsx
+
+bp = APIBlueprint("ledgers", __name__, tag="ledgers")
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+MAX_UPLOAD = 20 * 1024 * 1024
+
+
+class ImportForm(Schema):
+    file = fields.File(required=True)
+    kind = fields.String(required=True, validate=OneOf(list(COLUMNS)))
+    crs = fields.String(load_default="wgs84", validate=OneOf(["wgs84", "gcj02", "bd09"]))
+    dry_run = fields.Boolean(load_default=False)
+    strict = fields.Boolean(load_default=False)
+
+
+class KindQuery(Schema):
+    kind = fields.String(required=True, validate=OneOf(list(COLUMNS)))
+    unit = fields.String(load_default=None)
+
+
+class LayerQuery(Schema):
+    layer = fields.String(required=True, validate=OneOf(list(LAYER_SQL)))
+    format = fields.String(load_default="gpkg", validate=OneOf(["gpkg", "geojson"]))
+    unit = fields.String(load_default=None)
+
+
+class ReportQuery(Schema):
+    month = fields.String(required=True, metadata={"description": "YYYY-MM"})
+    unit = fields.String(load_default=None)
+    format = fields.String(load_default="json", validate=OneOf(["json", "xlsx", "html"]))
+
+
+@bp.post("/api/imports")
+@login_required("admin", "supervisor")
+@bp.input(ImportForm, location="form_and_files", arg_name="form")
+@bp.output(AnyObject)
+@bp.doc(summary="Import a ledger (.xlsx or .csv); the report lists every bad row",
+        security="BearerAuth")
+def import_file(form):
+    upload = form["file"]
+    suffix = Path(upload.filename or "").suffix.lower()
+    if suffix not in (".xlsx", ".csv"):
+        raise InvalidInput("upload an .xlsx or .csv file", field="file")
+    data = upload.read(MAX_UPLOAD + 1)
+    if len(data) > MAX_UPLOAD:
+        raise InvalidInput("the file is larger than 20 MB", field="file")
+    cfg = current_app.config["GRIDMAP"]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"upload{suffix}"
+        path.write_bytes(data)
+        report = import_ledger(conn(), path, form["kind"], cfg, crs=form["crs"],
+                               dry_run=form["dry_run"], strict=form["strict"],
+                               keep_sensitive=current_user().role
+                               not in access.SEES_SENSITIVE_CATEGORIES)
+    audit.record(conn(), current_user(), "create", f"import_{form['kind']}", ip=client_ip(),
+                 detail={k: v for k, v in report.as_dict().items() if k != "errors"})
+    return report.as_dict()
+
+
+@bp.get("/api/imports/template")
+@login_required("admin", "supervisor", "grid_head", "grid_worker")
+@bp.input(KindQuery, location="query", arg_name="q")
+@bp.doc(summary="An .xlsx template with the headers and an example row",
+        security="BearerAuth", responses={200: {"description": "xlsx",
+                                                "content": {XLSX: {}}}})
+def import_template(q):
+    return Response(template(q["kind"]), mimetype=XLSX, headers={
+        "Content-Disposition": f"attachment; filename={q['kind']}_template.xlsx"})
+
+
+@bp.get("/api/exports/ledger")
+@login_required("admin", "supervisor", "grid_head", "grid_worker")
+@bp.input(KindQuery, location="query", arg_name="q")
+@bp.doc(summary="The ledger of your area as .xlsx (audited)", security="BearerAuth",
+        responses={200: {"description": "xlsx", "content": {XLSX: {}}}})
+def export_ledger(q):
+    data, rows = ledger_xlsx(conn(), q["kind"], scope_id(q["unit"]), current_user().role)
+    audit.record(conn(), current_user(), "export", f"ledger_{q['kind']}", ip=client_ip(),
+                 detail={"rows": rows, "unit": q["unit"]})
+    return Response(data, mimetype=XLSX, headers={
+        "Content-Disposition": f"attachment; filename={q['kind']}.xlsx"})
+
+
+@bp.get("/api/exports/layer")
+@login_required("admin", "supervisor", "grid_head", "grid_worker", "planner", "responder")
+@bp.input(LayerQuery, location="query", arg_name="q")
+@bp.doc(summary="A map layer as GeoPackage or GeoJSON (audited)", security="BearerAuth",
+        responses={200: {"description": "file", "content": {
+            "application/geopackage+sqlite3": {}, "application/geo+json": {}}}})
+def export_layer(q):
+    data, rows = layer_file(conn(), q["layer"], q["format"], scope_id(q["unit"]),
+                            current_user().role)
+    audit.record(conn(), current_user(), "export", f"layer_{q['layer']}", ip=client_ip(),
+                 detail={"rows": rows, "format": q["format"]})
+    mime = "application/geopackage+sqlite3" if q["format"] == "gpkg" else \
+        "application/geo+json"
+    return Response(data, mimetype=mime, headers={
+        "Content-Disposition": f"attachment; filename={q['layer']}.{q['format']}"})
+
+
+@bp.get("/api/reports/monthly")
+@login_required("admin", "supervisor", "planner")
+@bp.input(ReportQuery, location="query", arg_name="q")
+@bp.doc(summary="The monthly report (每月15日上报) as JSON, .xlsx or printable HTML",
+        security="BearerAuth", responses={200: {"description": "report", "content": {
+            "application/json": {}, XLSX: {}, "text/html": {}}}})
+def monthly(q):
+    from api.queries import suppress
+
+    cfg = current_app.config["GRIDMAP"]
+    unit = access.unit_in_scope(conn(), current_user().unit_id, q["unit"])
+    report = monthly_report(conn(), cfg["rules"], unit, q["month"], cfg["timezone"])
+    if current_user().role == "planner":
+        report = suppress(report, int(cfg["rules"]["suppress_below"]))
+    audit.record(conn(), current_user(), "export", "monthly_report", unit, ip=client_ip(),
+                 detail={"month": q["month"], "format": q["format"]})
+    if q["format"] == "xlsx":
+        return Response(report_xlsx(report), mimetype=XLSX, headers={
+            "Content-Disposition": f"attachment; filename=report_{q['month']}.xlsx"})
+    if q["format"] == "html":
+        return render_template("report.html", r=report, types=vocab.FACILITY_TYPES)
+    return report
