@@ -423,7 +423,8 @@ def users_create(username, role, unit_code, password, worker_id):
 # -- ledgers ---------------------------------------------------------------------------
 @main.command("import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
-@click.option("--kind", required=True, type=click.Choice(["households", "children"]))
+@click.option("--kind", required=True,
+              type=click.Choice(["households", "children", "facilities", "workers"]))
 @click.option("--crs", default="wgs84", show_default=True,
               type=click.Choice(["wgs84", "gcj02", "bd09"]),
               help="Coordinate system of the file's points.")
@@ -454,7 +455,8 @@ def import_file(path, kind, crs, dry_run, strict):
 
 
 @main.command("template")
-@click.option("--kind", required=True, type=click.Choice(["households", "children"]))
+@click.option("--kind", required=True,
+              type=click.Choice(["households", "children", "facilities", "workers"]))
 @click.argument("out", type=click.Path(dir_okay=False, writable=True))
 def template_cmd(kind, out):
     """Write an .xlsx template with the column headers and an example row."""

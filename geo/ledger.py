@@ -46,13 +46,32 @@ COLUMNS = {
         "risk_level": ("风险等级", True), "guardian_situation": ("监护情况", False),
         "school": ("就读学校", False), "has_disability": ("是否残疾", False),
     },
+    "facilities": {
+        "ledger_id": ("台账编号", True), "type": ("机构类型", True), "name": ("名称", True),
+        "address": ("地址", False), "lon": ("经度", True), "lat": ("纬度", True),
+        "phone": ("联系电话", False), "capacity": ("床位数", False),
+        "occupied": ("已用床位", False), "open_24h": ("24小时开放", False),
+        "min_age": ("最小年龄", False), "max_age": ("最大年龄", False),
+        "sex_accepted": ("接收性别", False), "accepts_disability": ("接收残疾儿童", False),
+    },
+    "workers": {
+        "ledger_id": ("台账编号", True), "role": ("角色", True), "name": ("姓名", True),
+        "phone": ("联系电话", False), "unit": ("所属单位代码", True),
+        "units": ("负责单位代码", False), "lon": ("办公地经度", False),
+        "lat": ("办公地纬度", False),
+    },
 }
 EXAMPLES = {
     "households": ["HH-0001", "仁和镇仁和村3组12号", 101.7376, 26.4976, "张某", "19900000001",
                    "低保/低收入"],
     "children": ["CH-0001", "HH-0001", "张小明", "男", "2015-06-15", "11010519491231002X",
                  "留守、单亲", "中", "父母外出务工，由祖辈照料", "仁和镇中心小学", "否"],
+    "facilities": ["FA-0001", "儿童之家", "仁和村儿童之家", "仁和镇仁和村", 101.7376, 26.4976,
+                   "19900000002", 0, 0, "否", 0, 17, "不限", "否"],
+    "workers": ["WK-0001", "网格员", "李某", "19900000003", "510411100201",
+                "510411100201001、510411100201002", 101.7376, 26.4976],
 }
+YES = {"是", "有", "yes", "true", "1", "y"}
 SEPARATORS = re.compile(r"[、,，;；/\s]+")
 RISK_ZH = {"高": "high", "中": "medium", "低": "low", "红": "red", "黄": "yellow", "蓝": "blue",
            "绿": "green"}
@@ -157,7 +176,7 @@ class _Rows:
         return ~self.table["_row"].isin(bad).to_numpy()
 
 
-def _points(conn: Connection, rows: _Rows, crs: str) -> None:
+def _points(conn: Connection, rows: _Rows, crs: str, need_cell: bool = True) -> None:
     t = rows.table
     lon = pd.to_numeric(t["lon"], errors="coerce")
     lat = pd.to_numeric(t["lat"], errors="coerce")
@@ -179,7 +198,7 @@ def _points(conn: Connection, rows: _Rows, crs: str) -> None:
     rows.bad(out, "lon", "the point lies outside the county")
     rows.bad(sw, "lon", "longitude and latitude are swapped")
     near = idx[inside]
-    if len(near):
+    if len(near) and need_cell:
         in_cell = conn.execute(sa.text(
             "SELECT i FROM unnest(CAST(:xs AS float8[]), CAST(:ys AS float8[])) "
             "WITH ORDINALITY AS p(x, y, i) "
@@ -277,13 +296,87 @@ def _check_children(conn: Connection, rows: _Rows, rules: dict, id_key: str,
         t["id_hash"].map(lambda h: taken.get(h)) != t["ledger_id"])
     rows.bad(clash, "id_number", lambda i: "this child is already registered as "
              f"{taken[t['id_hash'].iat[i]] or 'a record without ledger id'}")
-    t["disability"] = t["has_disability"].isin(["是", "有", "yes", "true", "1"])
+    t["disability"] = t["has_disability"].str.lower().isin(YES)
     known = set(conn.execute(sa.text(
         "SELECT ledger_id FROM household WHERE ledger_id = ANY(:ids)"),
         {"ids": sorted(set(t["household"]) - {""})}).scalars())
     rows.bad(~t["household"].isin(known) & (t["household"] != ""), "household",
              lambda i: f"no household with ledger id {t['household'].iat[i]}")
 
+
+def _integer(rows: _Rows, column: str, default: int, low: int, high: int) -> pd.Series:
+    t = rows.table
+    values = pd.to_numeric(t[column].replace("", str(default)), errors="coerce")
+    rows.bad(values.isna() | (values < low) | (values > high) | (values % 1 != 0), column,
+             f"must be a whole number from {low} to {high}")
+    return values.fillna(default).astype(int)
+
+
+def _check_facilities(conn: Connection, rows: _Rows, crs: str) -> None:
+    t = rows.table
+    rows.required()
+    rows.unique("ledger_id")
+    types = [_codes(v, vocab.FACILITY_TYPES) for v in t["type"]]
+    rows.bad([len(c) != 1 or bool(u) for c, u in types], "type",
+             f"must be one facility type ({'、'.join(vocab.FACILITY_TYPES.values())})")
+    t["type_code"] = [c[0] if len(c) == 1 else None for c, _ in types]
+    _points(conn, rows, crs, need_cell=False)
+    t["cap"] = _integer(rows, "capacity", 0, 0, 10_000)
+    t["occ"] = _integer(rows, "occupied", 0, 0, 10_000)
+    rows.bad(t["occ"] > t["cap"], "occupied", "exceeds the number of beds")
+    t["amin"] = _integer(rows, "min_age", 0, 0, 17)
+    t["amax"] = _integer(rows, "max_age", 17, 0, 17)
+    rows.bad(t["amin"] > t["amax"], "min_age", "is above the maximum age")
+    sex = t["sex_accepted"].replace("", "不限").map(
+        {"不限": "any", "男": "male", "女": "female", "any": "any", "male": "male",
+         "female": "female"})
+    rows.bad(sex.isna(), "sex_accepted", "must be 不限, 男 or 女")
+    t["sex_code"] = sex
+    t["h24"] = t["open_24h"].str.lower().isin(YES)
+    t["disab"] = t["accepts_disability"].str.lower().isin(YES)
+
+
+def _check_workers(conn: Connection, rows: _Rows, crs: str) -> None:
+    t = rows.table
+    rows.required()
+    rows.unique("ledger_id")
+    roles = [_codes(v, vocab.WORKER_ROLES) for v in t["role"]]
+    rows.bad([len(c) != 1 or bool(u) for c, u in roles], "role",
+             f"must be one of {'、'.join(vocab.WORKER_ROLES.values())}")
+    t["role_code"] = [c[0] if len(c) == 1 else None for c, _ in roles]
+    codes = sorted({c for v in t["units"] for c in SEPARATORS.split(v) if c} | set(t["unit"]))
+    known = set(conn.execute(sa.text("SELECT code FROM unit WHERE code = ANY(:c)"),
+                             {"c": codes}).scalars())
+    rows.bad(~t["unit"].isin(known) & (t["unit"] != ""), "unit",
+             lambda i: f"no unit with code {t['unit'].iat[i]}")
+    missing = [[c for c in SEPARATORS.split(v) if c and c not in known] for v in t["units"]]
+    rows.bad([bool(m) for m in missing], "units",
+             lambda i: f"no unit with code {'、'.join(missing[i])}")
+    t["unit_list"] = [pg_array(c for c in SEPARATORS.split(v) if c) for v in t["units"]]
+    has_point = (t["lon"] != "") | (t["lat"] != "")
+    t["wlon"], t["wlat"] = np.nan, np.nan
+    if has_point.any():
+        sub = _Rows("workers", t[has_point].reset_index(drop=True))
+        _points(conn, sub, crs, need_cell=False)
+        rows.errors += sub.errors
+        t.loc[has_point, "wlon"] = sub.table["wlon"].to_numpy()
+        t.loc[has_point, "wlat"] = sub.table["wlat"].to_numpy()
+
+
+# After the workers themselves: each listed worker looks after exactly the listed units.
+_WORKER_UNITS = """
+WITH listed AS (
+    SELECT w.id AS worker_id, u.id AS unit_id
+      FROM ledger_stage s JOIN worker w ON w.ledger_id = s.ledger_id,
+           unnest(s.units::text[]) AS lc(code) JOIN unit u ON u.code = lc.code
+), gone AS (
+    DELETE FROM worker_unit wu USING ledger_stage s, worker w
+     WHERE w.ledger_id = s.ledger_id AND wu.worker_id = w.id
+       AND (wu.worker_id, wu.unit_id) NOT IN (SELECT worker_id, unit_id FROM listed)
+)
+INSERT INTO worker_unit (worker_id, unit_id)
+SELECT worker_id, unit_id FROM listed ON CONFLICT DO NOTHING
+"""
 
 _UPSERT = {
     "households": """
@@ -330,10 +423,66 @@ _UPSERT = {
                 EXCLUDED.has_disability)
         RETURNING (xmax = 0) AS created
     """,
+    "facilities": """
+        INSERT INTO facility (ledger_id, type, name, address, geom, phone, capacity, occupied,
+                              open_24h, min_age, max_age, sex_accepted, accepts_disability)
+        SELECT ledger_id, type, name, address, ST_GeomFromEWKT(geom), phone, capacity::int,
+               occupied::int, open_24h::boolean, min_age::int, max_age::int, sex_accepted,
+               accepts_disability::boolean
+          FROM ledger_stage
+        ON CONFLICT (ledger_id) DO UPDATE
+           SET type = EXCLUDED.type, name = EXCLUDED.name, address = EXCLUDED.address,
+               geom = EXCLUDED.geom, phone = EXCLUDED.phone, capacity = EXCLUDED.capacity,
+               occupied = EXCLUDED.occupied, open_24h = EXCLUDED.open_24h,
+               min_age = EXCLUDED.min_age, max_age = EXCLUDED.max_age,
+               sex_accepted = EXCLUDED.sex_accepted,
+               accepts_disability = EXCLUDED.accepts_disability
+         WHERE (facility.type, facility.name, facility.address, ST_AsEWKB(facility.geom),
+                facility.phone, facility.capacity, facility.occupied, facility.open_24h,
+                facility.min_age, facility.max_age, facility.sex_accepted,
+                facility.accepts_disability)
+               IS DISTINCT FROM (EXCLUDED.type, EXCLUDED.name, EXCLUDED.address,
+                ST_AsEWKB(EXCLUDED.geom), EXCLUDED.phone, EXCLUDED.capacity, EXCLUDED.occupied,
+                EXCLUDED.open_24h, EXCLUDED.min_age, EXCLUDED.max_age, EXCLUDED.sex_accepted,
+                EXCLUDED.accepts_disability)
+        RETURNING (xmax = 0) AS created
+    """,
+    "workers": """
+        WITH up AS (
+            INSERT INTO worker (ledger_id, role, name, phone, unit_id, office)
+            SELECT s.ledger_id, s.role, s.name, s.phone, u.id,
+                   CASE WHEN s.geom IS NULL THEN NULL ELSE ST_GeomFromEWKT(s.geom) END
+              FROM ledger_stage s JOIN unit u ON u.code = s.unit
+            ON CONFLICT (ledger_id) DO UPDATE
+               SET role = EXCLUDED.role, name = EXCLUDED.name, phone = EXCLUDED.phone,
+                   unit_id = EXCLUDED.unit_id, office = EXCLUDED.office
+             WHERE (worker.role, worker.name, worker.phone, worker.unit_id,
+                    ST_AsEWKB(worker.office))
+                   IS DISTINCT FROM (EXCLUDED.role, EXCLUDED.name, EXCLUDED.phone,
+                    EXCLUDED.unit_id, ST_AsEWKB(EXCLUDED.office))
+            RETURNING id, ledger_id, (xmax = 0) AS created
+        )
+        SELECT created FROM up
+    """,
 }
 
 
 def _stage(t: pd.DataFrame, kind: str) -> pd.DataFrame:
+    if kind == "facilities":
+        return pd.DataFrame({
+            "ledger_id": t["ledger_id"], "type": t["type_code"], "name": t["name"],
+            "address": t["address"].replace("", None),
+            "geom": point_ewkt(t["wlon"].to_numpy(), t["wlat"].to_numpy()).to_numpy(),
+            "phone": t["phone"].replace("", None), "capacity": t["cap"], "occupied": t["occ"],
+            "open_24h": t["h24"], "min_age": t["amin"], "max_age": t["amax"],
+            "sex_accepted": t["sex_code"], "accepts_disability": t["disab"]})
+    if kind == "workers":
+        geom = point_ewkt(t["wlon"].to_numpy(), t["wlat"].to_numpy()).to_numpy()
+        return pd.DataFrame({
+            "ledger_id": t["ledger_id"], "role": t["role_code"], "name": t["name"],
+            "phone": t["phone"].replace("", None), "unit": t["unit"],
+            "units": t["unit_list"],
+            "geom": np.where(t["wlon"].notna().to_numpy(), geom, None)})
     if kind == "households":
         return pd.DataFrame({
             "ledger_id": t["ledger_id"], "address": t["address"],
@@ -377,6 +526,10 @@ def _run(conn, table, kind, cfg, crs, dry_run, strict, today, report,
         rows = _Rows(kind, table)
         if kind == "households":
             _check_households(conn, rows, crs)
+        elif kind == "facilities":
+            _check_facilities(conn, rows, crs)
+        elif kind == "workers":
+            _check_workers(conn, rows, crs)
         else:
             _check_children(conn, rows, cfg["rules"], cfg["id_key"], today or dt.date.today())
         report.errors = sorted(rows.errors, key=lambda e: (e["row"], e["column"]))
@@ -392,6 +545,8 @@ def _run(conn, table, kind, cfg, crs, dry_run, strict, today, report,
         copy_frame(conn.connection.dbapi_connection.cursor(), "ledger_stage", stage)
         changed = [r.created for r in conn.execute(sa.text(_UPSERT[kind]), {
             "keep_sensitive": keep_sensitive, "sensitive": sorted(vocab.SENSITIVE_CATEGORIES)})]
+        if kind == "workers":
+            conn.execute(sa.text(_WORKER_UNITS))
         conn.execute(sa.text("DROP TABLE ledger_stage"))
         report.created = sum(changed)
         report.updated = len(changed) - report.created

@@ -135,6 +135,7 @@ class Worker(Base):
     __table_args__ = (CheckConstraint(_in("role", vocab.WORKER_ROLES), name="worker_role_check"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ledger_id: Mapped[str | None] = mapped_column(Text, unique=True)
     role: Mapped[str] = mapped_column(String(16), index=True)
     name: Mapped[str] = mapped_column(Text)
     phone: Mapped[str | None] = mapped_column(Text)
@@ -197,6 +198,7 @@ class Facility(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ledger_id: Mapped[str | None] = mapped_column(Text, unique=True)
     type: Mapped[str] = mapped_column(String(32), index=True)
     name: Mapped[str] = mapped_column(Text)
     address: Mapped[str | None] = mapped_column(Text)

@@ -177,3 +177,42 @@ def test_csv_with_english_headers_and_templates(conn, cfg, tmp_path):
         (tmp_path / f"{kind}.xlsx").write_bytes(template(kind))
         back = pd.read_excel(tmp_path / f"{kind}.xlsx")
         assert list(back.columns) == list(headers(kind).values()) and len(back) == 1
+
+
+def test_facilities_and_workers_ledgers(conn, cfg, tmp_path):
+    x, y = conn.execute(sa.text(
+        "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM unit "
+        "WHERE level = 'county') c")).one()
+    village, cells = conn.execute(sa.text(
+        "SELECT v.code, array_agg(c.code ORDER BY c.code) FROM unit v JOIN unit c "
+        "ON c.parent_id = v.id WHERE v.level = 'village' GROUP BY v.code ORDER BY v.code "
+        "LIMIT 1")).one()
+    fac = pd.DataFrame([
+        ["F-1", "儿童之家", "测试之家", "", x, y, "", "0", "0", "否", "", "", "", ""],
+        ["F-2", "救助管理站", "测试救助站", "", x, y, "110", "10", "3", "是", "0", "17", "不限",
+         "是"],
+        ["F-3", "动物园", "错类型", "", x, y, "", "5", "9", "", "", "", "", ""],
+    ], columns=list(COLUMNS["facilities"]))
+    path = _write(fac, tmp_path / "fac.xlsx", "facilities")
+    report = import_ledger(conn, path, "facilities", cfg)
+    assert {(e["row"], e["column"]) for e in report.errors} == {(4, "机构类型"),
+                                                                (4, "已用床位")}
+    assert report.created == 2
+    assert conn.execute(sa.text("SELECT capacity, occupied, open_24h FROM facility "
+                                "WHERE ledger_id = 'F-2'")).one() == (10, 3, True)
+    assert import_ledger(conn, path, "facilities", cfg).unchanged == 2
+    workers = pd.DataFrame([
+        ["W-1", "网格员", "测试网格员", "", village, "、".join(cells[:2]), x, y],
+        ["W-2", "网格长", "测试网格长", "", village, village, "", ""],
+        ["W-3", "局长", "错角色", "", "999", "", "", ""],
+    ], columns=list(COLUMNS["workers"]))
+    wpath = _write(workers, tmp_path / "w.xlsx", "workers")
+    wr = import_ledger(conn, wpath, "workers", cfg)
+    assert {(e["row"], e["column"]) for e in wr.errors} == {(4, "角色"), (4, "所属单位代码")}
+    assert wr.created == 2
+    units = conn.execute(sa.text(
+        "SELECT array_agg(u.code ORDER BY u.code) FROM worker w JOIN worker_unit wu "
+        "ON wu.worker_id = w.id JOIN unit u ON u.id = wu.unit_id WHERE w.ledger_id = 'W-1'"
+    )).scalar()
+    assert units == sorted(cells[:2])
+    assert import_ledger(conn, wpath, "workers", cfg).unchanged == 2
