@@ -36,6 +36,31 @@ def ledger_frame(conn: Connection, kind: str, scope_id: int, role: str) -> pd.Da
             f"WHERE {_IN_SCOPE} ORDER BY h.id"), conn, params={"scope_id": scope_id})
         rows["flags"] = rows["flags"].map(lambda f: _labels(f, vocab.HOUSEHOLD_FLAGS))
         return rows.rename(columns=headers)
+    if kind == "facilities":
+        rows = pd.read_sql(sa.text(
+            f"SELECT COALESCE(f.ledger_id, 'FAC-' || f.id) AS ledger_id, f.type, f.name, "
+            f"f.address, ST_X(f.geom) AS lon, "
+            f"ST_Y(f.geom) AS lat, f.phone, f.capacity, f.occupied, f.open_24h, f.min_age, "
+            f"f.max_age, f.sex_accepted, f.accepts_disability FROM facility f "
+            f"LEFT JOIN unit c ON c.id = f.unit_id WHERE f.unit_id IS NULL OR {_IN_SCOPE} "
+            f"ORDER BY f.id"), conn, params={"scope_id": scope_id})
+        rows["type"] = rows["type"].map(vocab.FACILITY_TYPES)
+        rows["sex_accepted"] = rows["sex_accepted"].map(vocab.SEX_ACCEPTED)
+        for col in ("open_24h", "accepts_disability"):
+            rows[col] = rows[col].map({True: "是", False: "否"})
+        return rows.rename(columns=headers)
+    if kind == "workers":
+        rows = pd.read_sql(sa.text(
+            "SELECT COALESCE(w.ledger_id, 'WK-' || w.id) AS ledger_id, w.role, w.name, "
+            "w.phone, u.code AS unit, "
+            "COALESCE((SELECT string_agg(a.code, '、' ORDER BY a.code) FROM worker_unit wu "
+            "JOIN unit a ON a.id = wu.unit_id WHERE wu.worker_id = w.id), '') AS units, "
+            "ST_X(w.office) AS lon, ST_Y(w.office) AS lat FROM worker w "
+            "JOIN unit u ON u.id = w.unit_id "
+            "WHERE :scope_id IN (u.id, u.village_id, u.township_id, u.county_id) ORDER BY w.id"),
+            conn, params={"scope_id": scope_id})
+        rows["role"] = rows["role"].map(vocab.WORKER_ROLES)
+        return rows.rename(columns=headers)
     if kind != "children":
         raise InvalidInput(f"unknown ledger kind '{kind}'", field="kind")
     rows = pd.read_sql(sa.text(

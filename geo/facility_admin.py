@@ -41,6 +41,8 @@ def create_facility(conn: Connection, data: dict) -> dict:
         f"INSERT INTO facility (type, geom, {', '.join(FIELDS)}) VALUES (:type, "
         f"ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), {', '.join(':' + k for k in FIELDS)}) "
         "RETURNING id"), {**values, "type": data["type"], "lon": lon, "lat": lat}).scalar_one()
+    conn.execute(sa.text("UPDATE facility SET ledger_id = 'FAC-' || id WHERE id = :id"),
+                 {"id": fid})
     return get_facility(conn, fid)
 
 

@@ -69,6 +69,8 @@ def create_worker(conn: Connection, data: dict, scope_id: int) -> dict:
         "ELSE ST_SetSRID(ST_MakePoint(:x, :y), 4326) END) RETURNING id"),
         {"r": data["role"], "n": data["name"], "p": data.get("phone"), "u": home,
          "x": lon, "y": lat}).scalar_one()
+    conn.execute(sa.text("UPDATE worker SET ledger_id = 'WK-' || id WHERE id = :id"),
+                 {"id": wid})
     for uid in assigned:
         conn.execute(sa.text("INSERT INTO worker_unit (worker_id, unit_id) VALUES (:w, :u)"),
                      {"w": wid, "u": uid})

@@ -89,10 +89,12 @@ def _workers(rng, cur, units: pd.DataFrame, ids: dict[str, int]) -> dict:
         cover.append([code])
     names = people.person_names(rng, len(rows))
     phones = people.phones(rng, len(rows))
-    values = [(role, names[i], phones[i], f"SRID=4326;POINT({p.x:.7f} {p.y:.7f})", unit)
+    values = [(f"DEMO-W{i + 1:05d}", role, names[i], phones[i],
+               f"SRID=4326;POINT({p.x:.7f} {p.y:.7f})", unit)
               for i, (role, p, unit) in enumerate(rows)]
     worker_ids = [r[0] for r in execute_values(
-        cur, "INSERT INTO worker (role, name, phone, office, unit_id) VALUES %s RETURNING id",
+        cur, "INSERT INTO worker (ledger_id, role, name, phone, office, unit_id) VALUES %s "
+        "RETURNING id",
         values, fetch=True, page_size=5000)]
     execute_values(cur, "INSERT INTO worker_unit (worker_id, unit_id) VALUES %s",
                    [(w, ids[c]) for w, codes in zip(worker_ids, cover, strict=True)
@@ -164,6 +166,7 @@ def load_demo(engine: Engine, cfg: dict, scale: float = 1.0, seed: int | None = 
         seat = units.loc[units[units["name"].str.endswith("街道")].index[0], "point"]
         facilities = pd.DataFrame(people.facility_rows(rng, units, seat))
         facilities["geom"] = point_ewkt(facilities["lon"], facilities["lat"])
+        facilities["ledger_id"] = [f"DEMO-F{i + 1:04d}" for i in range(len(facilities))]
         copy_frame(cur, "facility", facilities.drop(columns=["lon", "lat"]))
         lap("workers_facilities")
 

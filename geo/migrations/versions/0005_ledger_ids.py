@@ -18,6 +18,9 @@ def upgrade() -> None:
     op.create_unique_constraint("facility_ledger_id_key", "facility", ["ledger_id"])
     op.add_column("worker", sa.Column("ledger_id", sa.Text(), nullable=True))
     op.create_unique_constraint("worker_ledger_id_key", "worker", ["ledger_id"])
+    # Existing rows get ids of the form new rows get (FAC-<id>, WK-<id>).
+    op.execute("UPDATE facility SET ledger_id = 'FAC-' || id WHERE ledger_id IS NULL")
+    op.execute("UPDATE worker SET ledger_id = 'WK-' || id WHERE ledger_id IS NULL")
 
 
 def downgrade() -> None:
