@@ -24,6 +24,7 @@ from api import (
     facilities,
     health,
     ledgers,
+    pages,
     queries,
     records,
     textcheck,
@@ -71,6 +72,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> APIFlask:
     app.register_blueprint(admin.bp)
     app.register_blueprint(tiles.bp)
     app.register_blueprint(ledgers.bp)
+    app.register_blueprint(pages.bp)
     return app
 
 

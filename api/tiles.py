@@ -8,7 +8,7 @@ from flask import Response
 
 from api.auth import current_user, login_required
 from api.db import conn
-from layers.tiles import ALL, layer_for, tile
+from layers.tiles import ALL, cells_in_tile, layer_for, tile
 
 bp = APIBlueprint("tiles", __name__, tag="tiles")
 
@@ -22,6 +22,33 @@ def get_tile(layer, z, x, y):
     definition = layer_for(layer, current_user().role)
     if current_user().role not in definition.roles:
         abort(403, f"the {current_user().role} role may not see the {layer} layer")
-    data = tile(conn(), definition, z, x, y, current_user().unit_id)
+    statuses = "[]"
+    if definition.name == "cell_status" and z >= definition.min_zoom:
+        statuses = _statuses(z, x, y)
+    data = tile(conn(), definition, z, x, y, current_user().unit_id, statuses)
     return Response(data, mimetype="application/vnd.mapbox-vector-tile",
                     headers={"Cache-Control": "private, max-age=60"})
+
+
+def _statuses(z: int, x: int, y: int) -> str:
+    """Visit status of the cells in the tile, as JSON for the tile query; planners get
+    counts under the suppression threshold as null."""
+    import datetime as dt
+    import json
+
+    from flask import current_app
+
+    from api.queries import suppress
+    from geo.visits import cell_status
+
+    cfg = current_app.config["GRIDMAP"]
+    ids = cells_in_tile(conn(), z, x, y, current_user().unit_id)
+    if not ids:
+        return "[]"
+    rows = cell_status(conn(), cfg["rules"], as_of=dt.date.today(), tz=cfg["timezone"],
+                       cells=ids)
+    keep = ("cell_id", "status", "children", "overdue_children", "days_since_visit")
+    rows = [{k: r[k] for k in keep} for r in rows]
+    if current_user().role == "planner":
+        rows = suppress(rows, int(cfg["rules"]["suppress_below"]))
+    return json.dumps(rows)

@@ -35,6 +35,10 @@ DEFAULTS: dict[str, Any] = {
     # one to var/secrets.toml when none is configured.
     "id_key": None,
     "secret_key": None,
+    # Base map under the layers: "osm" (OpenStreetMap tiles, needs internet), "tianditu"
+    # (needs tianditu_key) or "none" (boundaries only; works on a closed network).
+    "basemap": "osm",
+    "tianditu_key": None,
     # Dates (as_of, "today", visit days) are days in this time zone.
     "timezone": "Asia/Shanghai",
     "rules": {

@@ -131,10 +131,11 @@ def due_visits(conn: Connection, rules: dict, as_of: dt.date | str | None = None
 
 
 def cell_status(conn: Connection, rules: dict, as_of: dt.date | str | None = None,
-                unit: str | None = None, tz: str = "Asia/Shanghai") -> list[dict]:
-    """Every cell in ``unit`` with its status, children, overdue children and the days
-    since the last visit to any child in it."""
-    params = _params(conn, rules, as_of, unit, tz)
+                unit: str | None = None, tz: str = "Asia/Shanghai",
+                cells: list[int] | None = None) -> list[dict]:
+    """Every cell in ``unit`` (or of the given cell ids) with its status, children,
+    overdue children and the days since the last visit to any child in it."""
+    params = _params(conn, rules, as_of, unit, tz, cells)
     sql = f"""
         WITH d AS ({_due_sql(params)})
         SELECT c.id AS cell_id, c.code, c.name, c.village_id, c.township_id,
@@ -148,6 +149,7 @@ def cell_status(conn: Connection, rules: dict, as_of: dt.date | str | None = Non
                     ELSE 'up_to_date' END AS status
           FROM unit c LEFT JOIN d ON d.cell_id = c.id
          WHERE c.level = 'cell' AND {CELL_IN_SCOPE}
+           AND (CAST(:cells AS int[]) IS NULL OR c.id = ANY(CAST(:cells AS int[])))
          GROUP BY c.id
          ORDER BY c.code
     """

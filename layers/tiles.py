@@ -42,6 +42,17 @@ LAYERS = {layer.name: layer for layer in (
         SELECT c.geom, c.id, c.code, c.name
           FROM unit c, bounds
          WHERE c.level = 'cell' AND c.geom && bounds.geom4326 AND {_SCOPE}""", min_zoom=9),
+    # Cells coloured by visit status: statuses for the cells in the tile come from
+    # geo.visits (the same rules as everywhere) and are joined in as :statuses.
+    TileLayer("cell_status", ALL, """
+        SELECT c.geom, c.id, c.code, c.name, s.status, s.children, s.overdue_children,
+               s.days_since_visit
+          FROM unit c, bounds,
+               jsonb_to_recordset(CAST(:statuses AS jsonb))
+                   AS s(cell_id int, status text, children int, overdue_children int,
+                        days_since_visit int)
+         WHERE c.level = 'cell' AND c.id = s.cell_id AND c.geom && bounds.geom4326""",
+              min_zoom=9),
     TileLayer("villages", ALL, f"""
         SELECT c.geom, c.id, c.code, c.name
           FROM unit c, bounds
@@ -56,7 +67,8 @@ def layer_for(name: str, role: str) -> TileLayer:
     return layer
 
 
-def tile(conn: Connection, layer: TileLayer, z: int, x: int, y: int, scope_id: int) -> bytes:
+def tile(conn: Connection, layer: TileLayer, z: int, x: int, y: int, scope_id: int,
+         statuses: str = "[]") -> bytes:
     if not 0 <= z <= MAX_ZOOM:
         raise InvalidInput(f"zoom must be 0 to {MAX_ZOOM}", field="z")
     if not (0 <= x < 2**z and 0 <= y < 2**z):
@@ -76,12 +88,21 @@ def tile(conn: Connection, layer: TileLayer, z: int, x: int, y: int, scope_id: i
             (SELECT mvtgeom, {_columns(layer)} FROM mvt WHERE mvtgeom IS NOT NULL) m
     """
     data = conn.execute(sa.text(sql), {"z": z, "x": x, "y": y, "scope_id": scope_id,
-                                       "name": layer.name}).scalar()
+                                       "name": layer.name, "statuses": statuses}).scalar()
     return bytes(data or b"")
+
+
+def cells_in_tile(conn: Connection, z: int, x: int, y: int, scope_id: int) -> list[int]:
+    return list(conn.execute(sa.text(
+        f"SELECT c.id FROM unit c WHERE c.level = 'cell' AND {_SCOPE} AND c.geom && "
+        "ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => 0.02), 4326)"),
+        {"z": z, "x": x, "y": y, "scope_id": scope_id}).scalars())
 
 
 def _columns(layer: TileLayer) -> str:
     cols = {"households": "id, cell, children",
             "facilities": "id, name, type, free_beds, open_24h",
-            "cells": "id, code, name", "villages": "id, code, name"}
+            "cells": "id, code, name", "villages": "id, code, name",
+            "cell_status": "id, code, name, status, children, overdue_children, "
+                           "days_since_visit"}
     return cols[layer.name]

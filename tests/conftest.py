@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import make_url
 from sqlalchemy.orm import Session
 
+from api.app import create_app
 from geo import migrate
 from geo.config import load_config
 from geo.db import (
@@ -23,6 +24,7 @@ from geo.db import (
     embedded_cluster,
     get_engine,
 )
+from geo.demo_users import create_demo_users
 from geo.secrets import ensure_secrets
 
 # The demo every test sees: small enough to load in seconds, large enough that every
@@ -88,3 +90,16 @@ def conn(engine, demo):
 def session(conn):
     with Session(bind=conn, join_transaction_mode="create_savepoint") as sess:
         yield sess
+
+
+@pytest.fixture(scope="session")
+def app(database, demo, cfg, tmp_path_factory):
+    return create_app({"database_url": database, "var_dir": str(tmp_path_factory.mktemp("var")),
+                       "id_key": cfg["id_key"], "secret_key": cfg["secret_key"]})
+
+
+@pytest.fixture(scope="session")
+def logins(app, engine):
+    users = create_demo_users(engine, app.config["GRIDMAP"])
+    assert len(users) == 6
+    return {u["role"]: u for u in users}

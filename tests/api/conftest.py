@@ -2,22 +2,6 @@
 
 import pytest
 
-from api.app import create_app
-from geo.demo_users import create_demo_users
-
-
-@pytest.fixture(scope="session")
-def app(database, demo, cfg, tmp_path_factory):
-    return create_app({"database_url": database, "var_dir": str(tmp_path_factory.mktemp("var")),
-                       "id_key": cfg["id_key"], "secret_key": cfg["secret_key"]})
-
-
-@pytest.fixture(scope="session")
-def logins(app, engine):
-    users = create_demo_users(engine, app.config["GRIDMAP"])
-    assert len(users) == 6
-    return {u["role"]: u for u in users}
-
 
 @pytest.fixture(scope="session")
 def tokens(app, logins):

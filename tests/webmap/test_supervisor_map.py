@@ -1,0 +1,43 @@
+"""The supervisor map in real headless Chromium."""
+
+def _paths(page):
+    return page.locator(".leaflet-tile-pane path").count()
+
+
+def test_supervisor_map(page, server, logins, artifacts, login):
+    login(page, logins["supervisor"])
+    page.goto(f"{server}/map")
+    page.wait_for_function("window.gridmap && window.gridmap.unitLoaded "
+                           "&& window.gridmap.layers.cell_status", timeout=30_000)
+    page.wait_for_timeout(500)
+    assert _paths(page) > 50  # cells, village outlines and facilities drawn
+    assert page.locator("#gm-unit").inner_text() != "困境未成年人网格化管理地图"
+    figures = page.locator("#gm-figures").inner_text()
+    assert "在册未成年人" in figures
+    # Toggle a layer off and back on through the layer control.
+    before = _paths(page)
+    page.get_by_label("网格走访状态").uncheck()
+    page.wait_for_timeout(300)
+    assert _paths(page) < before
+    page.get_by_label("网格走访状态").check()
+    page.wait_for_function("window.gridmap.tilesLoaded > 1")
+    # A popup with the cell's figures.
+    page.locator(".leaflet-tile-pane path.leaflet-interactive").nth(5).click(force=True)
+    page.wait_for_selector(".leaflet-popup-content", timeout=5_000)
+    assert page.locator(".leaflet-popup-content table").count() == 1
+    page.screenshot(path=str(artifacts / "supervisor_map.png"))
+    assert page.console_errors == []
+    assert page.hosts == {server.split("/")[2]}
+
+
+def test_english_and_login_required(page, server, logins, login):
+    page.goto(f"{server}/map")
+    assert "/login" in page.url
+    login(page, logins["planner"])
+    page.goto(f"{server}/map?lang=en")
+    page.wait_for_function("window.gridmap && window.gridmap.unitLoaded", timeout=30_000)
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert "Children on file" in page.locator("#gm-figures").inner_text()
+    # Planners are offered no household layer.
+    assert page.get_by_label("Households").count() == 0
+    assert page.console_errors == []

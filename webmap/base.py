@@ -1,0 +1,35 @@
+"""A folium map that loads nothing from other hosts: Leaflet and its plugins come from
+our own /static/webmap/vendor, and the base map is configurable (OpenStreetMap,
+Tianditu with a key, or none)."""
+
+from __future__ import annotations
+
+import folium
+
+STATIC = "/static/webmap"
+BASEMAPS = {
+    "osm": ("https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+            "&copy; OpenStreetMap contributors"),
+    "tianditu": ("https://t0.tianditu.gov.cn/vec_w/wmts?SERVICE=WMTS&REQUEST=GetTile"
+                 "&VERSION=1.0.0&LAYER=vec&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles"
+                 "&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk=%s", "&copy; 天地图"),
+}
+
+
+def offline_map(cfg: dict, location, zoom: int = 10, title: str = "gridmap") -> folium.Map:
+    m = folium.Map(location=location, zoom_start=zoom, tiles=None, prefer_canvas=False,
+                   control_scale=True)
+    m.default_js = [("leaflet", f"{STATIC}/vendor/leaflet/leaflet.js"),
+                    ("vectorgrid", f"{STATIC}/vendor/vectorgrid/"
+                                   "Leaflet.VectorGrid.bundled.min.js")]
+    m.default_css = [("leaflet_css", f"{STATIC}/vendor/leaflet/leaflet.css"),
+                     ("gridmap_css", f"{STATIC}/gridmap.css")]
+    m.get_root().title = title
+    basemap = cfg.get("basemap", "osm")
+    if basemap == "osm":
+        folium.TileLayer(BASEMAPS["osm"][0], attr=BASEMAPS["osm"][1], name="OpenStreetMap",
+                         max_zoom=19).add_to(m)
+    elif basemap == "tianditu" and cfg.get("tianditu_key"):
+        url, attr = BASEMAPS["tianditu"]
+        folium.TileLayer(url % cfg["tianditu_key"], attr=attr, name="天地图").add_to(m)
+    return m

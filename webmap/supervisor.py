@@ -1,0 +1,159 @@
+"""The supervisor map (/map): every layer the user may see, drawn from vector tiles,
+with a layer control, a legend, popups and a side panel with the unit's figures."""
+
+from __future__ import annotations
+
+from branca.element import MacroElement, Template
+
+from geo import vocab
+from layers.registry import layers_for
+from webmap.base import offline_map
+
+TEXT = {
+    "zh": {"title": "困境未成年人网格化管理地图", "children": "在册未成年人",
+           "households": "家庭户", "cells": "网格", "free_beds": "空余床位",
+           "legend": "图例", "search": "搜索村/社区", "logout": "退出", "lang": "English",
+           "area": "平方公里", "planner": "规划视图"},
+    "en": {"title": "Grid map for children in distress", "children": "Children on file",
+           "households": "Households", "cells": "Cells", "free_beds": "Free beds",
+           "legend": "Legend", "search": "Find a village", "logout": "Log out", "lang": "中文",
+           "area": "km²", "planner": "Planner view"},
+}
+
+
+class GridLayers(MacroElement):
+    """Vector-tile overlays from the registry, their control, legend and side panel."""
+
+    _template = Template("""
+    {% macro script(this, kwargs) %}
+    (function () {
+      var map = {{ this._parent.get_name() }};
+      var cfg = {{ this.config | tojson }};
+      var t = cfg.text;
+      window.gridmap = {tilesLoaded: 0, layers: {}, errors: []};
+      var overlays = {};
+      function popupHtml(layer, p) {
+        var rows = layer.popup.map(function (f) {
+          var v = p[f[0]];
+          if (f[0] === 'status_label') { v = (layer.legend[p.status] || {})[cfg.lang]; }
+          if (f[0] === 'type_label') { v = cfg.typeLabels[p.type]; }
+          if (v === undefined || v === null) { v = '–'; }
+          return '<tr><th>' + f[cfg.lang === 'zh' ? 1 : 2] + '</th><td>' + v + '</td></tr>';
+        });
+        return '<table class="gm-popup">' + rows.join('') + '</table>';
+      }
+      cfg.layers.forEach(function (layer) {
+        var styles = {};
+        styles[layer.name] = function (p) {
+          var c = layer.colour_by ? (layer.colours[p[layer.colour_by]] || layer.colour)
+                                  : layer.colour;
+          if (layer.kind === 'point') {
+            return {radius: 5, fill: true, fillColor: c, fillOpacity: 0.9, color: '#fff',
+                    weight: 1};
+          }
+          var outline = layer.name === 'villages';
+          return {fill: !outline, fillColor: c, fillOpacity: 0.45,
+                  color: outline ? '#455a64' : c, weight: outline ? 1.5 : 0.4};
+        };
+        var url = cfg.tileUrl.replace('__layer__', layer.name);
+        var vg = L.vectorGrid.protobuf(url, {
+          vectorTileLayerStyles: styles, interactive: true, maxNativeZoom: 16,
+          getFeatureId: function (f) { return f.properties.id; }
+        });
+        vg.on('click', function (e) {
+          L.popup().setLatLng(e.latlng).setContent(popupHtml(layer, e.layer.properties))
+            .openOn(map);
+        });
+        vg.on('load', function () {
+          window.gridmap.tilesLoaded += 1; window.gridmap.layers[layer.name] = true;
+        });
+        vg.on('tileerror', function (e) { window.gridmap.errors.push(layer.name); });
+        overlays[layer.title[cfg.lang]] = vg;
+        if (layer.visible) { vg.addTo(map); }
+      });
+      L.control.layers(null, overlays, {collapsed: false}).addTo(map);
+
+      var legend = L.control({position: 'bottomright'});
+      legend.onAdd = function () {
+        var div = L.DomUtil.create('div', 'gm-panel gm-legend');
+        var html = '<h2>' + t.legend + '</h2>';
+        cfg.layers.forEach(function (layer) {
+          Object.keys(layer.legend).forEach(function (k) {
+            html += '<div><i style="background:' + layer.colours[k] + '"></i>' +
+                    layer.legend[k][cfg.lang] + '</div>';
+          });
+        });
+        div.innerHTML = html;
+        return div;
+      };
+      legend.addTo(map);
+
+      var panel = L.control({position: 'topleft'});
+      panel.onAdd = function () {
+        var div = L.DomUtil.create('div', 'gm-panel');
+        div.id = 'gm-panel';
+        div.innerHTML = '<h2 id="gm-unit">' + t.title + '</h2><table id="gm-figures"></table>' +
+          '<div class="gm-search"><input id="gm-search" placeholder="' + t.search + '"></div>' +
+          '<div class="gm-links">' + cfg.links + '</div>';
+        L.DomEvent.disableClickPropagation(div);
+        return div;
+      };
+      panel.addTo(map);
+      fetch('/api/units/' + cfg.unit, {credentials: 'same-origin'})
+        .then(function (r) { return r.json(); })
+        .then(function (u) {
+          var p = u.properties, fmt = function (n) {
+            return n === null || n === undefined ? '–' : n.toLocaleString(cfg.locale); };
+          document.getElementById('gm-unit').textContent = p.name;
+          document.getElementById('gm-figures').innerHTML =
+            '<tr><td>' + t.children + '</td><td class="n">' + fmt(p.children) + '</td></tr>' +
+            '<tr><td>' + t.households + '</td><td class="n">' + fmt(p.households) + '</td></tr>' +
+            '<tr><td>' + t.cells + '</td><td class="n">' + fmt(p.cells) + '</td></tr>' +
+            '<tr><td>' + t.free_beds + '</td><td class="n">' + fmt(p.free_beds) + '</td></tr>';
+          var g = L.geoJSON(u.geometry);
+          map.fitBounds(g.getBounds());
+          window.gridmap.unitLoaded = true;
+        });
+      fetch('/api/units?depth=village', {credentials: 'same-origin'})
+        .then(function (r) { return r.json(); })
+        .then(function (tree) {
+          var input = document.getElementById('gm-search');
+          input.addEventListener('change', function () {
+            var hit = tree.items.find(function (u) { return u.name.indexOf(input.value) >= 0; });
+            if (!hit) { return; }
+            fetch('/api/units/' + hit.code).then(function (r) { return r.json(); })
+              .then(function (u) { map.fitBounds(L.geoJSON(u.geometry).getBounds()); });
+          });
+        });
+    })();
+    {% endmacro %}
+    """)
+
+    def __init__(self, config: dict):
+        super().__init__()
+        self._name = "GridLayers"
+        self.config = config
+
+
+def supervisor_map(cfg: dict, user, lang: str = "zh", csrf: str = "") -> str:
+    """The whole HTML page for ``user`` in ``lang`` ("zh" or "en")."""
+    text = TEXT[lang]
+    m = offline_map(cfg, location=[26.5, 101.7], zoom=10, title=text["title"])
+    other = "en" if lang == "zh" else "zh"
+    links = (f'<a href="?lang={other}">{text["lang"]}</a>'
+             f'<form method="post" action="/logout" style="display:inline">'
+             f'<input type="hidden" name="csrf_token" value="{csrf}">'
+             f'<button type="submit">{text["logout"]}</button></form>')
+    layers = [{"name": layer.name, "title": layer.title, "kind": layer.kind,
+               "colour_by": layer.colour_by, "colours": layer.colours, "colour": layer.colour,
+               "popup": [list(p) for p in layer.popup], "legend": layer.legend,
+               "visible": layer.visible}
+              for layer in layers_for(user.role)]
+    GridLayers({
+        "lang": lang, "locale": "zh-CN" if lang == "zh" else "en", "text": text,
+        "unit": user.unit_code, "layers": layers, "links": links,
+        "tileUrl": "/tiles/__layer__/{z}/{x}/{y}.pbf",
+        "typeLabels": dict(vocab.FACILITY_TYPES),
+    }).add_to(m)
+    html = m.get_root().render()
+    return html.replace("<html>", f'<html lang="{"zh-CN" if lang == "zh" else "en"}">', 1)
