@@ -25,6 +25,7 @@ def test_supervisor_map(page, server, logins, artifacts, login):
     page.locator(".leaflet-tile-pane path.leaflet-interactive").nth(5).click(force=True)
     page.wait_for_selector(".leaflet-popup-content", timeout=5_000)
     assert page.locator(".leaflet-popup-content table").count() == 1
+    page.wait_for_timeout(400)  # the popup's fade-in
     page.screenshot(path=str(artifacts / "supervisor_map.png"))
     assert page.console_errors == []
     assert page.hosts == {server.split("/")[2]}
