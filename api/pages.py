@@ -8,6 +8,7 @@ from flask import Blueprint, current_app, redirect, request, url_for
 from flask_wtf.csrf import generate_csrf
 
 from api.auth import current_user
+from webmap.route_sheet import route_page
 from webmap.supervisor import supervisor_map
 
 STATIC = Path(__file__).resolve().parent.parent / "webmap" / "static"
@@ -29,4 +30,33 @@ def supervisor():
     if user is None:
         return redirect(url_for("auth.login", next=request.full_path))
     html = supervisor_map(current_app.config["GRIDMAP"], user, _lang(), generate_csrf())
+    return html, 200, {"Content-Type": "text/html; charset=utf-8"}
+
+
+@bp.get("/map/route/<int:worker>")
+def route_sheet(worker):
+    """A worker's route for a day (?date=YYYY-MM-DD&within_days=N&budget_min=M)."""
+    from urllib.parse import urlencode
+
+    from api.db import conn
+    from api.queries import _route
+    from geo.errors import InvalidInput
+    from geo.scope import parse_date
+
+    user = current_user()
+    if user is None:
+        return redirect(url_for("auth.login", next=request.full_path))
+    try:
+        within = int(request.args.get("within_days", 7))
+        budget = request.args.get("budget_min")
+        budget = float(budget) if budget else None
+    except ValueError:
+        raise InvalidInput("within_days and budget_min must be numbers",
+                           field="within_days") from None
+    date = parse_date(request.args.get("date"), "date")
+    q = {"worker": worker, "date": date, "within_days": within, "budget_min": budget}
+    route = _route(q)
+    conn()
+    query = urlencode({k: v for k, v in q.items() if v is not None})
+    html = route_page(current_app.config["GRIDMAP"], route, _lang(), generate_csrf(), query)
     return html, 200, {"Content-Type": "text/html; charset=utf-8"}
