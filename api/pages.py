@@ -8,6 +8,7 @@ from flask import Blueprint, current_app, redirect, request, url_for
 from flask_wtf.csrf import generate_csrf
 
 from api.auth import current_user
+from webmap.planner import planner_page
 from webmap.route_sheet import route_page
 from webmap.supervisor import supervisor_map
 
@@ -59,4 +60,37 @@ def route_sheet(worker):
     conn()
     query = urlencode({k: v for k, v in q.items() if v is not None})
     html = route_page(current_app.config["GRIDMAP"], route, _lang(), generate_csrf(), query)
+    return html, 200, {"Content-Type": "text/html; charset=utf-8"}
+
+
+@bp.get("/map/planner")
+def planner():
+    """Coverage per village for a facility type (?type=school), aggregates only."""
+    from api.db import conn
+    from api.queries import suppress
+    from geo import access
+    from geo.coverage import blind_spots, suggest_sites
+    from geo.errors import InvalidInput
+    from geo.units import villages_geojson
+
+    user = current_user()
+    if user is None:
+        return redirect(url_for("auth.login", next=request.full_path))
+    if user.role not in access.SEES_COVERAGE:
+        from apiflask import abort
+
+        abort(403, f"the {user.role} role may not use the planner view")
+    cfg = current_app.config["GRIDMAP"]
+    ftype = request.args.get("type", "school")
+    if ftype not in cfg["rules"]["service_reach_m"]:
+        raise InvalidInput(f"no service reach for facility type {ftype}", field="type")
+    unit = user.unit_code
+    coverage = blind_spots(conn(), cfg["rules"], ftype, unit=unit)
+    coverage.pop("cells")
+    sites = suggest_sites(conn(), cfg["rules"], ftype, 5, unit=unit)
+    if user.role == "planner":
+        threshold = int(cfg["rules"]["suppress_below"])
+        coverage, sites = suppress(coverage, threshold), suppress(sites, threshold)
+    html = planner_page(cfg, ftype, coverage, sites, villages_geojson(conn(), user.unit_id),
+                        _lang())
     return html, 200, {"Content-Type": "text/html; charset=utf-8"}

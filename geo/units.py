@@ -56,3 +56,18 @@ def unit_feature(conn: Connection, code: str, scope_id: int) -> dict:
     props["area_km2"] = round(row["area_km2"], 3)
     return {"type": "Feature", "id": row["code"], "geometry": json.loads(row["gj"]),
             "properties": props}
+
+
+def villages_geojson(conn: Connection, scope_id: int, tolerance: float = 0.0003) -> dict:
+    """The villages under the scope as a (simplified) GeoJSON FeatureCollection with code
+    and name: boundaries only, for choropleths."""
+    return conn.execute(sa.text(
+        f"""
+        SELECT json_build_object('type', 'FeatureCollection', 'features',
+                 COALESCE(json_agg(json_build_object(
+                   'type', 'Feature', 'id', u.code,
+                   'geometry', ST_AsGeoJSON(ST_SimplifyPreserveTopology(u.geom, :tol), 5)::json,
+                   'properties', json_build_object('code', u.code, 'name', u.name))
+                 ORDER BY u.code), '[]'::json))
+          FROM unit u WHERE u.level = 'village' AND {_IN_SCOPE}
+        """), {"scope_id": scope_id, "tol": tolerance}).scalar_one()

@@ -107,6 +107,6 @@ def route_page(cfg: dict, route: dict, lang: str, csrf: str, query: str) -> str:
     root.header.add_child(Element(
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         '<link rel="stylesheet" href="/static/webmap/route.css">'))
-    root.html.add_child(Element(sheet))
-    page = root.render()
+    # After the map's own markup, so the map comes first on the page.
+    page = root.render().replace("</body>", sheet + "</body>", 1)
     return page.replace("<html>", f'<html lang="{"zh-CN" if lang == "zh" else "en"}">', 1)

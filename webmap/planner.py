@@ -1,0 +1,122 @@
+"""The planner view (/map/planner): coverage per village as a choropleth (aggregates
+only, small counts suppressed), the blind-spot area, suggested sites with the children
+each would reach, a summary table and a CSV download. No household or child point ever
+reaches this page."""
+
+from __future__ import annotations
+
+import html
+import json
+
+import folium
+from branca.element import Element
+
+from geo import vocab
+from webmap.base import offline_map
+
+TEXT = {
+    "zh": {"title": "服务盲区规划视图", "village": "村/社区", "children": "未成年人",
+           "beyond": "服务半径外", "share": "占比", "sites": "建议新址", "adds": "可新覆盖",
+           "area": "盲区面积", "km2": "平方公里", "csv": "下载 CSV", "type": "机构类型",
+           "reach": "服务半径", "m": "米", "suppressed": "少于5人不显示",
+           "blind": "服务盲区（有半径外儿童的网格）"},
+    "en": {"title": "Coverage and blind spots", "village": "Village", "children": "Children",
+           "beyond": "Beyond reach", "share": "Share", "sites": "Suggested sites",
+           "adds": "Would reach", "area": "Blind-spot area", "km2": "km²", "csv": "CSV",
+           "type": "Facility type", "reach": "Reach", "m": "m",
+           "suppressed": "counts under 5 hidden", "blind": "Blind spots"},
+}
+
+
+def _colour(share: float | None) -> str:
+    if share is None:
+        return "#cfd8dc"
+    steps = [(0.05, "#e8f5e9"), (0.2, "#fff3c4"), (0.4, "#ffcc80"), (0.6, "#ff8a65")]
+    for limit, colour in steps:
+        if share <= limit:
+            return colour
+    return "#d84315"
+
+
+def planner_page(cfg: dict, facility_type: str, coverage: dict, sites: dict,
+                 villages_geojson: dict, lang: str) -> str:
+    t = TEXT[lang]
+    by_code = {v["code"]: v for v in coverage["villages"]}
+    for feature in villages_geojson["features"]:
+        v = by_code.get(feature["properties"]["code"], {})
+        share = None
+        if v.get("children") and v.get("uncovered_children") is not None:
+            share = v["uncovered_children"] / v["children"]
+        feature["properties"].update(children=v.get("children"),
+                                     uncovered=v.get("uncovered_children"), share=share)
+    m = offline_map(cfg, location=[26.5, 101.7], zoom=10, height="60vh",
+                    title=f"{t['title']} · {vocab.FACILITY_TYPES[facility_type]}")
+    folium.GeoJson(
+        villages_geojson, name=t["village"],
+        style_function=lambda f: {"fillColor": _colour(f["properties"]["share"]),
+                                  "color": "#546e7a", "weight": 1, "fillOpacity": 0.75},
+        tooltip=folium.GeoJsonTooltip(fields=["name", "children", "uncovered"],
+                                      aliases=[t["village"], t["children"], t["beyond"]]),
+    ).add_to(m)
+    if coverage["area"].get("geometry"):
+        folium.GeoJson(coverage["area"]["geometry"], name=t["blind"],
+                       style_function=lambda f: {"fill": False, "color": "#b71c1c",
+                                                 "weight": 1.5, "dashArray": "4"}).add_to(m)
+    for i, s in enumerate(sites["sites"], start=1):
+        folium.CircleMarker([s["lat"], s["lon"]], radius=9, color="#1a237e", fill=True,
+                            fill_color="#3949ab", fill_opacity=0.9,
+                            tooltip=f"{t['sites']} {i}: +{s['children_added']}").add_to(m)
+    folium.LayerControl(collapsed=False).add_to(m)
+    if villages_geojson["features"]:
+        m.fit_bounds(folium.GeoJson(villages_geojson).get_bounds())
+
+    def n(v):
+        return "–" if v is None else f"{v:,}"
+
+    rows = "".join(
+        f"<tr><td>{html.escape(v['name'])}</td><td class='n'>{n(v['children'])}</td>"
+        f"<td class='n'>{n(v['uncovered_children'])}</td></tr>"
+        for v in coverage["villages"])
+    site_rows = "".join(
+        f"<tr><td>{i}</td><td>{html.escape(s['cell_name'] or '')} {s['cell_code'] or ''}</td>"
+        f"<td class='n'>{n(s['children_added'])}</td></tr>"
+        for i, s in enumerate(sites["sites"], start=1))
+    types = "".join(
+        f'<option value="{k}"{" selected" if k == facility_type else ""}>{label}</option>'
+        for k, label in vocab.FACILITY_TYPES.items() if k in cfg["rules"]["service_reach_m"])
+    total = coverage["totals"]
+    panel = f"""
+    <div id="gm-planner">
+      <h1>{t['title']}</h1>
+      <form method="get"><label>{t['type']}
+        <select name="type" onchange="this.form.submit()">{types}</select></label>
+        <input type="hidden" name="lang" value="{lang}"></form>
+      <p id="gm-totals">{t['reach']} {coverage['reach_m']:,.0f} {t['m']} ·
+        {t['children']} {n(total['children'])} · {t['beyond']} {n(total['uncovered_children'])}
+        · {t['area']} {coverage['area']['km2']:,.1f} {t['km2']}
+        <small>（{t['suppressed']}）</small></p>
+      <h2>{t['sites']}</h2>
+      <table id="gm-sites"><tr><th>#</th><th>{t['village']}</th><th>{t['adds']}</th></tr>
+        {site_rows}</table>
+      <h2>{t['village']}</h2>
+      <p><a id="gm-csv" download="coverage.csv" href="#">{t['csv']}</a></p>
+      <table id="gm-villages"><tr><th>{t['village']}</th><th>{t['children']}</th>
+        <th>{t['beyond']}</th></tr>{rows}</table>
+    </div>
+    <script>
+      (function () {{
+        var data = {json.dumps([[v['name'], v['children'], v['uncovered_children']]
+                                for v in coverage['villages']], ensure_ascii=False)};
+        var csv = '\\ufeff{t['village']},{t['children']},{t['beyond']}\\n' + data.map(
+          function (r) {{ return r.map(function (x) {{ return x === null ? '' : x; }})
+            .join(','); }}).join('\\n');
+        document.getElementById('gm-csv').href =
+          URL.createObjectURL(new Blob([csv], {{type: 'text/csv'}}));
+        window.gridmap = {{ready: true}};
+      }})();
+    </script>"""
+    root = m.get_root()
+    root.header.add_child(Element('<link rel="stylesheet" href="/static/webmap/planner.css">'))
+    # After the map's own markup, so the map comes first on the page.
+    page = root.render().replace("</body>", panel + "</body>", 1)
+    return page.replace("<html>", f'<html lang="{"zh-CN" if lang == "zh" else "en"}">', 1)
