@@ -8,6 +8,7 @@ from flask import Blueprint, current_app, redirect, request, url_for
 from flask_wtf.csrf import generate_csrf
 
 from api.auth import current_user
+from webmap.placement import placement_page
 from webmap.planner import planner_page
 from webmap.route_sheet import route_page
 from webmap.supervisor import supervisor_map
@@ -93,4 +94,22 @@ def planner():
         coverage, sites = suppress(coverage, threshold), suppress(sites, threshold)
     html = planner_page(cfg, ftype, coverage, sites, villages_geojson(conn(), user.unit_id),
                         _lang())
+    return html, 200, {"Content-Type": "text/html; charset=utf-8"}
+
+
+@bp.get("/map/nearest")
+def nearest():
+    """Emergency placement: the nearest suitable facilities and a bed reservation."""
+    import sqlalchemy as sa
+
+    from api.db import conn
+
+    user = current_user()
+    if user is None:
+        return redirect(url_for("auth.login", next=request.full_path))
+    centre = conn().execute(sa.text(
+        "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM unit "
+        "WHERE id = :u) x"), {"u": user.unit_id}).one()
+    html = placement_page(current_app.config["GRIDMAP"], _lang(), generate_csrf(),
+                          (centre[0], centre[1]))
     return html, 200, {"Content-Type": "text/html; charset=utf-8"}

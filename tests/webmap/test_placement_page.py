@@ -1,0 +1,43 @@
+"""Emergency placement in the browser: search near a point, reserve a bed."""
+
+import sqlalchemy as sa
+
+
+def test_find_and_reserve(page, server, logins, login, engine, artifacts):
+    with engine.connect() as conn:
+        child = conn.execute(sa.text(
+            "SELECT c.id FROM child c WHERE NOT EXISTS (SELECT 1 FROM placement p "
+            "WHERE p.child_id = c.id AND p.status = 'active') AND NOT c.has_disability "
+            "AND c.birth_date < now() - interval '7 years' ORDER BY c.id LIMIT 1")).scalar_one()
+    login(page, logins["responder"])
+    page.goto(f"{server}/map/nearest")
+    page.wait_for_function("window.gridmap && window.gridmap.ready")
+    page.fill("#gm-child", str(child))
+    page.click("#gm-search")
+    page.wait_for_function("window.gridmap.results > 0", timeout=10_000)
+    assert page.locator(".gm-fac").count() >= 1
+    assert "公里" in page.locator("#gm-results").inner_text()
+    page.locator(".gm-reserve").first.click()
+    page.wait_for_function("window.gridmap.reserved", timeout=10_000)
+    placement = page.evaluate("window.gridmap.reserved")
+    page.screenshot(path=str(artifacts / "placement.png"), full_page=True)
+    with engine.begin() as conn:
+        row = conn.execute(sa.text("SELECT child_id, facility_id, status FROM placement "
+                                   "WHERE id = :p"), {"p": placement}).one()
+        assert row.child_id == child and row.status == "active"
+        conn.execute(sa.text("UPDATE facility SET occupied = occupied - 1 WHERE id = :f"),
+                     {"f": row.facility_id})
+        conn.execute(sa.text("DELETE FROM placement WHERE id = :p"), {"p": placement})
+    assert page.console_errors == []
+    assert page.hosts == {server.split("/")[2]}
+
+
+def test_clicking_the_map_searches_there(page, server, logins, login):
+    login(page, logins["responder"])
+    page.goto(f"{server}/map/nearest?lang=en")
+    page.wait_for_function("window.gridmap && window.gridmap.ready")
+    page.locator(".folium-map").click(position={"x": 640, "y": 240})
+    page.wait_for_function("window.gridmap.results > 0 || "
+                           "document.querySelector('.gm-err')", timeout=10_000)
+    assert page.locator("#gm-results").inner_text()
+    assert page.console_errors == []
