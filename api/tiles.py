@@ -25,7 +25,12 @@ def get_tile(layer, z, x, y):
     statuses = "[]"
     if definition.name == "cell_status" and z >= definition.min_zoom:
         statuses = _statuses(z, x, y)
-    data = tile(conn(), definition, z, x, y, current_user().unit_id, statuses)
+    import json
+
+    from flask import current_app
+
+    reach = json.dumps(current_app.config["GRIDMAP"]["rules"]["service_reach_m"])
+    data = tile(conn(), definition, z, x, y, current_user().unit_id, statuses, reach)
     return Response(data, mimetype="application/vnd.mapbox-vector-tile",
                     headers={"Cache-Control": "private, max-age=60"})
 

@@ -20,6 +20,9 @@ FACILITY_COLOURS = {
 }
 
 
+LOAD_COLOURS = {"none": "#c62828", "ok": "#81c784", "over": "#ff7043"}
+
+
 @dataclass(frozen=True)
 class MapLayer:
     name: str                      # the tile layer it draws
@@ -42,6 +45,9 @@ class MapLayer:
 
 
 REGISTRY: list[MapLayer] = [
+    MapLayer("townships", {"zh": "乡镇/街道边界", "en": "Township boundaries"}, "polygon",
+             colour="#263238", popup=(("name", "乡镇/街道", "Township"),
+                                      ("code", "代码", "Code"))),
     MapLayer("villages", {"zh": "村/社区边界", "en": "Village boundaries"}, "polygon",
              colour="#455a64", popup=(("name", "村/社区", "Village"), ("code", "代码", "Code"))),
     MapLayer("cell_status", {"zh": "网格走访状态", "en": "Cells by visit status"}, "polygon",
@@ -54,6 +60,18 @@ REGISTRY: list[MapLayer] = [
                      "overdue": {"zh": "有逾期", "en": "Overdue"},
                      "never_visited": {"zh": "从未走访", "en": "Never visited"},
                      "empty": {"zh": "无在册儿童", "en": "No children"}}),
+    MapLayer("coverage", {"zh": "网格员覆盖与工作量", "en": "Grid workers' coverage"},
+             "polygon", colour_by="load", colours=LOAD_COLOURS,
+             popup=(("name", "网格", "Cell"), ("workers", "网格员", "Grid worker"),
+                    ("caseload", "负责儿童数", "Caseload")),
+             legend={"none": {"zh": "无网格员", "en": "No grid worker"},
+                     "ok": {"zh": "工作量正常", "en": "Caseload within limit"},
+                     "over": {"zh": "超出工作量上限", "en": "Over the caseload limit"}},
+             visible=False),
+    MapLayer("reach", {"zh": "服务半径", "en": "Service reach"}, "polygon",
+             colour_by="type", colours=FACILITY_COLOURS,
+             popup=(("name", "机构", "Facility"), ("metres", "半径(米)", "Reach (m)")),
+             visible=False),
     MapLayer("households", {"zh": "家庭户", "en": "Households"}, "point", colour="#5c6bc0",
              popup=(("id", "户编号", "Household"), ("cell", "网格", "Cell"),
                     ("children", "未成年人", "Children")), visible=False),

@@ -53,6 +53,37 @@ LAYERS = {layer.name: layer for layer in (
                         days_since_visit int)
          WHERE c.level = 'cell' AND c.id = s.cell_id AND c.geom && bounds.geom4326""",
               min_zoom=9),
+    TileLayer("townships", ALL, f"""
+        SELECT c.geom, c.id, c.code, c.name
+          FROM unit c, bounds
+         WHERE c.level = 'township' AND c.geom && bounds.geom4326 AND {_SCOPE}"""),
+    # Each cell with its grid worker(s) and their caseload (children in all their cells).
+    TileLayer("coverage", ALL - {"planner", "responder"}, f"""
+        SELECT c.geom, c.id, c.code, c.name,
+               COALESCE(string_agg(DISTINCT w.name, '、'), '') AS workers,
+               COALESCE(max(load.children), 0) AS caseload,
+               count(w.id) = 0 AS unstaffed
+          FROM unit c CROSS JOIN bounds
+          LEFT JOIN worker_unit wu ON wu.unit_id = c.id
+          LEFT JOIN worker w ON w.id = wu.worker_id AND w.role = 'grid_worker' AND w.active
+          LEFT JOIN LATERAL (
+              SELECT count(*) AS children FROM worker_unit wu2
+                JOIN household h ON h.cell_id = wu2.unit_id
+                JOIN child ch ON ch.household_id = h.id
+               WHERE wu2.worker_id = w.id) load ON true
+         WHERE c.level = 'cell' AND c.geom && bounds.geom4326 AND {_SCOPE}
+         GROUP BY c.id, c.geom, c.code, c.name""", min_zoom=9),
+    # Service reach of the facility types that have one: a ring per facility.
+    TileLayer("reach", ALL, f"""
+        SELECT ST_Buffer(f.geom::geography, r.metres, 24)::geometry AS geom, f.id, f.name,
+               f.type, r.metres
+          FROM facility f
+          JOIN jsonb_each_text(CAST(:reach AS jsonb)) AS r0(type, m) ON r0.type = f.type
+          CROSS JOIN LATERAL (SELECT r0.m::float8 AS metres) r
+          LEFT JOIN unit c ON c.id = f.unit_id, bounds
+         WHERE ST_DWithin(f.geom::geography, ST_Centroid(bounds.geom4326)::geography,
+                          r.metres + 200000)
+           AND (f.unit_id IS NULL OR {_SCOPE})"""),
     TileLayer("villages", ALL, f"""
         SELECT c.geom, c.id, c.code, c.name
           FROM unit c, bounds
@@ -68,7 +99,7 @@ def layer_for(name: str, role: str) -> TileLayer:
 
 
 def tile(conn: Connection, layer: TileLayer, z: int, x: int, y: int, scope_id: int,
-         statuses: str = "[]") -> bytes:
+         statuses: str = "[]", reach: str = "{}") -> bytes:
     if not 0 <= z <= MAX_ZOOM:
         raise InvalidInput(f"zoom must be 0 to {MAX_ZOOM}", field="z")
     if not (0 <= x < 2**z and 0 <= y < 2**z):
@@ -88,7 +119,8 @@ def tile(conn: Connection, layer: TileLayer, z: int, x: int, y: int, scope_id: i
             (SELECT mvtgeom, {_columns(layer)} FROM mvt WHERE mvtgeom IS NOT NULL) m
     """
     data = conn.execute(sa.text(sql), {"z": z, "x": x, "y": y, "scope_id": scope_id,
-                                       "name": layer.name, "statuses": statuses}).scalar()
+                                       "name": layer.name, "statuses": statuses,
+                                       "reach": reach}).scalar()
     return bytes(data or b"")
 
 
@@ -104,5 +136,8 @@ def _columns(layer: TileLayer) -> str:
             "facilities": "id, name, type, free_beds, open_24h",
             "cells": "id, code, name", "villages": "id, code, name",
             "cell_status": "id, code, name, status, children, overdue_children, "
-                           "days_since_visit"}
+                           "days_since_visit",
+            "townships": "id, code, name",
+            "coverage": "id, code, name, workers, caseload, unstaffed",
+            "reach": "id, name, type, metres"}
     return cols[layer.name]

@@ -45,15 +45,22 @@ class GridLayers(MacroElement):
       cfg.layers.forEach(function (layer) {
         var styles = {};
         styles[layer.name] = function (p) {
+          if (layer.name === 'coverage') {
+            p.load = p.unstaffed ? 'none' : (p.caseload > cfg.caseloadLimit ? 'over' : 'ok');
+          }
           var c = layer.colour_by ? (layer.colours[p[layer.colour_by]] || layer.colour)
                                   : layer.colour;
           if (layer.kind === 'point') {
             return {radius: 5, fill: true, fillColor: c, fillOpacity: 0.9, color: '#fff',
                     weight: 1};
           }
-          var outline = layer.name === 'villages';
+          var outline = layer.name === 'villages' || layer.name === 'townships';
+          if (layer.name === 'reach') {
+            return {fill: true, fillColor: c, fillOpacity: 0.06, color: c, weight: 1};
+          }
           return {fill: !outline, fillColor: c, fillOpacity: 0.45,
-                  color: outline ? '#455a64' : c, weight: outline ? 1.5 : 0.4};
+                  color: outline ? '#263238' : c,
+                  weight: layer.name === 'townships' ? 2.5 : (outline ? 1.2 : 0.4)};
         };
         var url = cfg.tileUrl.replace('__layer__', layer.name);
         var vg = L.vectorGrid.protobuf(url, {
@@ -154,6 +161,7 @@ def supervisor_map(cfg: dict, user, lang: str = "zh", csrf: str = "") -> str:
         "unit": user.unit_code, "layers": layers, "links": links,
         "tileUrl": "/tiles/__layer__/{z}/{x}/{y}.pbf",
         "typeLabels": dict(vocab.FACILITY_TYPES),
+        "caseloadLimit": cfg["rules"]["caseload_limit"],
     }).add_to(m)
     html = m.get_root().render()
     return html.replace("<html>", f'<html lang="{"zh-CN" if lang == "zh" else "en"}">', 1)

@@ -83,3 +83,24 @@ def test_low_zoom_household_tile_is_empty(as_role, seat):
     x, y = tile_of(*seat, 5)
     resp = as_role("admin", "GET", f"/tiles/households/5/{x}/{y}.pbf")
     assert resp.status_code == 200 and resp.data == b""
+
+
+def test_coverage_and_reach_layers(as_role, engine, seat):
+    z = 10
+    x, y = tile_of(*seat, z)
+    assert as_role("planner", "GET", f"/tiles/coverage/{z}/{x}/{y}.pbf").status_code == 403
+    cov = mapbox_vector_tile.decode(as_role("admin", "GET",
+                                            f"/tiles/coverage/{z}/{x}/{y}.pbf").data)
+    feats = cov["coverage"]["features"]
+    assert feats and {"workers", "caseload", "unstaffed"} <= feats[0]["properties"].keys()
+    with engine.connect() as conn:
+        worst = conn.execute(sa.text(
+            "SELECT max(n) FROM (SELECT count(*) n FROM worker_unit wu "
+            "JOIN household h ON h.cell_id = wu.unit_id JOIN child c ON c.household_id = h.id "
+            "GROUP BY wu.worker_id) t")).scalar()
+    assert max(f["properties"]["caseload"] for f in feats) <= worst
+    reach = mapbox_vector_tile.decode(as_role("responder", "GET",
+                                              f"/tiles/reach/{z}/{x}/{y}.pbf").data)
+    types = {f["properties"]["type"] for f in reach["reach"]["features"]}
+    assert types and types <= {"rescue_station", "designated_hospital", "school",
+                               "children_home"}

@@ -22,7 +22,8 @@ def test_supervisor_map(page, server, logins, artifacts, login):
     page.get_by_label("网格走访状态").check()
     page.wait_for_function("window.gridmap.tilesLoaded > 1")
     # A popup with the cell's figures.
-    page.locator(".leaflet-tile-pane path.leaflet-interactive").nth(5).click(force=True)
+    # The last layer drawn is the facilities: click one of their points.
+    page.locator(".leaflet-tile-pane path.leaflet-interactive").last.click(force=True)
     page.wait_for_selector(".leaflet-popup-content", timeout=5_000)
     assert page.locator(".leaflet-popup-content table").count() == 1
     page.wait_for_timeout(400)  # the popup's fade-in
