@@ -153,6 +153,9 @@ def add_visit(body):
     visit = record_visit(conn(), _cfg()["rules"], child_id=body["child_id"], worker_id=worker,
                          visited_at=body["visited_at"], lon=body["lon"], lat=body["lat"],
                          kind=body["kind"], outcome=body["outcome"], note=body["note"])
+    from layers import status_cache
+
+    status_cache.clear()
     audit.record(conn(), user, "create", "visit", visit["id"], ip=client_ip(),
                  detail={"child_id": body["child_id"], "flags": visit["flags"]})
     return access.redact_visit(visit, user.role)

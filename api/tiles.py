@@ -44,14 +44,15 @@ def _statuses(z: int, x: int, y: int) -> str:
     from flask import current_app
 
     from api.queries import suppress
-    from geo.visits import cell_status
+    from layers import status_cache
 
     cfg = current_app.config["GRIDMAP"]
     ids = cells_in_tile(conn(), z, x, y, current_user().unit_id)
     if not ids:
         return "[]"
-    rows = cell_status(conn(), cfg["rules"], as_of=dt.date.today(), tz=cfg["timezone"],
-                       cells=ids)
+    every = status_cache.statuses(conn(), cfg["rules"], current_user().unit_code,
+                                  cfg["timezone"], dt.date.today())
+    rows = [every[i] for i in ids if i in every]
     keep = ("cell_id", "status", "children", "overdue_children", "days_since_visit")
     rows = [{k: r[k] for k in keep} for r in rows]
     if current_user().role == "planner":

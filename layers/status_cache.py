@@ -1,0 +1,38 @@
+"""Cell statuses for the map's status layer, computed once per scope and day and kept a
+short while, so the tiles of one view do not each recompute the visit rules. A recorded
+visit clears the cache; otherwise the map may lag the database by ``TTL_S`` seconds."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import time
+
+from sqlalchemy.engine import Connection
+
+from geo.visits import cell_status
+
+TTL_S = 60
+_cache: dict[tuple, tuple[float, dict[int, dict]]] = {}
+_lock = threading.Lock()
+
+
+def statuses(conn: Connection, rules: dict, unit_code: str, tz: str,
+             as_of: dt.date | None = None) -> dict[int, dict]:
+    """cell id -> status row for every cell under ``unit_code`` (single-flight)."""
+    as_of = as_of or dt.date.today()
+    key = (unit_code, as_of, tz, json.dumps(rules, sort_keys=True, default=str))
+    with _lock:
+        hit = _cache.get(key)
+        if hit and time.monotonic() - hit[0] < TTL_S:
+            return hit[1]
+        rows = cell_status(conn, rules, as_of=as_of, unit=unit_code, tz=tz)
+        value = {r["cell_id"]: r for r in rows}
+        _cache[key] = (time.monotonic(), value)
+        return value
+
+
+def clear() -> None:
+    with _lock:
+        _cache.clear()
