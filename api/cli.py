@@ -72,6 +72,11 @@ def serve(host: str, port: int, threads: int, demo: bool, scale: float | None) -
 
                 click.echo(describe(create_demo_users(engine, cfg)))
             app = create_app()
+            import threading
+
+            from layers import status_cache
+
+            threading.Thread(target=status_cache.warm, args=(engine, cfg), daemon=True).start()
             click.echo(f"gridmap serving on http://{host}:{port}/  (Ctrl-C to stop)")
             waitress_serve(app, host=host, port=port, threads=threads, ident="gridmap")
     except (DatabaseError, EmbeddedError) as exc:

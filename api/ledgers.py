@@ -72,6 +72,10 @@ def import_file(form):
                                dry_run=form["dry_run"], strict=form["strict"],
                                keep_sensitive=current_user().role
                                not in access.SEES_SENSITIVE_CATEGORIES)
+    if report.written:
+        from layers import status_cache
+
+        status_cache.clear()
     audit.record(conn(), current_user(), "create", f"import_{form['kind']}", ip=client_ip(),
                  detail={k: v for k, v in report.as_dict().items() if k != "errors"})
     return report.as_dict()

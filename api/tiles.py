@@ -23,8 +23,9 @@ def get_tile(layer, z, x, y):
     if current_user().role not in definition.roles:
         abort(403, f"the {current_user().role} role may not see the {layer} layer")
     statuses = "[]"
-    if definition.name == "cell_status" and z >= definition.min_zoom:
-        statuses = _statuses(z, x, y)
+    if definition.name in ("cell_status", "village_status") and \
+            definition.min_zoom <= z <= definition.max_zoom:
+        statuses = _statuses(z, x, y, definition.name)
     import json
 
     from flask import current_app
@@ -35,9 +36,9 @@ def get_tile(layer, z, x, y):
                     headers={"Cache-Control": "private, max-age=60"})
 
 
-def _statuses(z: int, x: int, y: int) -> str:
-    """Visit status of the cells in the tile, as JSON for the tile query; planners get
-    counts under the suppression threshold as null."""
+def _statuses(z: int, x: int, y: int, layer: str) -> str:
+    """Visit status of the cells (or, summed, the villages) in the tile, as JSON for the
+    tile query; planners get counts under the suppression threshold as null."""
     import datetime as dt
     import json
 
@@ -47,14 +48,28 @@ def _statuses(z: int, x: int, y: int) -> str:
     from layers import status_cache
 
     cfg = current_app.config["GRIDMAP"]
-    ids = cells_in_tile(conn(), z, x, y, current_user().unit_id)
+    level = "cell" if layer == "cell_status" else "village"
+    ids = set(cells_in_tile(conn(), z, x, y, current_user().unit_id, level))
     if not ids:
         return "[]"
     every = status_cache.statuses(conn(), cfg["rules"], current_user().unit_code,
                                   cfg["timezone"], dt.date.today())
-    rows = [every[i] for i in ids if i in every]
-    keep = ("cell_id", "status", "children", "overdue_children", "days_since_visit")
-    rows = [{k: r[k] for k in keep} for r in rows]
+    if level == "cell":
+        keep = ("cell_id", "status", "children", "overdue_children", "days_since_visit")
+        rows = [{k: every[i][k] for k in keep} for i in ids if i in every]
+    else:
+        sums: dict[int, dict] = {}
+        for r in every.values():
+            if r["village_id"] not in ids:
+                continue
+            v = sums.setdefault(r["village_id"], {"village_id": r["village_id"], "cells": 0,
+                                                  "not_up_to_date": 0, "children": 0,
+                                                  "overdue_children": 0})
+            v["cells"] += 1
+            v["not_up_to_date"] += r["status"] in ("overdue", "never_visited")
+            v["children"] += r["children"]
+            v["overdue_children"] += r["overdue_children"]
+        rows = list(sums.values())
     if current_user().role == "planner":
         rows = suppress(rows, int(cfg["rules"]["suppress_below"]))
     return json.dumps(rows)

@@ -72,6 +72,12 @@ def main() -> None:
             households = conn.execute(sa.text("SELECT count(*) FROM household")).scalar()
         app = create_app({"database_url": engine.url.render_as_string(hide_password=False),
                           "basemap": "none"})
+        # As `gridmap serve` does: today's statuses computed when the server starts.
+        from layers import status_cache
+
+        started = time.perf_counter()
+        status_cache.warm(engine, app.config["GRIDMAP"])
+        print(f"status cache warmed in {time.perf_counter() - started:.1f} s (at start-up)")
         srv = create_server(app, host="127.0.0.1", port=0, threads=8)
         threading.Thread(target=srv.run, daemon=True).start()
         base = f"http://127.0.0.1:{srv.effective_port}"
@@ -87,7 +93,7 @@ def main() -> None:
             browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
             ours, ours_sizes = measure(
                 browser, f"{base}/map", "window.gridmap && window.gridmap.unitLoaded && "
-                "window.gridmap.layers.cell_status && window.gridmap.layers.facilities",
+                "window.gridmap.layers.status && window.gridmap.layers.facilities",
                 login=login, timeout_s=args.timeout)
             print(f"scale {args.scale:g} ({households:,} households)")
             print(f"  /map: page (HTML, scripts, styles) {ours_sizes['page'] / 1024:,.0f} KiB,"

@@ -29,30 +29,35 @@ def unit_tree(conn: Connection, scope_id: int, depth: str = "village") -> list[d
     return [dict(r) for r in rows]
 
 
+_LEVEL_COLUMN = {"county": "county_id", "township": "township_id", "village": "village_id",
+                 "cell": "id"}
+
+
 def unit_feature(conn: Connection, code: str, scope_id: int) -> dict:
     """A GeoJSON Feature: the unit's polygon and its figures."""
     row = conn.execute(sa.text(
         f"""
         SELECT u.id, u.code, u.name, u.level, u.generated, u.source, p.code AS parent,
-               ST_AsGeoJSON(u.geom, 6) AS gj,
-               ST_Area(u.geom::geography) / 1e6 AS area_km2,
-               (SELECT count(*) FROM unit c WHERE c.level = 'cell'
-                   AND u.id IN (c.id, c.village_id, c.township_id, c.county_id)) AS cells,
-               (SELECT count(*) FROM household h JOIN unit c ON c.id = h.cell_id
-                 WHERE u.id IN (c.id, c.village_id, c.township_id, c.county_id)) AS households,
-               (SELECT count(*) FROM child ch JOIN household h ON h.id = ch.household_id
-                  JOIN unit c ON c.id = h.cell_id
-                 WHERE u.id IN (c.id, c.village_id, c.township_id, c.county_id)) AS children,
-               (SELECT COALESCE(sum(f.capacity - f.occupied), 0) FROM facility f
-                  JOIN unit c ON c.id = f.unit_id
-                 WHERE u.id IN (c.id, c.village_id, c.township_id, c.county_id)) AS free_beds
+               ST_AsGeoJSON(u.geom, 6) AS gj, ST_Area(u.geom::geography) / 1e6 AS area_km2
           FROM unit u LEFT JOIN unit p ON p.id = u.parent_id
          WHERE u.code = :code AND {_IN_SCOPE}
         """), {"code": code, "scope_id": scope_id}).mappings().first()
     if row is None:
         raise NotFound(f"no unit with code {code}", field="code")
-    props = {k: row[k] for k in ("code", "name", "level", "parent", "generated", "source",
-                                 "cells", "households", "children", "free_beds")}
+    # The cells under the unit through the ancestor column of its level (indexed).
+    column = _LEVEL_COLUMN[row["level"]]
+    under = f"SELECT id FROM unit c WHERE c.level = 'cell' AND c.{column} = :uid"
+    figures = conn.execute(sa.text(
+        f"""
+        SELECT (SELECT count(*) FROM ({under}) x) AS cells,
+               (SELECT count(*) FROM household h WHERE h.cell_id IN ({under})) AS households,
+               (SELECT count(*) FROM child ch JOIN household h ON h.id = ch.household_id
+                 WHERE h.cell_id IN ({under})) AS children,
+               (SELECT COALESCE(sum(f.capacity - f.occupied), 0) FROM facility f
+                 WHERE f.unit_id IN ({under})) AS free_beds
+        """), {"uid": row["id"]}).mappings().one()
+    props = {k: row[k] for k in ("code", "name", "level", "parent", "generated", "source")}
+    props.update({k: int(v) for k, v in figures.items()})
     props["area_km2"] = round(row["area_km2"], 3)
     return {"type": "Feature", "id": row["code"], "geometry": json.loads(row["gj"]),
             "properties": props}

@@ -20,6 +20,7 @@ FACILITY_COLOURS = {
 }
 
 
+BAND_COLOURS = {"low": "#2e9d5b", "mid": "#e08a1e", "high": "#c62828", "empty": "#b0b7bf"}
 LOAD_COLOURS = {"none": "#c62828", "ok": "#81c784", "over": "#ff7043"}
 
 
@@ -50,6 +51,16 @@ REGISTRY: list[MapLayer] = [
                                       ("code", "代码", "Code"))),
     MapLayer("villages", {"zh": "村/社区边界", "en": "Village boundaries"}, "polygon",
              colour="#455a64", popup=(("name", "村/社区", "Village"), ("code", "代码", "Code"))),
+    MapLayer("village_status", {"zh": "村级走访状况（缩小时）",
+                                "en": "Villages by visit status (zoomed out)"}, "polygon",
+             colour_by="band", colours=BAND_COLOURS,
+             popup=(("name", "村/社区", "Village"), ("cells", "网格数", "Cells"),
+                    ("not_up_to_date", "逾期或未走访网格", "Cells overdue or never visited"),
+                    ("children", "未成年人", "Children"),
+                    ("overdue_children", "逾期未走访", "Overdue")),
+             legend={"low": {"zh": "逾期网格 <10%", "en": "<10% cells overdue"},
+                     "mid": {"zh": "逾期网格 10–30%", "en": "10–30% cells overdue"},
+                     "high": {"zh": "逾期网格 ≥30%", "en": "≥30% cells overdue"}}),
     MapLayer("cell_status", {"zh": "网格走访状态", "en": "Cells by visit status"}, "polygon",
              colour_by="status", colours=STATUS_COLOURS,
              popup=(("name", "网格", "Cell"), ("code", "代码", "Code"),

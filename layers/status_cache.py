@@ -1,6 +1,7 @@
 """Cell statuses for the map's status layer, computed once per scope and day and kept a
-short while, so the tiles of one view do not each recompute the visit rules. A recorded
-visit clears the cache; otherwise the map may lag the database by ``TTL_S`` seconds."""
+while, so the tiles of a view do not each recompute the visit rules. The key holds the
+day, so statuses roll over at midnight; a visit or an import through the API clears the
+cache; writes behind the API's back show after at most ``TTL_S`` seconds."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from sqlalchemy.engine import Connection
 
 from geo.visits import cell_status
 
-TTL_S = 60
+TTL_S = 600
 _cache: dict[tuple, tuple[float, dict[int, dict]]] = {}
 _lock = threading.Lock()
 
@@ -36,3 +37,13 @@ def statuses(conn: Connection, rules: dict, unit_code: str, tz: str,
 def clear() -> None:
     with _lock:
         _cache.clear()
+
+
+def warm(engine, cfg: dict) -> None:
+    """Compute today's statuses for every county (run in a thread when serving), so the
+    first map view does not wait for them."""
+    import sqlalchemy as sa
+
+    with engine.connect() as conn:
+        for (code,) in conn.execute(sa.text("SELECT code FROM unit WHERE level = 'county'")):
+            statuses(conn, cfg["rules"], code, cfg["timezone"])

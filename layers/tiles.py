@@ -22,6 +22,7 @@ class TileLayer:
     # binds :scope_id and uses the CTE ``bounds`` (geom4326).
     source: str
     min_zoom: int = 0
+    max_zoom: int = MAX_ZOOM
 
 
 _SCOPE = ":scope_id IN (c.id, c.village_id, c.township_id, c.county_id)"
@@ -52,7 +53,21 @@ LAYERS = {layer.name: layer for layer in (
                    AS s(cell_id int, status text, children int, overdue_children int,
                         days_since_visit int)
          WHERE c.level = 'cell' AND c.id = s.cell_id AND c.geom && bounds.geom4326""",
-              min_zoom=9),
+              min_zoom=11),
+    # Below zoom 11 the same statuses summed per village (a city has ~20,000 cells).
+    TileLayer("village_status", ALL, """
+        SELECT c.geom, c.id, c.code, c.name, s.cells, s.not_up_to_date, s.children,
+               s.overdue_children,
+               CASE WHEN s.cells = 0 THEN 'empty'
+                    WHEN s.not_up_to_date::float / s.cells < 0.1 THEN 'low'
+                    WHEN s.not_up_to_date::float / s.cells < 0.3 THEN 'mid'
+                    ELSE 'high' END AS band
+          FROM unit c, bounds,
+               jsonb_to_recordset(CAST(:statuses AS jsonb))
+                   AS s(village_id int, cells int, not_up_to_date int, children int,
+                        overdue_children int)
+         WHERE c.level = 'village' AND c.id = s.village_id
+           AND c.geom && bounds.geom4326""", max_zoom=10),
     TileLayer("townships", ALL, f"""
         SELECT c.geom, c.id, c.code, c.name
           FROM unit c, bounds
@@ -104,7 +119,7 @@ def tile(conn: Connection, layer: TileLayer, z: int, x: int, y: int, scope_id: i
         raise InvalidInput(f"zoom must be 0 to {MAX_ZOOM}", field="z")
     if not (0 <= x < 2**z and 0 <= y < 2**z):
         raise InvalidInput(f"tile {x}/{y} does not exist at zoom {z}", field="x")
-    if z < layer.min_zoom:
+    if z < layer.min_zoom or z > layer.max_zoom:
         return b""
     sql = f"""
         WITH bounds AS (
@@ -124,9 +139,12 @@ def tile(conn: Connection, layer: TileLayer, z: int, x: int, y: int, scope_id: i
     return bytes(data or b"")
 
 
-def cells_in_tile(conn: Connection, z: int, x: int, y: int, scope_id: int) -> list[int]:
+def cells_in_tile(conn: Connection, z: int, x: int, y: int, scope_id: int,
+                  level: str = "cell") -> list[int]:
+    if level not in ("cell", "village"):
+        raise ValueError(level)
     return list(conn.execute(sa.text(
-        f"SELECT c.id FROM unit c WHERE c.level = 'cell' AND {_SCOPE} AND c.geom && "
+        f"SELECT c.id FROM unit c WHERE c.level = '{level}' AND {_SCOPE} AND c.geom && "
         "ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => 0.02), 4326)"),
         {"z": z, "x": x, "y": y, "scope_id": scope_id}).scalars())
 
@@ -137,6 +155,8 @@ def _columns(layer: TileLayer) -> str:
             "cells": "id, code, name", "villages": "id, code, name",
             "cell_status": "id, code, name, status, children, overdue_children, "
                            "days_since_visit",
+            "village_status": "id, code, name, cells, not_up_to_date, children, "
+                              "overdue_children, band",
             "townships": "id, code, name",
             "coverage": "id, code, name, workers, caseload, unstaffed",
             "reach": "id, name, type, metres"}

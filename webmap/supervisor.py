@@ -73,6 +73,9 @@ class GridLayers(MacroElement):
         });
         vg.on('load', function () {
           window.gridmap.tilesLoaded += 1; window.gridmap.layers[layer.name] = true;
+          if (layer.name === 'village_status' || layer.name === 'cell_status') {
+            window.gridmap.layers.status = true;
+          }
         });
         vg.on('tileerror', function (e) { window.gridmap.errors.push(layer.name); });
         overlays[layer.title[cfg.lang]] = vg;

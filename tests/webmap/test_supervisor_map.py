@@ -8,7 +8,7 @@ def test_supervisor_map(page, server, logins, artifacts, login):
     login(page, logins["supervisor"])
     page.goto(f"{server}/map")
     page.wait_for_function("window.gridmap && window.gridmap.unitLoaded "
-                           "&& window.gridmap.layers.cell_status", timeout=30_000)
+                           "&& window.gridmap.layers.status", timeout=30_000)
     page.wait_for_timeout(500)
     assert _paths(page) > 50  # cells, village outlines and facilities drawn
     assert page.locator("#gm-unit").inner_text() != "困境未成年人网格化管理地图"
