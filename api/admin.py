@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from apiflask import APIBlueprint, Schema, fields
 from apiflask.validators import OneOf
+from flask import current_app
 
 from api.auth import client_ip, current_user, login_required
 from api.db import conn
@@ -13,6 +14,7 @@ from geo import access, audit, vocab
 from geo.facility_admin import create_facility, delete_facility, get_facility, update_facility
 from geo.units import unit_feature, unit_tree
 from geo.workers import create_worker, get_worker, list_workers, update_worker
+from layers import status_cache
 
 bp = APIBlueprint("admin", __name__, tag="organisation")
 EVERYONE = ("admin", "grid_head", "grid_worker", "planner", "responder", "supervisor")
@@ -41,14 +43,16 @@ def tree(q):
 @bp.output(AnyObject)
 @bp.doc(summary="One unit as a GeoJSON Feature with its figures", security="BearerAuth")
 def unit(code):
-    feature = unit_feature(conn(), code, current_user().unit_id)
-    if current_user().role == "planner":
-        from flask import current_app
-
+    user, cfg = current_user(), current_app.config["GRIDMAP"]
+    feature = unit_feature(conn(), code, user.unit_id)
+    props = feature["properties"]
+    props.update(status_cache.unit_summary(conn(), cfg["rules"], user.unit_code,
+                                           cfg["timezone"], props.pop("unit_id"),
+                                           props["level"]))
+    if user.role == "planner":
         from api.queries import suppress
 
-        feature = suppress(feature, int(current_app.config["GRIDMAP"]["rules"]
-                                        ["suppress_below"]))
+        feature = suppress(feature, int(cfg["rules"]["suppress_below"]))
     return feature
 
 

@@ -60,14 +60,17 @@ def list_children(q):
             _CHILD + f""" WHERE {access.cell_in_scope_sql()}
                AND (CAST(:cat AS text) IS NULL OR CAST(:cat AS text) = ANY(ch.categories))
                AND (CAST(:risk AS text) IS NULL OR ch.risk_level = :risk)
+               AND (CAST(:name AS text) IS NULL
+                    OR strpos(ch.name, CAST(:name AS text)) > 0)
              ORDER BY ch.id LIMIT :limit OFFSET :offset"""),
             {"scope_id": scope_id(q["unit"]), "cat": q["category"], "risk": q["risk"],
+             "name": q["name"],
              "limit": q["limit"] + 1, "offset": q["offset"]}).mappings()]
     more = len(rows) > q["limit"]
     items = [_out(r) for r in rows[: q["limit"]]]
     audit.record(conn(), user, "list", "child", ip=client_ip(),
                  detail={"ids": [r["id"] for r in items], "filters": {
-                     k: q[k] for k in ("unit", "category", "risk") if q[k]}})
+                     k: q[k] for k in ("unit", "category", "risk", "name") if q[k]}})
     return {"items": items, "next": next_link(q, more)}
 
 

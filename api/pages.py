@@ -55,7 +55,8 @@ def route_sheet(worker):
     except ValueError:
         raise InvalidInput("within_days and budget_min must be numbers",
                            field="within_days") from None
-    date = parse_date(request.args.get("date"), "date")
+    date = parse_date(request.args.get("date"), "date",
+                      current_app.config["GRIDMAP"]["timezone"])
     q = {"worker": worker, "date": date, "within_days": within, "budget_min": budget}
     route = _route(q)
     conn()

@@ -35,6 +35,8 @@ class OverdueQuery(AsOfQuery, Page):
 
 
 class ChildrenQuery(UnitQuery, Page):
+    name = fields.String(load_default=None, validate=Length(1, 50),
+                         metadata={"description": "part of the child's name"})
     category = fields.String(load_default=None, validate=OneOf(list(vocab.CHILD_CATEGORIES)))
     risk = fields.String(load_default=None, validate=Length(1, 16))
 

@@ -39,7 +39,6 @@ def get_tile(layer, z, x, y):
 def _statuses(z: int, x: int, y: int, layer: str) -> str:
     """Visit status of the cells (or, summed, the villages) in the tile, as JSON for the
     tile query; planners get counts under the suppression threshold as null."""
-    import datetime as dt
     import json
 
     from flask import current_app
@@ -53,7 +52,7 @@ def _statuses(z: int, x: int, y: int, layer: str) -> str:
     if not ids:
         return "[]"
     every = status_cache.statuses(conn(), cfg["rules"], current_user().unit_code,
-                                  cfg["timezone"], dt.date.today())
+                                  cfg["timezone"])
     if level == "cell":
         keep = ("cell_id", "status", "children", "overdue_children", "days_since_visit")
         rows = [{k: every[i][k] for k in keep} for i in ids if i in every]

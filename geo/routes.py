@@ -66,7 +66,7 @@ def worker_route(conn: Connection, rules: dict, worker_id, date=None, *,
                  within_days: int = 0, budget_min: float | None = None,
                  tz: str = "Asia/Shanghai", time_limit_s: float | None = None) -> dict:
     """The ordered route of households to visit on ``date`` (see the module docstring)."""
-    as_of = parse_date(date, "date")
+    as_of = parse_date(date, "date", tz)
     if budget_min is not None:
         try:
             budget_min = float(budget_min)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -46,10 +47,18 @@ def unit_id(conn: Connection, code: str | None) -> int | None:
     return unit.id if unit else None
 
 
-def parse_date(value: str | dt.date | None, field: str = "date") -> dt.date:
-    """A date from ``YYYY-MM-DD`` (today when None), or :class:`InvalidInput` naming it."""
+def today(tz: str | None = None) -> dt.date:
+    """Today's date on the county's clock (``tz``, the configured timezone), not the
+    server's: a server on UTC would otherwise date 00:00–08:00 in China as yesterday."""
+    return dt.datetime.now(ZoneInfo(tz)).date() if tz else dt.date.today()
+
+
+def parse_date(value: str | dt.date | None, field: str = "date",
+               tz: str | None = None) -> dt.date:
+    """A date from ``YYYY-MM-DD`` (today in ``tz`` when None), or :class:`InvalidInput`
+    naming it."""
     if value is None:
-        return dt.date.today()
+        return today(tz)
     if isinstance(value, dt.date):
         return value
     try:

@@ -57,7 +57,7 @@ def unit_feature(conn: Connection, code: str, scope_id: int) -> dict:
                  WHERE f.unit_id IN ({under})) AS free_beds
         """), {"uid": row["id"]}).mappings().one()
     props = {k: row[k] for k in ("code", "name", "level", "parent", "generated", "source")}
-    props.update({k: int(v) for k, v in figures.items()})
+    props.update({k: int(v) for k, v in figures.items()}, unit_id=row["id"])
     props["area_km2"] = round(row["area_km2"], 3)
     return {"type": "Feature", "id": row["code"], "geometry": json.loads(row["gj"]),
             "properties": props}

@@ -93,7 +93,7 @@ def _due_sql(params: dict) -> str:
 def _params(conn: Connection, rules: dict, as_of, unit: str | None, tz: str,
             cells: list[int] | None = None) -> dict:
     found = find_unit(conn, unit)
-    day = parse_date(as_of, "as_of")
+    day = parse_date(as_of, "as_of", tz)
     cutoff = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), ZoneInfo(tz))
     return {
         "cells": cells,

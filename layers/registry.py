@@ -35,6 +35,7 @@ class MapLayer:
     popup: tuple[tuple[str, str, str], ...] = ()   # (property, zh label, en label)
     legend: dict[str, dict[str, str]] = field(default_factory=dict)  # value -> {zh, en}
     visible: bool = True
+    link: str | None = None        # the record behind a feature, "{id}" filled in
 
     @property
     def min_zoom(self) -> int:
@@ -85,11 +86,13 @@ REGISTRY: list[MapLayer] = [
              visible=False),
     MapLayer("households", {"zh": "家庭户", "en": "Households"}, "point", colour="#5c6bc0",
              popup=(("id", "户编号", "Household"), ("cell", "网格", "Cell"),
-                    ("children", "未成年人", "Children")), visible=False),
+                    ("children", "未成年人", "Children")), visible=False,
+             link="/api/households/{id}"),
     MapLayer("facilities", {"zh": "救助与服务机构", "en": "Facilities"}, "point",
              colour_by="type", colours=FACILITY_COLOURS,
              popup=(("name", "名称", "Name"), ("type_label", "类型", "Type"),
                     ("free_beds", "空余床位", "Free beds")),
+             link="/api/facilities/{id}",
              legend={"rescue_station": {"zh": "救助站/保护中心", "en": "Rescue station"},
                      "designated_hospital": {"zh": "定点医院", "en": "Designated hospital"},
                      "school": {"zh": "学校", "en": "School"},

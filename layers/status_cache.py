@@ -12,6 +12,7 @@ import time
 
 from sqlalchemy.engine import Connection
 
+from geo.scope import today
 from geo.visits import cell_status
 
 TTL_S = 600
@@ -21,8 +22,9 @@ _lock = threading.Lock()
 
 def statuses(conn: Connection, rules: dict, unit_code: str, tz: str,
              as_of: dt.date | None = None) -> dict[int, dict]:
-    """cell id -> status row for every cell under ``unit_code`` (single-flight)."""
-    as_of = as_of or dt.date.today()
+    """cell id -> status row for every cell under ``unit_code`` (single-flight); ``as_of``
+    defaults to today on the county's clock."""
+    as_of = as_of or today(tz)
     key = (unit_code, as_of, tz, json.dumps(rules, sort_keys=True, default=str))
     with _lock:
         hit = _cache.get(key)
@@ -32,6 +34,21 @@ def statuses(conn: Connection, rules: dict, unit_code: str, tz: str,
         value = {r["cell_id"]: r for r in rows}
         _cache[key] = (time.monotonic(), value)
         return value
+
+
+_ANCESTOR = {"cell": "cell_id", "village": "village_id", "township": "township_id"}
+
+
+def unit_summary(conn: Connection, rules: dict, scope_code: str, tz: str, unit_id: int,
+                 level: str) -> dict:
+    """Overdue children and never-visited / overdue cells under one unit (inside the
+    user's scope ``scope_code``), summed from today's cached statuses."""
+    rows = statuses(conn, rules, scope_code, tz).values()
+    if level in _ANCESTOR:
+        rows = [r for r in rows if r[_ANCESTOR[level]] == unit_id]
+    return {"overdue_children": sum(r["overdue_children"] for r in rows),
+            "cells_never_visited": sum(r["status"] == "never_visited" for r in rows),
+            "cells_overdue": sum(r["status"] == "overdue" for r in rows)}
 
 
 def clear() -> None:

@@ -6,18 +6,22 @@ from __future__ import annotations
 from branca.element import MacroElement, Template
 
 from geo import vocab
+from geo.access import PERSON_ROLES
 from layers.registry import layers_for
 from webmap.base import offline_map
 
 TEXT = {
     "zh": {"title": "困境未成年人网格化管理地图", "children": "在册未成年人",
            "households": "家庭户", "cells": "网格", "free_beds": "空余床位",
-           "legend": "图例", "search": "搜索村/社区", "logout": "退出", "lang": "English",
-           "area": "平方公里", "planner": "规划视图"},
+           "legend": "图例", "search": "搜索村/社区或儿童姓名", "logout": "退出",
+           "lang": "English", "area": "平方公里", "planner": "规划视图",
+           "overdue": "逾期未走访儿童", "never": "从未走访网格", "record": "查看档案"},
     "en": {"title": "Grid map for children in distress", "children": "Children on file",
            "households": "Households", "cells": "Cells", "free_beds": "Free beds",
-           "legend": "Legend", "search": "Find a village", "logout": "Log out", "lang": "中文",
-           "area": "km²", "planner": "Planner view"},
+           "legend": "Legend", "search": "Find a village or child", "logout": "Log out",
+           "lang": "中文", "area": "km²", "planner": "Planner view",
+           "overdue": "Overdue children", "never": "Cells never visited",
+           "record": "Open record"},
 }
 
 
@@ -40,7 +44,9 @@ class GridLayers(MacroElement):
           if (v === undefined || v === null) { v = '–'; }
           return '<tr><th>' + f[cfg.lang === 'zh' ? 1 : 2] + '</th><td>' + v + '</td></tr>';
         });
-        return '<table class="gm-popup">' + rows.join('') + '</table>';
+        var link = layer.link ? '<a target="_blank" href="' +
+          layer.link.replace('{id}', p.id) + '">' + t.record + '</a>' : '';
+        return '<table class="gm-popup">' + rows.join('') + '</table>' + link;
       }
       cfg.layers.forEach(function (layer) {
         var styles = {};
@@ -119,7 +125,10 @@ class GridLayers(MacroElement):
             '<tr><td>' + t.children + '</td><td class="n">' + fmt(p.children) + '</td></tr>' +
             '<tr><td>' + t.households + '</td><td class="n">' + fmt(p.households) + '</td></tr>' +
             '<tr><td>' + t.cells + '</td><td class="n">' + fmt(p.cells) + '</td></tr>' +
-            '<tr><td>' + t.free_beds + '</td><td class="n">' + fmt(p.free_beds) + '</td></tr>';
+            '<tr><td>' + t.free_beds + '</td><td class="n">' + fmt(p.free_beds) + '</td></tr>' +
+            '<tr><td>' + t.overdue + '</td><td class="n">' + fmt(p.overdue_children) +
+            '</td></tr><tr><td>' + t.never + '</td><td class="n">' +
+            fmt(p.cells_never_visited) + '</td></tr>';
           var g = L.geoJSON(u.geometry);
           map.fitBounds(g.getBounds());
           window.gridmap.unitLoaded = true;
@@ -130,9 +139,23 @@ class GridLayers(MacroElement):
           var input = document.getElementById('gm-search');
           input.addEventListener('change', function () {
             var hit = tree.items.find(function (u) { return u.name.indexOf(input.value) >= 0; });
-            if (!hit) { return; }
-            fetch('/api/units/' + hit.code).then(function (r) { return r.json(); })
-              .then(function (u) { map.fitBounds(L.geoJSON(u.geometry).getBounds()); });
+            if (hit) {
+              fetch('/api/units/' + hit.code).then(function (r) { return r.json(); })
+                .then(function (u) { map.fitBounds(L.geoJSON(u.geometry).getBounds()); });
+              return;
+            }
+            if (!cfg.childSearch) { return; }
+            fetch('/api/children?limit=1&name=' + encodeURIComponent(input.value))
+              .then(function (r) { return r.json(); })
+              .then(function (b) {
+                if (!b.items || !b.items.length) { return; }
+                var c = b.items[0];
+                map.setView([c.lat, c.lon], 16);
+                L.popup().setLatLng([c.lat, c.lon]).setContent('<b>' + c.name + '</b><br>' +
+                  c.address + '<br><a target="_blank" href="/api/children/' + c.id + '">' +
+                  t.record + '</a>').openOn(map);
+                window.gridmap.found = c.id;
+              });
           });
         });
     })();
@@ -157,7 +180,7 @@ def supervisor_map(cfg: dict, user, lang: str = "zh", csrf: str = "") -> str:
     layers = [{"name": layer.name, "title": layer.title, "kind": layer.kind,
                "colour_by": layer.colour_by, "colours": layer.colours, "colour": layer.colour,
                "popup": [list(p) for p in layer.popup], "legend": layer.legend,
-               "visible": layer.visible}
+               "visible": layer.visible, "link": layer.link}
               for layer in layers_for(user.role)]
     GridLayers({
         "lang": lang, "locale": "zh-CN" if lang == "zh" else "en", "text": text,
@@ -165,6 +188,7 @@ def supervisor_map(cfg: dict, user, lang: str = "zh", csrf: str = "") -> str:
         "tileUrl": "/tiles/__layer__/{z}/{x}/{y}.pbf",
         "typeLabels": dict(vocab.FACILITY_TYPES),
         "caseloadLimit": cfg["rules"]["caseload_limit"],
+        "childSearch": user.role in PERSON_ROLES,
     }).add_to(m)
     html = m.get_root().render()
     return html.replace("<html>", f'<html lang="{"zh-CN" if lang == "zh" else "en"}">', 1)

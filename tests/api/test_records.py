@@ -144,14 +144,24 @@ def test_facility_admin(as_role, place):
     assert as_role("admin", "GET", f"/api/facilities/{fid}").status_code == 404
 
 
-def test_units_and_workers(as_role, logins):
+def test_units_and_workers(as_role, logins, engine, cfg):
     tree = as_role("supervisor", "GET", "/api/units").get_json()["items"]
     assert {u["level"] for u in tree} == {"township", "village"}
     town = logins["supervisor"]["unit"]
     assert tree[0]["code"] == town
     feature = as_role("supervisor", "GET", f"/api/units/{town}").get_json()
     assert feature["type"] == "Feature" and feature["geometry"]["type"] == "MultiPolygon"
-    assert feature["properties"]["children"] > 0
+    props = feature["properties"]
+    assert props["children"] > 0
+    # The panel's visit figures are today's statuses of the township's cells.
+    from geo.visits import cell_status
+
+    with engine.connect() as conn:
+        cells = cell_status(conn, cfg["rules"], unit=town, tz=cfg["timezone"])
+    assert props["overdue_children"] == sum(c["overdue_children"] for c in cells) > 0
+    assert props["cells_never_visited"] == sum(c["status"] == "never_visited" for c in cells)
+    assert props["cells_overdue"] == sum(c["status"] == "overdue" for c in cells)
+    assert "unit_id" not in props
     assert as_role("supervisor", "GET", "/api/units/510411").status_code == 404
     workers = as_role("supervisor", "GET", "/api/workers?role=grid_worker&limit=5").get_json()
     assert workers["items"] and all("caseload" in w for w in workers["items"])

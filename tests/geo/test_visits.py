@@ -135,3 +135,11 @@ def test_bad_input_is_named(conn):
         cell_status(conn, RULES, as_of="24/11")
     with pytest.raises(NotFound, match="no unit with code 999"):
         due_visits(conn, RULES, unit="999")
+
+
+def test_default_day_is_the_countys_not_the_servers():
+    from geo.scope import parse_date, today
+
+    # UTC+14 and UTC-12 are 26 hours apart: their dates differ at every moment.
+    assert today("Pacific/Kiritimati") > today("Etc/GMT+12")
+    assert parse_date(None, "as_of", "Pacific/Kiritimati") == today("Pacific/Kiritimati")

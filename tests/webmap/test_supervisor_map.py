@@ -13,7 +13,7 @@ def test_supervisor_map(page, server, logins, artifacts, login):
     assert _paths(page) > 50  # cells, village outlines and facilities drawn
     assert page.locator("#gm-unit").inner_text() != "困境未成年人网格化管理地图"
     figures = page.locator("#gm-figures").inner_text()
-    assert "在册未成年人" in figures
+    assert "在册未成年人" in figures and "逾期未走访儿童" in figures and "从未走访网格" in figures
     # Toggle a layer off and back on through the layer control.
     before = _paths(page)
     page.get_by_label("网格走访状态").uncheck()
@@ -42,4 +42,29 @@ def test_english_and_login_required(page, server, logins, login):
     assert "Children on file" in page.locator("#gm-figures").inner_text()
     # Planners are offered no household layer.
     assert page.get_by_label("Households").count() == 0
+    assert page.console_errors == []
+
+
+def test_search_finds_a_child(page, server, logins, login, engine):
+    import sqlalchemy as sa
+
+    with engine.connect() as conn:
+        child_id, name = conn.execute(sa.text(
+            "SELECT ch.id, ch.name FROM child ch JOIN household h ON h.id = ch.household_id "
+            "JOIN unit c ON c.id = h.cell_id JOIN unit t ON t.id = c.township_id "
+            "WHERE t.code = :t ORDER BY ch.id LIMIT 1"),
+            {"t": logins["supervisor"]["unit"]}).one()
+    login(page, logins["supervisor"])
+    page.goto(f"{server}/map")
+    page.wait_for_function("window.gridmap && window.gridmap.unitLoaded", timeout=30_000)
+    page.fill("#gm-search", name)
+    page.press("#gm-search", "Enter")
+    page.wait_for_function("window.gridmap.found", timeout=10_000)
+    found = page.evaluate("window.gridmap.found")
+    with engine.connect() as conn:
+        same = conn.execute(sa.text("SELECT name FROM child WHERE id = :i"),
+                            {"i": found}).scalar()
+    assert same == name or name in same
+    assert page.locator(".leaflet-popup-content a").get_attribute("href").startswith(
+        "/api/children/")
     assert page.console_errors == []
