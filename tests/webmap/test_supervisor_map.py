@@ -1,7 +1,10 @@
 """The supervisor map in real headless Chromium."""
 
+PATHS = "document.querySelectorAll('.leaflet-tile-pane path').length"
+
+
 def _paths(page):
-    return page.locator(".leaflet-tile-pane path").count()
+    return page.evaluate(PATHS)
 
 
 def test_supervisor_map(page, server, logins, artifacts, login):
@@ -9,16 +12,15 @@ def test_supervisor_map(page, server, logins, artifacts, login):
     page.goto(f"{server}/map")
     page.wait_for_function("window.gridmap && window.gridmap.unitLoaded "
                            "&& window.gridmap.layers.status", timeout=30_000)
-    page.wait_for_timeout(500)
-    assert _paths(page) > 50  # cells, village outlines and facilities drawn
+    # Cells, village outlines and facilities drawn (tiles arrive in their own time).
+    page.wait_for_function(f"{PATHS} > 50", timeout=15_000)
     assert page.locator("#gm-unit").inner_text() != "困境未成年人网格化管理地图"
     figures = page.locator("#gm-figures").inner_text()
     assert "在册未成年人" in figures and "逾期未走访儿童" in figures and "从未走访网格" in figures
     # Toggle a layer off and back on through the layer control.
     before = _paths(page)
     page.get_by_label("网格走访状态").uncheck()
-    page.wait_for_timeout(300)
-    assert _paths(page) < before
+    page.wait_for_function(f"{PATHS} < {before}", timeout=5_000)
     page.get_by_label("网格走访状态").check()
     page.wait_for_function("window.gridmap.tilesLoaded > 1")
     # A popup with the cell's figures.
