@@ -15,13 +15,16 @@ TEXT = {
            "disability": "残疾", "types": "机构类型", "search": "查找",
            "child": "儿童编号", "reserve": "预留床位", "reserved": "已预留",
            "full": "已满，请选择其他机构", "km": "公里", "beds": "空余床位", "phone": "电话",
-           "hint": "点击地图选择位置", "road": "按道路距离", "geodesic": "按直线距离"},
+           "hint": "点击地图选择位置，或输入儿童编号按其档案（住址、年龄、性别、残疾）查找",
+           "from_child": "按儿童档案查找", "road": "按道路距离", "geodesic": "按直线距离"},
     "en": {"title": "Emergency placement", "lon": "Lon", "lat": "Lat", "age": "Age",
            "sex": "Sex", "any": "any", "male": "male", "female": "female",
            "disability": "Disability", "types": "Types", "search": "Search",
            "child": "Child id", "reserve": "Reserve a bed", "reserved": "Reserved",
            "full": "Full: choose another", "km": "km", "beds": "Free beds", "phone": "Phone",
-           "hint": "Click the map to pick a place", "road": "by road",
+           "hint": "Click the map to pick a place, or give a child id to search from "
+                   "their record (home, age, sex, disability)",
+           "from_child": "Search from the child's record", "road": "by road",
            "geodesic": "straight line"},
 }
 PLACE_TYPES = ["rescue_station", "welfare_home", "designated_hospital", "hospital",
@@ -35,21 +38,36 @@ class PlacementTool(MacroElement):
       var map = {{ this._parent.get_name() }};
       var cfg = {{ this.config | tojson }};
       var t = cfg.text, marker = null, results = L.layerGroup().addTo(map);
-      window.gridmap = {ready: true, results: 0};
+      window.gridmap = {ready: true, results: 0, boundaries: 0};
       function $(id) { return document.getElementById(id); }
+      // Township and village outlines, so a point is read against places people know
+      // (the base map may be off on a closed network).
+      [['villages', 0.8], ['townships', 2]].forEach(function (b) {
+        var style = {};
+        style[b[0]] = {fill: false, color: '#546e7a', weight: b[1]};
+        L.vectorGrid.protobuf('/tiles/' + b[0] + '/{z}/{x}/{y}.pbf',
+          {vectorTileLayerStyles: style, maxNativeZoom: 16})
+          .on('load', function () { window.gridmap.boundaries += 1; }).addTo(map);
+      });
       map.on('click', function (e) {
         $('gm-lon').value = e.latlng.lng.toFixed(6); $('gm-lat').value = e.latlng.lat.toFixed(6);
-        search();
+        search(false);
       });
-      function search() {
-        var q = new URLSearchParams({lon: $('gm-lon').value, lat: $('gm-lat').value, k: 5,
-          need_bed: 'true', open_24h: 'false'});
+      // From a point and the needs typed in, or from the child's record: the household's
+      // point, age, sex and disability then come from the file.
+      function search(fromChild) {
+        var q = new URLSearchParams({k: 5, need_bed: 'true', open_24h: 'false'});
+        if (fromChild) {
+          q.set('child_id', $('gm-child').value);
+        } else {
+          q.set('lon', $('gm-lon').value); q.set('lat', $('gm-lat').value);
+          if ($('gm-age').value) { q.set('age', $('gm-age').value); }
+          if ($('gm-sex').value) { q.set('sex', $('gm-sex').value); }
+          if ($('gm-dis').checked) { q.set('disability', 'true'); }
+        }
         var types = Array.from(document.querySelectorAll('.gm-type:checked'))
           .map(function (c) { return c.value; });
         if (types.length) { q.set('type', types.join(',')); }
-        if ($('gm-age').value) { q.set('age', $('gm-age').value); }
-        if ($('gm-sex').value) { q.set('sex', $('gm-sex').value); }
-        if ($('gm-dis').checked) { q.set('disability', 'true'); }
         fetch('/api/facilities/nearest?' + q, {credentials: 'same-origin'})
           .then(function (r) { return r.json(); }).then(show);
       }
@@ -58,7 +76,9 @@ class PlacementTool(MacroElement):
         var list = $('gm-results');
         if (body.error) { list.innerHTML = '<p class="gm-err">' + body.error.message + '</p>';
                           return; }
-        var here = [+$('gm-lat').value, +$('gm-lon').value];
+        var here = [body.point[1], body.point[0]];
+        $('gm-lon').value = here[1].toFixed(6); $('gm-lat').value = here[0].toFixed(6);
+        map.panTo(here);
         if (marker) { map.removeLayer(marker); }
         marker = L.circleMarker(here, {radius: 8, color: '#b71c1c'}).addTo(map);
         list.innerHTML = '<p>' + t[body.distance] + '</p>' + body.facilities.map(function (f, i) {
@@ -91,7 +111,8 @@ class PlacementTool(MacroElement):
             else { msg.textContent = res[1].error.message; }
           });
       }
-      $('gm-search').addEventListener('click', search);
+      $('gm-search').addEventListener('click', function () { search(false); });
+      $('gm-from-child').addEventListener('click', function () { search(true); });
     });
     {% endmacro %}
     """)
@@ -123,7 +144,8 @@ def placement_page(cfg: dict, lang: str, csrf: str, centre: tuple[float, float])
          <label><input id="gm-dis" type="checkbox">{t['disability']}</label></p>
       <p>{t['types']}: {boxes}</p>
       <p>{t['child']} <input id="gm-child" size="8" type="number">
-         <button id="gm-search">{t['search']}</button></p>
+         <button id="gm-search">{t['search']}</button>
+         <button id="gm-from-child">{t['from_child']}</button></p>
       <div id="gm-results"></div>
     </div>"""
     root = m.get_root()

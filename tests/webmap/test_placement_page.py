@@ -5,16 +5,21 @@ import sqlalchemy as sa
 
 def test_find_and_reserve(page, server, logins, login, engine, artifacts):
     with engine.connect() as conn:
-        child = conn.execute(sa.text(
-            "SELECT c.id FROM child c WHERE NOT EXISTS (SELECT 1 FROM placement p "
+        child, lon, lat = conn.execute(sa.text(
+            "SELECT c.id, ST_X(h.geom), ST_Y(h.geom) FROM child c "
+            "JOIN household h ON h.id = c.household_id WHERE NOT EXISTS (SELECT 1 FROM placement p "
             "WHERE p.child_id = c.id AND p.status = 'active') AND NOT c.has_disability "
-            "AND c.birth_date < now() - interval '7 years' ORDER BY c.id LIMIT 1")).scalar_one()
+            "AND c.birth_date < now() - interval '7 years' ORDER BY c.id LIMIT 1")).one()
     login(page, logins["responder"])
     page.goto(f"{server}/map/nearest")
     page.wait_for_function("window.gridmap && window.gridmap.ready")
     page.fill("#gm-child", str(child))
-    page.click("#gm-search")
+    page.click("#gm-from-child")
     page.wait_for_function("window.gridmap.results > 0", timeout=10_000)
+    # The search started from the child's home, and the boundaries are drawn for context.
+    assert abs(float(page.input_value("#gm-lon")) - lon) < 1e-5
+    assert abs(float(page.input_value("#gm-lat")) - lat) < 1e-5
+    page.wait_for_function("window.gridmap.boundaries >= 2", timeout=10_000)
     assert page.locator(".gm-fac").count() >= 1
     assert "公里" in page.locator("#gm-results").inner_text()
     page.locator(".gm-reserve").first.click()
