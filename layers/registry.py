@@ -1,7 +1,7 @@
 """The map layers: one small declarative definition each — where its features come from
-(a vector-tile layer of layers/tiles.py), how it is drawn, what its popup shows, its
-legend, from which zoom it appears and who may see it. The map pages and the tile
-endpoint read this one registry.
+(a vector-tile layer of layers/tiles.py, or a page's aggregate GeoJSON), how it is
+drawn, what its popup shows, its legend, from which zoom it appears and who may see it.
+The map pages and the tile endpoint read this one registry.
 """
 
 from __future__ import annotations
@@ -20,6 +20,13 @@ FACILITY_COLOURS = {
 }
 
 
+# Share of a village's children beyond reach: (upper bound, colour, legend label).
+SHARE_BANDS = [(0.05, "#e8f5e9", "≤5%"), (0.2, "#fff3c4", "5–20%"),
+               (0.4, "#ffcc80", "20–40%"), (0.6, "#ff8a65", "40–60%"),
+               (1.0, "#d84315", ">60%")]
+# Aggregates of the coverage queries: the roles of GET /api/coverage/*.
+AGGREGATE_ROLES = frozenset({"admin", "supervisor", "planner"})
+
 BAND_COLOURS = {"low": "#2e9d5b", "mid": "#e08a1e", "high": "#c62828", "empty": "#b0b7bf"}
 LOAD_COLOURS = {"none": "#c62828", "ok": "#81c784", "over": "#ff7043"}
 
@@ -36,14 +43,17 @@ class MapLayer:
     legend: dict[str, dict[str, str]] = field(default_factory=dict)  # value -> {zh, en}
     visible: bool = True
     link: str | None = None        # the record behind a feature, "{id}" filled in
+    # "tiles": the vector-tile layer of the same name; "aggregate": GeoJSON of counts per
+    # unit that a page builds from the coverage queries (never a person or a household).
+    source: str = "tiles"
 
     @property
     def min_zoom(self) -> int:
-        return TILE_LAYERS[self.name].min_zoom
+        return TILE_LAYERS[self.name].min_zoom if self.source == "tiles" else 0
 
     @property
     def roles(self) -> frozenset[str]:
-        return TILE_LAYERS[self.name].roles
+        return TILE_LAYERS[self.name].roles if self.source == "tiles" else AGGREGATE_ROLES
 
 
 REGISTRY: list[MapLayer] = [
@@ -100,5 +110,42 @@ REGISTRY: list[MapLayer] = [
 ]
 
 
-def layers_for(role: str) -> list[MapLayer]:
-    return [layer for layer in REGISTRY if role in layer.roles]
+def share_band(share: float | None) -> str:
+    """The choropleth class of a share beyond reach (``none``: no children or hidden)."""
+    if share is None:
+        return "none"
+    return next(label for limit, _, label in SHARE_BANDS if share <= limit)
+
+
+# The planner view: aggregates only.
+PLANNER: list[MapLayer] = [
+    MapLayer("village_coverage", {"zh": "村/社区（服务半径外儿童占比）",
+                                  "en": "Villages (share of children beyond reach)"},
+             "polygon", colour_by="band",
+             colours={**{label: c for _, c, label in SHARE_BANDS}, "none": "#cfd8dc"},
+             popup=(("name", "村/社区", "Village"), ("children", "未成年人", "Children"),
+                    ("uncovered", "服务半径外", "Beyond reach")),
+             legend={**{label: {"zh": f"半径外 {label}", "en": f"{label} beyond reach"}
+                        for _, _, label in SHARE_BANDS},
+                     "none": {"zh": "无儿童或少于5人", "en": "None, or under 5"}},
+             source="aggregate"),
+    MapLayer("blind_spots", {"zh": "服务盲区（有半径外儿童的网格）",
+                             "en": "Blind spots (cells with children beyond reach)"},
+             "polygon", colour="#b71c1c",
+             legend={"blind": {"zh": "服务盲区边界", "en": "Blind-spot outline"}},
+             source="aggregate"),
+    MapLayer("suggested_sites", {"zh": "建议新址", "en": "Suggested sites"}, "point",
+             colour="#3949ab", popup=(("rank", "序号", "Rank"),
+                                      ("children_added", "可新覆盖", "Would reach")),
+             legend={"site": {"zh": "建议新址", "en": "Suggested site"}},
+             source="aggregate"),
+]
+
+
+def layers_for(role: str, registry: list[MapLayer] | None = None) -> list[MapLayer]:
+    return [layer for layer in (REGISTRY if registry is None else registry)
+            if role in layer.roles]
+
+
+def planner_layer(name: str) -> MapLayer:
+    return next(layer for layer in PLANNER if layer.name == name)

@@ -4,7 +4,10 @@ Tianditu with a key, or none)."""
 
 from __future__ import annotations
 
+import html
+
 import folium
+from branca.element import MacroElement, Template
 
 STATIC = "/static/webmap"
 BASEMAPS = {
@@ -34,3 +37,30 @@ def offline_map(cfg: dict, location, zoom: int = 10, title: str = "gridmap",
         url, attr = BASEMAPS["tianditu"]
         folium.TileLayer(url % cfg["tianditu_key"], attr=attr, name="天地图").add_to(m)
     return m
+
+
+class Legend(MacroElement):
+    """A legend control (bottom right) for layers of the registry: one swatch per value
+    of each layer's ``legend``."""
+
+    _template = Template("""
+    {% macro script(this, kwargs) %}
+    (function () {
+      var legend = L.control({position: 'bottomright'});
+      legend.onAdd = function () {
+        var div = L.DomUtil.create('div', 'gm-panel gm-legend');
+        div.innerHTML = {{ this.html | tojson }};
+        return div;
+      };
+      legend.addTo({{ this._parent.get_name() }});
+    })();
+    {% endmacro %}
+    """)
+
+    def __init__(self, title: str, layers, lang: str):
+        super().__init__()
+        self._name = "Legend"
+        rows = [f'<div><i style="background:{layer.colours.get(key, layer.colour)}"></i>'
+                f"{html.escape(label[lang])}</div>"
+                for layer in layers for key, label in layer.legend.items()]
+        self.html = f"<h2>{html.escape(title)}</h2>" + "".join(rows)

@@ -12,30 +12,21 @@ import folium
 from branca.element import Element
 
 from geo import vocab
-from webmap.base import offline_map
+from layers.registry import planner_layer, share_band
+from webmap.base import Legend, offline_map
 
 TEXT = {
     "zh": {"title": "服务盲区规划视图", "village": "村/社区", "children": "未成年人",
            "beyond": "服务半径外", "share": "占比", "sites": "建议新址", "adds": "可新覆盖",
            "area": "盲区面积", "km2": "平方公里", "csv": "下载 CSV", "type": "机构类型",
            "reach": "服务半径", "m": "米", "suppressed": "少于5人不显示",
-           "blind": "服务盲区（有半径外儿童的网格）"},
+           "legend": "图例"},
     "en": {"title": "Coverage and blind spots", "village": "Village", "children": "Children",
            "beyond": "Beyond reach", "share": "Share", "sites": "Suggested sites",
            "adds": "Would reach", "area": "Blind-spot area", "km2": "km²", "csv": "CSV",
            "type": "Facility type", "reach": "Reach", "m": "m",
-           "suppressed": "counts under 5 hidden", "blind": "Blind spots"},
+           "suppressed": "counts under 5 hidden", "legend": "Legend"},
 }
-
-
-def _colour(share: float | None) -> str:
-    if share is None:
-        return "#cfd8dc"
-    steps = [(0.05, "#e8f5e9"), (0.2, "#fff3c4"), (0.4, "#ffcc80"), (0.6, "#ff8a65")]
-    for limit, colour in steps:
-        if share <= limit:
-            return colour
-    return "#d84315"
 
 
 def planner_page(cfg: dict, facility_type: str, coverage: dict, sites: dict,
@@ -48,24 +39,29 @@ def planner_page(cfg: dict, facility_type: str, coverage: dict, sites: dict,
         if v.get("children") and v.get("uncovered_children") is not None:
             share = v["uncovered_children"] / v["children"]
         feature["properties"].update(children=v.get("children"),
-                                     uncovered=v.get("uncovered_children"), share=share)
+                                     uncovered=v.get("uncovered_children"),
+                                     band=share_band(share))
     m = offline_map(cfg, location=[26.5, 101.7], zoom=10, height="60vh",
                     title=f"{t['title']} · {vocab.FACILITY_TYPES[facility_type]}")
+    villages, blind, site = (planner_layer(n) for n in
+                             ("village_coverage", "blind_spots", "suggested_sites"))
     folium.GeoJson(
-        villages_geojson, name=t["village"],
-        style_function=lambda f: {"fillColor": _colour(f["properties"]["share"]),
+        villages_geojson, name=villages.title[lang],
+        style_function=lambda f: {"fillColor": villages.colours[f["properties"]["band"]],
                                   "color": "#546e7a", "weight": 1, "fillOpacity": 0.75},
-        tooltip=folium.GeoJsonTooltip(fields=["name", "children", "uncovered"],
-                                      aliases=[t["village"], t["children"], t["beyond"]]),
+        tooltip=folium.GeoJsonTooltip(
+            fields=[p[0] for p in villages.popup],
+            aliases=[p[1 if lang == "zh" else 2] for p in villages.popup]),
     ).add_to(m)
     if coverage["area"].get("geometry"):
-        folium.GeoJson(coverage["area"]["geometry"], name=t["blind"],
-                       style_function=lambda f: {"fill": False, "color": "#b71c1c",
+        folium.GeoJson(coverage["area"]["geometry"], name=blind.title[lang],
+                       style_function=lambda f: {"fill": False, "color": blind.colour,
                                                  "weight": 1.5, "dashArray": "4"}).add_to(m)
     for i, s in enumerate(sites["sites"], start=1):
         folium.CircleMarker([s["lat"], s["lon"]], radius=9, color="#1a237e", fill=True,
-                            fill_color="#3949ab", fill_opacity=0.9,
-                            tooltip=f"{t['sites']} {i}: +{s['children_added']}").add_to(m)
+                            fill_color=site.colour, fill_opacity=0.9,
+                            tooltip=f"{site.title[lang]} {i}: +{s['children_added']}").add_to(m)
+    Legend(t["legend"], [villages, blind, site], lang).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
     if villages_geojson["features"]:
         m.fit_bounds(folium.GeoJson(villages_geojson).get_bounds())

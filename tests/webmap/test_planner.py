@@ -12,6 +12,13 @@ def test_planner_view(page, server, logins, login, artifacts):
     assert page.locator("#gm-villages tr").count() == 90  # header + 89 villages
     assert page.locator(".leaflet-overlay-pane path").count() >= 89
     assert page.locator("#gm-sites tr").count() > 1
+    # Layer names and the legend come from the registry's planner layers.
+    from layers.registry import PLANNER
+
+    control = page.locator(".leaflet-control-layers").inner_text()
+    assert all(layer.title["zh"] in control for layer in PLANNER[:2])
+    legend = page.locator(".gm-legend").inner_text()
+    assert "半径外 >60%" in legend and "建议新址" in legend
     # No people: no household or child fields, and every shown count is 0 or at least 5.
     for bad in ("household_id", "child_id", "head_name", "address"):
         assert bad not in html
