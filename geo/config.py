@@ -68,6 +68,8 @@ DEFAULTS: dict[str, Any] = {
         "suppress_below": 5,
         "visit_flag_distance_m": 300,
         "visit_max_speed_kmh": 80,
+        # A visit posted without a GPS point cannot be checked: flag it for supervisors.
+        "visit_flag_without_gps": True,
         # A unit imported as a child of another may stick out of it by this share of
         # its area (digitising noise) before it is rejected.
         "import_outside_parent_tolerance": 0.01,

@@ -1,8 +1,9 @@
 """Recording a visit from a phone, with the plausibility checks supervisors rely on.
 
 A visit is flagged (it still counts) when its GPS point is farther than
-``visit_flag_distance_m`` from the household, or when the same worker's previous visit
-was too far away to reach in the time between them at ``visit_max_speed_kmh``.
+``visit_flag_distance_m`` from the household, when the same worker's previous visit
+was too far away to reach in the time between them at ``visit_max_speed_kmh``, or
+(``visit_flag_without_gps``) when it comes with no GPS point to check.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ def record_visit(conn: Connection, rules: dict, *, child_id: int, worker_id: int
         raise NotFound(f"no worker {worker_id}", field="worker_id")
     flags: list[str] = []
     detail: dict = {}
+    if lon is None and rules.get("visit_flag_without_gps", True):
+        flags.append("no_gps")
     if lon is not None:
         if not (-180 <= lon <= 180 and -90 <= lat <= 90):
             raise InvalidInput("lon/lat out of range", field="lon")

@@ -17,13 +17,14 @@ TEXT = {
            "stop": "站", "leg": "本段", "record": "记录走访", "recorded": "已记录",
            "csv": "下载 CSV", "gpx": "下载 GPX", "print": "打印", "none": "今日无待走访家庭",
            "overdue": "逾期 {n} 天", "due_soon": "{n} 天内到期", "first_visit": "尚未走访",
-           "return": "网格长回访", "regular": "定期随访", "start": "出发/返回：办公地"},
+           "return": "网格长回访", "regular": "定期随访", "start": "出发/返回：办公地",
+           "no_gps": "（无定位，已标记）"},
     "en": {"title": "Visit route", "total": "Total", "minutes": "min", "km": "km",
            "stop": "Stop", "leg": "Leg", "record": "Record visit", "recorded": "Recorded",
            "csv": "CSV", "gpx": "GPX", "print": "Print", "none": "No household due today",
            "overdue": "{n} days overdue", "due_soon": "due in {n} days",
            "first_visit": "never visited", "return": "return visit", "regular": "regular",
-           "start": "Start and end: office"},
+           "start": "Start and end: office", "no_gps": " (no GPS fix: flagged)"},
 }
 RISK_ZH = {"high": "高", "medium": "中", "low": "低"}
 
@@ -65,13 +66,15 @@ def route_page(cfg: dict, route: dict, lang: str, csrf: str, query: str) -> str:
         kids = "、".join(_child(c, lang) for c in s["children"])
         reasons = "；".join(_reason(r, t, lang) for r in s["reasons"])
         buttons = "".join(
-            f'<button class="gm-record" data-child="{c["child_id"]}" data-lon="{s["lon"]}" '
-            f'data-lat="{s["lat"]}">{t["record"]} · {html.escape(c["name"])}</button>'
-            for c in s["children"])
+            f'<button class="gm-record" data-child="{c["child_id"]}">'
+            f'{t["record"]} · {html.escape(c["name"])}</button>' for c in s["children"])
         rows.append(f'<li class="gm-stop"><b>{i}. {html.escape(s["address"])}</b>'
                     f'<div>{kids}</div><div class="gm-why">{reasons}</div>'
                     f'<div class="gm-leg">{t["leg"]} {s["leg_m"] / 1000:.1f} {t["km"]}</div>'
                     f'<div class="noprint">{buttons}</div></li>')
+    # A grid head's visit is the monthly return visit; the point is the phone's own fix,
+    # never the household's (a visit without one is recorded and flagged no_gps).
+    kind = "return" if route["worker"]["role"] == "grid_head" else "regular"
     summary = (f'{t["total"]} {route["total_m"] / 1000:.1f} {t["km"]} · '
                f'{route["total_min"]:.0f} {t["minutes"]} · {len(route["stops"])} {t["stop"]}')
     sheet = f"""
@@ -87,13 +90,17 @@ def route_page(cfg: dict, route: dict, lang: str, csrf: str, query: str) -> str:
       document.querySelectorAll('.gm-record').forEach(function (b) {{
         b.addEventListener('click', function () {{
           var body = {{child_id: +b.dataset.child, visited_at: new Date().toISOString(),
-                      lon: +b.dataset.lon, lat: +b.dataset.lat, kind: 'regular'}};
+                      kind: '{kind}'}};
           var send = function () {{
             fetch('/api/visits', {{method: 'POST', credentials: 'same-origin',
               headers: {{'Content-Type': 'application/json', 'X-CSRFToken': '{csrf}'}},
               body: JSON.stringify(body)}})
-              .then(function (r) {{ if (r.ok) {{ b.disabled = true;
-                b.textContent = '{t['recorded']}'; }} }});
+              .then(function (r) {{ return r.json().then(function (v) {{
+                if (!r.ok) {{ return; }}
+                b.disabled = true;
+                b.textContent = '{t['recorded']}' +
+                  (v.flags.indexOf('no_gps') >= 0 ? '{t['no_gps']}' : '');
+              }}); }});
           }};
           if (navigator.geolocation) {{
             navigator.geolocation.getCurrentPosition(function (p) {{

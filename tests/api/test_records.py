@@ -109,6 +109,9 @@ def test_visits_are_checked_and_flagged(as_role, place, engine):
     body = far.get_json()
     assert body["flagged"] and set(body["flags"]) == {"gps_far_from_household",
                                                       "impossible_travel"}
+    blind = as_role("grid_worker", "POST", "/api/visits", json={
+        "child_id": child["id"], "visited_at": (now - dt.timedelta(hours=1)).isoformat()})
+    assert blind.status_code == 201 and blind.get_json()["flags"] == ["no_gps"]
     future = as_role("grid_worker", "POST", "/api/visits", json={
         "child_id": child["id"], "visited_at": (now + dt.timedelta(days=1)).isoformat()})
     assert future.status_code == 400 and future.get_json()["error"]["field"] == "visited_at"
@@ -117,7 +120,7 @@ def test_visits_are_checked_and_flagged(as_role, place, engine):
     assert naive.status_code == 400 and naive.get_json()["error"]["field"] == "visited_at"
     listed = as_role("supervisor", "GET", f"/api/children/{child['id']}/visits")
     items = listed.get_json()["items"]
-    assert len(items) == 2 and items[0]["flagged"] and items[1]["note"] == "入户"
+    assert len(items) == 3 and items[0]["flagged"] and items[2]["note"] == "入户"
     hidden = as_role("grid_worker", "GET", f"/api/children/{child['id']}/visits").get_json()
     assert all("note" not in v for v in hidden["items"])
 
