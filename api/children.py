@@ -3,7 +3,6 @@ overdue list."""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from apiflask import APIBlueprint
 from flask import current_app
 
@@ -12,29 +11,15 @@ from api.db import conn
 from api.paging import next_link, scope_id
 from api.schemas import AnyObject, ChildrenQuery, ListOut, OverdueQuery
 from geo import access, audit
-from geo.errors import NotFound
+from geo.children import find_child, find_children
 from geo.visits import due_visits
 
 bp = APIBlueprint("children", __name__, tag="children")
 PERSON = tuple(sorted(access.PERSON_ROLES))
 
-_CHILD = """
-SELECT ch.id, ch.name, ch.sex, ch.birth_date, ch.categories, ch.risk_level,
-       ch.guardian_situation, ch.school, ch.has_disability, ch.registered_on, ch.id_masked,
-       ch.household_id, h.address, c.code AS cell_code, c.name AS cell_name,
-       ST_X(h.geom) AS lon, ST_Y(h.geom) AS lat
-  FROM child ch JOIN household h ON h.id = ch.household_id JOIN unit c ON c.id = h.cell_id
-"""
-
-
 def child_or_404(child_id: int) -> dict:
     """The child if it lies in the user's area; NotFound otherwise (no existence leak)."""
-    row = conn().execute(sa.text(_CHILD + f" WHERE ch.id = :id AND "
-                                 f"{access.cell_in_scope_sql()}"),
-                         {"id": child_id, "scope_id": current_user().unit_id}).mappings().first()
-    if row is None:
-        raise NotFound(f"no child {child_id}", field="child_id")
-    return dict(row)
+    return find_child(conn(), child_id, current_user().unit_id)
 
 
 def _out(row: dict) -> dict:
@@ -56,16 +41,9 @@ def list_children(q):
             user.role not in access.SEES_SENSITIVE_CATEGORIES:
         rows = []
     else:
-        rows = [dict(r) for r in conn().execute(sa.text(
-            _CHILD + f""" WHERE {access.cell_in_scope_sql()}
-               AND (CAST(:cat AS text) IS NULL OR CAST(:cat AS text) = ANY(ch.categories))
-               AND (CAST(:risk AS text) IS NULL OR ch.risk_level = :risk)
-               AND (CAST(:name AS text) IS NULL
-                    OR strpos(ch.name, CAST(:name AS text)) > 0)
-             ORDER BY ch.id LIMIT :limit OFFSET :offset"""),
-            {"scope_id": scope_id(q["unit"]), "cat": q["category"], "risk": q["risk"],
-             "name": q["name"],
-             "limit": q["limit"] + 1, "offset": q["offset"]}).mappings()]
+        rows = find_children(conn(), scope_id(q["unit"]), category=q["category"],
+                             risk=q["risk"], name=q["name"], limit=q["limit"] + 1,
+                             offset=q["offset"])
     more = len(rows) > q["limit"]
     items = [_out(r) for r in rows[: q["limit"]]]
     audit.record(conn(), user, "list", "child", ip=client_ip(),

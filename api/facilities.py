@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from apiflask import APIBlueprint
 from flask import current_app
 
@@ -19,8 +18,9 @@ from api.schemas import (
 )
 from geo import access, audit
 from geo.errors import InvalidInput
+from geo.features import facility_features
 from geo.nearest import nearest_facilities
-from geo.placement import release_placement, reserve_bed
+from geo.placement import placement_child, release_placement, reserve_bed
 
 bp = APIBlueprint("facilities", __name__, tag="facilities")
 ALL = tuple(sorted({*access.PERSON_ROLES, "planner"}))
@@ -45,28 +45,8 @@ def _bbox(text: str | None):
 @bp.doc(summary="Facilities as a GeoJSON FeatureCollection (paged)", security="BearerAuth")
 def list_facilities(q):
     box = _bbox(q["bbox"])
-    rows = conn().execute(sa.text(
-        f"""
-        SELECT json_build_object(
-                 'type', 'Feature', 'id', f.id,
-                 'geometry', ST_AsGeoJSON(f.geom, 7)::json,
-                 'properties', json_build_object(
-                     'id', f.id, 'name', f.name, 'type', f.type, 'address', f.address,
-                     'phone', f.phone, 'capacity', f.capacity, 'occupied', f.occupied,
-                     'free_beds', f.capacity - f.occupied, 'open_24h', f.open_24h,
-                     'min_age', f.min_age, 'max_age', f.max_age,
-                     'sex_accepted', f.sex_accepted,
-                     'accepts_disability', f.accepts_disability, 'cell', c.code)) AS feature
-          FROM facility f LEFT JOIN unit c ON c.id = f.unit_id
-         WHERE (f.unit_id IS NULL OR {access.cell_in_scope_sql()})
-           AND (CAST(:type AS text) IS NULL OR f.type = :type)
-           AND (CAST(:minx AS float8) IS NULL
-                OR f.geom && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326))
-         ORDER BY f.id LIMIT :limit OFFSET :offset
-        """), {"scope_id": scope_id(q["unit"]), "type": q["type"],
-               "minx": box[0] if box else None, "miny": box[1] if box else None,
-               "maxx": box[2] if box else None, "maxy": box[3] if box else None,
-               "limit": q["limit"] + 1, "offset": q["offset"]}).scalars().all()
+    rows = facility_features(conn(), scope_id(q["unit"]), box, facility_type=q["type"],
+                             limit=q["limit"], offset=q["offset"])
     return {"type": "FeatureCollection", "features": rows[: q["limit"]],
             "next": next_link(q, len(rows) > q["limit"])}
 
@@ -118,13 +98,7 @@ def release(placement_id):
     from api.app import engine_for
     from api.children import child_or_404
 
-    row = conn().execute(sa.text("SELECT child_id FROM placement WHERE id = :id"),
-                         {"id": placement_id}).first()
-    if row is None:
-        from geo.errors import NotFound
-
-        raise NotFound(f"no placement {placement_id}", field="placement_id")
-    child_or_404(row.child_id)
+    child_or_404(placement_child(conn(), placement_id))
     out = release_placement(engine_for(current_app), placement_id)
     audit.record(conn(), current_user(), "release", "placement", placement_id, ip=client_ip())
     return out

@@ -101,16 +101,12 @@ def planner():
 @bp.get("/map/nearest")
 def nearest():
     """Emergency placement: the nearest suitable facilities and a bed reservation."""
-    import sqlalchemy as sa
-
     from api.db import conn
+    from geo.units import unit_centre
 
     user = current_user()
     if user is None:
         return redirect(url_for("auth.login", next=request.full_path))
-    centre = conn().execute(sa.text(
-        "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM unit "
-        "WHERE id = :u) x"), {"u": user.unit_id}).one()
     html = placement_page(current_app.config["GRIDMAP"], _lang(), generate_csrf(),
-                          (centre[0], centre[1]))
+                          unit_centre(conn(), user.unit_id))
     return html, 200, {"Content-Type": "text/html; charset=utf-8"}

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-import sqlalchemy as sa
 from flask import request
 
 from api.auth import current_user
 from api.db import conn
 from geo import access
+from geo.scope import unit_id
 
 
 def next_link(q: dict, more: bool) -> str | None:
@@ -24,6 +24,4 @@ def next_link(q: dict, more: bool) -> str | None:
 def scope_id(unit_code: str | None = None) -> int:
     """Id of the unit a list should cover: the asked-for one if it lies in the user's
     area (NotFound otherwise), else the user's own unit."""
-    code = access.unit_in_scope(conn(), current_user().unit_id, unit_code)
-    return conn().execute(sa.text("SELECT id FROM unit WHERE code = :c"),
-                          {"c": code}).scalar_one()
+    return unit_id(conn(), access.unit_in_scope(conn(), current_user().unit_id, unit_code))

@@ -7,7 +7,6 @@ import csv
 import io
 from xml.sax.saxutils import escape
 
-import sqlalchemy as sa
 from apiflask import APIBlueprint
 from flask import Response, current_app
 
@@ -28,6 +27,7 @@ from geo.coverage import blind_spots, suggest_sites
 from geo.errors import NotFound
 from geo.routes import worker_route
 from geo.visits import cell_status, status_rollup
+from geo.workers import get_worker
 
 bp = APIBlueprint("queries", __name__, tag="queries")
 COUNT_KEYS = ("children", "overdue_children", "households", "uncovered_households",
@@ -98,13 +98,7 @@ def _route(q) -> dict:
     user = current_user()
     if user.role in ("grid_worker", "grid_head") and user.worker_id != q["worker"]:
         raise NotFound(f"no worker {q['worker']}", field="worker")
-    row = conn().execute(
-        sa.text(
-            f"SELECT 1 FROM worker w JOIN unit c ON c.id = w.unit_id "
-            f"WHERE w.id = :w AND {access.cell_in_scope_sql()}"),
-        {"w": q["worker"], "scope_id": user.unit_id}).first()
-    if row is None:
-        raise NotFound(f"no worker {q['worker']}", field="worker")
+    get_worker(conn(), q["worker"], user.unit_id, field="worker")
     cfg = _cfg()
     route = worker_route(conn(), cfg["rules"], q["worker"], q["date"],
                          within_days=q["within_days"], budget_min=q["budget_min"],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from apiflask import APIBlueprint
 from flask import current_app
 
@@ -24,6 +23,7 @@ from api.schemas import (
 )
 from geo import access, audit
 from geo.errors import InvalidInput
+from geo.features import household_features
 from geo.records import (
     create_child,
     create_household,
@@ -55,22 +55,7 @@ def _scope() -> int:
 def list_households(q):
     box = _bbox(q["bbox"])
     sid = scope_id(q["unit"])
-    rows = conn().execute(sa.text(
-        f"""
-        SELECT json_build_object('type', 'Feature', 'id', h.id,
-                 'geometry', ST_AsGeoJSON(h.geom, 7)::json,
-                 'properties', json_build_object('id', h.id, 'address', h.address,
-                     'cell', c.code, 'flags', h.flags,
-                     'children', (SELECT count(*) FROM child ch WHERE ch.household_id = h.id)))
-          FROM household h JOIN unit c ON c.id = h.cell_id
-         WHERE {access.cell_in_scope_sql()}
-           AND (CAST(:minx AS float8) IS NULL
-                OR h.geom && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326))
-         ORDER BY h.id LIMIT :limit OFFSET :offset
-        """), {"scope_id": sid, "minx": box[0] if box else None,
-               "miny": box[1] if box else None, "maxx": box[2] if box else None,
-               "maxy": box[3] if box else None, "limit": q["limit"] + 1,
-               "offset": q["offset"]}).scalars().all()
+    rows = household_features(conn(), sid, box, limit=q["limit"], offset=q["offset"])
     audit.record(conn(), current_user(), "list", "household", ip=client_ip(),
                  detail={"count": min(len(rows), q["limit"])})
     return {"type": "FeatureCollection", "features": rows[: q["limit"]],

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from geo.errors import Conflict, NotFound
 from geo.nearest import child_needs
@@ -93,3 +93,12 @@ def release_placement(engine: Engine, placement_id: int,
             "UPDATE facility SET occupied = occupied - 1 WHERE id = :f AND occupied > 0"),
             {"f": row["facility_id"]})
     return {"id": row["id"], "status": "released", "released_at": row["released_at"]}
+
+
+def placement_child(conn: Connection, placement_id: int) -> int:
+    """The child a placement is for; :class:`NotFound` for an unknown placement."""
+    child = conn.execute(sa.text("SELECT child_id FROM placement WHERE id = :id"),
+                         {"id": placement_id}).scalar()
+    if child is None:
+        raise NotFound(f"no placement {placement_id}", field="placement_id")
+    return child

@@ -76,3 +76,11 @@ def villages_geojson(conn: Connection, scope_id: int, tolerance: float = 0.0003)
                  ORDER BY u.code), '[]'::json))
           FROM unit u WHERE u.level = 'village' AND {_IN_SCOPE}
         """), {"scope_id": scope_id, "tol": tolerance}).scalar_one()
+
+
+def unit_centre(conn: Connection, unit_id: int) -> tuple[float, float]:
+    """A point inside the unit (lon, lat), to centre a map on it."""
+    row = conn.execute(sa.text(
+        "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM unit "
+        "WHERE id = :u) x"), {"u": unit_id}).one()
+    return row[0], row[1]

@@ -31,11 +31,14 @@ def list_workers(conn: Connection, scope_id: int, limit: int, offset: int,
     return [dict(r) for r in rows]
 
 
-def get_worker(conn: Connection, worker_id: int, scope_id: int) -> dict:
+def get_worker(conn: Connection, worker_id: int, scope_id: int,
+               field: str = "worker_id") -> dict:
+    """The worker if their unit lies under ``scope_id``; :class:`NotFound` (naming
+    ``field``) otherwise."""
     row = conn.execute(sa.text(_WORKER + f" WHERE w.id = :id AND {_IN_SCOPE}"),
                        {"id": worker_id, "scope_id": scope_id}).mappings().first()
     if row is None:
-        raise NotFound(f"no worker {worker_id}", field="worker_id")
+        raise NotFound(f"no worker {worker_id}", field=field)
     return dict(row)
 
 
