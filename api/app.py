@@ -26,6 +26,7 @@ from api import (
     ledgers,
     pages,
     queries,
+    record_pages,
     records,
     textcheck,
     tiles,
@@ -73,6 +74,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> APIFlask:
     app.register_blueprint(tiles.bp)
     app.register_blueprint(ledgers.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(record_pages.bp)
     return app
 
 

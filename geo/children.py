@@ -34,16 +34,18 @@ def find_child(conn: Connection, child_id: int, scope_id: int) -> dict:
 
 
 def find_children(conn: Connection, scope_id: int, *, category: str | None = None,
-                  risk: str | None = None, name: str | None = None, limit: int = 100,
+                  risk: str | None = None, name: str | None = None,
+                  household_id: int | None = None, limit: int = 100,
                   offset: int = 0) -> list[dict]:
-    """Children under ``scope_id`` in id order, optionally with a category, a risk level
-    or a part of the name."""
+    """Children under ``scope_id`` in id order, optionally with a category, a risk level,
+    a part of the name or of one household."""
     rows = conn.execute(sa.text(
         _CHILD + f""" WHERE {cell_in_scope_sql()}
            AND (CAST(:cat AS text) IS NULL OR CAST(:cat AS text) = ANY(ch.categories))
            AND (CAST(:risk AS text) IS NULL OR ch.risk_level = :risk)
            AND (CAST(:name AS text) IS NULL OR strpos(ch.name, CAST(:name AS text)) > 0)
+           AND (CAST(:hh AS integer) IS NULL OR ch.household_id = :hh)
          ORDER BY ch.id LIMIT :limit OFFSET :offset"""),
-        {"scope_id": scope_id, "cat": category, "risk": risk, "name": name,
+        {"scope_id": scope_id, "cat": category, "risk": risk, "name": name, "hh": household_id,
          "limit": limit, "offset": offset}).mappings()
     return [dict(r) for r in rows]

@@ -102,3 +102,12 @@ def placement_child(conn: Connection, placement_id: int) -> int:
     if child is None:
         raise NotFound(f"no placement {placement_id}", field="placement_id")
     return child
+
+
+def child_placements(conn: Connection, child_id: int) -> list[dict]:
+    """A child's placements, newest first, with the facility's name and type."""
+    rows = conn.execute(sa.text(
+        "SELECT p.id, p.status, p.placed_at, p.released_at, f.id AS facility_id, "
+        "f.name AS facility, f.type FROM placement p JOIN facility f ON f.id = p.facility_id "
+        "WHERE p.child_id = :c ORDER BY p.placed_at DESC"), {"c": child_id}).mappings()
+    return [dict(r) for r in rows]

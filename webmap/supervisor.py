@@ -152,7 +152,7 @@ class GridLayers(MacroElement):
                 var c = b.items[0];
                 map.setView([c.lat, c.lon], 16);
                 L.popup().setLatLng([c.lat, c.lon]).setContent('<b>' + c.name + '</b><br>' +
-                  c.address + '<br><a target="_blank" href="/api/children/' + c.id + '">' +
+                  c.address + '<br><a target="_blank" href="/record/child/' + c.id + '">' +
                   t.record + '</a>').openOn(map);
                 window.gridmap.found = c.id;
               });

@@ -47,7 +47,7 @@ def test_english_and_login_required(page, server, logins, login):
     assert page.console_errors == []
 
 
-def test_search_finds_a_child(page, server, logins, login, engine):
+def test_search_finds_a_child(page, server, logins, login, engine, artifacts):
     import sqlalchemy as sa
 
     with engine.connect() as conn:
@@ -67,6 +67,13 @@ def test_search_finds_a_child(page, server, logins, login, engine):
         same = conn.execute(sa.text("SELECT name FROM child WHERE id = :i"),
                             {"i": found}).scalar()
     assert same == name or name in same
-    assert page.locator(".leaflet-popup-content a").get_attribute("href").startswith(
-        "/api/children/")
+    href = page.locator(".leaflet-popup-content a").get_attribute("href")
+    assert href == f"/record/child/{found}"
+    # The record behind the link: the child's file with the place on a small map.
+    page.goto(f"{server}{href}")
+    assert page.locator("h1").inner_text() == f"儿童档案 · {same}"
+    assert page.locator("#gm-fields").inner_text().count("\n") >= 10
+    assert page.locator(".leaflet-interactive").count() == 1
+    page.screenshot(path=str(artifacts / "child_record.png"), full_page=True)
     assert page.console_errors == []
+    assert page.hosts == {server.split("/")[2]}

@@ -1,0 +1,179 @@
+"""Record pages (/record/child/<id>, /record/household/<id>, /record/facility/<id>): the
+file behind a map feature, as a person reads it — fields with Chinese labels, the
+visits, placements or children as tables, and the place on a small map. The caller
+passes records already scoped and redacted for the user's role."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from zoneinfo import ZoneInfo
+
+import folium
+from branca.element import Element
+
+from geo import vocab
+from webmap.base import offline_map
+
+TEXT = {
+    "zh": {"child": "儿童档案", "household": "家庭户档案", "facility": "机构信息",
+           "back": "返回地图", "name": "姓名", "sex": "性别", "birth_date": "出生日期",
+           "categories": "困境类别", "risk_level": "风险等级", "guardian": "监护情况",
+           "school": "就读学校", "disability": "残疾", "registered_on": "建档日期",
+           "id_masked": "身份证号", "address": "住址", "cell": "所属网格",
+           "last_visit": "最近走访", "next_due": "下次应访", "overdue": "逾期天数",
+           "visits": "走访记录", "placements": "安置记录", "children": "未成年人",
+           "when": "时间", "kind": "方式", "worker": "走访人", "outcome": "情况",
+           "note": "备注", "check": "核验", "ok": "正常", "facility_name": "机构",
+           "status": "状态", "head": "户主", "phone": "电话", "flags": "家庭情况",
+           "type": "类型", "beds": "床位（空余/总数）", "open_24h": "24小时开放",
+           "ages": "接收年龄", "sex_accepted": "接收性别", "accepts_disability": "接收残疾儿童",
+           "yes": "是", "no": "否", "none": "无", "days": "天",
+           "no_gps": "无定位", "gps_far_from_household": "定位距住户过远",
+           "impossible_travel": "行程时间不合理"},
+    "en": {"child": "Child's file", "household": "Household", "facility": "Facility",
+           "back": "Back to the map", "name": "Name", "sex": "Sex", "birth_date": "Born",
+           "categories": "Categories", "risk_level": "Risk", "guardian": "Guardian",
+           "school": "School", "disability": "Disability", "registered_on": "Registered",
+           "id_masked": "ID number", "address": "Address", "cell": "Cell",
+           "last_visit": "Last visit", "next_due": "Next due", "overdue": "Days overdue",
+           "visits": "Visits", "placements": "Placements", "children": "Children",
+           "when": "When", "kind": "Kind", "worker": "Worker", "outcome": "Outcome",
+           "note": "Note", "check": "Check", "ok": "ok", "facility_name": "Facility",
+           "status": "Status", "head": "Head of household", "phone": "Phone",
+           "flags": "Household situation", "type": "Type", "beds": "Beds (free/total)",
+           "open_24h": "Open 24 h", "ages": "Ages", "sex_accepted": "Sex accepted",
+           "accepts_disability": "Accepts disability", "yes": "yes", "no": "no",
+           "none": "none", "days": "days", "no_gps": "no GPS fix",
+           "gps_far_from_household": "GPS far from household",
+           "impossible_travel": "impossible travel"},
+}
+RISK_ZH = {"high": "高", "medium": "中", "low": "低"}
+
+
+def _label(mapping: dict, key, lang: str) -> str:
+    return mapping.get(key, key) if lang == "zh" else str(key)
+
+
+def _when(value, tz: str) -> str:
+    """A time on the county's clock, to the minute."""
+    if value is None:
+        return "–"
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+
+
+def _table(headers: list[str], rows: list[list], empty: str) -> str:
+    if not rows:
+        return f"<p>{html.escape(empty)}</p>"
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table class='gm-rows'><tr>{head}</tr>{body}</table>"
+
+
+def _page(cfg: dict, lang: str, title: str, fields: list[tuple[str, str]],
+          sections: list[tuple[str, str]], point: tuple[float, float] | None) -> str:
+    """The page: a small map at ``point``, then the fields and the sections (escaped
+    values in, HTML out)."""
+    t = TEXT[lang]
+    centre = [point[1], point[0]] if point else [26.5, 101.7]
+    m = offline_map(cfg, location=centre, zoom=15, height="30vh", title=title)
+    if point:
+        folium.CircleMarker(centre, radius=8, color="#b71c1c", fill=True,
+                            fill_opacity=0.9, tooltip=title).add_to(m)
+    dl = "".join(f"<tr><th>{html.escape(k)}</th><td>{v}</td></tr>" for k, v in fields)
+    parts = "".join(f"<h2>{html.escape(h)}</h2>{body}" for h, body in sections)
+    sheet = f"""
+    <div id="gm-record">
+      <p class="noprint"><a href="/map{'?lang=en' if lang == 'en' else ''}">{t['back']}</a></p>
+      <h1>{html.escape(title)}</h1>
+      <table id="gm-fields">{dl}</table>
+      {parts}
+    </div>"""
+    root = m.get_root()
+    root.header.add_child(Element(
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<link rel="stylesheet" href="/static/webmap/planner.css">'))
+    page = root.render().replace("</body>", sheet + "</body>", 1)
+    return page.replace("<html>", f'<html lang="{"zh-CN" if lang == "zh" else "en"}">', 1)
+
+
+def child_page(cfg: dict, lang: str, child: dict, due: dict | None, visits: list[dict],
+               placements: list[dict]) -> str:
+    t, e = TEXT[lang], html.escape
+    cats = "、" if lang == "zh" else ", "
+    fields = [
+        (t["name"], e(child["name"])),
+        (t["sex"], e(_label(vocab.SEXES, child["sex"], lang))),
+        (t["birth_date"], e(str(child["birth_date"]))),
+        (t["categories"], e(cats.join(_label(vocab.CHILD_CATEGORIES, c, lang)
+                                      for c in child["categories"]) or t["none"])),
+        (t["risk_level"], e(_label(RISK_ZH, child["risk_level"], lang))),
+        (t["guardian"], e(child.get("guardian_situation") or "–")),
+        (t["school"], e(child.get("school") or "–")),
+        (t["disability"], t["yes"] if child.get("has_disability") else t["no"]),
+        (t["registered_on"], e(str(child["registered_on"]))),
+        (t["address"], e(child["address"])),
+        (t["cell"], e(f"{child['cell_name']} {child['cell_code']}")),
+    ]
+    if "id_masked" in child:
+        fields.append((t["id_masked"], e(child["id_masked"] or "–")))
+    if due:
+        fields += [(t["last_visit"], e(_when(due["last_visit"], cfg["timezone"]))),
+                   (t["next_due"], e(str(due["next_due"]))),
+                   (t["overdue"], f"<b class='gm-late'>{due['days_overdue']}</b>"
+                    if due["days_overdue"] > 0 else "0")]
+    show_notes = any("note" in v for v in visits)
+    rows = []
+    for v in visits:
+        check = "、".join(t.get(f, f) for f in (v["flag_reason"] or "").split(",") if f)
+        row = [e(_when(v["visited_at"], cfg["timezone"])),
+               e(_label(vocab.VISIT_KINDS, v["kind"], lang)),
+               e(v["worker_name"]), e(v["outcome"] or "–"),
+               f"<span class='gm-late'>{e(check)}</span>" if v["flagged"] else t["ok"]]
+        if show_notes:
+            row.append(e(v.get("note") or ""))
+        rows.append(row)
+    headers = [t["when"], t["kind"], t["worker"], t["outcome"], t["check"]] + \
+        ([t["note"]] if show_notes else [])
+    placed = [[e(_when(p["placed_at"], cfg["timezone"])), e(p["facility"]),
+               e(_label(vocab.FACILITY_TYPES, p["type"], lang)),
+               e(_label(vocab.PLACEMENT_STATUSES, p["status"], lang))] for p in placements]
+    sections = [(t["visits"], _table(headers, rows, t["none"])),
+                (t["placements"], _table([t["when"], t["facility_name"], t["type"],
+                                          t["status"]], placed, t["none"]))]
+    return _page(cfg, lang, f"{t['child']} · {child['name']}", fields, sections,
+                 (child["lon"], child["lat"]))
+
+
+def household_page(cfg: dict, lang: str, household: dict, children: list[dict]) -> str:
+    t, e = TEXT[lang], html.escape
+    fields = [(t["address"], e(household["address"])),
+              (t["head"], e(household.get("head_name") or "–")),
+              (t["phone"], e(household.get("phone") or "–")),
+              (t["flags"], e("、".join(_label(vocab.HOUSEHOLD_FLAGS, f, lang)
+                                      for f in household["flags"] or []) or t["none"])),
+              (t["cell"], e(household["cell_code"]))]
+    rows = [[f"<a href='/record/child/{c['id']}{'?lang=en' if lang == 'en' else ''}'>"
+             f"{e(c['name'])}</a>", e(_label(vocab.SEXES, c["sex"], lang)),
+             e(str(c["birth_date"])), e(_label(RISK_ZH, c["risk_level"], lang))]
+            for c in children]
+    sections = [(t["children"], _table([t["name"], t["sex"], t["birth_date"],
+                                        t["risk_level"]], rows, t["none"]))]
+    return _page(cfg, lang, f"{t['household']} · {household['address']}", fields, sections,
+                 (household["lon"], household["lat"]))
+
+
+def facility_page(cfg: dict, lang: str, f: dict) -> str:
+    t, e = TEXT[lang], html.escape
+    fields = [(t["type"], e(_label(vocab.FACILITY_TYPES, f["type"], lang))),
+              (t["address"], e(f.get("address") or "–")),
+              (t["phone"], e(f.get("phone") or "–")),
+              (t["beds"], f"{f['free_beds']} / {f['capacity']}"),
+              (t["open_24h"], t["yes"] if f["open_24h"] else t["no"]),
+              (t["ages"], f"{f['min_age']}–{f['max_age']}"),
+              (t["sex_accepted"], e(_label(vocab.SEX_ACCEPTED, f["sex_accepted"], lang))),
+              (t["accepts_disability"], t["yes"] if f["accepts_disability"] else t["no"])]
+    return _page(cfg, lang, f"{t['facility']} · {f['name']}", fields, [],
+                 (f["lon"], f["lat"]))
