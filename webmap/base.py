@@ -7,7 +7,7 @@ from __future__ import annotations
 import html
 
 import folium
-from branca.element import MacroElement, Template
+from branca.element import Element, MacroElement, Template
 
 STATIC = "/static/webmap"
 BASEMAPS = {
@@ -37,6 +37,20 @@ def offline_map(cfg: dict, location, zoom: int = 10, title: str = "gridmap",
         url, attr = BASEMAPS["tianditu"]
         folium.TileLayer(url % cfg["tianditu_key"], attr=attr, name="天地图").add_to(m)
     return m
+
+
+def render_page(m: folium.Map, lang: str, below: str = "", css: str | None = None) -> str:
+    """The map's HTML page in ``lang``, with ``below`` (our own markup) after the map's
+    and, with ``css``, a phone viewport and that stylesheet of ours."""
+    root = m.get_root()
+    if css:
+        root.header.add_child(Element(
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f'<link rel="stylesheet" href="{STATIC}/{css}">'))
+    page = root.render()
+    if below:
+        page = page.replace("</body>", below + "</body>", 1)
+    return page.replace("<html>", f'<html lang="{"zh-CN" if lang == "zh" else "en"}">', 1)
 
 
 class Legend(MacroElement):

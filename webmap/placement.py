@@ -4,10 +4,10 @@ and reserve a bed."""
 
 from __future__ import annotations
 
-from branca.element import Element, MacroElement, Template
+from branca.element import MacroElement, Template
 
 from geo import vocab
-from webmap.base import offline_map
+from webmap.base import offline_map, render_page
 
 TEXT = {
     "zh": {"title": "紧急安置：就近查找", "lon": "经度", "lat": "纬度", "age": "年龄",
@@ -148,10 +148,4 @@ def placement_page(cfg: dict, lang: str, csrf: str, centre: tuple[float, float])
          <button id="gm-from-child">{t['from_child']}</button></p>
       <div id="gm-results"></div>
     </div>"""
-    root = m.get_root()
-    root.header.add_child(Element('<meta name="viewport" content="width=device-width, '
-                                  'initial-scale=1"><link rel="stylesheet" '
-                                  'href="/static/webmap/planner.css">'))
-    # The form comes after the map; the tool's script waits for the DOM to reach it.
-    page = root.render().replace("</body>", form + "</body>", 1)
-    return page.replace("<html>", f'<html lang="{"zh-CN" if lang == "zh" else "en"}">', 1)
+    return render_page(m, lang, form, css="planner.css")

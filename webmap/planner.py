@@ -9,11 +9,10 @@ import html
 import json
 
 import folium
-from branca.element import Element
 
 from geo import vocab
 from layers.registry import planner_layer, share_band
-from webmap.base import Legend, offline_map
+from webmap.base import Legend, offline_map, render_page
 
 TEXT = {
     "zh": {"title": "服务盲区规划视图", "village": "村/社区", "children": "未成年人",
@@ -111,8 +110,4 @@ def planner_page(cfg: dict, facility_type: str, coverage: dict, sites: dict,
         window.gridmap = {{ready: true}};
       }})();
     </script>"""
-    root = m.get_root()
-    root.header.add_child(Element('<link rel="stylesheet" href="/static/webmap/planner.css">'))
-    # After the map's own markup, so the map comes first on the page.
-    page = root.render().replace("</body>", panel + "</body>", 1)
-    return page.replace("<html>", f'<html lang="{"zh-CN" if lang == "zh" else "en"}">', 1)
+    return render_page(m, lang, panel, css="planner.css")

@@ -10,10 +10,9 @@ import html
 from zoneinfo import ZoneInfo
 
 import folium
-from branca.element import Element
 
 from geo import vocab
-from webmap.base import offline_map
+from webmap.base import offline_map, render_page
 
 TEXT = {
     "zh": {"child": "儿童档案", "household": "家庭户档案", "facility": "机构信息",
@@ -91,12 +90,7 @@ def _page(cfg: dict, lang: str, title: str, fields: list[tuple[str, str]],
       <table id="gm-fields">{dl}</table>
       {parts}
     </div>"""
-    root = m.get_root()
-    root.header.add_child(Element(
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        '<link rel="stylesheet" href="/static/webmap/planner.css">'))
-    page = root.render().replace("</body>", sheet + "</body>", 1)
-    return page.replace("<html>", f'<html lang="{"zh-CN" if lang == "zh" else "en"}">', 1)
+    return render_page(m, lang, sheet, css="planner.css")
 
 
 def child_page(cfg: dict, lang: str, child: dict, due: dict | None, visits: list[dict],

@@ -7,10 +7,9 @@ from __future__ import annotations
 import html
 
 import folium
-from branca.element import Element
 
 from geo import vocab
-from webmap.base import offline_map
+from webmap.base import offline_map, render_page
 
 TEXT = {
     "zh": {"title": "走访路线单", "total": "全程", "minutes": "分钟", "km": "公里",
@@ -110,10 +109,4 @@ def route_page(cfg: dict, route: dict, lang: str, csrf: str, query: str) -> str:
         }});
       }});
     </script>"""
-    root = m.get_root()
-    root.header.add_child(Element(
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        '<link rel="stylesheet" href="/static/webmap/route.css">'))
-    # After the map's own markup, so the map comes first on the page.
-    page = root.render().replace("</body>", sheet + "</body>", 1)
-    return page.replace("<html>", f'<html lang="{"zh-CN" if lang == "zh" else "en"}">', 1)
+    return render_page(m, lang, sheet, css="route.css")

@@ -8,7 +8,7 @@ from branca.element import MacroElement, Template
 from geo import vocab
 from geo.access import PERSON_ROLES
 from layers.registry import layers_for
-from webmap.base import offline_map
+from webmap.base import offline_map, render_page
 
 TEXT = {
     "zh": {"title": "困境未成年人网格化管理地图", "children": "在册未成年人",
@@ -190,5 +190,4 @@ def supervisor_map(cfg: dict, user, lang: str = "zh", csrf: str = "") -> str:
         "caseloadLimit": cfg["rules"]["caseload_limit"],
         "childSearch": user.role in PERSON_ROLES,
     }).add_to(m)
-    html = m.get_root().render()
-    return html.replace("<html>", f'<html lang="{"zh-CN" if lang == "zh" else "en"}">', 1)
+    return render_page(m, lang)
