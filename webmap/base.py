@@ -78,3 +78,30 @@ class Legend(MacroElement):
                 f"{html.escape(label[lang])}</div>"
                 for layer in layers for key, label in layer.legend.items()]
         self.html = f"<h2>{html.escape(title)}</h2>" + "".join(rows)
+
+
+class Boundaries(MacroElement):
+    """Township and village outlines from our vector tiles, so a point is read against
+    places people know (the base map may be off on a closed network). Counts the layers
+    loaded in ``window.gridmap.boundaries``."""
+
+    _template = Template("""
+    {% macro script(this, kwargs) %}
+    (function () {
+      window.gridmap = window.gridmap || {};
+      window.gridmap.boundaries = 0;
+      [['villages', 0.8], ['townships', 2]].forEach(function (b) {
+        var style = {};
+        style[b[0]] = {fill: false, color: '#546e7a', weight: b[1]};
+        L.vectorGrid.protobuf('/tiles/' + b[0] + '/{z}/{x}/{y}.pbf',
+          {vectorTileLayerStyles: style, maxNativeZoom: 16})
+          .on('load', function () { window.gridmap.boundaries += 1; })
+          .addTo({{ this._parent.get_name() }});
+      });
+    })();
+    {% endmacro %}
+    """)
+
+    def __init__(self):
+        super().__init__()
+        self._name = "Boundaries"

@@ -7,7 +7,7 @@ from __future__ import annotations
 from branca.element import MacroElement, Template
 
 from geo import vocab
-from webmap.base import offline_map, render_page
+from webmap.base import Boundaries, offline_map, render_page
 
 TEXT = {
     "zh": {"title": "紧急安置：就近查找", "lon": "经度", "lat": "纬度", "age": "年龄",
@@ -38,17 +38,8 @@ class PlacementTool(MacroElement):
       var map = {{ this._parent.get_name() }};
       var cfg = {{ this.config | tojson }};
       var t = cfg.text, marker = null, results = L.layerGroup().addTo(map);
-      window.gridmap = {ready: true, results: 0, boundaries: 0};
+      window.gridmap.ready = true; window.gridmap.results = 0;
       function $(id) { return document.getElementById(id); }
-      // Township and village outlines, so a point is read against places people know
-      // (the base map may be off on a closed network).
-      [['villages', 0.8], ['townships', 2]].forEach(function (b) {
-        var style = {};
-        style[b[0]] = {fill: false, color: '#546e7a', weight: b[1]};
-        L.vectorGrid.protobuf('/tiles/' + b[0] + '/{z}/{x}/{y}.pbf',
-          {vectorTileLayerStyles: style, maxNativeZoom: 16})
-          .on('load', function () { window.gridmap.boundaries += 1; }).addTo(map);
-      });
       map.on('click', function (e) {
         $('gm-lon').value = e.latlng.lng.toFixed(6); $('gm-lat').value = e.latlng.lat.toFixed(6);
         search(false);
@@ -128,6 +119,7 @@ def placement_page(cfg: dict, lang: str, csrf: str, centre: tuple[float, float])
     m = offline_map(cfg, location=[centre[1], centre[0]], zoom=10, height="55vh",
                     title=t["title"])
     types = {k: vocab.FACILITY_TYPES[k] for k in PLACE_TYPES}
+    Boundaries().add_to(m)
     PlacementTool({"text": t, "csrf": csrf, "types": dict(vocab.FACILITY_TYPES)}).add_to(m)
     boxes = "".join(f'<label><input type="checkbox" class="gm-type" value="{k}"'
                     f'{" checked" if k in ("rescue_station", "designated_hospital") else ""}>'

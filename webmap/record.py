@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import folium
 
 from geo import vocab
-from webmap.base import offline_map, render_page
+from webmap.base import Boundaries, offline_map, render_page
 
 TEXT = {
     "zh": {"child": "儿童档案", "household": "家庭户档案", "facility": "机构信息",
@@ -78,6 +78,7 @@ def _page(cfg: dict, lang: str, title: str, fields: list[tuple[str, str]],
     t = TEXT[lang]
     centre = [point[1], point[0]] if point else [26.5, 101.7]
     m = offline_map(cfg, location=centre, zoom=15, height="30vh", title=title)
+    Boundaries().add_to(m)
     if point:
         folium.CircleMarker(centre, radius=8, color="#b71c1c", fill=True,
                             fill_opacity=0.9, tooltip=title).add_to(m)

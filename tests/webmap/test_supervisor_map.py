@@ -73,7 +73,8 @@ def test_search_finds_a_child(page, server, logins, login, engine, artifacts):
     page.goto(f"{server}{href}")
     assert page.locator("h1").inner_text() == f"儿童档案 · {same}"
     assert page.locator("#gm-fields").inner_text().count("\n") >= 10
-    assert page.locator(".leaflet-interactive").count() == 1
+    assert page.locator(".leaflet-overlay-pane .leaflet-interactive").count() == 1  # home
+    page.wait_for_function("window.gridmap.boundaries >= 2", timeout=10_000)
     page.screenshot(path=str(artifacts / "child_record.png"), full_page=True)
     assert page.console_errors == []
     assert page.hosts == {server.split("/")[2]}
