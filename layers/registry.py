@@ -96,6 +96,7 @@ REGISTRY: list[MapLayer] = [
              visible=False),
     MapLayer("households", {"zh": "家庭户", "en": "Households"}, "point", colour="#5c6bc0",
              popup=(("id", "户编号", "Household"), ("cell", "网格", "Cell"),
+                    ("households", "户数", "Households"),
                     ("children", "未成年人", "Children")), visible=False,
              link="/record/household/{id}"),
     MapLayer("facilities", {"zh": "救助与服务机构", "en": "Facilities"}, "point",

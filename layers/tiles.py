@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from geo.errors import InvalidInput, NotFound
 
 MAX_ZOOM = 22
+CLUSTER_BIN = 128  # tile units of 4096: 8 px of a 256 px tile
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,13 @@ class TileLayer:
     source: str
     min_zoom: int = 0
     max_zoom: int = MAX_ZOOM
+    # Points below this zoom are binned: one feature per bin of CLUSTER_BIN tile units
+    # (and per ``cluster_by`` column), at the bin's centroid, with ``cluster`` as its
+    # aggregate columns. Keeps tiles small at city scale, and no single household
+    # can be picked out until the map is zoomed in.
+    cluster_below: int | None = None
+    cluster_by: str = ""
+    cluster: str = ""
 
 
 _SCOPE = ":scope_id IN (c.id, c.village_id, c.township_id, c.county_id)"
@@ -31,10 +39,12 @@ PERSON = ALL - {"planner"}
 
 LAYERS = {layer.name: layer for layer in (
     TileLayer("households", PERSON, f"""
-        SELECT h.geom, h.id, c.code AS cell,
+        SELECT h.geom, h.id, c.code AS cell, 1 AS households,
                (SELECT count(*) FROM child ch WHERE ch.household_id = h.id) AS children
           FROM household h JOIN unit c ON c.id = h.cell_id, bounds
-         WHERE h.geom && bounds.geom4326 AND {_SCOPE}""", min_zoom=10),
+         WHERE h.geom && bounds.geom4326 AND {_SCOPE}""", min_zoom=10,
+              cluster_below=14, cluster_by="cell",
+              cluster="count(*) AS households, sum(children)::int AS children"),
     TileLayer("facilities", ALL, f"""
         SELECT f.geom, f.id, f.name, f.type, f.capacity - f.occupied AS free_beds, f.open_24h
           FROM facility f LEFT JOIN unit c ON c.id = f.unit_id, bounds
@@ -130,8 +140,7 @@ def tile(conn: Connection, layer: TileLayer, z: int, x: int, y: int, scope_id: i
             SELECT ST_AsMVTGeom(ST_Transform(r.geom, 3857), b.geom3857) AS mvtgeom, r.*
               FROM rows r, bounds b
         )
-        SELECT ST_AsMVT(m, :name, 4096, 'mvtgeom') FROM
-            (SELECT mvtgeom, {_columns(layer)} FROM mvt WHERE mvtgeom IS NOT NULL) m
+        SELECT ST_AsMVT(m, :name, 4096, 'mvtgeom') FROM ({_features(layer, z)}) m
     """
     data = conn.execute(sa.text(sql), {"z": z, "x": x, "y": y, "scope_id": scope_id,
                                        "name": layer.name, "statuses": statuses,
@@ -149,8 +158,21 @@ def cells_in_tile(conn: Connection, z: int, x: int, y: int, scope_id: int,
         {"z": z, "x": x, "y": y, "scope_id": scope_id}).scalars())
 
 
+def _features(layer: TileLayer, z: int) -> str:
+    """The SELECT over ``mvt`` that gives the tile's features: one per row, or one per
+    bin when the layer is clustered at this zoom."""
+    if layer.cluster_below is None or z >= layer.cluster_below:
+        return f"SELECT mvtgeom, {_columns(layer)} FROM mvt WHERE mvtgeom IS NOT NULL"
+    by = f", {layer.cluster_by}" if layer.cluster_by else ""
+    return f"""
+        SELECT ST_SnapToGrid(ST_Centroid(ST_Collect(mvtgeom)), 1) AS mvtgeom,
+               {layer.cluster}{by}
+          FROM mvt WHERE mvtgeom IS NOT NULL
+         GROUP BY ST_SnapToGrid(mvtgeom, {CLUSTER_BIN}){by}"""
+
+
 def _columns(layer: TileLayer) -> str:
-    cols = {"households": "id, cell, children",
+    cols = {"households": "id, cell, households, children",
             "facilities": "id, name, type, free_beds, open_24h",
             "cells": "id, code, name", "villages": "id, code, name",
             "cell_status": "id, code, name, status, children, overdue_children, "

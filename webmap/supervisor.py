@@ -44,7 +44,7 @@ class GridLayers(MacroElement):
           if (v === undefined || v === null) { v = '–'; }
           return '<tr><th>' + f[cfg.lang === 'zh' ? 1 : 2] + '</th><td>' + v + '</td></tr>';
         });
-        var link = layer.link ? '<a target="_blank" href="' +
+        var link = layer.link && p.id ? '<a target="_blank" href="' +
           layer.link.replace('{id}', p.id) + '">' + t.record + '</a>' : '';
         return '<table class="gm-popup">' + rows.join('') + '</table>' + link;
       }
@@ -57,8 +57,10 @@ class GridLayers(MacroElement):
           var c = layer.colour_by ? (layer.colours[p[layer.colour_by]] || layer.colour)
                                   : layer.colour;
           if (layer.kind === 'point') {
-            return {radius: 5, fill: true, fillColor: c, fillOpacity: 0.9, color: '#fff',
-                    weight: 1};
+            // A bin of several households (zoomed out) grows with their number.
+            var n = p.households || 1;
+            return {radius: n > 1 ? Math.min(14, 4 + 2 * Math.log2(n)) : 5, fill: true,
+                    fillColor: c, fillOpacity: 0.9, color: '#fff', weight: 1};
           }
           var outline = layer.name === 'villages' || layer.name === 'townships';
           if (layer.name === 'reach') {

@@ -104,3 +104,29 @@ def test_coverage_and_reach_layers(as_role, engine, seat):
     types = {f["properties"]["type"] for f in reach["reach"]["features"]}
     assert types and types <= {"rescue_station", "designated_hospital", "school",
                                "children_home"}
+
+
+def test_household_bins_keep_every_household(as_role, seat, engine):
+    """Below zoom 14 households come binned: fewer features, the same households and
+    children in all, and no household id to pick one out; from zoom 14 one feature per
+    household."""
+    z = 12
+    x, y = tile_of(*seat, z)
+    feats = mapbox_vector_tile.decode(as_role(
+        "admin", "GET", f"/tiles/households/{z}/{x}/{y}.pbf").data)["households"]["features"]
+    assert feats and all("id" not in f["properties"] for f in feats)
+    with engine.connect() as conn:
+        households, children = conn.execute(sa.text(
+            "SELECT count(DISTINCT h.id), count(ch.id) FROM household h "
+            "LEFT JOIN child ch ON ch.household_id = h.id WHERE h.cell_id IS NOT NULL AND "
+            "h.geom && ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => 0.02), 4326)"),
+            {"z": z, "x": x, "y": y}).one()
+    assert len(feats) < households
+    assert sum(f["properties"]["households"] for f in feats) == households
+    assert sum(f["properties"]["children"] for f in feats) == children
+    x14, y14 = tile_of(*seat, 14)
+    single = mapbox_vector_tile.decode(as_role(
+        "admin", "GET", f"/tiles/households/14/{x14}/{y14}.pbf").data)["households"]
+    assert single["features"] and all(
+        f["properties"]["households"] == 1 and "id" in f["properties"]
+        for f in single["features"])
