@@ -79,13 +79,8 @@ def test_wrong_password_and_bad_token(client, logins):
     assert resp.status_code == 401
 
 
-def test_grid_worker_cannot_see_another_village(as_role, engine, logins, ids):
-    with engine.connect() as conn:
-        other = conn.execute(sa.text(
-            "SELECT ch.id FROM child ch JOIN household h ON h.id = ch.household_id "
-            "JOIN unit c ON c.id = h.cell_id JOIN unit v ON v.id = c.village_id "
-            "WHERE v.code <> :v ORDER BY ch.id LIMIT 1"),
-            {"v": logins["grid_worker"]["unit"]}).scalar_one()
+def test_grid_worker_cannot_see_another_village(as_role, other_child, ids, logins):
+    other = other_child
     mine = as_role("grid_worker", "GET", f"/api/children/{ids['child']}")
     assert mine.status_code == 200
     theirs = as_role("grid_worker", "GET", f"/api/children/{other}")

@@ -46,13 +46,8 @@ def test_child_page_by_role(as_role, abused_child, engine):
     assert after == before + 2
 
 
-def test_child_elsewhere_is_not_found(as_role, logins, engine):
-    with engine.connect() as conn:
-        other = conn.execute(sa.text(
-            "SELECT ch.id FROM child ch JOIN household h ON h.id = ch.household_id "
-            "JOIN unit c ON c.id = h.cell_id JOIN unit v ON v.id = c.village_id "
-            "WHERE v.code <> :v ORDER BY ch.id LIMIT 1"),
-            {"v": logins["grid_worker"]["unit"]}).scalar_one()
+def test_child_elsewhere_is_not_found(as_role, other_child):
+    other = other_child
     resp = as_role("grid_worker", "GET", f"/record/child/{other}")
     assert resp.status_code == 404 and resp.get_json()["error"]["field"] == "child_id"
     assert as_role("grid_worker", "GET", "/record/child/999999999").status_code == 404
