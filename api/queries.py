@@ -27,7 +27,7 @@ from geo.coverage import blind_spots, suggest_sites
 from geo.errors import NotFound
 from geo.routes import worker_route
 from geo.visits import cell_status, status_rollup
-from geo.workers import get_worker
+from geo.workers import check_worker_in_scope
 
 bp = APIBlueprint("queries", __name__, tag="queries")
 COUNT_KEYS = ("children", "overdue_children", "households", "uncovered_households",
@@ -98,7 +98,7 @@ def _route(q) -> dict:
     user = current_user()
     if user.role in ("grid_worker", "grid_head") and user.worker_id != q["worker"]:
         raise NotFound(f"no worker {q['worker']}", field="worker")
-    get_worker(conn(), q["worker"], user.unit_id, field="worker")
+    check_worker_in_scope(conn(), q["worker"], user.unit_id)
     cfg = _cfg()
     route = worker_route(conn(), cfg["rules"], q["worker"], q["date"],
                          within_days=q["within_days"], budget_min=q["budget_min"],

@@ -31,14 +31,21 @@ def list_workers(conn: Connection, scope_id: int, limit: int, offset: int,
     return [dict(r) for r in rows]
 
 
-def get_worker(conn: Connection, worker_id: int, scope_id: int,
-               field: str = "worker_id") -> dict:
-    """The worker if their unit lies under ``scope_id``; :class:`NotFound` (naming
-    ``field``) otherwise."""
+def check_worker_in_scope(conn: Connection, worker_id: int, scope_id: int,
+                          field: str = "worker") -> None:
+    """:class:`NotFound` (naming ``field``) unless the worker's unit lies under
+    ``scope_id``; cheaper than :func:`get_worker` when only access is in question."""
+    if conn.execute(sa.text(f"SELECT 1 FROM worker w JOIN unit u ON u.id = w.unit_id "
+                            f"WHERE w.id = :id AND {_IN_SCOPE}"),
+                    {"id": worker_id, "scope_id": scope_id}).first() is None:
+        raise NotFound(f"no worker {worker_id}", field=field)
+
+
+def get_worker(conn: Connection, worker_id: int, scope_id: int) -> dict:
     row = conn.execute(sa.text(_WORKER + f" WHERE w.id = :id AND {_IN_SCOPE}"),
                        {"id": worker_id, "scope_id": scope_id}).mappings().first()
     if row is None:
-        raise NotFound(f"no worker {worker_id}", field=field)
+        raise NotFound(f"no worker {worker_id}", field="worker_id")
     return dict(row)
 
 

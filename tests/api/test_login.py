@@ -57,6 +57,16 @@ def test_route_downloads(as_role, engine, logins):
     # A grid head asking for someone else's route: not found.
     other = as_role("grid_head", "GET", f"/api/routes?worker={worker + 1}&date=2026-11-24")
     assert other.status_code == 404
+    # A supervisor asking for a worker in another township: not found either.
+    with engine.connect() as conn:
+        elsewhere = conn.execute(sa.text(
+            "SELECT w.id FROM worker w JOIN unit u ON u.id = w.unit_id "
+            "WHERE u.township_id <> (SELECT id FROM unit WHERE code = :t) "
+            "AND w.role = 'grid_worker' LIMIT 1"), {"t": logins["supervisor"]["unit"]}).scalar()
+    far = as_role("supervisor", "GET", f"/api/routes?worker={elsewhere}&date=2026-11-24")
+    assert far.status_code == 404 and far.get_json()["error"]["field"] == "worker"
+    assert as_role("admin", "GET", f"/api/routes?worker={elsewhere}&date=2026-11-24"
+                   ).status_code == 200
 
 
 def test_users_create_on_the_command_line(database, demo, monkeypatch, engine):
