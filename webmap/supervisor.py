@@ -3,10 +3,13 @@ with a layer control, a legend, popups and a side panel with the unit's figures.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from branca.element import MacroElement, Template
 
-from geo import vocab
+from geo import access, vocab
 from geo.access import PERSON_ROLES
+from geo.scope import today
 from layers.registry import layers_for
 from webmap.base import offline_map, render_page
 
@@ -15,13 +18,17 @@ TEXT = {
            "households": "家庭户", "cells": "网格", "free_beds": "空余床位",
            "legend": "图例", "search": "搜索村/社区或儿童姓名", "logout": "退出",
            "lang": "English", "area": "平方公里", "planner": "规划视图",
-           "overdue": "逾期未走访儿童", "never": "从未走访网格", "record": "查看档案"},
+           "overdue": "逾期未走访儿童", "never": "从未走访网格", "record": "查看档案",
+           "nearest": "紧急安置", "route": "我的走访路线", "report": "上月月报",
+           "ledger": "导出儿童台账"},
     "en": {"title": "Grid map for children in distress", "children": "Children on file",
            "households": "Households", "cells": "Cells", "free_beds": "Free beds",
            "legend": "Legend", "search": "Find a village or child", "logout": "Log out",
            "lang": "中文", "area": "km²", "planner": "Planner view",
            "overdue": "Overdue children", "never": "Cells never visited",
-           "record": "Open record"},
+           "record": "Open record", "nearest": "Emergency placement",
+           "route": "My visit route", "report": "Last month's report",
+           "ledger": "Export children's ledger"},
 }
 
 
@@ -170,12 +177,32 @@ class GridLayers(MacroElement):
         self.config = config
 
 
+def _pages(cfg: dict, user) -> list[tuple[str, str, frozenset[str]]]:
+    """The other pages a role works with: (address, text key, roles)."""
+    first = today(cfg["timezone"]).replace(day=1)
+    last_month = (first - dt.timedelta(days=1)).strftime("%Y-%m")
+    own_route = {"grid_head", "grid_worker"} if user.worker_id else set()
+    return [
+        (f"/map/route/{user.worker_id}?", "route", frozenset(own_route)),
+        ("/map/nearest?", "nearest", access.PLACES_CHILDREN),
+        ("/map/planner?", "planner", access.SEES_COVERAGE),
+        (f"/api/reports/monthly?format=html&month={last_month}", "report",
+         frozenset({"admin", "supervisor", "planner"})),
+        ("/api/exports/ledger?kind=children", "ledger",
+         frozenset({"admin", "supervisor", "grid_head", "grid_worker"})),
+    ]
+
+
 def supervisor_map(cfg: dict, user, lang: str = "zh", csrf: str = "") -> str:
     """The whole HTML page for ``user`` in ``lang`` ("zh" or "en")."""
     text = TEXT[lang]
     m = offline_map(cfg, location=[26.5, 101.7], zoom=10, title=text["title"])
     other = "en" if lang == "zh" else "zh"
-    links = (f'<a href="?lang={other}">{text["lang"]}</a>'
+    suffix = "&lang=en" if lang == "en" else ""
+    pages = [(href, text[key]) for href, key, roles in _pages(cfg, user)
+             if user.role in roles]
+    links = (" ".join(f'<a href="{href}{suffix}">{label}</a>' for href, label in pages)
+             + ("<br>" if pages else "") + f'<a href="?lang={other}">{text["lang"]}</a>'
              f'<form method="post" action="/logout" style="display:inline">'
              f'<input type="hidden" name="csrf_token" value="{csrf}">'
              f'<button type="submit">{text["logout"]}</button></form>')

@@ -79,3 +79,14 @@ def test_record_visit_sends_the_phones_position(browser, server, logins, login, 
     assert abs(x - (lon + 0.1)) < 1e-6
     assert "gps_far_from_household" in flags
     context.close()
+
+
+def test_map_panel_leads_to_my_route(page, server, logins, login):
+    login(page, logins["grid_head"])
+    page.goto(f"{server}/map")
+    page.wait_for_function("window.gridmap && window.gridmap.unitLoaded", timeout=30_000)
+    assert "规划视图" not in page.locator(".gm-links").inner_text()
+    page.locator(".gm-links a", has_text="我的走访路线").click()
+    page.wait_for_load_state()
+    assert "/map/route/" in page.url
+    assert page.locator("h1").inner_text().startswith("走访路线单")

@@ -32,6 +32,14 @@ def test_supervisor_map(page, server, logins, artifacts, login):
     page.screenshot(path=str(artifacts / "supervisor_map.png"))
     assert page.console_errors == []
     assert page.hosts == {server.split("/")[2]}
+    # The panel leads to the supervisor's other pages, and only to those.
+    links = page.locator(".gm-links a")
+    assert {"紧急安置", "规划视图", "上月月报", "导出儿童台账"} <= set(links.all_inner_texts())
+    assert "我的走访路线" not in links.all_inner_texts()
+    page.locator(".gm-links a", has_text="上月月报").click()
+    page.wait_for_load_state()
+    assert "/api/reports/monthly?format=html&month=" in page.url
+    assert page.locator("table").count() >= 1
 
 
 def test_english_and_login_required(page, server, logins, login):
@@ -44,6 +52,9 @@ def test_english_and_login_required(page, server, logins, login):
     assert "Children on file" in page.locator("#gm-figures").inner_text()
     # Planners are offered no household layer.
     assert page.get_by_label("Households").count() == 0
+    links = page.locator(".gm-links a").all_inner_texts()
+    assert "Planner view" in links and "Last month's report" in links
+    assert "Emergency placement" not in links and "Export children's ledger" not in links
     assert page.console_errors == []
 
 
