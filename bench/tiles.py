@@ -17,7 +17,7 @@ from common import bench_engine, config, timed
 from geo.db import open_database
 from layers.tiles import LAYERS, tile
 
-ZOOMS = (10, 12, 14)
+ZOOMS = (10, 12, 13, 14, 15)
 
 
 def _tile_xy(lon: float, lat: float, z: int) -> tuple[int, int]:
@@ -41,6 +41,8 @@ def run(cfg: dict, scale: float, repeat: int) -> None:
             x, y = _tile_xy(*seat, z)
             for layer in (LAYERS["households"], LAYERS["cells"], LAYERS["villages"],
                           LAYERS["facilities"]):
+                if z < layer.min_zoom:
+                    continue
                 ours = timed(lambda lay=layer, z=z, x=x, y=y: tile(conn, lay, z, x, y, county),
                              repeat)
                 line = (f"  z{z:<2} {layer.name:<11} median {ours['median_ms']:8.1f} ms  "

@@ -42,8 +42,8 @@ LAYERS = {layer.name: layer for layer in (
         SELECT h.geom, h.id, c.code AS cell, 1 AS households,
                (SELECT count(*) FROM child ch WHERE ch.household_id = h.id) AS children
           FROM household h JOIN unit c ON c.id = h.cell_id, bounds
-         WHERE h.geom && bounds.geom4326 AND {_SCOPE}""", min_zoom=10,
-              cluster_below=14, cluster_by="cell",
+         WHERE h.geom && bounds.geom4326 AND {_SCOPE}""", min_zoom=13,
+              cluster_below=15, cluster_by="cell",
               cluster="count(*) AS households, sum(children)::int AS children"),
     TileLayer("facilities", ALL, f"""
         SELECT f.geom, f.id, f.name, f.type, f.capacity - f.occupied AS free_beds, f.open_24h

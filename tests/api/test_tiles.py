@@ -54,7 +54,7 @@ def test_household_tiles_follow_area_and_role(as_role, engine, logins):
         lon, lat = conn.execute(sa.text(
             "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM unit "
             "WHERE code = :v) t"), {"v": village}).one()
-    z = 11
+    z = 13
     x, y = tile_of(lon, lat, z)
     assert as_role("planner", "GET", f"/tiles/households/{z}/{x}/{y}.pbf").status_code == 403
     admin = mapbox_vector_tile.decode(
@@ -107,10 +107,10 @@ def test_coverage_and_reach_layers(as_role, engine, seat):
 
 
 def test_household_bins_keep_every_household(as_role, seat, engine):
-    """Below zoom 14 households come binned: fewer features, the same households and
-    children in all, and no household id to pick one out; from zoom 14 one feature per
+    """Below zoom 15 households come binned: fewer features, the same households and
+    children in all, and no household id to pick one out; from zoom 15 one feature per
     household."""
-    z = 12
+    z = 13
     x, y = tile_of(*seat, z)
     feats = mapbox_vector_tile.decode(as_role(
         "admin", "GET", f"/tiles/households/{z}/{x}/{y}.pbf").data)["households"]["features"]
@@ -124,9 +124,9 @@ def test_household_bins_keep_every_household(as_role, seat, engine):
     assert len(feats) < households
     assert sum(f["properties"]["households"] for f in feats) == households
     assert sum(f["properties"]["children"] for f in feats) == children
-    x14, y14 = tile_of(*seat, 14)
+    x15, y15 = tile_of(*seat, 15)
     single = mapbox_vector_tile.decode(as_role(
-        "admin", "GET", f"/tiles/households/14/{x14}/{y14}.pbf").data)["households"]
+        "admin", "GET", f"/tiles/households/15/{x15}/{y15}.pbf").data)["households"]
     assert single["features"] and all(
         f["properties"]["households"] == 1 and "id" in f["properties"]
         for f in single["features"])
