@@ -95,6 +95,24 @@ def monthly_report(conn: Connection, rules: dict, unit: str, month: str,
             "previous": prev_first.strftime("%Y-%m"), "figures": rows, "blind_spots": reach}
 
 
+def suppress_small_counts(report: dict, threshold: int) -> dict:
+    """The report as a planner may see it: every count from 1 to ``threshold`` - 1 is
+    None, and so is a change whose either side is hidden (it would give the hidden
+    count away)."""
+    def hide(v):
+        return None if isinstance(v, int) and 0 < v < threshold else v
+
+    figures = []
+    for f in report["figures"]:
+        this, last = hide(f["this_month"]), hide(f["last_month"])
+        figures.append({**f, "this_month": this, "last_month": last,
+                        "change": None if this is None or last is None else f["change"]})
+    spots = [{**s, "children": hide(s["children"]),
+              "uncovered_children": hide(s["uncovered_children"])}
+             for s in report["blind_spots"]]
+    return {**report, "figures": figures, "blind_spots": spots, "suppressed": threshold}
+
+
 def report_xlsx(report: dict) -> bytes:
     wb = Workbook()
     ws = wb.active

@@ -105,3 +105,25 @@ def test_imports_are_for_admins_and_supervisors(as_role):
     tpl = as_role("grid_worker", "GET", "/api/imports/template?kind=children")
     assert list(pd.read_excel(io.BytesIO(tpl.data)).columns)[:3] == ["台账编号", "户台账编号",
                                                                      "姓名"]
+
+
+def test_planner_report_hides_small_counts(as_role, logins):
+    """A village's report for a planner: every count from 1 to 4 hidden, and the change
+    next to a hidden count too (it would give it away); the page still renders."""
+    village = logins["grid_worker"]["unit"]
+    url = f"/api/reports/monthly?month=2026-10&unit={village}"
+    full = as_role("supervisor", "GET", url).get_json()
+    seen = as_role("planner", "GET", url).get_json()
+    small = [(i, k) for i, f in enumerate(full["figures"])
+             for k in ("this_month", "last_month") if 0 < f[k] < 5]
+    assert small, "the seeded village should have some count under 5"
+    for i, k in small:
+        assert seen["figures"][i][k] is None and seen["figures"][i]["change"] is None
+    for f in seen["figures"]:
+        for k in ("this_month", "last_month", "change"):
+            assert f[k] is None or not 0 < abs(f[k]) < 5 or k == "change"
+    for s in seen["blind_spots"]:
+        assert s["uncovered_children"] is None or not 0 < s["uncovered_children"] < 5
+    page = as_role("planner", "GET", url + "&format=html")
+    assert page.status_code == 200 and "–" in page.get_data(as_text=True)
+    assert as_role("planner", "GET", url + "&format=xlsx").status_code == 200
