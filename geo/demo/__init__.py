@@ -164,7 +164,7 @@ def load_demo(engine: Engine, cfg: dict, scale: float = 1.0, seed: int | None = 
 
         staff = _workers(rng, cur, units, ids)
         seat = units.loc[units[units["name"].str.endswith("街道")].index[0], "point"]
-        facilities = pd.DataFrame(people.facility_rows(rng, units, seat))
+        facilities = pd.DataFrame(people.facility_rows(rng, units, seat, scale))
         facilities["geom"] = point_ewkt(facilities["lon"], facilities["lat"])
         facilities["ledger_id"] = [f"DEMO-F{i + 1:04d}" for i in range(len(facilities))]
         copy_frame(cur, "facility", facilities.drop(columns=["lon", "lat"]))

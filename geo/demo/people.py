@@ -6,6 +6,7 @@ county every time. The frames returned here are loaded with COPY by geo.demo."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import numpy as np
 import pandas as pd
@@ -207,8 +208,12 @@ def visits(rng, ch: pd.DataFrame, hh: pd.DataFrame, today: dt.date, rules: dict,
     return v
 
 
-def facility_rows(rng, units: pd.DataFrame, seat: shapely.Point) -> list[dict]:
-    """Facilities of every type, placed in the real townships and villages."""
+def facility_rows(rng, units: pd.DataFrame, seat: shapely.Point,
+                  scale: float = 1.0) -> list[dict]:
+    """Facilities of every type, placed in the real townships and villages. Above scale
+    1 (a city's people packed into the one real county) the local ones — health
+    centres, police stations, nursing homes, hospitals, schools, children's homes —
+    come ``round(scale)`` times over, as a city has that many more of them."""
     towns = units[units["level"] == "township"]
     villages = units[units["level"] == "village"]
     rows: list[dict] = []
@@ -234,11 +239,12 @@ def facility_rows(rng, units: pd.DataFrame, seat: shapely.Point) -> list[dict]:
     add("designated_hospital", "仁和区人民医院", seat_area, 20, True, disability=True)
     add("designated_hospital", "仁和区妇幼保健院", seat_area, 15, True, disability=True)
     add("hospital", "仁和区中医医院", seat_area, 10, True, disability=True)
-    for i, (_, town) in enumerate(towns.iterrows()):
-        name = town["name"]
+    copies = max(1, round(scale))
+    for k, (i, (_, town)) in itertools.product(range(copies), enumerate(towns.iterrows())):
+        name = town["name"] + (f"第{k + 1}" if k else "")
         add("health_center", f"{name}卫生院", town["geom"], 4, i % 3 == 0)
         add("police_station", f"{name}派出所", town["geom"], 0, True)
-        if not name.endswith("街道"):
+        if not town["name"].endswith("街道"):
             sex = rng.choice(["any", "any", "any", "male", "female"])
             add("nursing_home", f"{name}敬老院", town["geom"], 6, True, 6, 17, str(sex))
         if i % 4 == 1:
@@ -246,8 +252,9 @@ def facility_rows(rng, units: pd.DataFrame, seat: shapely.Point) -> list[dict]:
         if i % 6 == 2:
             add("designated_hospital", f"{name}定点医院", town["geom"], 8, True)
         add("school", f"{name}初级中学", town["geom"], 0, False, 12, 15)
-    for i, (_, village) in enumerate(villages.iterrows()):
-        short = short_village(village["name"])
+    for k, (i, (_, village)) in itertools.product(range(copies),
+                                                  enumerate(villages.iterrows())):
+        short = short_village(village["name"]) + (f"第{k + 1}" if k else "")
         if rng.random() < 0.75:
             add("children_home", f"{short}儿童之家", village["geom"])
         if i % 2 == 0:
