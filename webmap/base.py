@@ -4,6 +4,7 @@ Tianditu with a key, or none)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 
 import folium
@@ -37,6 +38,15 @@ def offline_map(cfg: dict, location, zoom: int = 10, title: str = "gridmap",
         url, attr = BASEMAPS["tianditu"]
         folium.TileLayer(url % cfg["tianditu_key"], attr=attr, name="天地图").add_to(m)
     return m
+
+
+def local_date(value, lang: str) -> str:
+    """A date (a ``date`` or ``YYYY-MM-DD``) as people write it: 2026年11月24日 in
+    Chinese, 2026-11-24 in English."""
+    if value is None:
+        return "–"
+    day = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+    return f"{day.year}年{day.month}月{day.day}日" if lang == "zh" else day.isoformat()
 
 
 def render_page(m: folium.Map, lang: str, below: str = "", css: str | None = None) -> str:

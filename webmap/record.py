@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import folium
 
 from geo import vocab
-from webmap.base import Boundaries, offline_map, render_page
+from webmap.base import Boundaries, local_date, offline_map, render_page
 
 TEXT = {
     "zh": {"child": "儿童档案", "household": "家庭户档案", "facility": "机构信息",
@@ -54,13 +54,14 @@ def _label(mapping: dict, key, lang: str) -> str:
     return mapping.get(key, key) if lang == "zh" else str(key)
 
 
-def _when(value, tz: str) -> str:
+def _when(value, tz: str, lang: str) -> str:
     """A time on the county's clock, to the minute."""
     if value is None:
         return "–"
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value)
-    return value.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+    local = value.astimezone(ZoneInfo(tz))
+    return f"{local_date(local.date(), lang)} {local:%H:%M}"
 
 
 def _table(headers: list[str], rows: list[list], empty: str) -> str:
@@ -101,29 +102,29 @@ def child_page(cfg: dict, lang: str, child: dict, due: dict | None, visits: list
     fields = [
         (t["name"], e(child["name"])),
         (t["sex"], e(_label(vocab.SEXES, child["sex"], lang))),
-        (t["birth_date"], e(str(child["birth_date"]))),
+        (t["birth_date"], e(local_date(child["birth_date"], lang))),
         (t["categories"], e(cats.join(_label(vocab.CHILD_CATEGORIES, c, lang)
                                       for c in child["categories"]) or t["none"])),
         (t["risk_level"], e(_label(RISK_ZH, child["risk_level"], lang))),
         (t["guardian"], e(child.get("guardian_situation") or "–")),
         (t["school"], e(child.get("school") or "–")),
         (t["disability"], t["yes"] if child.get("has_disability") else t["no"]),
-        (t["registered_on"], e(str(child["registered_on"]))),
+        (t["registered_on"], e(local_date(child["registered_on"], lang))),
         (t["address"], e(child["address"])),
         (t["cell"], e(f"{child['cell_name']} {child['cell_code']}")),
     ]
     if "id_masked" in child:
         fields.append((t["id_masked"], e(child["id_masked"] or "–")))
     if due:
-        fields += [(t["last_visit"], e(_when(due["last_visit"], cfg["timezone"]))),
-                   (t["next_due"], e(str(due["next_due"]))),
+        fields += [(t["last_visit"], e(_when(due["last_visit"], cfg["timezone"], lang))),
+                   (t["next_due"], e(local_date(due["next_due"], lang))),
                    (t["overdue"], f"<b class='gm-late'>{due['days_overdue']}</b>"
                     if due["days_overdue"] > 0 else "0")]
     show_notes = any("note" in v for v in visits)
     rows = []
     for v in visits:
         check = "、".join(t.get(f, f) for f in (v["flag_reason"] or "").split(",") if f)
-        row = [e(_when(v["visited_at"], cfg["timezone"])),
+        row = [e(_when(v["visited_at"], cfg["timezone"], lang)),
                e(_label(vocab.VISIT_KINDS, v["kind"], lang)),
                e(v["worker_name"]), e(v["outcome"] or "–"),
                f"<span class='gm-late'>{e(check)}</span>" if v["flagged"] else t["ok"]]
@@ -132,7 +133,7 @@ def child_page(cfg: dict, lang: str, child: dict, due: dict | None, visits: list
         rows.append(row)
     headers = [t["when"], t["kind"], t["worker"], t["outcome"], t["check"]] + \
         ([t["note"]] if show_notes else [])
-    placed = [[e(_when(p["placed_at"], cfg["timezone"])), e(p["facility"]),
+    placed = [[e(_when(p["placed_at"], cfg["timezone"], lang)), e(p["facility"]),
                e(_label(vocab.FACILITY_TYPES, p["type"], lang)),
                e(_label(vocab.PLACEMENT_STATUSES, p["status"], lang))] for p in placements]
     sections = [(t["visits"], _table(headers, rows, t["none"])),
@@ -152,7 +153,7 @@ def household_page(cfg: dict, lang: str, household: dict, children: list[dict]) 
               (t["cell"], e(household["cell_code"]))]
     rows = [[f"<a href='/record/child/{c['id']}{'?lang=en' if lang == 'en' else ''}'>"
              f"{e(c['name'])}</a>", e(_label(vocab.SEXES, c["sex"], lang)),
-             e(str(c["birth_date"])), e(_label(RISK_ZH, c["risk_level"], lang))]
+             e(local_date(c["birth_date"], lang)), e(_label(RISK_ZH, c["risk_level"], lang))]
             for c in children]
     sections = [(t["children"], _table([t["name"], t["sex"], t["birth_date"],
                                         t["risk_level"]], rows, t["none"]))]

@@ -9,7 +9,7 @@ import html
 import folium
 
 from geo import vocab
-from webmap.base import offline_map, render_page
+from webmap.base import local_date, offline_map, render_page
 
 TEXT = {
     "zh": {"title": "走访路线单", "total": "全程", "minutes": "分钟", "km": "公里",
@@ -76,9 +76,10 @@ def route_page(cfg: dict, route: dict, lang: str, csrf: str, query: str) -> str:
     kind = "return" if route["worker"]["role"] == "grid_head" else "regular"
     summary = (f'{t["total"]} {route["total_m"] / 1000:.1f} {t["km"]} · '
                f'{route["total_min"]:.0f} {t["minutes"]} · {len(route["stops"])} {t["stop"]}')
+    day = local_date(route["date"], lang)
     sheet = f"""
     <div id="gm-sheet">
-      <h1>{t['title']} · {html.escape(route['worker']['name'])} · {route['date']}</h1>
+      <h1>{t['title']} · {html.escape(route['worker']['name'])} · {day}</h1>
       <p id="gm-summary">{summary}</p>
       <p class="noprint"><a href="/api/routes.csv?{query}">{t['csv']}</a> ·
          <a href="/api/routes.gpx?{query}">{t['gpx']}</a> ·

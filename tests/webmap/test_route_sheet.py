@@ -19,6 +19,7 @@ def test_route_sheet(browser, server, logins, login, engine, artifacts):
     stops = page.locator(".gm-stop")
     assert stops.count() > 0
     assert "公里" in page.locator("#gm-summary").inner_text()
+    assert page.locator("h1").inner_text().endswith("2026年11月24日")
     assert page.locator(".leaflet-marker-icon").count() == stops.count()
     csv = page.request.get(page.locator("a", has_text="下载 CSV").get_attribute("href")
                            .replace("/api", f"{server}/api", 1))
