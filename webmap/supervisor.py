@@ -43,11 +43,21 @@ class GridLayers(MacroElement):
       var t = cfg.text;
       window.gridmap = {tilesLoaded: 0, layers: {}, errors: []};
       var overlays = {};
+      // Leaflet 1.9 places a click on a small circle marker at the marker's own latlng,
+      // which VectorGrid's point symbols do not have (the click threw and no popup
+      // opened): such symbols take the mouse position instead.
+      var createLayer = L.VectorGrid.prototype._createLayer;
+      L.VectorGrid.prototype._createLayer = function () {
+        var symbol = createLayer.apply(this, arguments);
+        if (symbol && symbol.getLatLng && !symbol._latlng) { symbol.getLatLng = null; }
+        return symbol;
+      };
       function popupHtml(layer, p) {
         var rows = layer.popup.map(function (f) {
           var v = p[f[0]];
           if (f[0] === 'status_label') { v = (layer.legend[p.status] || {})[cfg.lang]; }
           if (f[0] === 'type_label') { v = cfg.typeLabels[p.type]; }
+          if (f[0] === 'id' && v === undefined) { return ''; }  // a bin of households
           if (v === undefined || v === null) { v = '–'; }
           return '<tr><th>' + f[cfg.lang === 'zh' ? 1 : 2] + '</th><td>' + v + '</td></tr>';
         });
@@ -79,8 +89,7 @@ class GridLayers(MacroElement):
         };
         var url = cfg.tileUrl.replace('__layer__', layer.name);
         var vg = L.vectorGrid.protobuf(url, {
-          vectorTileLayerStyles: styles, interactive: true, maxNativeZoom: 16,
-          getFeatureId: function (f) { return f.properties.id; }
+          vectorTileLayerStyles: styles, interactive: true, maxNativeZoom: 16
         });
         vg.on('click', function (e) {
           L.popup().setLatLng(e.latlng).setContent(popupHtml(layer, e.layer.properties))

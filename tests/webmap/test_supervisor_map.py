@@ -1,10 +1,28 @@
 """The supervisor map in real headless Chromium."""
 
+import sqlalchemy as sa
+
 PATHS = "document.querySelectorAll('.leaflet-tile-pane path').length"
 
 
 def _paths(page):
     return page.evaluate(PATHS)
+
+
+def _click_a_feature(page):
+    """Click the first map feature drawn inside the window, where it is drawn (a tile's
+    features may lie outside the view), and wait for its popup."""
+    x, y = page.evaluate("""() => {
+      for (const p of document.querySelectorAll('.leaflet-tile-pane path.leaflet-interactive')) {
+        const r = p.getBoundingClientRect();
+        const x = r.left + r.width / 2, y = r.top + r.height / 2;
+        if (r.width > 0 && x > 300 && x < 1000 && y > 100 && y < 800) return [x, y];
+      }
+      return [0, 0]; }""")
+    assert x and y, "no feature drawn in the window"
+    page.mouse.click(x, y)
+    page.wait_for_selector(".leaflet-popup-content", timeout=5_000)
+    return page.locator(".leaflet-popup-content").last.inner_text()
 
 
 def test_supervisor_map(page, server, logins, artifacts, login):
@@ -23,10 +41,8 @@ def test_supervisor_map(page, server, logins, artifacts, login):
     page.wait_for_function(f"{PATHS} < {before}", timeout=5_000)
     page.get_by_label("网格走访状态").check()
     page.wait_for_function("window.gridmap.tilesLoaded > 1")
-    # A popup with the cell's figures.
-    # The last layer drawn is the facilities: click one of their points.
-    page.locator(".leaflet-tile-pane path.leaflet-interactive").last.click(force=True)
-    page.wait_for_selector(".leaflet-popup-content", timeout=5_000)
+    # A popup with the figures of whatever was clicked (a cell, a village, a facility).
+    _click_a_feature(page)
     assert page.locator(".leaflet-popup-content table").count() == 1
     page.wait_for_timeout(400)  # the popup's fade-in
     page.screenshot(path=str(artifacts / "supervisor_map.png"))
@@ -59,8 +75,6 @@ def test_english_and_login_required(page, server, logins, login):
 
 
 def test_search_finds_a_child(page, server, logins, login, engine, artifacts):
-    import sqlalchemy as sa
-
     with engine.connect() as conn:
         child_id, name = conn.execute(sa.text(
             "SELECT ch.id, ch.name FROM child ch JOIN household h ON h.id = ch.household_id "
@@ -89,3 +103,37 @@ def test_search_finds_a_child(page, server, logins, login, engine, artifacts):
     page.screenshot(path=str(artifacts / "child_record.png"), full_page=True)
     assert page.console_errors == []
     assert page.hosts == {server.split("/")[2]}
+
+
+def test_households_binned_then_single(page, server, logins, login, engine):
+    """The household layer in the browser: bins with counts at zoom 13, single
+    households with a link to their record at 16."""
+    with engine.connect() as conn:
+        lon, lat = conn.execute(sa.text(
+            "SELECT ST_X(h.geom), ST_Y(h.geom) FROM household h JOIN unit c "
+            "ON c.id = h.cell_id JOIN unit v ON v.id = c.village_id WHERE v.code = :v "
+            "ORDER BY h.id LIMIT 1"), {"v": logins["grid_worker"]["unit"]}).one()
+    login(page, logins["grid_worker"])
+    page.goto(f"{server}/map")
+    page.wait_for_function("window.gridmap && window.gridmap.unitLoaded", timeout=30_000)
+    # Only the household layer on, so a click lands on a household feature.
+    for box in page.locator(".leaflet-control-layers-overlays input").all():
+        box.uncheck()
+    page.get_by_label("家庭户").check()
+    map_name = page.evaluate(
+        "Object.keys(window).find(k => k.startsWith('map_') && window[k].setView)")
+    for zoom, single in ((13, False), (16, True)):
+        page.evaluate(f"window['{map_name}'].setView([{lat}, {lon}], {zoom}, "
+                      "{animate: false}); window.gridmap.layers.households = false;")
+        page.wait_for_function("window.gridmap.layers.households", timeout=15_000)
+        page.wait_for_timeout(300)
+        page.evaluate(f"window['{map_name}'].closePopup()")
+        popup = _click_a_feature(page)
+        assert "户数" in popup
+        if single:
+            assert "户编号" in popup
+            assert page.locator(".leaflet-popup-content a").last.get_attribute(
+                "href").startswith("/record/household/")
+        else:
+            assert "户编号" not in popup
+    assert page.console_errors == []
