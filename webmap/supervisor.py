@@ -107,19 +107,28 @@ class GridLayers(MacroElement):
       });
       L.control.layers(null, overlays, {collapsed: false}).addTo(map);
 
-      var legend = L.control({position: 'bottomright'});
-      legend.onAdd = function () {
-        var div = L.DomUtil.create('div', 'gm-panel gm-legend');
+      // The legend of the layers on the map, one group each, redrawn as layers are
+      // switched on and off.
+      var legend = L.control({position: 'bottomright'}), legendDiv = null;
+      function drawLegend() {
         var html = '<h2>' + t.legend + '</h2>';
         cfg.layers.forEach(function (layer) {
-          Object.keys(layer.legend).forEach(function (k) {
+          var keys = layer.legend_order;  // the registry's order (tojson sorts keys)
+          if (!keys.length || !map.hasLayer(overlays[layer.title[cfg.lang]])) { return; }
+          html += '<h3>' + layer.title[cfg.lang] + '</h3>';
+          keys.forEach(function (k) {
             html += '<div><i style="background:' + layer.colours[k] + '"></i>' +
                     layer.legend[k][cfg.lang] + '</div>';
           });
         });
-        div.innerHTML = html;
-        return div;
+        legendDiv.innerHTML = html;
+      }
+      legend.onAdd = function () {
+        legendDiv = L.DomUtil.create('div', 'gm-panel gm-legend');
+        drawLegend();
+        return legendDiv;
       };
+      map.on('overlayadd overlayremove', function () { if (legendDiv) { drawLegend(); } });
       legend.addTo(map);
 
       var panel = L.control({position: 'topleft'});
@@ -218,6 +227,7 @@ def supervisor_map(cfg: dict, user, lang: str = "zh", csrf: str = "") -> str:
     layers = [{"name": layer.name, "title": layer.title, "kind": layer.kind,
                "colour_by": layer.colour_by, "colours": layer.colours, "colour": layer.colour,
                "popup": [list(p) for p in layer.popup], "legend": layer.legend,
+               "legend_order": list(layer.legend),
                "visible": layer.visible, "link": layer.link}
               for layer in layers_for(user.role)]
     GridLayers({

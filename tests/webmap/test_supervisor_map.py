@@ -37,8 +37,13 @@ def test_supervisor_map(page, server, logins, artifacts, login):
     assert "在册未成年人" in figures and "逾期未走访儿童" in figures and "从未走访网格" in figures
     # Toggle a layer off and back on through the layer control.
     before = _paths(page)
+    legend = page.locator(".gm-legend")
+    assert "按期走访" in legend.inner_text() and "无网格员" not in legend.inner_text()
+    text = legend.inner_text()  # in the registry's order, not alphabetical
+    assert text.index("<10%") < text.index("10–30%") < text.index("≥30%")
     page.get_by_label("网格走访状态").uncheck()
     page.wait_for_function(f"{PATHS} < {before}", timeout=5_000)
+    assert "按期走访" not in legend.inner_text()  # the legend follows the layers shown
     page.get_by_label("网格走访状态").check()
     page.wait_for_function("window.gridmap.tilesLoaded > 1")
     # A popup with the figures of whatever was clicked (a cell, a village, a facility).
