@@ -137,8 +137,9 @@ def nearest_facilities(conn: Connection, lon=None, lat=None, *, types=None, k: i
     params = {"lon": lon, "lat": lat, "types": types, "need_bed": bool(need_bed),
               "open_24h": bool(open_24h), "age": age, "sex": sex,
               "disability": bool(disability), "margin": MARGIN}
-    by_road = rank == "road" or (rank == "auto" and has_roads(conn))
-    if rank == "road" and not has_roads(conn):
+    roads = rank != "geodesic" and has_roads(conn)
+    by_road = rank == "road" or (rank == "auto" and roads)
+    if rank == "road" and not roads:
         raise InvalidInput("no road network is loaded (gridmap roads import FILE)",
                            field="rank")
     rows = _by_road(conn, params, k) if by_road else [

@@ -66,7 +66,11 @@ def has_pgrouting(conn: Connection) -> bool:
 
 
 def has_roads(conn: Connection) -> bool:
-    return has_pgrouting(conn) and bool(conn.execute(sa.text("SELECT 1 FROM road LIMIT 1")).first())
+    """pgRouting is installed and a road network is loaded (one round trip: it is asked
+    on every nearest-facility search)."""
+    return bool(conn.execute(sa.text(
+        "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pgrouting') "
+        "AND EXISTS (SELECT 1 FROM road)")).scalar())
 
 
 def import_roads(bind: Engine | Connection, path: str | Path, *, name_field: str | None = None,
