@@ -105,7 +105,9 @@ class GridLayers(MacroElement):
         overlays[layer.title[cfg.lang]] = vg;
         if (layer.visible) { vg.addTo(map); }
       });
-      L.control.layers(null, overlays, {collapsed: false}).addTo(map);
+      // On a phone the layer list and the legend start folded, so the map shows.
+      var narrow = window.innerWidth < 700;
+      L.control.layers(null, overlays, {collapsed: narrow}).addTo(map);
 
       // The legend of the layers on the map, one group each, redrawn as layers are
       // switched on and off.
@@ -124,8 +126,13 @@ class GridLayers(MacroElement):
         legendDiv.innerHTML = html;
       }
       legend.onAdd = function () {
-        legendDiv = L.DomUtil.create('div', 'gm-panel gm-legend');
+        legendDiv = L.DomUtil.create('div', 'gm-panel gm-legend' + (narrow ? ' gm-folded' : ''));
         drawLegend();
+        L.DomEvent.on(legendDiv, 'click', function () {
+          L.DomUtil.hasClass(legendDiv, 'gm-folded') ? L.DomUtil.removeClass(legendDiv, 'gm-folded')
+                                                     : L.DomUtil.addClass(legendDiv, 'gm-folded');
+        });
+        L.DomEvent.disableClickPropagation(legendDiv);
         return legendDiv;
       };
       map.on('overlayadd overlayremove', function () { if (legendDiv) { drawLegend(); } });

@@ -25,6 +25,12 @@ def _click_a_feature(page):
     return page.locator(".leaflet-popup-content").last.inner_text()
 
 
+def _redrawn(page, layer):
+    """Wait until ``layer``'s tiles have loaded again after a change of view or layers."""
+    page.wait_for_function(f"window.gridmap.layers.{layer}", timeout=15_000)
+    page.wait_for_timeout(300)
+
+
 def test_supervisor_map(page, server, logins, artifacts, login):
     login(page, logins["supervisor"])
     page.goto(f"{server}/map")
@@ -44,8 +50,9 @@ def test_supervisor_map(page, server, logins, artifacts, login):
     page.get_by_label("网格走访状态").uncheck()
     page.wait_for_function(f"{PATHS} < {before}", timeout=5_000)
     assert "按期走访" not in legend.inner_text()  # the legend follows the layers shown
+    page.evaluate("window.gridmap.layers.cell_status = false")
     page.get_by_label("网格走访状态").check()
-    page.wait_for_function("window.gridmap.tilesLoaded > 1")
+    _redrawn(page, "cell_status")
     # A popup with the figures of whatever was clicked (a cell, a village, a facility).
     _click_a_feature(page)
     assert page.locator(".leaflet-popup-content table").count() == 1
@@ -130,8 +137,7 @@ def test_households_binned_then_single(page, server, logins, login, engine):
     for zoom, single in ((13, False), (16, True)):
         page.evaluate(f"window['{map_name}'].setView([{lat}, {lon}], {zoom}, "
                       "{animate: false}); window.gridmap.layers.households = false;")
-        page.wait_for_function("window.gridmap.layers.households", timeout=15_000)
-        page.wait_for_timeout(300)
+        _redrawn(page, "households")
         page.evaluate(f"window['{map_name}'].closePopup()")
         popup = _click_a_feature(page)
         assert "户数" in popup
@@ -142,3 +148,24 @@ def test_households_binned_then_single(page, server, logins, login, engine):
         else:
             assert "户编号" not in popup
     assert page.console_errors == []
+
+
+
+def test_on_a_phone_the_map_shows(browser, server, logins, login, artifacts):
+    """At phone width the layer list and the legend start folded; a tap opens them."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+    page = context.new_page()
+    login(page, logins["grid_worker"])
+    page.goto(f"{server}/map")
+    page.wait_for_function("window.gridmap && window.gridmap.unitLoaded", timeout=30_000)
+    page.wait_for_function("window.gridmap.layers.status", timeout=15_000)
+    page.wait_for_timeout(800)  # the zoom to the unit settles
+    assert not page.get_by_label("网格走访状态").is_visible()
+    legend = page.locator(".gm-legend")
+    assert "按期走访" not in legend.inner_text()
+    page.screenshot(path=str(artifacts / "supervisor_map_phone.png"))
+    legend.click()
+    assert "按期走访" in legend.inner_text()
+    page.locator(".leaflet-control-layers").hover()
+    assert page.get_by_label("网格走访状态").is_visible()
+    context.close()
