@@ -10,6 +10,7 @@ from flask import Blueprint, current_app, redirect, request, url_for
 
 from api.auth import client_ip, current_user
 from api.db import conn
+from api.pages import _lang
 from geo import access, audit
 from geo.children import find_child, find_children
 from geo.facility_admin import get_facility
@@ -21,10 +22,6 @@ from webmap.record import child_page, facility_page, household_page
 
 bp = Blueprint("records_pages", __name__)
 HTML = {"Content-Type": "text/html; charset=utf-8"}
-
-
-def _lang() -> str:
-    return "en" if request.args.get("lang") == "en" else "zh"
 
 
 def _person_reader():

@@ -73,8 +73,7 @@ EXAMPLES = {
 }
 YES = {"是", "有", "yes", "true", "1", "y"}
 SEPARATORS = re.compile(r"[、,，;；/\s]+")
-RISK_ZH = {"高": "high", "中": "medium", "低": "low", "红": "red", "黄": "yellow", "蓝": "blue",
-           "绿": "green"}
+RISK_ZH = {label: level for level, label in vocab.RISK_LABELS.items()}
 OUTSIDE_MARGIN_M = 5000
 
 

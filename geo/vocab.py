@@ -48,6 +48,9 @@ WORKER_ROLES = {
     "child_director": "儿童主任",
 }
 
+# Chinese names of the default risk levels and of the four colour tiers counties use.
+RISK_LABELS = {"high": "高", "medium": "中", "low": "低", "red": "红", "yellow": "黄",
+               "blue": "蓝", "green": "绿"}
 VISIT_KINDS = {"regular": "定期随访", "return": "回访", "emergency": "紧急"}
 SEXES = {"male": "男", "female": "女"}
 SEX_ACCEPTED = {"any": "不限", "male": "男", "female": "女"}

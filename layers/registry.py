@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from geo.access import SEES_COVERAGE
 from layers.tiles import LAYERS as TILE_LAYERS
 
 STATUS_COLOURS = {"up_to_date": "#2e9d5b", "overdue": "#e08a1e", "never_visited": "#c62828",
@@ -24,8 +25,6 @@ FACILITY_COLOURS = {
 SHARE_BANDS = [(0.05, "#e8f5e9", "≤5%"), (0.2, "#fff3c4", "5–20%"),
                (0.4, "#ffcc80", "20–40%"), (0.6, "#ff8a65", "40–60%"),
                (1.0, "#d84315", ">60%")]
-# Aggregates of the coverage queries: the roles of GET /api/coverage/*.
-AGGREGATE_ROLES = frozenset({"admin", "supervisor", "planner"})
 
 BAND_COLOURS = {"low": "#2e9d5b", "mid": "#e08a1e", "high": "#c62828", "empty": "#b0b7bf"}
 LOAD_COLOURS = {"none": "#c62828", "ok": "#81c784", "over": "#ff7043"}
@@ -53,7 +52,7 @@ class MapLayer:
 
     @property
     def roles(self) -> frozenset[str]:
-        return TILE_LAYERS[self.name].roles if self.source == "tiles" else AGGREGATE_ROLES
+        return TILE_LAYERS[self.name].roles if self.source == "tiles" else SEES_COVERAGE
 
 
 REGISTRY: list[MapLayer] = [
@@ -144,9 +143,8 @@ PLANNER: list[MapLayer] = [
 ]
 
 
-def layers_for(role: str, registry: list[MapLayer] | None = None) -> list[MapLayer]:
-    return [layer for layer in (REGISTRY if registry is None else registry)
-            if role in layer.roles]
+def layers_for(role: str) -> list[MapLayer]:
+    return [layer for layer in REGISTRY if role in layer.roles]
 
 
 def planner_layer(name: str) -> MapLayer:

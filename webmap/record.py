@@ -47,7 +47,6 @@ TEXT = {
            "gps_far_from_household": "GPS far from household",
            "impossible_travel": "impossible travel"},
 }
-RISK_ZH = {"high": "高", "medium": "中", "low": "低"}
 
 
 def _label(mapping: dict, key, lang: str) -> str:
@@ -105,7 +104,7 @@ def child_page(cfg: dict, lang: str, child: dict, due: dict | None, visits: list
         (t["birth_date"], e(local_date(child["birth_date"], lang))),
         (t["categories"], e(cats.join(_label(vocab.CHILD_CATEGORIES, c, lang)
                                       for c in child["categories"]) or t["none"])),
-        (t["risk_level"], e(_label(RISK_ZH, child["risk_level"], lang))),
+        (t["risk_level"], e(_label(vocab.RISK_LABELS, child["risk_level"], lang))),
         (t["guardian"], e(child.get("guardian_situation") or "–")),
         (t["school"], e(child.get("school") or "–")),
         (t["disability"], t["yes"] if child.get("has_disability") else t["no"]),
@@ -153,7 +152,8 @@ def household_page(cfg: dict, lang: str, household: dict, children: list[dict]) 
               (t["cell"], e(household["cell_code"]))]
     rows = [[f"<a href='/record/child/{c['id']}{'?lang=en' if lang == 'en' else ''}'>"
              f"{e(c['name'])}</a>", e(_label(vocab.SEXES, c["sex"], lang)),
-             e(local_date(c["birth_date"], lang)), e(_label(RISK_ZH, c["risk_level"], lang))]
+             e(local_date(c["birth_date"], lang)),
+             e(_label(vocab.RISK_LABELS, c["risk_level"], lang))]
             for c in children]
     sections = [(t["children"], _table([t["name"], t["sex"], t["birth_date"],
                                         t["risk_level"]], rows, t["none"]))]

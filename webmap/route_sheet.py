@@ -25,13 +25,13 @@ TEXT = {
            "first_visit": "never visited", "return": "return visit", "regular": "regular",
            "start": "Start and end: office", "no_gps": " (no GPS fix: flagged)"},
 }
-RISK_ZH = {"high": "高", "medium": "中", "low": "低"}
 
 
 def _reason(r: dict, t: dict, lang: str) -> str:
     n = r["days_overdue"] if r["kind"] == "overdue" else r["days_until_due"]
     text = t[r["kind"]].format(n=n)
-    risk = RISK_ZH.get(r["risk_level"], r["risk_level"]) if lang == "zh" else r["risk_level"]
+    risk = vocab.RISK_LABELS.get(r["risk_level"], r["risk_level"]) if lang == "zh" \
+        else r["risk_level"]
     return f"{text}（{t[r['due_kind']]}，{risk}）" if lang == "zh" else \
         f"{text} ({t[r['due_kind']]}, {risk})"
 
