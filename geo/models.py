@@ -121,6 +121,9 @@ class Child(Base):
     guardian_situation: Mapped[str | None] = mapped_column(Text)
     school: Mapped[str | None] = mapped_column(Text)
     has_disability: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # Kept current by triggers on visit (migration 0006): never written by the app.
+    last_visit_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_return_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     registered_on: Mapped[dt.date] = mapped_column(Date, server_default=func.current_date())
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()

@@ -25,33 +25,27 @@ from geo.scope import CELL_IN_SCOPE, find_unit, parse_date
 
 STATUSES = ("up_to_date", "overdue", "never_visited", "empty")
 
-# The last visit and last return visit of each child in ``kids``: index probes per
-# child for a small scope, one aggregate over the visits for a whole county or city.
-_LAST_PROBE = """
-    SELECT k.*, lv.at AS last_visit, lr.at AS last_return,
+# The last visit and last return visit of each child in ``kids``, read from the state
+# the database keeps current (child.last_visit_at / last_return_at, maintained by
+# triggers on visit). Only for a child whose stored last visit lies after the cutoff
+# (``as_of`` in the past) are its visits looked up, through the (child, time) index.
+_LAST = """
+    SELECT k.*,
+           CASE WHEN k.stored_visit IS NULL OR k.stored_visit < :cutoff THEN k.stored_visit
+                ELSE (SELECT max(v.visited_at) FROM visit v
+                       WHERE v.child_id = k.id AND v.visited_at < :cutoff) END
+               AS last_visit,
+           CASE WHEN k.stored_return IS NULL OR k.stored_return < :cutoff THEN k.stored_return
+                ELSE (SELECT max(v.visited_at) FROM visit v
+                       WHERE v.child_id = k.id AND v.kind = 'return'
+                         AND v.visited_at < :cutoff) END
+               AS last_return,
            NOT (k.categories <@ CAST(:exempt AS text[])) AS return_due
       FROM kids k
-      LEFT JOIN LATERAL (
-          SELECT v.visited_at AS at FROM visit v
-           WHERE v.child_id = k.id AND v.visited_at < :cutoff
-           ORDER BY v.visited_at DESC LIMIT 1) lv ON true
-      LEFT JOIN LATERAL (
-          SELECT v.visited_at AS at FROM visit v
-           WHERE v.child_id = k.id AND v.kind = 'return' AND v.visited_at < :cutoff
-           ORDER BY v.visited_at DESC LIMIT 1) lr ON true
-"""
-_LAST_SCAN = """
-    SELECT k.*, a.last_visit, a.last_return,
-           NOT (k.categories <@ CAST(:exempt AS text[])) AS return_due
-      FROM kids k
-      LEFT JOIN (SELECT child_id, max(visited_at) AS last_visit,
-                        max(visited_at) FILTER (WHERE kind = 'return') AS last_return
-                   FROM visit WHERE visited_at < :cutoff GROUP BY child_id) a
-        ON a.child_id = k.id
 """
 
 # One row per child in scope with last visits, due date and days overdue.
-_DUE_TEMPLATE = f"""
+_DUE_SQL = f"""
 WITH rules AS (
     SELECT key AS risk_level, value::int AS days
       FROM jsonb_each_text(CAST(:intervals AS jsonb))
@@ -59,6 +53,7 @@ WITH rules AS (
     SELECT CAST(:as_of AS date) AS as_of
 ), kids AS (
     SELECT ch.id, ch.name, ch.risk_level, ch.categories, ch.registered_on, ch.household_id,
+           ch.last_visit_at AS stored_visit, ch.last_return_at AS stored_return,
            c.id AS cell_id, c.village_id, c.township_id, r.days
       FROM unit c
       JOIN household h ON h.cell_id = c.id
@@ -66,7 +61,7 @@ WITH rules AS (
       JOIN rules r ON r.risk_level = ch.risk_level
      WHERE c.level = 'cell' AND {CELL_IN_SCOPE} AND ch.registered_on <= CAST(:as_of AS date)
        AND (CAST(:cells AS int[]) IS NULL OR c.id = ANY(CAST(:cells AS int[])))
-), last AS ({{last}}
+), last AS ({_LAST}
 ), due AS (
     SELECT l.*,
            COALESCE((l.last_visit AT TIME ZONE :tz)::date, l.registered_on) + l.days
@@ -85,9 +80,8 @@ SELECT d.*, LEAST(d.regular_due, d.return_due_on) AS next_due,
 
 
 def _due_sql(params: dict) -> str:
-    """The due query, scanning all visits when the scope is a whole county or more."""
-    whole = params["cells"] is None and params["unit_level"] in (None, "county")
-    return _DUE_TEMPLATE.format(last=_LAST_SCAN if whole else _LAST_PROBE)
+    """The due query (one shape for every scope: no scan of the visits)."""
+    return _DUE_SQL
 
 
 def _params(conn: Connection, rules: dict, as_of, unit: str | None, tz: str,
