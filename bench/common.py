@@ -54,3 +54,13 @@ def timed(func, repeat: int) -> dict:
     p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
     return {"median_ms": statistics.median(times), "p95_ms": p95, "result": result,
             "n": repeat}
+
+
+def machine_line() -> str:
+    """Cores and the load of everything else on the machine, printed by every bench so
+    a figure can be read against what else was running."""
+    import os
+
+    load1, load5, _ = os.getloadavg()
+    return (f"machine: {os.cpu_count()} cores, load average {load1:.2f} (1 min) "
+            f"{load5:.2f} (5 min) before this run")
