@@ -35,7 +35,7 @@ from sqlalchemy.engine import Connection, Engine
 from geo import access, identity, vocab
 from geo.chinacrs import CRS_NAMES, to_wgs84
 from geo.demo.copyload import copy_frame, pg_array, point_ewkt
-from geo.errors import Forbidden, InvalidInput
+from geo.errors import Forbidden, InvalidInput, NotFound
 
 # Column headers by kind: field -> (Chinese header, required).
 COLUMNS = {
@@ -571,6 +571,26 @@ def _stage(t: pd.DataFrame, kind: str) -> pd.DataFrame:
         "id_hash": t["id_hash"], "categories": t["category_codes"], "risk_level": t["risk_code"],
         "guardian_situation": t["guardian_situation"].replace("", None),
         "school": t["school"].replace("", None), "has_disability": t["disability"]})
+
+
+def acting_user(conn: Connection, username: str | None, label: str = "cli"):
+    """Who an import from the command line acts as: the active login ``username`` (its
+    role and unit), or else the admin of the county, audited as ``label``."""
+    from geo.users import User, get_user_by_name
+
+    if username:
+        user = get_user_by_name(conn, username)
+        if user is None:
+            raise NotFound(f"no active login named {username}", field="as")
+        return user
+    counties = conn.execute(sa.text(
+        "SELECT id, code FROM unit WHERE level = 'county' ORDER BY code LIMIT 2")).all()
+    if len(counties) != 1:
+        raise InvalidInput("the database holds " + ("no county" if not counties else
+                           "several counties") + ": name a login to act as with --as",
+                           field="as")
+    return User(id=None, username=label, role="admin", unit_id=counties[0].id,
+                unit_code=counties[0].code, unit_level="county")
 
 
 def import_ledger(bind: Engine | Connection, path: str | Path, kind: str, cfg: dict, *,
