@@ -455,10 +455,11 @@ def import_file(path, kind, crs, dry_run, strict, as_user):
     except (KeyError, OSError):
         label = "cli"
     attempt = {"kind": kind, "file": str(path)[-200:], "crs": crs, "dry_run": dry_run,
-               "strict": strict, "via": "cli"}
+               "strict": strict, "via": "cli", "as": as_user}
     try:
         with open_database(cfg) as engine:
-            user = types.SimpleNamespace(id=None, username=as_user or label, role=None)
+            # Until the login is known, the attempt is the person at the terminal's.
+            user = types.SimpleNamespace(id=None, username=label, role=None)
             try:
                 with engine.begin() as conn:
                     user = acting_user(conn, as_user, label)

@@ -146,6 +146,20 @@ def test_bad_files_are_400_and_audited(as_role, engine):
     assert _last_import_audit(engine, "demo_admin", "children")["failed"] is True
 
 
+def test_an_import_that_crashes_is_audited(as_role, engine, monkeypatch):
+    """Whatever goes wrong inside, the attempt leaves its audit entry (the rows it may
+    have written are rolled back with the request)."""
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr("api.ledgers.import_ledger", boom)
+    resp = _post(as_role, "admin", "workers", template("workers"))
+    assert resp.status_code == 500
+    assert "disk" not in resp.get_data(as_text=True)
+    detail = _last_import_audit(engine, "demo_admin", "workers")
+    assert detail["failed"] is True and detail["error"] == {"code": "internal_error"}
+
+
 def test_a_malformed_identity_number_over_http_is_a_row_error(as_role, logins, engine):
     with engine.connect() as conn:
         home = conn.execute(sa.text(
@@ -191,6 +205,11 @@ def test_cli_import_acts_as_county_admin_or_as_a_login(run, tmp_path, engine, lo
     assert _last_import_audit(engine, "demo_supervisor", "facilities")["failed"] is True
     nobody = run("import", str(path), "--kind", "facilities", "--as", "no_such_login")
     assert nobody.exit_code == 1 and "no_such_login" in nobody.output
+    with engine.connect() as conn:
+        last = conn.execute(sa.text(
+            "SELECT username, detail FROM audit_log WHERE resource = 'import_facilities' "
+            "ORDER BY id DESC LIMIT 1")).one()
+    assert last.username.startswith("cli") and last.detail["as"] == "no_such_login"
     with engine.connect() as conn:
         assert conn.execute(sa.text(
             "SELECT count(*) FROM facility WHERE ledger_id = 'FA-0001'")).scalar() == 0
