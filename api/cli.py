@@ -435,17 +435,45 @@ def users_create(username, role, unit_code, password, worker_id):
               help="Coordinate system of the file's points.")
 @click.option("--dry-run", is_flag=True, help="Check and report; write nothing.")
 @click.option("--strict", is_flag=True, help="Write nothing if any row is bad.")
-def import_file(path, kind, crs, dry_run, strict):
-    """Import a ledger (台账) from .xlsx or .csv with Chinese column headers."""
-    from geo.ledger import import_ledger
+@click.option("--as", "as_user", default=None, metavar="USERNAME",
+              help="Import as this login, with its role and area (default: the county's "
+                   "admin).")
+def import_file(path, kind, crs, dry_run, strict, as_user):
+    """Import a ledger (台账) from .xlsx or .csv with Chinese column headers.
+
+    Every attempt is audited, a failed one too."""
+    import getpass
+    import types
+
+    from geo import audit
+    from geo.errors import GeoError
+    from geo.ledger import acting_user, import_ledger
 
     cfg = _cfg()
-    from geo.errors import GeoError
-
+    try:
+        label = f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        label = "cli"
+    attempt = {"kind": kind, "file": str(path)[-200:], "crs": crs, "dry_run": dry_run,
+               "strict": strict, "via": "cli", "as": as_user}
     try:
         with open_database(cfg) as engine:
-            report = import_ledger(engine, path, kind, cfg, crs=crs, dry_run=dry_run,
-                                   strict=strict)
+            # Until the login is known, the attempt is the person at the terminal's.
+            user = types.SimpleNamespace(id=None, username=label, role=None)
+            try:
+                with engine.begin() as conn:
+                    user = acting_user(conn, as_user, label)
+                    report = import_ledger(conn, path, kind, cfg, role=user.role,
+                                           scope_id=user.unit_id, crs=crs, dry_run=dry_run,
+                                           strict=strict)
+                    audit.record(conn, user, "create", f"import_{kind}", detail={
+                        **attempt, **{k: v for k, v in report.as_dict().items()
+                                      if k != "errors"}})
+            except Exception as exc:
+                error = exc.as_dict() if isinstance(exc, GeoError) else {"code": "error"}
+                audit.record_apart(engine, user, "create", f"import_{kind}",
+                                   detail={**attempt, "failed": True, "error": error})
+                raise
     except GeoError as exc:
         _fail(exc.message)
     except (DatabaseError, EmbeddedError) as exc:

@@ -15,7 +15,7 @@ from api.db import conn
 from api.paging import scope_id
 from api.schemas import AnyObject
 from geo import access, audit, vocab
-from geo.errors import InvalidInput
+from geo.errors import GeoError, InvalidInput
 from geo.export import LAYER_SQL, layer_file, ledger_xlsx
 from geo.ledger import COLUMNS, import_ledger, template
 from geo.report import monthly_report, report_xlsx, suppress_small_counts
@@ -57,6 +57,36 @@ class ReportQuery(Schema):
 @bp.doc(summary="Import a ledger (.xlsx or .csv); the report lists every bad row",
         security="BearerAuth")
 def import_file(form):
+    user = current_user()
+    attempt = {"kind": form["kind"], "file": (form["file"].filename or "")[:200],
+               "crs": form["crs"],
+               "dry_run": form["dry_run"], "strict": form["strict"]}
+    try:
+        report = _import(form, user)
+    except Exception as exc:
+        # The request's transaction is rolled back with the import's rows; the attempt is
+        # audited all the same, in a transaction of its own.
+        from api.app import engine_for
+
+        error = exc.as_dict() if isinstance(exc, GeoError) else {"code": "internal_error"}
+        try:
+            audit.record_apart(engine_for(current_app), user, "create",
+                               f"import_{form['kind']}", ip=client_ip(),
+                               detail={**attempt, "failed": True, "error": error})
+        except Exception:  # the database is gone: the original error says more
+            current_app.logger.exception("could not audit a failed import")
+        raise
+    if report.written:
+        from layers import status_cache
+
+        status_cache.clear()
+    audit.record(conn(), user, "create", f"import_{form['kind']}", ip=client_ip(),
+                 detail={**attempt, **{k: v for k, v in report.as_dict().items()
+                                       if k != "errors"}})
+    return report.as_dict()
+
+
+def _import(form, user):
     upload = form["file"]
     suffix = Path(upload.filename or "").suffix.lower()
     if suffix not in (".xlsx", ".csv"):
@@ -68,17 +98,9 @@ def import_file(form):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"upload{suffix}"
         path.write_bytes(data)
-        report = import_ledger(conn(), path, form["kind"], cfg, crs=form["crs"],
-                               dry_run=form["dry_run"], strict=form["strict"],
-                               keep_sensitive=current_user().role
-                               not in access.SEES_SENSITIVE_CATEGORIES)
-    if report.written:
-        from layers import status_cache
-
-        status_cache.clear()
-    audit.record(conn(), current_user(), "create", f"import_{form['kind']}", ip=client_ip(),
-                 detail={k: v for k, v in report.as_dict().items() if k != "errors"})
-    return report.as_dict()
+        return import_ledger(conn(), path, form["kind"], cfg, role=user.role,
+                             scope_id=user.unit_id, crs=form["crs"], dry_run=form["dry_run"],
+                             strict=form["strict"])
 
 
 @bp.get("/api/imports/template")

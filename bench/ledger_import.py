@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import sqlalchemy as sa
 from common import config
 from sqlalchemy import make_url
 
@@ -49,16 +50,20 @@ def main() -> None:
             tmp = Path(f"/tmp/gridmap_bench_{uuid.uuid4().hex[:6]}")
             tmp.mkdir()
             with engine.begin() as conn:
+                county = conn.execute(sa.text(
+                    "SELECT id FROM unit WHERE level = 'county' ORDER BY code LIMIT 1")
+                ).scalar_one()
+                admin = {"role": "admin", "scope_id": county}
                 hh = _households(conn, 2000)
                 import_ledger(conn, _write(hh, tmp / "hh.xlsx", "households"), "households",
-                              cfg)
+                              cfg, **admin)
             kids = _children(args.rows, hh["ledger_id"].to_numpy())
             path = _write(kids, tmp / "kids.xlsx", "children")
             started = time.perf_counter()
             table = read_table(path, "children")
             read_s = time.perf_counter() - started
             started = time.perf_counter()
-            report = import_ledger(engine, path, "children", cfg, today=today)
+            report = import_ledger(engine, path, "children", cfg, today=today, **admin)
             total = time.perf_counter() - started
             assert report.created == args.rows, report.as_dict()["errors"][:5]
             # The limit: COPY of the same number of rows, already prepared, into a bare

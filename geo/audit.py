@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 ACTIONS = ("read", "list", "create", "update", "delete", "export", "login", "place",
            "release")
@@ -25,6 +25,14 @@ def record(conn: Connection, user, action: str, resource: str, resource_id=None,
          "role": getattr(user, "role", None), "a": action, "r": resource,
          "rid": None if resource_id is None else str(resource_id), "ip": ip,
          "d": json.dumps(detail, ensure_ascii=False, default=str) if detail else None})
+
+
+def record_apart(engine: Engine, user, action: str, resource: str, resource_id=None,
+                 ip: str | None = None, detail: dict | None = None) -> None:
+    """:func:`record` in a transaction of its own, committed at once: for an attempt
+    that failed, whose own transaction is rolled back (and would take its entry along)."""
+    with engine.begin() as conn:
+        record(conn, user, action, resource, resource_id, ip, detail)
 
 
 def entries(conn: Connection, *, limit: int = 100, offset: int = 0, resource: str | None = None,

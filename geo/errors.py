@@ -28,6 +28,12 @@ class InvalidInput(GeoError):
     code = "invalid_input"
 
 
+class Forbidden(GeoError):
+    """The role may not do this at all (403), wherever it is."""
+    status = 403
+    code = "forbidden"
+
+
 class NotFound(GeoError):
     status = 404
     code = "not_found"

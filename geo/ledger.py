@@ -11,7 +11,12 @@ Coordinates are converted to WGS84 from the file's system (``wgs84``, ``gcj02`` 
 Amap/Tencent phones, ``bd09`` for Baidu); a point more than a few kilometres outside
 the county, or with latitude and longitude swapped, is an error on its row.
 
->>> report = import_ledger(engine, "children.xlsx", "children", cfg, dry_run=True)  # doctest: +SKIP
+The importer's role and unit bound what may be written, as in the API: households and
+children in their area, facilities for the county office, workers (over units in their
+area) for the county office and township supervisors.
+
+>>> report = import_ledger(engine, "children.xlsx", "children", cfg, role="supervisor",
+...                        scope_id=town.id, dry_run=True)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -27,10 +32,10 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from geo import identity, vocab
+from geo import access, identity, vocab
 from geo.chinacrs import CRS_NAMES, to_wgs84
 from geo.demo.copyload import copy_frame, pg_array, point_ewkt
-from geo.errors import InvalidInput
+from geo.errors import Forbidden, InvalidInput, NotFound
 
 # Column headers by kind: field -> (Chinese header, required).
 COLUMNS = {
@@ -72,6 +77,13 @@ EXAMPLES = {
                 "510411100201001、510411100201002", 101.7376, 26.4976],
 }
 YES = {"是", "有", "yes", "true", "1", "y"}
+NO = {"否", "无", "没有", "no", "false", "0", "n", ""}
+# Who may import which kind: the same roles as the API's writes of that kind.
+WRITERS = {"households": access.WRITES_RECORDS, "children": access.WRITES_RECORDS,
+           "facilities": access.WRITES_FACILITIES, "workers": access.WRITES_WORKERS}
+# A row about a record the importer may not see: the same words whether or not it exists
+# elsewhere, and nothing about it.
+NOT_YOURS = "is not in your area (不在您的辖区内)"
 SEPARATORS = re.compile(r"[、,，;；/\s]+")
 RISK_ZH = {label: level for level, label in vocab.RISK_LABELS.items()}
 OUTSIDE_MARGIN_M = 5000
@@ -120,8 +132,13 @@ def read_table(path: str | Path, kind: str) -> pd.DataFrame:
             raw = pd.read_csv(path, dtype=str, encoding="utf-8-sig", keep_default_na=False)
         else:
             raise InvalidInput(f"{path.name}: use .xlsx or .csv", field="file")
-    except (ValueError, OSError) as exc:
-        raise InvalidInput(f"cannot read {path.name}: {exc}", field="file") from exc
+    except InvalidInput:
+        raise
+    except Exception as exc:
+        # A damaged or disguised file: openpyxl and the CSV reader fail in many ways
+        # (BadZipFile, KeyError, XML parse errors, zlib errors, ...); all are a bad file.
+        raise InvalidInput(f"cannot read {path.name}: not a readable .xlsx or .csv file",
+                           field="file") from exc
     headers = {h: f for f, (h, _) in COLUMNS[kind].items()}
     headers.update({f: f for f in COLUMNS[kind]})  # English headers work too
     raw.columns = [str(c).strip() for c in raw.columns]
@@ -175,7 +192,9 @@ class _Rows:
         return ~self.table["_row"].isin(bad).to_numpy()
 
 
-def _points(conn: Connection, rows: _Rows, crs: str, need_cell: bool = True) -> None:
+def _points(conn: Connection, rows: _Rows, crs: str, scope_id: int | None = None) -> None:
+    """Points converted to WGS84 (``wlon``, ``wlat``) and checked to lie in the county;
+    with ``scope_id`` also in a grid cell under that unit (the importer's area)."""
     t = rows.table
     lon = pd.to_numeric(t["lon"], errors="coerce")
     lat = pd.to_numeric(t["lat"], errors="coerce")
@@ -197,18 +216,26 @@ def _points(conn: Connection, rows: _Rows, crs: str, need_cell: bool = True) -> 
     rows.bad(out, "lon", "the point lies outside the county")
     rows.bad(sw, "lon", "longitude and latitude are swapped")
     near = idx[inside]
-    if len(near) and need_cell:
-        in_cell = conn.execute(sa.text(
-            "SELECT i FROM unnest(CAST(:xs AS float8[]), CAST(:ys AS float8[])) "
+    if len(near) and scope_id is not None:
+        found = conn.execute(sa.text(
+            f"SELECT p.i, {access.cell_in_scope_sql('c')} AS mine "
+            "FROM unnest(CAST(:xs AS float8[]), CAST(:ys AS float8[])) "
             "WITH ORDINALITY AS p(x, y, i) "
-            "WHERE gridmap_cell_at(ST_SetSRID(ST_MakePoint(x, y), 4326)) IS NOT NULL"),
+            "JOIN unit c ON c.id = gridmap_cell_at(ST_SetSRID(ST_MakePoint(x, y), 4326))"),
             {"xs": [float(v) for v in t["wlon"].to_numpy()[near]],
-             "ys": [float(v) for v in t["wlat"].to_numpy()[near]]}).scalars().all()
+             "ys": [float(v) for v in t["wlat"].to_numpy()[near]],
+             "scope_id": scope_id}).all()
         no_cell = np.ones(len(near), dtype=bool)
-        no_cell[np.asarray(in_cell, dtype=int) - 1] = False
+        theirs = np.zeros(len(near), dtype=bool)
+        for i, mine in found:
+            no_cell[i - 1] = False
+            theirs[i - 1] = not mine
         mask = np.zeros(len(t), dtype=bool)
         mask[near[no_cell]] = True
         rows.bad(mask, "lon", "the point lies in no grid cell (just outside the county)")
+        mask = np.zeros(len(t), dtype=bool)
+        mask[near[theirs]] = True
+        rows.bad(mask, "lon", f"the point {NOT_YOURS}")
 
 
 def _inside(conn: Connection, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
@@ -241,11 +268,34 @@ def _codes(text: str, vocabulary: dict) -> tuple[list[str], list[str]]:
     return sorted(set(codes)), unknown
 
 
-def _check_households(conn: Connection, rows: _Rows, crs: str) -> None:
+def _not_yours(conn: Connection, rows: _Rows, sql: str, scope_id: int) -> None:
+    """Rows whose ledger id is held by a record outside the importer's area: an error
+    that says no more than that (``sql`` selects the ledger ids of such records among
+    ``:ids``)."""
+    t = rows.table
+    theirs = set(conn.execute(sa.text(sql), {
+        "ids": sorted(set(t["ledger_id"]) - {""}), "scope_id": scope_id}).scalars())
+    if theirs:
+        rows.bad(t["ledger_id"].isin(theirs), "ledger_id", f"this ledger id {NOT_YOURS}")
+
+
+def _yes_no(rows: _Rows, column: str) -> pd.Series:
+    """是/否 (and the like) as booleans; anything else is an error naming the column."""
+    t = rows.table
+    words = t[column].str.lower()
+    rows.bad(~words.isin(YES | NO), column,
+             lambda i: f"must be 是 or 否, not '{t[column].iat[i]}'")
+    return words.isin(YES)
+
+
+def _check_households(conn: Connection, rows: _Rows, crs: str, scope_id: int) -> None:
     t = rows.table
     rows.required()
     rows.unique("ledger_id")
-    _points(conn, rows, crs)
+    _not_yours(conn, rows, "SELECT h.ledger_id FROM household h "
+               "LEFT JOIN unit c ON c.id = h.cell_id WHERE h.ledger_id = ANY(:ids) "
+               f"AND NOT COALESCE({access.cell_in_scope_sql('c')}, false)", scope_id)
+    _points(conn, rows, crs, scope_id)
     flags = [_codes(v, vocab.HOUSEHOLD_FLAGS) for v in t["flags"]]
     t["flag_codes"] = [pg_array(c) for c, _ in flags]
     rows.bad([bool(u) for _, u in flags], "flags",
@@ -253,10 +303,14 @@ def _check_households(conn: Connection, rows: _Rows, crs: str) -> None:
 
 
 def _check_children(conn: Connection, rows: _Rows, rules: dict, id_key: str,
-                    today: dt.date) -> None:
+                    today: dt.date, scope_id: int) -> None:
     t = rows.table
     rows.required()
     rows.unique("ledger_id")
+    _not_yours(conn, rows, "SELECT ch.ledger_id FROM child ch "
+               "JOIN household h ON h.id = ch.household_id "
+               "LEFT JOIN unit c ON c.id = h.cell_id WHERE ch.ledger_id = ANY(:ids) "
+               f"AND NOT COALESCE({access.cell_in_scope_sql('c')}, false)", scope_id)
     sex = t["sex"].map({"男": "male", "女": "female", "male": "male", "female": "female"})
     rows.bad(sex.isna() & (t["sex"] != ""), "sex", "must be 男 or 女")
     t["sex_code"] = sex
@@ -279,26 +333,43 @@ def _check_children(conn: Connection, rows: _Rows, rules: dict, id_key: str,
              f"must be one of {', '.join(levels)}")
     t["risk_code"] = risk
     ids = t["id_number"].str.upper()
-    problems = ids.map(lambda v: identity.problem(v) if v else None)
-    rows.bad(problems.notna(), "id_number", lambda i: problems.iat[i])
-    mismatch = problems.isna() & (ids != "") & ok & (
-        ids.map(lambda v: identity.birth_date_of(v) if v else None) != born)
+    # Lists, not Series.map: a column mixing numbers and blanks must keep None, not NaN.
+    problems = [identity.problem(v) if v else None for v in ids]
+    rows.bad([p is not None for p in problems], "id_number", lambda i: problems[i])
+    good = [bool(v) and p is None for v, p in zip(ids, problems, strict=True)]
+    mismatch = [g and o and identity.birth_date_of(v) != b
+                for v, g, o, b in zip(ids, good, ok, born, strict=True)]
     rows.bad(mismatch, "id_number", "does not match the birth date")
     rows.unique("id_number", ids)
-    t["id_masked"] = ids.map(lambda v: identity.mask(v) if v else None)
-    t["id_hash"] = ids.map(lambda v: identity.keyed_hash(v, id_key) if v else None)
-    # The same person already registered under another ledger id.
-    taken = dict(conn.execute(sa.text(
-        "SELECT id_hash, ledger_id FROM child WHERE id_hash = ANY(:h)"),
-        {"h": [h for h in t["id_hash"] if h]}).all())
-    clash = t["id_hash"].map(lambda h: h in taken) & (
-        t["id_hash"].map(lambda h: taken.get(h)) != t["ledger_id"])
-    rows.bad(clash, "id_number", lambda i: "this child is already registered as "
-             f"{taken[t['id_hash'].iat[i]] or 'a record without ledger id'}")
-    t["disability"] = t["has_disability"].str.lower().isin(YES)
+    t["id_masked"] = pd.Series([identity.mask(v) if g else None for v, g in zip(ids, good,
+                                                                                strict=True)],
+                               index=t.index, dtype=object)
+    t["id_hash"] = pd.Series([identity.keyed_hash(v, id_key) if g else None
+                              for v, g in zip(ids, good, strict=True)],
+                             index=t.index, dtype=object)
+    # The same person already registered under another ledger id; of a child outside
+    # the importer's area nothing is told, not even its ledger id.
+    taken = {r.id_hash: r for r in conn.execute(sa.text(
+        f"SELECT ch.id_hash, ch.ledger_id, COALESCE({access.cell_in_scope_sql('c')}, false) "
+        "AS mine FROM child ch JOIN household h ON h.id = ch.household_id "
+        "LEFT JOIN unit c ON c.id = h.cell_id WHERE ch.id_hash = ANY(:h)"),
+        {"h": [h for h in t["id_hash"] if h], "scope_id": scope_id})}
+    clash = [h in taken and taken[h].ledger_id != lid
+             for h, lid in zip(t["id_hash"], t["ledger_id"], strict=True)]
+
+    def _clash(i: int) -> str:
+        other = taken[t["id_hash"].iat[i]]
+        if not other.mine:
+            return "this identity number cannot be used (该身份证号不能使用)"
+        return ("this child is already registered as "
+                f"{other.ledger_id or 'a record without ledger id'}")
+    rows.bad(clash, "id_number", _clash)
+    t["disability"] = _yes_no(rows, "has_disability")
+    # Households outside the area are answered as if they did not exist.
     known = set(conn.execute(sa.text(
-        "SELECT ledger_id FROM household WHERE ledger_id = ANY(:ids)"),
-        {"ids": sorted(set(t["household"]) - {""})}).scalars())
+        "SELECT h.ledger_id FROM household h JOIN unit c ON c.id = h.cell_id "
+        f"WHERE h.ledger_id = ANY(:ids) AND {access.cell_in_scope_sql('c')}"),
+        {"ids": sorted(set(t["household"]) - {""}), "scope_id": scope_id}).scalars())
     rows.bad(~t["household"].isin(known) & (t["household"] != ""), "household",
              lambda i: f"no household with ledger id {t['household'].iat[i]}")
 
@@ -319,7 +390,7 @@ def _check_facilities(conn: Connection, rows: _Rows, crs: str) -> None:
     rows.bad([len(c) != 1 or bool(u) for c, u in types], "type",
              f"must be one facility type ({'、'.join(vocab.FACILITY_TYPES.values())})")
     t["type_code"] = [c[0] if len(c) == 1 else None for c, _ in types]
-    _points(conn, rows, crs, need_cell=False)
+    _points(conn, rows, crs)
     t["cap"] = _integer(rows, "capacity", 0, 0, 10_000)
     t["occ"] = _integer(rows, "occupied", 0, 0, 10_000)
     rows.bad(t["occ"] > t["cap"], "occupied", "exceeds the number of beds")
@@ -331,32 +402,38 @@ def _check_facilities(conn: Connection, rows: _Rows, crs: str) -> None:
          "female": "female"})
     rows.bad(sex.isna(), "sex_accepted", "must be 不限, 男 or 女")
     t["sex_code"] = sex
-    t["h24"] = t["open_24h"].str.lower().isin(YES)
-    t["disab"] = t["accepts_disability"].str.lower().isin(YES)
+    t["h24"] = _yes_no(rows, "open_24h")
+    t["disab"] = _yes_no(rows, "accepts_disability")
 
 
-def _check_workers(conn: Connection, rows: _Rows, crs: str) -> None:
+def _check_workers(conn: Connection, rows: _Rows, crs: str, scope_id: int) -> None:
     t = rows.table
     rows.required()
     rows.unique("ledger_id")
+    _not_yours(conn, rows, "SELECT w.ledger_id FROM worker w JOIN unit u ON u.id = w.unit_id "
+               "WHERE w.ledger_id = ANY(:ids) "
+               f"AND NOT COALESCE({access.cell_in_scope_sql('u')}, false)",
+               scope_id)
     roles = [_codes(v, vocab.WORKER_ROLES) for v in t["role"]]
     rows.bad([len(c) != 1 or bool(u) for c, u in roles], "role",
              f"must be one of {'、'.join(vocab.WORKER_ROLES.values())}")
     t["role_code"] = [c[0] if len(c) == 1 else None for c, _ in roles]
     codes = sorted({c for v in t["units"] for c in SEPARATORS.split(v) if c} | set(t["unit"]))
-    known = set(conn.execute(sa.text("SELECT code FROM unit WHERE code = ANY(:c)"),
-                             {"c": codes}).scalars())
+    # Units outside the importer's area are answered as if they did not exist.
+    known = set(conn.execute(sa.text(
+        f"SELECT u.code FROM unit u WHERE u.code = ANY(:c) AND {access.cell_in_scope_sql('u')}"),
+        {"c": codes, "scope_id": scope_id}).scalars())
     rows.bad(~t["unit"].isin(known) & (t["unit"] != ""), "unit",
-             lambda i: f"no unit with code {t['unit'].iat[i]}")
+             lambda i: f"no unit with code {t['unit'].iat[i]} in your area")
     missing = [[c for c in SEPARATORS.split(v) if c and c not in known] for v in t["units"]]
     rows.bad([bool(m) for m in missing], "units",
-             lambda i: f"no unit with code {'、'.join(missing[i])}")
+             lambda i: f"no unit with code {'、'.join(missing[i])} in your area")
     t["unit_list"] = [pg_array(c for c in SEPARATORS.split(v) if c) for v in t["units"]]
     has_point = (t["lon"] != "") | (t["lat"] != "")
     t["wlon"], t["wlat"] = np.nan, np.nan
     if has_point.any():
         sub = _Rows("workers", t[has_point].reset_index(drop=True))
-        _points(conn, sub, crs, need_cell=False)
+        _points(conn, sub, crs)
         rows.errors += sub.errors
         t.loc[has_point, "wlon"] = sub.table["wlon"].to_numpy()
         t.loc[has_point, "wlat"] = sub.table["wlat"].to_numpy()
@@ -496,16 +573,43 @@ def _stage(t: pd.DataFrame, kind: str) -> pd.DataFrame:
         "school": t["school"].replace("", None), "has_disability": t["disability"]})
 
 
+def acting_user(conn: Connection, username: str | None, label: str = "cli"):
+    """Who an import from the command line acts as: the active login ``username`` (its
+    role and unit), or else the admin of the county, audited as ``label``."""
+    from geo.users import User, get_user_by_name
+
+    if username:
+        user = get_user_by_name(conn, username)
+        if user is None:
+            raise NotFound(f"no active login named {username}", field="as")
+        return user
+    counties = conn.execute(sa.text(
+        "SELECT id, code FROM unit WHERE level = 'county' ORDER BY code LIMIT 2")).all()
+    if len(counties) != 1:
+        raise InvalidInput("the database holds " + ("no county" if not counties else
+                           "several counties") + ": name a login to act as with --as",
+                           field="as")
+    return User(id=None, username=label, role="admin", unit_id=counties[0].id,
+                unit_code=counties[0].code, unit_level="county")
+
+
 def import_ledger(bind: Engine | Connection, path: str | Path, kind: str, cfg: dict, *,
-                  crs: str = "wgs84", dry_run: bool = False, strict: bool = False,
-                  today: dt.date | None = None, keep_sensitive: bool = False) -> LedgerReport:
+                  role: str, scope_id: int, crs: str = "wgs84", dry_run: bool = False,
+                  strict: bool = False, today: dt.date | None = None) -> LedgerReport:
     """Check every row of ``path``; write the valid ones (see the module docstring).
 
-    ``keep_sensitive``: the importer may not see sensitive categories (their export left
-    them out), so a child's existing sensitive categories are kept, not erased."""
+    The importer acts with ``role`` over the unit ``scope_id`` (their own unit), under
+    the same rules as the API's writes: a kind their role may not write is refused as a
+    whole (:class:`Forbidden`); a row about a record, point or unit outside their area is
+    an error on that row which tells nothing about the other record. An importer who may
+    not see sensitive categories (their export left them out) keeps a child's existing
+    sensitive categories rather than erasing them."""
     if kind not in COLUMNS:
         raise InvalidInput(f"unknown ledger kind '{kind}' (one of {', '.join(COLUMNS)})",
                            field="kind")
+    if role not in WRITERS[kind]:
+        raise Forbidden(f"the {role} role may not import {kind}", field="kind")
+    keep_sensitive = role not in access.SEES_SENSITIVE_CATEGORIES
     if crs not in CRS_NAMES:
         raise InvalidInput(f"unknown coordinate system '{crs}' (one of {', '.join(CRS_NAMES)})",
                            field="crs")
@@ -514,23 +618,25 @@ def import_ledger(bind: Engine | Connection, path: str | Path, kind: str, cfg: d
     if isinstance(bind, Engine):
         with bind.connect() as conn:
             return _run(conn, table, kind, cfg, crs, dry_run, strict, today, report,
-                        keep_sensitive)
-    return _run(bind, table, kind, cfg, crs, dry_run, strict, today, report, keep_sensitive)
+                        keep_sensitive, scope_id)
+    return _run(bind, table, kind, cfg, crs, dry_run, strict, today, report, keep_sensitive,
+                scope_id)
 
 
 def _run(conn, table, kind, cfg, crs, dry_run, strict, today, report,
-         keep_sensitive) -> LedgerReport:
+         keep_sensitive, scope_id) -> LedgerReport:
     trans = conn.begin_nested() if conn.in_transaction() else conn.begin()
     with trans:
         rows = _Rows(kind, table)
         if kind == "households":
-            _check_households(conn, rows, crs)
+            _check_households(conn, rows, crs, scope_id)
         elif kind == "facilities":
             _check_facilities(conn, rows, crs)
         elif kind == "workers":
-            _check_workers(conn, rows, crs)
+            _check_workers(conn, rows, crs, scope_id)
         else:
-            _check_children(conn, rows, cfg["rules"], cfg["id_key"], today or dt.date.today())
+            _check_children(conn, rows, cfg["rules"], cfg["id_key"], today or dt.date.today(),
+                            scope_id)
         report.errors = sorted(rows.errors, key=lambda e: (e["row"], e["column"]))
         good = table[rows.valid_mask()]
         if dry_run or (strict and report.errors) or good.empty:

@@ -16,6 +16,7 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from geo.access import cell_in_scope_sql
 from geo.errors import InvalidInput, NotFound
 from geo.roads import RoadNetwork, has_roads
 from geo.routing import Stop, StraightLine, solve_route
@@ -42,11 +43,14 @@ def _worker(conn: Connection, worker_id) -> dict:
     return dict(row)
 
 
-def worker_cells(conn: Connection, worker_id: int) -> list[int]:
+def worker_cells(conn: Connection, worker_id: int, scope_id: int | None = None) -> list[int]:
+    """The cells the worker looks after; with ``scope_id`` only those under that unit
+    (the reader's area: a worker may be assigned units the reader may not see)."""
+    in_scope = f" AND {cell_in_scope_sql('c')}" if scope_id is not None else ""
     return list(conn.execute(sa.text(
         "SELECT DISTINCT c.id FROM worker_unit wu JOIN unit c ON c.level = 'cell' "
-        "AND wu.unit_id IN (c.id, c.village_id, c.township_id) WHERE wu.worker_id = :w "
-        "ORDER BY c.id"), {"w": worker_id}).scalars())
+        "AND wu.unit_id IN (c.id, c.village_id, c.township_id) WHERE wu.worker_id = :w"
+        f"{in_scope} ORDER BY c.id"), {"w": worker_id, "scope_id": scope_id}).scalars())
 
 
 def _reasons(child: dict, as_of: dt.date) -> dict:
@@ -64,8 +68,10 @@ def _reasons(child: dict, as_of: dt.date) -> dict:
 
 def worker_route(conn: Connection, rules: dict, worker_id, date=None, *,
                  within_days: int = 0, budget_min: float | None = None,
-                 tz: str = "Asia/Shanghai", time_limit_s: float | None = None) -> dict:
-    """The ordered route of households to visit on ``date`` (see the module docstring)."""
+                 tz: str = "Asia/Shanghai", time_limit_s: float | None = None,
+                 scope_id: int | None = None) -> dict:
+    """The ordered route of households to visit on ``date`` (see the module docstring);
+    with ``scope_id`` only over the cells under that unit (the reader's area)."""
     as_of = parse_date(date, "date", tz)
     if budget_min is not None:
         try:
@@ -79,7 +85,7 @@ def worker_route(conn: Connection, rules: dict, worker_id, date=None, *,
     if not 0 <= int(within_days) <= 90:
         raise InvalidInput("within_days must be 0 to 90", field="within_days")
     worker = _worker(conn, worker_id)
-    cells = worker_cells(conn, worker["id"])
+    cells = worker_cells(conn, worker["id"], scope_id)
     due = due_visits(conn, rules, as_of=as_of, within_days=int(within_days), tz=tz,
                      cells=cells) if cells else []
     levels = list(rules["risk_levels"])

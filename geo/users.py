@@ -74,6 +74,12 @@ def get_user(conn: Connection, user_id: int) -> User | None:
     return User(*row) if row else None
 
 
+def get_user_by_name(conn: Connection, username: str) -> User | None:
+    row = conn.execute(sa.text(_USER + " WHERE a.username = :u AND a.active"),
+                       {"u": username}).first()
+    return User(*row) if row else None
+
+
 def authenticate(conn: Connection, username: str, password: str) -> User | None:
     """The user when the password is right; None otherwise (same time either way)."""
     row = conn.execute(sa.text(

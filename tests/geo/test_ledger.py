@@ -11,10 +11,19 @@ import sqlalchemy as sa
 from pyproj import Geod
 
 from geo import identity
-from geo.ledger import COLUMNS, import_ledger, template
+from geo.errors import InvalidInput
+from geo.ledger import COLUMNS, template
+from geo.ledger import import_ledger as _import_ledger
 
 TODAY = dt.date(2026, 11, 24)
 GEOD = Geod(ellps="WGS84")
+
+
+def import_ledger(bind, path, kind, cfg, **kw):
+    """As the county office's admin (the scope rules have their own tests)."""
+    county = bind.execute(sa.text(
+        "SELECT id FROM unit WHERE level = 'county' ORDER BY code LIMIT 1")).scalar_one()
+    return _import_ledger(bind, path, kind, cfg, **{"role": "admin", "scope_id": county, **kw})
 
 
 def headers(kind):
@@ -216,3 +225,69 @@ def test_facilities_and_workers_ledgers(conn, cfg, tmp_path):
     )).scalar()
     assert units == sorted(cells[:2])
     assert import_ledger(conn, wpath, "workers", cfg).unchanged == 2
+
+
+# -- bad input is a row error or a 400, never a crash ---------------------------------
+def _one_child_file(conn, cfg, tmp_path, rows, name="kids.xlsx"):
+    hh = _households(conn, 1, seed=21)
+    hh["ledger_id"] = ["T-BAD-H"]
+    import_ledger(conn, _write(hh, tmp_path / "hh.xlsx", "households"), "households", cfg)
+    frame = pd.DataFrame([{**{"ledger_id": f"T-BAD-{i}", "household": "T-BAD-H", "name": "测试",
+                              "sex": "男", "birth_date": "2015-06-15", "id_number": "",
+                              "categories": "留守", "risk_level": "中",
+                              "guardian_situation": "", "school": "", "has_disability": "否"},
+                           **r} for i, r in enumerate(rows)])
+    return _write(frame, tmp_path / name, "children")
+
+
+def test_a_corrupt_xlsx_is_a_bad_file(conn, cfg, tmp_path):
+    path = tmp_path / "broken.xlsx"
+    path.write_bytes(b"PK\x03\x04 this is not really a workbook")
+    with pytest.raises(InvalidInput) as err:
+        import_ledger(conn, path, "households", cfg)
+    assert err.value.field == "file"
+    truncated = tmp_path / "truncated.xlsx"
+    truncated.write_bytes(template("households")[:200])
+    with pytest.raises(InvalidInput) as err:
+        import_ledger(conn, truncated, "households", cfg)
+    assert err.value.field == "file"
+
+
+@pytest.mark.parametrize("idno", [
+    "110105194913310027",   # 18 characters, no such date (month 13)
+    "110105194912A1002X",   # a letter in the birth date
+    "110105200002300025",   # 30 February
+])
+def test_a_malformed_identity_number_is_a_row_error(conn, cfg, tmp_path, idno):
+    path = _one_child_file(conn, cfg, tmp_path, [{"id_number": idno}])
+    for dry in (True, False):
+        report = import_ledger(conn, path, "children", cfg, today=TODAY, dry_run=dry)
+        assert [(e["row"], e["column"]) for e in report.errors] == [(2, "身份证号")]
+        assert not report.written
+
+
+def test_children_with_and_without_identity_numbers_mix(conn, cfg, tmp_path):
+    born = dt.date(2015, 6, 15)
+    rows = [{"id_number": identity.make_id("510497", born, 1, "male")}, {"id_number": ""},
+            {"id_number": identity.make_id("510497", born, 2, "male")}]
+    path = _one_child_file(conn, cfg, tmp_path, rows)
+    dry = import_ledger(conn, path, "children", cfg, today=TODAY, dry_run=True)
+    assert dry.errors == []
+    real = import_ledger(conn, path, "children", cfg, today=TODAY)
+    assert real.errors == [] and real.created == 3
+    stored = conn.execute(sa.text(
+        "SELECT ledger_id, id_masked IS NOT NULL FROM child WHERE ledger_id LIKE 'T-BAD-%' "
+        "ORDER BY ledger_id")).all()
+    assert stored == [("T-BAD-0", True), ("T-BAD-1", False), ("T-BAD-2", True)]
+
+
+def test_an_unclear_yes_no_is_a_row_error(conn, cfg, tmp_path):
+    path = _one_child_file(conn, cfg, tmp_path, [{"has_disability": "也许"},
+                                            {"has_disability": "是"},
+                                            {"has_disability": ""}])
+    report = import_ledger(conn, path, "children", cfg, today=TODAY)
+    assert [(e["row"], e["column"]) for e in report.errors] == [(2, "是否残疾")]
+    assert "也许" in report.errors[0]["problem"]
+    assert conn.execute(sa.text(
+        "SELECT ledger_id, has_disability FROM child WHERE ledger_id LIKE 'T-BAD-%' "
+        "ORDER BY ledger_id")).all() == [("T-BAD-1", True), ("T-BAD-2", False)]
