@@ -28,6 +28,7 @@ from api import (
     queries,
     record_pages,
     records,
+    security,
     textcheck,
     tiles,
 )
@@ -60,6 +61,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> APIFlask:
     app.json.ensure_ascii = False
     app.spec_processor(_document_errors)
     csrf.init_app(app)
+    security.init_app(app, cfg)
     db.init_app(app)
     errors.register(app)
     app.before_request(textcheck.refuse_unstorable_text)

@@ -8,6 +8,7 @@ from flask import Blueprint, current_app, redirect, request, url_for
 from flask_wtf.csrf import generate_csrf
 
 from api.auth import current_user
+from api.security import nonce
 from webmap.placement import placement_page
 from webmap.planner import planner_page
 from webmap.route_sheet import route_page
@@ -31,7 +32,8 @@ def supervisor():
     user = current_user()
     if user is None:
         return redirect(url_for("auth.login", next=request.full_path))
-    html = supervisor_map(current_app.config["GRIDMAP"], user, _lang(), generate_csrf())
+    html = supervisor_map(current_app.config["GRIDMAP"], user, _lang(), generate_csrf(),
+                          nonce())
     return html, 200, {"Content-Type": "text/html; charset=utf-8"}
 
 
@@ -61,7 +63,8 @@ def route_sheet(worker):
     route = _route(q)
     conn()
     query = urlencode({k: v for k, v in q.items() if v is not None})
-    html = route_page(current_app.config["GRIDMAP"], route, _lang(), generate_csrf(), query)
+    html = route_page(current_app.config["GRIDMAP"], route, _lang(), generate_csrf(), query,
+                      nonce())
     return html, 200, {"Content-Type": "text/html; charset=utf-8"}
 
 
@@ -94,7 +97,7 @@ def planner():
         threshold = int(cfg["rules"]["suppress_below"])
         coverage, sites = suppress(coverage, threshold), suppress(sites, threshold)
     html = planner_page(cfg, ftype, coverage, sites, villages_geojson(conn(), user.unit_id),
-                        _lang())
+                        _lang(), nonce())
     return html, 200, {"Content-Type": "text/html; charset=utf-8"}
 
 
@@ -108,5 +111,5 @@ def nearest():
     if user is None:
         return redirect(url_for("auth.login", next=request.full_path))
     html = placement_page(current_app.config["GRIDMAP"], _lang(), generate_csrf(),
-                          unit_centre(conn(), user.unit_id))
+                          unit_centre(conn(), user.unit_id), nonce())
     return html, 200, {"Content-Type": "text/html; charset=utf-8"}

@@ -11,6 +11,7 @@ from flask import Blueprint, current_app, redirect, request, url_for
 from api.auth import client_ip, current_user
 from api.db import conn
 from api.pages import _lang
+from api.security import nonce
 from geo import access, audit
 from geo.children import find_child, find_children
 from geo.facility_admin import get_facility
@@ -48,7 +49,7 @@ def child(child_id):
     audit.record(conn(), user, "read", "child", child_id, ip=client_ip(),
                  detail={"page": "record"})
     page = child_page(cfg, _lang(), access.redact_child(row, user.role), due, visits,
-                      child_placements(conn(), child_id))
+                      child_placements(conn(), child_id), nonce())
     return page, 200, HTML
 
 
@@ -62,7 +63,7 @@ def household(household_id):
     audit.record(conn(), user, "read", "household", household_id, ip=client_ip(),
                  detail={"page": "record", "children": [k["id"] for k in kids]})
     page = household_page(current_app.config["GRIDMAP"], _lang(), hh,
-                          [access.redact_child(k, user.role) for k in kids])
+                          [access.redact_child(k, user.role) for k in kids], nonce())
     return page, 200, HTML
 
 
@@ -72,5 +73,5 @@ def facility(facility_id):
     if user is None:
         return redirect(url_for("auth.login", next=request.full_path))
     page = facility_page(current_app.config["GRIDMAP"], _lang(),
-                         get_facility(conn(), facility_id))
+                         get_facility(conn(), facility_id), nonce())
     return page, 200, HTML

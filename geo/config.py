@@ -39,6 +39,9 @@ DEFAULTS: dict[str, Any] = {
     # (needs tianditu_key) or "none" (boundaries only; works on a closed network).
     "basemap": "osm",
     "tianditu_key": None,
+    # The session cookie is Secure whenever a request comes over HTTPS; true makes it
+    # Secure always (for HTTPS ended at a proxy that does not tell the app).
+    "session_cookie_secure": False,
     # Dates (as_of, "today", visit days) are days in this time zone.
     "timezone": "Asia/Shanghai",
     "rules": {

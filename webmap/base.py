@@ -9,6 +9,7 @@ import html
 
 import folium
 from branca.element import Element, MacroElement, Template
+from jinja2.utils import htmlsafe_json_dumps
 
 STATIC = "/static/webmap"
 BASEMAPS = {
@@ -49,18 +50,63 @@ def local_date(value, lang: str) -> str:
     return f"{day.year}年{day.month}月{day.day}日" if lang == "zh" else day.isoformat()
 
 
-def render_page(m: folium.Map, lang: str, below: str = "", css: str | None = None) -> str:
-    """The map's HTML page in ``lang``, with ``below`` (our own markup) after the map's
-    and, with ``css``, a phone viewport and that stylesheet of ours."""
+def text(value) -> str:
+    """``value`` as HTML text. Also safe inside the JavaScript template literals folium
+    wraps tooltips in (a backtick, ``${`` or a backslash there would be code)."""
+    return (html.escape(str(value)).replace("\\", "&#92;").replace("`", "&#96;")
+            .replace("$", "&#36;"))
+
+
+def tooltip(value) -> folium.Tooltip:
+    """A folium tooltip showing ``value`` as text, never as markup."""
+    return folium.Tooltip(text(value))
+
+
+def js(value) -> str:
+    """``value`` as a JavaScript literal to put into a ``<script>``: JSON with ``<``,
+    ``>``, ``&`` and ``'`` escaped, so no value can close the script."""
+    return str(htmlsafe_json_dumps(value, ensure_ascii=False))
+
+
+def render_page(m: folium.Map, lang: str, below: str = "", css: str | None = None,
+                nonce: str = "", script: str = "") -> str:
+    """The map's HTML page in ``lang``, with ``below`` (our own markup, values escaped,
+    no scripts) after the map and ``script`` (our own code, values put in with
+    :func:`js`) after folium's. With ``css``, a phone viewport and that stylesheet of ours.
+
+    The inline scripts carry ``nonce``, the request's Content-Security-Policy nonce: only
+    the blocks written here and folium's header switches get it, so a ``<script>`` that
+    came in with data would not run even if it were not escaped. The title is escaped
+    here (branca writes it as it is)."""
+    if "<script" in below.lower():
+        raise ValueError("scripts go into render_page(script=...), not into the markup")
     root = m.get_root()
     if css:
         root.header.add_child(Element(
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f'<link rel="stylesheet" href="{STATIC}/{css}">'))
-    page = root.render()
-    if below:
-        page = page.replace("</body>", below + "</body>", 1)
-    return page.replace("<html>", f'<html lang="{"zh-CN" if lang == "zh" else "en"}">', 1)
+    for child in root._children.values():
+        child.render()
+    attr = f' nonce="{html.escape(nonce)}"' if nonce else ""
+    # The header holds our links and folium's styles and its L_NO_TOUCH switches: code
+    # and ids, no data (titles and tooltips are in the body and the script).
+    header = root.header.render().replace("<script>", f"<script{attr}>")
+    return f"""<!DOCTYPE html>
+<html lang="{"zh-CN" if lang == "zh" else "en"}">
+<head>
+<title>{html.escape(root.title or "")}</title>
+{header}
+</head>
+<body>
+{root.html.render()}
+{below}
+<script{attr}>
+{root.script.render()}
+{script}
+</script>
+</body>
+</html>
+"""
 
 
 class Legend(MacroElement):

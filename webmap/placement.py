@@ -62,31 +62,44 @@ class PlacementTool(MacroElement):
         fetch('/api/facilities/nearest?' + q, {credentials: 'same-origin'})
           .then(function (r) { return r.json(); }).then(show);
       }
+      // Names, phones and messages are data: shown as text, never as markup.
+      function el(tag, text, cls) {
+        var e = document.createElement(tag);
+        if (text !== undefined && text !== null) { e.textContent = text; }
+        if (cls) { e.className = cls; }
+        return e;
+      }
       function show(body) {
         results.clearLayers();
         var list = $('gm-results');
-        if (body.error) { list.innerHTML = '<p class="gm-err">' + body.error.message + '</p>';
-                          return; }
+        list.textContent = '';
+        if (body.error) { list.appendChild(el('p', body.error.message, 'gm-err')); return; }
         var here = [body.point[1], body.point[0]];
         $('gm-lon').value = here[1].toFixed(6); $('gm-lat').value = here[0].toFixed(6);
         map.panTo(here);
         if (marker) { map.removeLayer(marker); }
         marker = L.circleMarker(here, {radius: 8, color: '#b71c1c'}).addTo(map);
-        list.innerHTML = '<p>' + t[body.distance] + '</p>' + body.facilities.map(function (f, i) {
+        list.appendChild(el('p', t[body.distance]));
+        body.facilities.forEach(function (f, i) {
           L.polyline([here, [f.lat, f.lon]], {color: '#1565c0', weight: 2, dashArray: '4'})
             .addTo(results);
           L.circleMarker([f.lat, f.lon], {radius: 7, color: '#1565c0', fillOpacity: .9})
-            .bindTooltip((i + 1) + '. ' + f.name).addTo(results);
-          return '<div class="gm-fac"><b>' + (i + 1) + '. ' + f.name + '</b> · ' +
-            cfg.types[f.type] + '<br>' + (f.distance_m / 1000).toFixed(1) + ' ' + t.km +
-            ' · ' + t.beds + ' ' + f.free_beds + ' · ' + t.phone + ' ' + (f.phone || '–') +
-            '<br><button class="gm-reserve" data-id="' + f.id + '">' + t.reserve +
-            '</button> <span class="gm-msg"></span></div>';
-        }).join('');
-        window.gridmap.results = body.facilities.length;
-        document.querySelectorAll('.gm-reserve').forEach(function (b) {
-          b.addEventListener('click', function () { reserve(b); });
+            .bindTooltip(el('span', (i + 1) + '. ' + f.name)).addTo(results);
+          var div = list.appendChild(el('div', null, 'gm-fac'));
+          div.appendChild(el('b', (i + 1) + '. ' + f.name));
+          div.appendChild(document.createTextNode(' · ' + cfg.types[f.type]));
+          div.appendChild(el('br'));
+          div.appendChild(document.createTextNode(
+            (f.distance_m / 1000).toFixed(1) + ' ' + t.km + ' · ' + t.beds + ' ' +
+            f.free_beds + ' · ' + t.phone + ' ' + (f.phone || '–')));
+          div.appendChild(el('br'));
+          var button = div.appendChild(el('button', t.reserve, 'gm-reserve'));
+          button.dataset.id = f.id;
+          button.addEventListener('click', function () { reserve(button); });
+          div.appendChild(document.createTextNode(' '));
+          div.appendChild(el('span', null, 'gm-msg'));
         });
+        window.gridmap.results = body.facilities.length;
       }
       function reserve(button) {
         var msg = button.parentNode.querySelector('.gm-msg');
@@ -114,7 +127,8 @@ class PlacementTool(MacroElement):
         self.config = config
 
 
-def placement_page(cfg: dict, lang: str, csrf: str, centre: tuple[float, float]) -> str:
+def placement_page(cfg: dict, lang: str, csrf: str, centre: tuple[float, float],
+                   nonce: str = "") -> str:
     t = TEXT[lang]
     m = offline_map(cfg, location=[centre[1], centre[0]], zoom=10, height="55vh",
                     title=t["title"])
@@ -140,4 +154,4 @@ def placement_page(cfg: dict, lang: str, csrf: str, centre: tuple[float, float])
          <button id="gm-from-child">{t['from_child']}</button></p>
       <div id="gm-results"></div>
     </div>"""
-    return render_page(m, lang, form, css="planner.css")
+    return render_page(m, lang, form, css="planner.css", nonce=nonce)

@@ -6,13 +6,12 @@ reaches this page."""
 from __future__ import annotations
 
 import html
-import json
 
 import folium
 
 from geo import vocab
 from layers.registry import planner_layer, share_band
-from webmap.base import Legend, offline_map, render_page
+from webmap.base import Legend, js, offline_map, render_page, text, tooltip
 
 TEXT = {
     "zh": {"title": "服务盲区规划视图", "village": "村/社区", "children": "未成年人",
@@ -29,7 +28,7 @@ TEXT = {
 
 
 def planner_page(cfg: dict, facility_type: str, coverage: dict, sites: dict,
-                 villages_geojson: dict, lang: str) -> str:
+                 villages_geojson: dict, lang: str, nonce: str = "") -> str:
     t = TEXT[lang]
     by_code = {v["code"]: v for v in coverage["villages"]}
     for feature in villages_geojson["features"]:
@@ -40,6 +39,11 @@ def planner_page(cfg: dict, facility_type: str, coverage: dict, sites: dict,
         feature["properties"].update(children=v.get("children"),
                                      uncovered=v.get("uncovered_children"),
                                      band=share_band(share))
+        # folium's GeoJsonTooltip puts the values it shows in as markup: names go in
+        # as text.
+        for key, *_ in planner_layer("village_coverage").popup:
+            if isinstance(feature["properties"].get(key), str):
+                feature["properties"][key] = text(feature["properties"][key])
     m = offline_map(cfg, location=[26.5, 101.7], zoom=10, height="60vh",
                     title=f"{t['title']} · {vocab.FACILITY_TYPES[facility_type]}")
     villages, blind, site = (planner_layer(n) for n in
@@ -59,7 +63,8 @@ def planner_page(cfg: dict, facility_type: str, coverage: dict, sites: dict,
     for i, s in enumerate(sites["sites"], start=1):
         folium.CircleMarker([s["lat"], s["lon"]], radius=9, color="#1a237e", fill=True,
                             fill_color=site.colour, fill_opacity=0.9,
-                            tooltip=f"{site.title[lang]} {i}: +{s['children_added']}").add_to(m)
+                            tooltip=tooltip(f"{site.title[lang]} {i}: +{s['children_added']}")
+                            ).add_to(m)
     Legend(t["legend"], [villages, blind, site], lang).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
     if villages_geojson["features"]:
@@ -73,7 +78,8 @@ def planner_page(cfg: dict, facility_type: str, coverage: dict, sites: dict,
         f"<td class='n'>{n(v['uncovered_children'])}</td></tr>"
         for v in coverage["villages"])
     site_rows = "".join(
-        f"<tr><td>{i}</td><td>{html.escape(s['cell_name'] or '')} {s['cell_code'] or ''}</td>"
+        f"<tr><td>{i}</td><td>{html.escape(s['cell_name'] or '')} "
+        f"{html.escape(s['cell_code'] or '')}</td>"
         f"<td class='n'>{n(s['children_added'])}</td></tr>"
         for i, s in enumerate(sites["sites"], start=1))
     types = "".join(
@@ -84,7 +90,7 @@ def planner_page(cfg: dict, facility_type: str, coverage: dict, sites: dict,
     <div id="gm-planner">
       <h1>{t['title']}</h1>
       <form method="get"><label>{t['type']}
-        <select name="type" onchange="this.form.submit()">{types}</select></label>
+        <select id="gm-type" name="type">{types}</select></label>
         <input type="hidden" name="lang" value="{lang}"></form>
       <p id="gm-totals">{t['reach']} {coverage['reach_m']:,.0f} {t['m']} ·
         {t['children']} {n(total['children'])} · {t['beyond']} {n(total['uncovered_children'])}
@@ -97,17 +103,20 @@ def planner_page(cfg: dict, facility_type: str, coverage: dict, sites: dict,
       <p><a id="gm-csv" download="coverage.csv" href="#">{t['csv']}</a></p>
       <table id="gm-villages"><tr><th>{t['village']}</th><th>{t['children']}</th>
         <th>{t['beyond']}</th></tr>{rows}</table>
-    </div>
-    <script>
-      (function () {{
-        var data = {json.dumps([[v['name'], v['children'], v['uncovered_children']]
-                                for v in coverage['villages']], ensure_ascii=False)};
-        var csv = '\\ufeff{t['village']},{t['children']},{t['beyond']}\\n' + data.map(
-          function (r) {{ return r.map(function (x) {{ return x === null ? '' : x; }})
-            .join(','); }}).join('\\n');
-        document.getElementById('gm-csv').href =
-          URL.createObjectURL(new Blob([csv], {{type: 'text/csv'}}));
-        window.gridmap = {{ready: true}};
-      }})();
-    </script>"""
-    return render_page(m, lang, panel, css="planner.css")
+    </div>"""
+    rows_js = js([[v["name"], v["children"], v["uncovered_children"]]
+                  for v in coverage["villages"]])
+    head_js = js(f"\ufeff{t['village']},{t['children']},{t['beyond']}\n")
+    script = f"""
+    (function () {{
+      var data = {rows_js};
+      var csv = {head_js} + data.map(
+        function (r) {{ return r.map(function (x) {{ return x === null ? '' : x; }})
+          .join(','); }}).join('\\n');
+      document.getElementById('gm-csv').href =
+        URL.createObjectURL(new Blob([csv], {{type: 'text/csv'}}));
+      var type = document.getElementById('gm-type');
+      type.addEventListener('change', function () {{ type.form.submit(); }});
+      window.gridmap = {{ready: true}};
+    }})();"""
+    return render_page(m, lang, panel, css="planner.css", nonce=nonce, script=script)

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import folium
 
 from geo import vocab
-from webmap.base import Boundaries, local_date, offline_map, render_page
+from webmap.base import Boundaries, local_date, offline_map, render_page, tooltip
 
 TEXT = {
     "zh": {"child": "儿童档案", "household": "家庭户档案", "facility": "机构信息",
@@ -72,7 +72,8 @@ def _table(headers: list[str], rows: list[list], empty: str) -> str:
 
 
 def _page(cfg: dict, lang: str, title: str, fields: list[tuple[str, str]],
-          sections: list[tuple[str, str]], point: tuple[float, float] | None) -> str:
+          sections: list[tuple[str, str]], point: tuple[float, float] | None,
+          nonce: str = "") -> str:
     """The page: a small map at ``point``, then the fields and the sections (escaped
     values in, HTML out)."""
     t = TEXT[lang]
@@ -81,7 +82,7 @@ def _page(cfg: dict, lang: str, title: str, fields: list[tuple[str, str]],
     Boundaries().add_to(m)
     if point:
         folium.CircleMarker(centre, radius=8, color="#b71c1c", fill=True,
-                            fill_opacity=0.9, tooltip=title).add_to(m)
+                            fill_opacity=0.9, tooltip=tooltip(title)).add_to(m)
     dl = "".join(f"<tr><th>{html.escape(k)}</th><td>{v}</td></tr>" for k, v in fields)
     parts = "".join(f"<h2>{html.escape(h)}</h2>{body}" for h, body in sections)
     sheet = f"""
@@ -91,11 +92,11 @@ def _page(cfg: dict, lang: str, title: str, fields: list[tuple[str, str]],
       <table id="gm-fields">{dl}</table>
       {parts}
     </div>"""
-    return render_page(m, lang, sheet, css="planner.css")
+    return render_page(m, lang, sheet, css="planner.css", nonce=nonce)
 
 
 def child_page(cfg: dict, lang: str, child: dict, due: dict | None, visits: list[dict],
-               placements: list[dict]) -> str:
+               placements: list[dict], nonce: str = "") -> str:
     t, e = TEXT[lang], html.escape
     cats = "、" if lang == "zh" else ", "
     fields = [
@@ -139,10 +140,11 @@ def child_page(cfg: dict, lang: str, child: dict, due: dict | None, visits: list
                 (t["placements"], _table([t["when"], t["facility_name"], t["type"],
                                           t["status"]], placed, t["none"]))]
     return _page(cfg, lang, f"{t['child']} · {child['name']}", fields, sections,
-                 (child["lon"], child["lat"]))
+                 (child["lon"], child["lat"]), nonce)
 
 
-def household_page(cfg: dict, lang: str, household: dict, children: list[dict]) -> str:
+def household_page(cfg: dict, lang: str, household: dict, children: list[dict],
+                   nonce: str = "") -> str:
     t, e = TEXT[lang], html.escape
     fields = [(t["address"], e(household["address"])),
               (t["head"], e(household.get("head_name") or "–")),
@@ -158,10 +160,10 @@ def household_page(cfg: dict, lang: str, household: dict, children: list[dict]) 
     sections = [(t["children"], _table([t["name"], t["sex"], t["birth_date"],
                                         t["risk_level"]], rows, t["none"]))]
     return _page(cfg, lang, f"{t['household']} · {household['address']}", fields, sections,
-                 (household["lon"], household["lat"]))
+                 (household["lon"], household["lat"]), nonce)
 
 
-def facility_page(cfg: dict, lang: str, f: dict) -> str:
+def facility_page(cfg: dict, lang: str, f: dict, nonce: str = "") -> str:
     t, e = TEXT[lang], html.escape
     fields = [(t["type"], e(_label(vocab.FACILITY_TYPES, f["type"], lang))),
               (t["address"], e(f.get("address") or "–")),
@@ -172,4 +174,4 @@ def facility_page(cfg: dict, lang: str, f: dict) -> str:
               (t["sex_accepted"], e(_label(vocab.SEX_ACCEPTED, f["sex_accepted"], lang))),
               (t["accepts_disability"], t["yes"] if f["accepts_disability"] else t["no"])]
     return _page(cfg, lang, f"{t['facility']} · {f['name']}", fields, [],
-                 (f["lon"], f["lat"]))
+                 (f["lon"], f["lat"]), nonce)

@@ -9,7 +9,7 @@ import html
 import folium
 
 from geo import vocab
-from webmap.base import local_date, offline_map, render_page
+from webmap.base import js, local_date, offline_map, render_page, tooltip
 
 TEXT = {
     "zh": {"title": "走访路线单", "total": "全程", "minutes": "分钟", "km": "公里",
@@ -39,11 +39,13 @@ def _reason(r: dict, t: dict, lang: str) -> str:
 def _child(c: dict, lang: str) -> str:
     name = html.escape(c["name"])
     if lang == "zh":
-        return f"{name}（{'、'.join(vocab.CHILD_CATEGORIES[k] for k in c['categories'])}）"
-    return f"{name} ({', '.join(c['categories'])})"
+        cats = "、".join(vocab.CHILD_CATEGORIES.get(k, k) for k in c["categories"])
+        return f"{name}（{html.escape(cats)}）"
+    return f"{name} ({html.escape(', '.join(c['categories']))})"
 
 
-def route_page(cfg: dict, route: dict, lang: str, csrf: str, query: str) -> str:
+def route_page(cfg: dict, route: dict, lang: str, csrf: str, query: str,
+               nonce: str = "") -> str:
     t = TEXT[lang]
     start = route["start"]
     m = offline_map(cfg, location=[start[1], start[0]], zoom=13, height="45vh",
@@ -52,9 +54,9 @@ def route_page(cfg: dict, route: dict, lang: str, csrf: str, query: str) -> str:
         [[start[1], start[0]]]
     folium.PolyLine(points, color="#2f6fb3", weight=4, opacity=0.8).add_to(m)
     folium.CircleMarker([start[1], start[0]], radius=8, color="#333", fill=True,
-                        fill_color="#fff", tooltip=t["start"]).add_to(m)
+                        fill_color="#fff", tooltip=tooltip(t["start"])).add_to(m)
     for i, s in enumerate(route["stops"], start=1):
-        folium.Marker([s["lat"], s["lon"]], tooltip=f"{i}. {s['address']}",
+        folium.Marker([s["lat"], s["lon"]], tooltip=tooltip(f"{i}. {s['address']}"),
                       icon=folium.DivIcon(html=f'<div class="gm-num">{i}</div>',
                                           icon_size=(22, 22), icon_anchor=(11, 11))).add_to(m)
     if len(points) > 2:
@@ -63,7 +65,7 @@ def route_page(cfg: dict, route: dict, lang: str, csrf: str, query: str) -> str:
     rows = []
     for i, s in enumerate(route["stops"], start=1):
         kids = "、".join(_child(c, lang) for c in s["children"])
-        reasons = "；".join(_reason(r, t, lang) for r in s["reasons"])
+        reasons = html.escape("；".join(_reason(r, t, lang) for r in s["reasons"]))
         buttons = "".join(
             f'<button class="gm-record" data-child="{c["child_id"]}">'
             f'{t["record"]} · {html.escape(c["name"])}</button>' for c in s["children"])
@@ -81,25 +83,31 @@ def route_page(cfg: dict, route: dict, lang: str, csrf: str, query: str) -> str:
     <div id="gm-sheet">
       <h1>{t['title']} · {html.escape(route['worker']['name'])} · {day}</h1>
       <p id="gm-summary">{summary}</p>
-      <p class="noprint"><a href="/api/routes.csv?{query}">{t['csv']}</a> ·
-         <a href="/api/routes.gpx?{query}">{t['gpx']}</a> ·
-         <a href="#" onclick="window.print(); return false;">{t['print']}</a></p>
+      <p class="noprint"><a href="/api/routes.csv?{html.escape(query)}">{t['csv']}</a> ·
+         <a href="/api/routes.gpx?{html.escape(query)}">{t['gpx']}</a> ·
+         <a id="gm-print" href="#">{t['print']}</a></p>
       <ol id="gm-stops">{''.join(rows) or f'<p>{t["none"]}</p>'}</ol>
-    </div>
-    <script>
+    </div>"""
+    cfg_js = js({"kind": kind, "csrf": csrf, "recorded": t["recorded"], "noGps": t["no_gps"]})
+    script = f"""
+    (function () {{
+      var cfg = {cfg_js};
+      document.getElementById('gm-print').addEventListener('click', function (e) {{
+        e.preventDefault(); window.print();
+      }});
       document.querySelectorAll('.gm-record').forEach(function (b) {{
         b.addEventListener('click', function () {{
           var body = {{child_id: +b.dataset.child, visited_at: new Date().toISOString(),
-                      kind: '{kind}'}};
+                      kind: cfg.kind}};
           var send = function () {{
             fetch('/api/visits', {{method: 'POST', credentials: 'same-origin',
-              headers: {{'Content-Type': 'application/json', 'X-CSRFToken': '{csrf}'}},
+              headers: {{'Content-Type': 'application/json', 'X-CSRFToken': cfg.csrf}},
               body: JSON.stringify(body)}})
               .then(function (r) {{ return r.json().then(function (v) {{
                 if (!r.ok) {{ return; }}
                 b.disabled = true;
-                b.textContent = '{t['recorded']}' +
-                  (v.flags.indexOf('no_gps') >= 0 ? '{t['no_gps']}' : '');
+                b.textContent = cfg.recorded +
+                  (v.flags.indexOf('no_gps') >= 0 ? cfg.noGps : '');
               }}); }});
           }};
           if (navigator.geolocation) {{
@@ -109,5 +117,5 @@ def route_page(cfg: dict, route: dict, lang: str, csrf: str, query: str) -> str:
           }} else {{ send(); }}
         }});
       }});
-    </script>"""
-    return render_page(m, lang, sheet, css="route.css")
+    }})();"""
+    return render_page(m, lang, sheet, css="route.css", nonce=nonce, script=script)

@@ -52,18 +52,32 @@ class GridLayers(MacroElement):
         if (symbol && symbol.getLatLng && !symbol._latlng) { symbol.getLatLng = null; }
         return symbol;
       };
-      function popupHtml(layer, p) {
-        var rows = layer.popup.map(function (f) {
+      // Values from the tiles and the API are data: they go in as text (textContent),
+      // never as markup.
+      function el(tag, text, cls) {
+        var e = document.createElement(tag);
+        if (text !== undefined && text !== null) { e.textContent = text; }
+        if (cls) { e.className = cls; }
+        return e;
+      }
+      function popupContent(layer, p) {
+        var box = el('div'), table = box.appendChild(el('table', null, 'gm-popup'));
+        layer.popup.forEach(function (f) {
           var v = p[f[0]];
           if (f[0] === 'status_label') { v = (layer.legend[p.status] || {})[cfg.lang]; }
           if (f[0] === 'type_label') { v = cfg.typeLabels[p.type]; }
-          if (f[0] === 'id' && v === undefined) { return ''; }  // a bin of households
+          if (f[0] === 'id' && v === undefined) { return; }  // a bin of households
           if (v === undefined || v === null) { v = '–'; }
-          return '<tr><th>' + f[cfg.lang === 'zh' ? 1 : 2] + '</th><td>' + v + '</td></tr>';
+          var tr = table.appendChild(el('tr'));
+          tr.appendChild(el('th', f[cfg.lang === 'zh' ? 1 : 2]));
+          tr.appendChild(el('td', String(v)));
         });
-        var link = layer.link && p.id ? '<a target="_blank" href="' +
-          layer.link.replace('{id}', p.id) + '">' + t.record + '</a>' : '';
-        return '<table class="gm-popup">' + rows.join('') + '</table>' + link;
+        if (layer.link && p.id) {
+          var a = box.appendChild(el('a', t.record));
+          a.target = '_blank'; a.rel = 'noopener';
+          a.href = layer.link.replace('{id}', encodeURIComponent(p.id));
+        }
+        return box;
       }
       cfg.layers.forEach(function (layer) {
         var styles = {};
@@ -92,7 +106,7 @@ class GridLayers(MacroElement):
           vectorTileLayerStyles: styles, interactive: true, maxNativeZoom: 16
         });
         vg.on('click', function (e) {
-          L.popup().setLatLng(e.latlng).setContent(popupHtml(layer, e.layer.properties))
+          L.popup().setLatLng(e.latlng).setContent(popupContent(layer, e.layer.properties))
             .openOn(map);
         });
         vg.on('load', function () {
@@ -113,17 +127,19 @@ class GridLayers(MacroElement):
       // switched on and off.
       var legend = L.control({position: 'bottomright'}), legendDiv = null;
       function drawLegend() {
-        var html = '<h2>' + t.legend + '</h2>';
+        legendDiv.textContent = '';
+        legendDiv.appendChild(el('h2', t.legend));
         cfg.layers.forEach(function (layer) {
           var keys = layer.legend_order;  // the registry's order (tojson sorts keys)
           if (!keys.length || !map.hasLayer(overlays[layer.title[cfg.lang]])) { return; }
-          html += '<h3>' + layer.title[cfg.lang] + '</h3>';
+          legendDiv.appendChild(el('h3', layer.title[cfg.lang]));
           keys.forEach(function (k) {
-            html += '<div><i style="background:' + layer.colours[k] + '"></i>' +
-                    layer.legend[k][cfg.lang] + '</div>';
+            var row = legendDiv.appendChild(el('div')), swatch = el('i');
+            swatch.style.background = layer.colours[k];
+            row.appendChild(swatch);
+            row.appendChild(document.createTextNode(layer.legend[k][cfg.lang]));
           });
         });
-        legendDiv.innerHTML = html;
       }
       legend.onAdd = function () {
         legendDiv = L.DomUtil.create('div', 'gm-panel gm-legend' + (narrow ? ' gm-folded' : ''));
@@ -142,9 +158,22 @@ class GridLayers(MacroElement):
       panel.onAdd = function () {
         var div = L.DomUtil.create('div', 'gm-panel');
         div.id = 'gm-panel';
-        div.innerHTML = '<h2 id="gm-unit">' + t.title + '</h2><table id="gm-figures"></table>' +
-          '<div class="gm-search"><input id="gm-search" placeholder="' + t.search + '"></div>' +
-          '<div class="gm-links">' + cfg.links + '</div>';
+        div.appendChild(el('h2', t.title)).id = 'gm-unit';
+        div.appendChild(el('table')).id = 'gm-figures';
+        var input = div.appendChild(el('div', null, 'gm-search')).appendChild(el('input'));
+        input.id = 'gm-search'; input.placeholder = t.search;
+        var links = div.appendChild(el('div', null, 'gm-links'));
+        cfg.pages.forEach(function (page, i) {
+          if (i) { links.appendChild(document.createTextNode(' ')); }
+          links.appendChild(el('a', page[1])).href = page[0];
+        });
+        if (cfg.pages.length) { links.appendChild(el('br')); }
+        links.appendChild(el('a', t.lang)).href = cfg.otherLang;
+        var form = links.appendChild(el('form'));
+        form.method = 'post'; form.action = '/logout'; form.style.display = 'inline';
+        var token = form.appendChild(el('input'));
+        token.type = 'hidden'; token.name = 'csrf_token'; token.value = cfg.csrf;
+        form.appendChild(el('button', t.logout)).type = 'submit';
         L.DomEvent.disableClickPropagation(div);
         return div;
       };
@@ -155,14 +184,14 @@ class GridLayers(MacroElement):
           var p = u.properties, fmt = function (n) {
             return n === null || n === undefined ? '–' : n.toLocaleString(cfg.locale); };
           document.getElementById('gm-unit').textContent = p.name;
-          document.getElementById('gm-figures').innerHTML =
-            '<tr><td>' + t.children + '</td><td class="n">' + fmt(p.children) + '</td></tr>' +
-            '<tr><td>' + t.households + '</td><td class="n">' + fmt(p.households) + '</td></tr>' +
-            '<tr><td>' + t.cells + '</td><td class="n">' + fmt(p.cells) + '</td></tr>' +
-            '<tr><td>' + t.free_beds + '</td><td class="n">' + fmt(p.free_beds) + '</td></tr>' +
-            '<tr><td>' + t.overdue + '</td><td class="n">' + fmt(p.overdue_children) +
-            '</td></tr><tr><td>' + t.never + '</td><td class="n">' +
-            fmt(p.cells_never_visited) + '</td></tr>';
+          var figures = document.getElementById('gm-figures');
+          [[t.children, p.children], [t.households, p.households], [t.cells, p.cells],
+           [t.free_beds, p.free_beds], [t.overdue, p.overdue_children],
+           [t.never, p.cells_never_visited]].forEach(function (row) {
+            var tr = figures.appendChild(el('tr'));
+            tr.appendChild(el('td', row[0]));
+            tr.appendChild(el('td', fmt(row[1]), 'n'));
+          });
           var g = L.geoJSON(u.geometry);
           map.fitBounds(g.getBounds());
           window.gridmap.unitLoaded = true;
@@ -185,9 +214,15 @@ class GridLayers(MacroElement):
                 if (!b.items || !b.items.length) { return; }
                 var c = b.items[0];
                 map.setView([c.lat, c.lon], 16);
-                L.popup().setLatLng([c.lat, c.lon]).setContent('<b>' + c.name + '</b><br>' +
-                  c.address + '<br><a target="_blank" href="/record/child/' + c.id + '">' +
-                  t.record + '</a>').openOn(map);
+                var box = el('div');
+                box.appendChild(el('b', c.name));
+                box.appendChild(el('br'));
+                box.appendChild(document.createTextNode(c.address));
+                box.appendChild(el('br'));
+                var a = box.appendChild(el('a', t.record));
+                a.target = '_blank'; a.rel = 'noopener';
+                a.href = '/record/child/' + encodeURIComponent(c.id);
+                L.popup().setLatLng([c.lat, c.lon]).setContent(box).openOn(map);
                 window.gridmap.found = c.id;
               });
           });
@@ -218,19 +253,14 @@ def _pages(cfg: dict, user) -> list[tuple[str, str, frozenset[str]]]:
     ]
 
 
-def supervisor_map(cfg: dict, user, lang: str = "zh", csrf: str = "") -> str:
+def supervisor_map(cfg: dict, user, lang: str = "zh", csrf: str = "", nonce: str = "") -> str:
     """The whole HTML page for ``user`` in ``lang`` ("zh" or "en")."""
     text = TEXT[lang]
     m = offline_map(cfg, location=[26.5, 101.7], zoom=10, title=text["title"])
-    other = "en" if lang == "zh" else "zh"
+    other = "?lang=" + ("en" if lang == "zh" else "zh")
     suffix = "&lang=en" if lang == "en" else ""
-    pages = [(href, text[key]) for href, key, roles in _pages(cfg, user)
+    pages = [(href + suffix, text[key]) for href, key, roles in _pages(cfg, user)
              if user.role in roles]
-    links = (" ".join(f'<a href="{href}{suffix}">{label}</a>' for href, label in pages)
-             + ("<br>" if pages else "") + f'<a href="?lang={other}">{text["lang"]}</a>'
-             f'<form method="post" action="/logout" style="display:inline">'
-             f'<input type="hidden" name="csrf_token" value="{csrf}">'
-             f'<button type="submit">{text["logout"]}</button></form>')
     layers = [{"name": layer.name, "title": layer.title, "kind": layer.kind,
                "colour_by": layer.colour_by, "colours": layer.colours, "colour": layer.colour,
                "popup": [list(p) for p in layer.popup], "legend": layer.legend,
@@ -239,10 +269,11 @@ def supervisor_map(cfg: dict, user, lang: str = "zh", csrf: str = "") -> str:
               for layer in layers_for(user.role)]
     GridLayers({
         "lang": lang, "locale": "zh-CN" if lang == "zh" else "en", "text": text,
-        "unit": user.unit_code, "layers": layers, "links": links,
+        "unit": user.unit_code, "layers": layers, "pages": pages, "otherLang": other,
+        "csrf": csrf,
         "tileUrl": "/tiles/__layer__/{z}/{x}/{y}.pbf",
         "typeLabels": dict(vocab.FACILITY_TYPES),
         "caseloadLimit": cfg["rules"]["caseload_limit"],
         "childSearch": user.role in PERSON_ROLES,
     }).add_to(m)
-    return render_page(m, lang)
+    return render_page(m, lang, nonce=nonce)

@@ -1,6 +1,10 @@
 """Browser tests: the app served by waitress on a free loopback port (test database,
 no base map so nothing is fetched from other hosts) and Debian's Chromium driven by
-Playwright (no browser download)."""
+Playwright (no browser download).
+
+The pages send a Content-Security-Policy without 'unsafe-eval': ``wait_for_function``
+takes an arrow function (``"() => window.gridmap.ready"``), which Playwright calls as
+it is; a bare expression would be eval'd on each poll and refused by the page."""
 
 import threading
 from pathlib import Path

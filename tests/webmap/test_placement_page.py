@@ -12,18 +12,18 @@ def test_find_and_reserve(page, server, logins, login, engine, artifacts):
             "AND c.birth_date < now() - interval '7 years' ORDER BY c.id LIMIT 1")).one()
     login(page, logins["responder"])
     page.goto(f"{server}/map/nearest")
-    page.wait_for_function("window.gridmap && window.gridmap.ready")
+    page.wait_for_function("() => window.gridmap && window.gridmap.ready")
     page.fill("#gm-child", str(child))
     page.click("#gm-from-child")
-    page.wait_for_function("window.gridmap.results > 0", timeout=10_000)
+    page.wait_for_function("() => window.gridmap.results > 0", timeout=10_000)
     # The search started from the child's home, and the boundaries are drawn for context.
     assert abs(float(page.input_value("#gm-lon")) - lon) < 1e-5
     assert abs(float(page.input_value("#gm-lat")) - lat) < 1e-5
-    page.wait_for_function("window.gridmap.boundaries >= 2", timeout=10_000)
+    page.wait_for_function("() => window.gridmap.boundaries >= 2", timeout=10_000)
     assert page.locator(".gm-fac").count() >= 1
     assert "公里" in page.locator("#gm-results").inner_text()
     page.locator(".gm-reserve").first.click()
-    page.wait_for_function("window.gridmap.reserved", timeout=10_000)
+    page.wait_for_function("() => window.gridmap.reserved", timeout=10_000)
     placement = page.evaluate("window.gridmap.reserved")
     page.screenshot(path=str(artifacts / "placement.png"), full_page=True)
     with engine.begin() as conn:
@@ -40,9 +40,9 @@ def test_find_and_reserve(page, server, logins, login, engine, artifacts):
 def test_clicking_the_map_searches_there(page, server, logins, login):
     login(page, logins["responder"])
     page.goto(f"{server}/map/nearest?lang=en")
-    page.wait_for_function("window.gridmap && window.gridmap.ready")
+    page.wait_for_function("() => window.gridmap && window.gridmap.ready")
     page.locator(".folium-map").click(position={"x": 640, "y": 240})
-    page.wait_for_function("window.gridmap.results > 0 || "
+    page.wait_for_function("() => window.gridmap.results > 0 || "
                            "document.querySelector('.gm-err')", timeout=10_000)
     assert page.locator("#gm-results").inner_text()
     assert page.console_errors == []

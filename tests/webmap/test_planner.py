@@ -7,7 +7,7 @@ def test_planner_view(page, server, logins, login, artifacts):
     login(page, logins["planner"])
     resp = page.goto(f"{server}/map/planner?type=children_home")
     assert resp.status == 200
-    page.wait_for_function("window.gridmap && window.gridmap.ready")
+    page.wait_for_function("() => window.gridmap && window.gridmap.ready")
     html = page.content()
     assert page.locator("#gm-villages tr").count() == 90  # header + 89 villages
     assert page.locator(".leaflet-overlay-pane path").count() >= 89
@@ -26,7 +26,7 @@ def test_planner_view(page, server, logins, login, artifacts):
         r"class=['\"]n['\"]>([\d,]+)<", html)]
     assert counts and all(c == 0 or c >= 5 for c in counts)
     page.select_option("select[name=type]", "school")
-    page.wait_for_function("window.gridmap && window.gridmap.ready")
+    page.wait_for_function("() => window.gridmap && window.gridmap.ready")
     assert "type=school" in page.url
     page.screenshot(path=str(artifacts / "planner.png"), full_page=True)
     assert page.console_errors == []

@@ -27,7 +27,7 @@ def test_route_sheet(browser, server, logins, login, engine, artifacts):
     page.screenshot(path=str(artifacts / "route_sheet.png"), full_page=True)
     button = page.locator(".gm-record").first
     button.click()
-    page.wait_for_function("document.querySelector('.gm-record').disabled", timeout=10_000)
+    page.wait_for_function("() => document.querySelector('.gm-record').disabled", timeout=10_000)
     with engine.begin() as conn:
         after = conn.execute(sa.text("SELECT count(*) FROM visit")).scalar()
         kind, point, flags = conn.execute(sa.text(
@@ -71,7 +71,7 @@ def test_record_visit_sends_the_phones_position(browser, server, logins, login, 
     context.grant_permissions(["geolocation"])
     context.set_geolocation({"longitude": lon + 0.1, "latitude": lat})
     page.locator(".gm-record").first.click()
-    page.wait_for_function("document.querySelector('.gm-record').disabled", timeout=10_000)
+    page.wait_for_function("() => document.querySelector('.gm-record').disabled", timeout=10_000)
     with engine.begin() as conn:
         x, flags = conn.execute(sa.text(
             "SELECT ST_X(geom), flag_reason FROM visit WHERE id = (SELECT max(id) FROM visit)"
@@ -85,7 +85,7 @@ def test_record_visit_sends_the_phones_position(browser, server, logins, login, 
 def test_map_panel_leads_to_my_route(page, server, logins, login):
     login(page, logins["grid_head"])
     page.goto(f"{server}/map")
-    page.wait_for_function("window.gridmap && window.gridmap.unitLoaded", timeout=30_000)
+    page.wait_for_function("() => window.gridmap && window.gridmap.unitLoaded", timeout=30_000)
     assert "规划视图" not in page.locator(".gm-links").inner_text()
     page.locator(".gm-links a", has_text="我的走访路线").click()
     page.wait_for_load_state()

@@ -27,17 +27,17 @@ def _click_a_feature(page):
 
 def _redrawn(page, layer):
     """Wait until ``layer``'s tiles have loaded again after a change of view or layers."""
-    page.wait_for_function(f"window.gridmap.layers.{layer}", timeout=15_000)
+    page.wait_for_function(f"() => window.gridmap.layers.{layer}", timeout=15_000)
     page.wait_for_timeout(300)
 
 
 def test_supervisor_map(page, server, logins, artifacts, login):
     login(page, logins["supervisor"])
     page.goto(f"{server}/map")
-    page.wait_for_function("window.gridmap && window.gridmap.unitLoaded "
+    page.wait_for_function("() => window.gridmap && window.gridmap.unitLoaded "
                            "&& window.gridmap.layers.status", timeout=30_000)
     # Cells, village outlines and facilities drawn (tiles arrive in their own time).
-    page.wait_for_function(f"{PATHS} > 50", timeout=15_000)
+    page.wait_for_function(f"() => {PATHS} > 50", timeout=15_000)
     assert page.locator("#gm-unit").inner_text() != "困境未成年人网格化管理地图"
     figures = page.locator("#gm-figures").inner_text()
     assert "在册未成年人" in figures and "逾期未走访儿童" in figures and "从未走访网格" in figures
@@ -48,7 +48,7 @@ def test_supervisor_map(page, server, logins, artifacts, login):
     text = legend.inner_text()  # in the registry's order, not alphabetical
     assert text.index("<10%") < text.index("10–30%") < text.index("≥30%")
     page.get_by_label("网格走访状态").uncheck()
-    page.wait_for_function(f"{PATHS} < {before}", timeout=5_000)
+    page.wait_for_function(f"() => {PATHS} < {before}", timeout=5_000)
     assert "按期走访" not in legend.inner_text()  # the legend follows the layers shown
     page.evaluate("window.gridmap.layers.cell_status = false")
     page.get_by_label("网格走访状态").check()
@@ -75,7 +75,7 @@ def test_english_and_login_required(page, server, logins, login):
     assert "/login" in page.url
     login(page, logins["planner"])
     page.goto(f"{server}/map?lang=en")
-    page.wait_for_function("window.gridmap && window.gridmap.unitLoaded", timeout=30_000)
+    page.wait_for_function("() => window.gridmap && window.gridmap.unitLoaded", timeout=30_000)
     assert page.locator("html").get_attribute("lang") == "en"
     assert "Children on file" in page.locator("#gm-figures").inner_text()
     # Planners are offered no household layer.
@@ -95,10 +95,10 @@ def test_search_finds_a_child(page, server, logins, login, engine, artifacts):
             {"t": logins["supervisor"]["unit"]}).one()
     login(page, logins["supervisor"])
     page.goto(f"{server}/map")
-    page.wait_for_function("window.gridmap && window.gridmap.unitLoaded", timeout=30_000)
+    page.wait_for_function("() => window.gridmap && window.gridmap.unitLoaded", timeout=30_000)
     page.fill("#gm-search", name)
     page.press("#gm-search", "Enter")
-    page.wait_for_function("window.gridmap.found", timeout=10_000)
+    page.wait_for_function("() => window.gridmap.found", timeout=10_000)
     found = page.evaluate("window.gridmap.found")
     with engine.connect() as conn:
         same = conn.execute(sa.text("SELECT name FROM child WHERE id = :i"),
@@ -111,7 +111,7 @@ def test_search_finds_a_child(page, server, logins, login, engine, artifacts):
     assert page.locator("h1").inner_text() == f"儿童档案 · {same}"
     assert page.locator("#gm-fields").inner_text().count("\n") >= 10
     assert page.locator(".leaflet-overlay-pane .leaflet-interactive").count() == 1  # home
-    page.wait_for_function("window.gridmap.boundaries >= 2", timeout=10_000)
+    page.wait_for_function("() => window.gridmap.boundaries >= 2", timeout=10_000)
     page.screenshot(path=str(artifacts / "child_record.png"), full_page=True)
     assert page.console_errors == []
     assert page.hosts == {server.split("/")[2]}
@@ -127,7 +127,7 @@ def test_households_binned_then_single(page, server, logins, login, engine):
             "ORDER BY h.id LIMIT 1"), {"v": logins["grid_worker"]["unit"]}).one()
     login(page, logins["grid_worker"])
     page.goto(f"{server}/map")
-    page.wait_for_function("window.gridmap && window.gridmap.unitLoaded", timeout=30_000)
+    page.wait_for_function("() => window.gridmap && window.gridmap.unitLoaded", timeout=30_000)
     # Only the household layer on, so a click lands on a household feature.
     for box in page.locator(".leaflet-control-layers-overlays input").all():
         box.uncheck()
@@ -157,8 +157,8 @@ def test_on_a_phone_the_map_shows(browser, server, logins, login, artifacts):
     page = context.new_page()
     login(page, logins["grid_worker"])
     page.goto(f"{server}/map")
-    page.wait_for_function("window.gridmap && window.gridmap.unitLoaded", timeout=30_000)
-    page.wait_for_function("window.gridmap.layers.status", timeout=15_000)
+    page.wait_for_function("() => window.gridmap && window.gridmap.unitLoaded", timeout=30_000)
+    page.wait_for_function("() => window.gridmap.layers.status", timeout=15_000)
     page.wait_for_timeout(800)  # the zoom to the unit settles
     assert not page.get_by_label("网格走访状态").is_visible()
     legend = page.locator(".gm-legend")
