@@ -280,3 +280,33 @@ def test_concurrent_passes_never_escalate_twice(engine, demo, cfg, logins):
         events = reports.history(conn, rid)
         assert [e["action"] for e in events].count("auto_escalate") == 1
         assert _row(conn, rid)["level"] == "township"
+
+
+def test_the_service_loop_escalates_and_stops(engine, demo, cfg, logins):
+    """The daemon thread `gridmap serve` starts runs the same pass on a schedule."""
+    import time
+
+    at = dt.datetime(2026, 1, 20, 9, 0, tzinfo=CST)
+    with engine.begin() as conn:
+        user = get_user(conn, conn.execute(sa.text(
+            "SELECT id FROM app_user WHERE username = 'demo_grid_head'")).scalar_one())
+        x, y = conn.execute(sa.text(
+            "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p FROM unit "
+            "WHERE level = 'cell' AND village_id = :v ORDER BY id LIMIT 1) s"),
+            {"v": user.unit_id}).one()
+        rid = reports.create_report(conn, {
+            "source": "school", "harm": "dropout", "severity": "general", "description": "x",
+            "lon": x, "lat": y, "reported_at": at}, cfg, user, now=at)
+    loop = reports.EscalationLoop(engine, cfg, every_s=0.05)
+    loop.start()
+    try:
+        deadline = time.monotonic() + 10
+        level = "village"
+        while level == "village" and time.monotonic() < deadline:
+            time.sleep(0.05)
+            with engine.connect() as conn:
+                level = _row(conn, rid)["level"]
+    finally:
+        loop.stop()
+        loop.join(5)
+    assert level in ("township", "county") and not loop.is_alive()
