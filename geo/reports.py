@@ -161,6 +161,8 @@ def create_report(conn: Connection, data: dict, cfg: dict, user,
         raise InvalidInput("reported_at must carry a time zone", field="reported_at")
     if reported_at > now + dt.timedelta(minutes=5):
         raise InvalidInput("reported_at lies in the future", field="reported_at")
+    if reported_at < now - dt.timedelta(days=366 * 5):
+        raise InvalidInput("reported_at lies more than five years back", field="reported_at")
     child = None
     if data.get("child_id") is not None:
         child = find_child(conn, data["child_id"], user.unit_id)
