@@ -374,11 +374,14 @@ def placements_reserve(child_id, facility_id):
 
 @placements.command("release")
 @click.argument("placement_id", type=int)
-def placements_release(placement_id):
+@click.option("--reason", default=None, type=click.Choice(
+    ["returned_home", "to_relatives", "transferred", "hospital_discharge"]),
+    help="Why the placement ends.")
+def placements_release(placement_id, reason):
     """End a placement (frees the bed)."""
     from geo.placement import release_placement
 
-    _query(lambda conn, cfg, engine: release_placement(engine, placement_id))
+    _query(lambda conn, cfg, engine: release_placement(engine, placement_id, reason=reason))
 
 
 @main.group()
