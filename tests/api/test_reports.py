@@ -170,39 +170,44 @@ def test_placement_from_a_report_and_release_with_a_reason(as_role, spots, engin
             "accepts_disability) VALUES ('rescue_station', '报告测试中心', "
             "ST_SetSRID(ST_MakePoint(:x, :y), 4326), 5, 0, true, true) RETURNING id"),
             {"x": spots["mine"]["x"], "y": spots["mine"]["y"]}).scalar_one()
-    rid = as_role("responder", "POST", "/api/reports", json=body(
-        spots, severity="urgent", child_name="不详", child_age=8)).get_json()["id"]
-    resp = as_role("responder", "POST", "/api/placements", json={
-        "child_id": spots["child"], "facility_id": fid, "report_id": rid})
-    assert resp.status_code == 201, resp.get_json()
-    placement = resp.get_json()
-    assert placement["report_id"] == rid
-    rep = as_role("responder", "GET", f"/api/reports/{rid}").get_json()
-    assert rep["status"] == "in_progress" and rep["child_id"] == spots["child"]
-    assert [p["id"] for p in rep["placements"]] == [placement["id"]]
-    assert rep["history"][-1]["action"] == "place"
-    # Release needs a reason from the vocabulary.
-    url = f"/api/placements/{placement['id']}/release"
-    bad = as_role("responder", "POST", url, json={})
-    assert bad.status_code == 400 and bad.get_json()["error"]["field"] == "reason"
-    bad = as_role("responder", "POST", url, json={"reason": "bored"})
-    assert bad.status_code == 400 and bad.get_json()["error"]["field"] == "reason"
-    done = as_role("responder", "POST", url, json={"reason": "to_relatives"})
-    assert done.status_code == 200, done.get_json()
-    assert done.get_json()["release_reason"] == "to_relatives"
-    rep = as_role("responder", "GET", f"/api/reports/{rid}").get_json()
-    assert rep["placements"][0]["release_reason"] == "to_relatives"
-    # A report about another child cannot be answered by this placement.
-    other = as_role("grid_worker", "POST", "/api/reports", json=body(
-        spots, child_id=spots["child"])).get_json()["id"]
-    with engine.connect() as conn:
-        kid = conn.execute(sa.text("SELECT id FROM child WHERE id <> :c AND NOT EXISTS "
-                                   "(SELECT 1 FROM placement p WHERE p.child_id = child.id "
-                                   "AND p.status = 'active') ORDER BY id LIMIT 1"),
-                           {"c": spots["child"]}).scalar_one()
-    resp = as_role("admin", "POST", "/api/placements",
-                   json={"child_id": kid, "facility_id": fid, "report_id": other})
-    assert resp.status_code == 409 and resp.get_json()["error"]["code"] == "different_child"
+    try:
+        rid = as_role("responder", "POST", "/api/reports", json=body(
+            spots, severity="urgent", child_name="不详", child_age=8)).get_json()["id"]
+        resp = as_role("responder", "POST", "/api/placements", json={
+            "child_id": spots["child"], "facility_id": fid, "report_id": rid})
+        assert resp.status_code == 201, resp.get_json()
+        placement = resp.get_json()
+        assert placement["report_id"] == rid
+        rep = as_role("responder", "GET", f"/api/reports/{rid}").get_json()
+        assert rep["status"] == "in_progress" and rep["child_id"] == spots["child"]
+        assert [p["id"] for p in rep["placements"]] == [placement["id"]]
+        assert rep["history"][-1]["action"] == "place"
+        # Release needs a reason from the vocabulary.
+        url = f"/api/placements/{placement['id']}/release"
+        bad = as_role("responder", "POST", url, json={})
+        assert bad.status_code == 400 and bad.get_json()["error"]["field"] == "reason"
+        bad = as_role("responder", "POST", url, json={"reason": "bored"})
+        assert bad.status_code == 400 and bad.get_json()["error"]["field"] == "reason"
+        done = as_role("responder", "POST", url, json={"reason": "to_relatives"})
+        assert done.status_code == 200, done.get_json()
+        assert done.get_json()["release_reason"] == "to_relatives"
+        rep = as_role("responder", "GET", f"/api/reports/{rid}").get_json()
+        assert rep["placements"][0]["release_reason"] == "to_relatives"
+        # A report about another child cannot be answered by this placement.
+        other = as_role("grid_worker", "POST", "/api/reports", json=body(
+            spots, child_id=spots["child"])).get_json()["id"]
+        with engine.connect() as conn:
+            kid = conn.execute(sa.text("SELECT id FROM child WHERE id <> :c AND NOT EXISTS "
+                                       "(SELECT 1 FROM placement p WHERE p.child_id = child.id "
+                                       "AND p.status = 'active') ORDER BY id LIMIT 1"),
+                               {"c": spots["child"]}).scalar_one()
+        resp = as_role("admin", "POST", "/api/placements",
+                       json={"child_id": kid, "facility_id": fid, "report_id": other})
+        assert resp.status_code == 409 and resp.get_json()["error"]["code"] == "different_child"
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM placement WHERE facility_id = :f"), {"f": fid})
+            conn.execute(sa.text("DELETE FROM facility WHERE id = :f"), {"f": fid})
 
 
 @pytest.fixture
