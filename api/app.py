@@ -28,6 +28,7 @@ from api import (
     queries,
     record_pages,
     records,
+    reports,
     security,
     textcheck,
     tiles,
@@ -77,6 +78,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> APIFlask:
     app.register_blueprint(ledgers.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(record_pages.bp)
+    app.register_blueprint(reports.bp)
     return app
 
 

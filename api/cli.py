@@ -77,6 +77,9 @@ def serve(host: str, port: int, threads: int, demo: bool, scale: float | None) -
             from layers import status_cache
 
             threading.Thread(target=status_cache.warm, args=(engine, cfg), daemon=True).start()
+            from geo.reports import EscalationLoop
+
+            EscalationLoop(engine, cfg).start()   # reports past their deadline go up a level
             click.echo(f"gridmap serving on http://{host}:{port}/  (Ctrl-C to stop)")
             waitress_serve(app, host=host, port=port, threads=threads, ident="gridmap")
     except (DatabaseError, EmbeddedError) as exc:
@@ -371,11 +374,39 @@ def placements_reserve(child_id, facility_id):
 
 @placements.command("release")
 @click.argument("placement_id", type=int)
-def placements_release(placement_id):
+@click.option("--reason", default=None, type=click.Choice(
+    ["returned_home", "to_relatives", "transferred", "hospital_discharge"]),
+    help="Why the placement ends.")
+def placements_release(placement_id, reason):
     """End a placement (frees the bed)."""
     from geo.placement import release_placement
 
-    _query(lambda conn, cfg, engine: release_placement(engine, placement_id))
+    _query(lambda conn, cfg, engine: release_placement(engine, placement_id, reason=reason))
+
+
+@main.group()
+def reports() -> None:
+    """Discovery reports: the escalation pass."""
+
+
+@reports.command("escalate")
+@click.option("--now", "now", default=None,
+              help="Run the pass as if it were this time (ISO 8601 with zone; default now).")
+def reports_escalate(now):
+    """One escalation pass: reports not accepted by their deadline go up one level."""
+    import datetime as dt
+
+    from geo.reports import run_escalation
+
+    when = None
+    if now:
+        try:
+            when = dt.datetime.fromisoformat(now)
+        except ValueError:
+            _fail(f"--now must be an ISO 8601 time, not '{now}'")
+        if when.tzinfo is None:
+            _fail("--now must carry a time zone, e.g. 2026-11-24T10:00+08:00")
+    _query(lambda conn, cfg, engine: {"escalated": run_escalation(engine, cfg, when)})
 
 
 @main.group()

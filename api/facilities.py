@@ -15,8 +15,9 @@ from api.schemas import (
     NearestQuery,
     PlacementIn,
     PlacementOut,
+    ReleaseIn,
 )
-from geo import access, audit
+from geo import access, audit, reports
 from geo.errors import InvalidInput
 from geo.features import facility_features
 from geo.nearest import nearest_facilities
@@ -82,23 +83,32 @@ def place(body):
     from api.children import child_or_404
 
     child_or_404(body["child_id"])
+    report_id = body.get("report_id")
+    if report_id is not None:
+        reports.check_for_placement(conn(), report_id, body["child_id"], current_user())
     placement = reserve_bed(engine_for(current_app), body["child_id"], body["facility_id"],
-                            body["reason"])
+                            body["reason"], report_id=report_id)
+    if report_id is not None:
+        reports.link_placement(conn(), report_id, body["child_id"], placement["id"],
+                               current_user())
     audit.record(conn(), current_user(), "place", "placement", placement["id"],
                  ip=client_ip(), detail={"child_id": body["child_id"],
-                                         "facility_id": body["facility_id"]})
+                                         "facility_id": body["facility_id"],
+                                         "report_id": report_id})
     return placement
 
 
 @bp.post("/api/placements/<int:placement_id>/release")
 @login_required(*sorted(access.PLACES_CHILDREN))
+@bp.input(ReleaseIn, arg_name="body")
 @bp.output(PlacementOut)
-@bp.doc(summary="End a placement and free its bed", security="BearerAuth")
-def release(placement_id):
+@bp.doc(summary="End a placement and free its bed, with a reason", security="BearerAuth")
+def release(placement_id, body):
     from api.app import engine_for
     from api.children import child_or_404
 
     child_or_404(placement_child(conn(), placement_id))
-    out = release_placement(engine_for(current_app), placement_id)
-    audit.record(conn(), current_user(), "release", "placement", placement_id, ip=client_ip())
+    out = release_placement(engine_for(current_app), placement_id, reason=body["reason"])
+    audit.record(conn(), current_user(), "release", "placement", placement_id, ip=client_ip(),
+                 detail={"reason": body["reason"]})
     return out

@@ -66,6 +66,12 @@ class PlacementIn(Schema):
     child_id = fields.Integer(required=True, validate=Range(1, 2**31 - 1))
     facility_id = fields.Integer(required=True, validate=Range(1, 2**31 - 1))
     reason = fields.String(load_default=None, validate=Length(0, 500))
+    report_id = fields.Integer(load_default=None, validate=Range(1, 2**31 - 1),
+                               metadata={"description": "the discovery report it answers"})
+
+
+class ReleaseIn(Schema):
+    reason = fields.String(required=True, validate=OneOf(list(vocab.RELEASE_REASONS)))
 
 
 class BlindSpotQuery(UnitQuery):
@@ -123,6 +129,8 @@ class PlacementOut(Schema):
     released_at = fields.DateTime(allow_none=True)
     status = fields.String(required=True)
     facility = fields.Dict()
+    report_id = fields.Integer(allow_none=True)
+    release_reason = fields.String(allow_none=True)
 
 
 class ListOut(Schema):

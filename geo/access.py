@@ -31,6 +31,13 @@ PLACES_CHILDREN = frozenset({"admin", "supervisor", "grid_head", "responder"})
 SEES_COVERAGE = frozenset({"admin", "supervisor", "planner"})
 SEES_ROUTES = frozenset({"admin", "supervisor", "grid_head", "grid_worker"})
 READS_AUDIT = frozenset({"admin"})
+# Discovery reports: who files them (roles that register children, plus responders), who
+# reads and answers them in their area, who sees the reporter's identity, and who gets
+# only counts per unit.
+FILES_REPORTS = WRITES_RECORDS | {"responder"}
+HANDLES_REPORTS = frozenset({"admin", "supervisor", "grid_head", "grid_worker", "responder"})
+SEES_REPORTER = frozenset({"admin", "supervisor", "responder"})
+COUNTS_REPORTS = HANDLES_REPORTS | {"planner"}
 # Filtering by a sensitive category reveals it: only for roles that may see it.
 SENSITIVE_CATEGORIES_FILTER = SENSITIVE_CATEGORIES
 

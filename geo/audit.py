@@ -12,6 +12,8 @@ from sqlalchemy.engine import Connection, Engine
 
 ACTIONS = ("read", "list", "create", "update", "delete", "export", "login", "place",
            "release")
+# Actions on discovery reports (geo/reports.py).
+ACTIONS += ("accept", "escalate", "close", "merge")
 
 
 def record(conn: Connection, user, action: str, resource: str, resource_id=None,

@@ -78,6 +78,18 @@ DEFAULTS: dict[str, Any] = {
         "import_outside_parent_tolerance": 0.01,
     },
     "demo": {"seed": 20261124, "scale": 1.0},
+    # Discovery reports and the three-level response (三级响应): who must answer a report
+    # of each severity, within how many hours it must be accepted, and the new deadline a
+    # report gets when it is escalated to a level because nobody accepted it in time.
+    "reports": {
+        "sources": ["grid_worker", "hotline_110", "hotline_12345", "hotline_12355", "school",
+                    "hospital", "police", "public", "mandatory_report"],
+        "route": {"urgent": "county", "serious": "township", "general": "village"},
+        "accept_hours": {"urgent": 1, "serious": 24, "general": 72},
+        "escalated_accept_hours": {"township": 24, "county": 24},
+        # The service's escalation loop runs a pass this often (seconds).
+        "escalate_every_s": 60,
+    },
 }
 
 

@@ -231,6 +231,8 @@ class Placement(Base):
             "placement_one_active_per_child", "child_id", unique=True,
             postgresql_where=text("status = 'active'"),
         ),
+        CheckConstraint(f"release_reason IS NULL OR {_in('release_reason', vocab.RELEASE_REASONS)}",
+                        name="placement_release_reason_check"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -242,6 +244,9 @@ class Placement(Base):
     released_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     status: Mapped[str] = mapped_column(String(16), server_default=text("'active'"))
     reason: Mapped[str | None] = mapped_column(Text)
+    # The discovery report the placement answers, and why it ended (vocab.RELEASE_REASONS).
+    report_id: Mapped[int | None] = mapped_column(ForeignKey("report.id"), index=True)
+    release_reason: Mapped[str | None] = mapped_column(String(32))
 
 
 class RoadVertex(Base):
@@ -326,3 +331,92 @@ class AuditLog(Base):
     resource_id: Mapped[str | None] = mapped_column(Text)
     ip: Mapped[str | None] = mapped_column(Text)
     detail = mapped_column(JSONB)
+
+
+_OPEN_REPORT = "status IN ('new', 'accepted', 'in_progress')"
+
+
+class Report(Base):
+    """A discovery report (发现报告): who reported what about which child where, the level
+    and unit that must answer it, by when, and how far it has got."""
+
+    __tablename__ = "report"
+    __table_args__ = (
+        CheckConstraint(_in("harm", vocab.REPORT_HARMS), name="report_harm_check"),
+        CheckConstraint(_in("severity", vocab.REPORT_SEVERITIES), name="report_severity_check"),
+        CheckConstraint(_in("level", vocab.REPORT_LEVELS), name="report_level_check"),
+        CheckConstraint(_in("status", vocab.REPORT_STATUSES), name="report_status_check"),
+        CheckConstraint(f"outcome IS NULL OR {_in('outcome', vocab.REPORT_OUTCOMES)}",
+                        name="report_outcome_check"),
+        CheckConstraint("(status = 'closed') = (outcome IS NOT NULL)",
+                        name="report_closed_outcome_check"),
+        CheckConstraint("(status = 'merged') = (merged_into IS NOT NULL)",
+                        name="report_merged_check"),
+        CheckConstraint("merged_into IS DISTINCT FROM id", name="report_merge_self_check"),
+        CheckConstraint("child_sex IS NULL OR child_sex IN ('male', 'female')",
+                        name="report_child_sex_check"),
+        CheckConstraint("child_age IS NULL OR child_age BETWEEN 0 AND 17",
+                        name="report_child_age_check"),
+        CheckConstraint("geom IS NOT NULL OR address IS NOT NULL", name="report_place_check"),
+        Index("report_open_unit_deadline", "unit_id", "deadline",
+              postgresql_where=text(_OPEN_REPORT)),
+        Index("report_escalation_due", "deadline",
+              postgresql_where=text("status = 'new' AND level <> 'county'")),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Configurable vocabulary (config reports.sources): checked by the application.
+    source: Mapped[str] = mapped_column(String(32))
+    # The reporter's identity: only for roles in access.SEES_REPORTER.
+    reporter_name: Mapped[str | None] = mapped_column(Text)
+    reporter_phone: Mapped[str | None] = mapped_column(Text)
+    reporter_org: Mapped[str | None] = mapped_column(Text)
+    reported_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
+    address: Mapped[str | None] = mapped_column(Text)
+    # Set by the database from geom (trigger report_place), as for households.
+    cell_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"))
+    # The village the report is about (from the cell, or given with an address): its area.
+    village_id: Mapped[int] = mapped_column(ForeignKey("unit.id"), index=True)
+    # A registered child, or what is known of a child not (yet) on file.
+    child_id: Mapped[int | None] = mapped_column(ForeignKey("child.id"), index=True)
+    child_name: Mapped[str | None] = mapped_column(Text)
+    child_sex: Mapped[str | None] = mapped_column(String(8))
+    child_age: Mapped[int | None] = mapped_column(Integer)
+    child_disability: Mapped[bool | None] = mapped_column(Boolean)
+    harm: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(16))
+    description: Mapped[str] = mapped_column(Text)
+    # Who must answer now: the level and the village's ancestor unit at that level.
+    level: Mapped[str] = mapped_column(String(16))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"))
+    deadline: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'new'"))
+    accepted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    merged_into: Mapped[int | None] = mapped_column(ForeignKey("report.id"))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class ReportEvent(Base):
+    """A report's history: append-only (a trigger refuses UPDATE and DELETE)."""
+
+    __tablename__ = "report_event"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("report.id"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    username: Mapped[str | None] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(String(16))
+    from_level: Mapped[str | None] = mapped_column(String(16))
+    to_level: Mapped[str | None] = mapped_column(String(16))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)

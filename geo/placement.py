@@ -14,8 +14,9 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from geo.errors import Conflict, NotFound
+from geo.errors import Conflict, InvalidInput, NotFound
 from geo.nearest import child_needs
+from geo.vocab import RELEASE_REASONS
 
 _TAKE_BED = """
 UPDATE facility SET occupied = occupied + 1
@@ -45,7 +46,7 @@ def _eligibility(conn, child_id: int, facility_id: int) -> None:
 
 
 def reserve_bed(engine: Engine, child_id: int, facility_id: int,
-                reason: str | None = None) -> dict:
+                reason: str | None = None, report_id: int | None = None) -> dict:
     """Place ``child_id`` at ``facility_id``; returns the placement. Raises NotFound,
     Conflict ``facility_full`` / ``already_placed`` / ``not_eligible``."""
     with engine.begin() as conn:
@@ -62,26 +63,31 @@ def reserve_bed(engine: Engine, child_id: int, facility_id: int,
         try:
             with conn.begin_nested():
                 row = conn.execute(sa.text(
-                    "INSERT INTO placement (child_id, facility_id, reason) "
-                    "VALUES (:c, :f, :r) RETURNING id, placed_at, status"),
-                    {"c": child_id, "f": facility_id, "r": reason}).mappings().one()
+                    "INSERT INTO placement (child_id, facility_id, reason, report_id) "
+                    "VALUES (:c, :f, :r, :rep) RETURNING id, placed_at, status"),
+                    {"c": child_id, "f": facility_id, "r": reason,
+                     "rep": report_id}).mappings().one()
         except sa.exc.IntegrityError:
             raise Conflict(f"child {child_id} is already placed",
                            code="already_placed") from None
     return {"id": row["id"], "child_id": child_id, "facility_id": facility_id,
-            "placed_at": row["placed_at"], "status": row["status"],
+            "placed_at": row["placed_at"], "status": row["status"], "report_id": report_id,
             "facility": {"name": bed["name"], "capacity": bed["capacity"],
                          "occupied": bed["occupied"]}}
 
 
 def release_placement(engine: Engine, placement_id: int,
-                      when: dt.datetime | None = None) -> dict:
-    """End an active placement and free its bed."""
+                      when: dt.datetime | None = None, reason: str | None = None) -> dict:
+    """End an active placement and free its bed; ``reason`` from vocab.RELEASE_REASONS."""
+    if reason is not None and reason not in RELEASE_REASONS:
+        raise InvalidInput(f"unknown release reason '{reason}' "
+                           f"(one of {', '.join(RELEASE_REASONS)})", field="reason")
     with engine.begin() as conn:
         row = conn.execute(sa.text(
-            "UPDATE placement SET status = 'released', released_at = COALESCE(:t, now()) "
-            "WHERE id = :id AND status = 'active' RETURNING id, facility_id, released_at"),
-            {"id": placement_id, "t": when}).mappings().first()
+            "UPDATE placement SET status = 'released', released_at = COALESCE(:t, now()), "
+            "release_reason = :reason WHERE id = :id AND status = 'active' "
+            "RETURNING id, facility_id, released_at, release_reason"),
+            {"id": placement_id, "t": when, "reason": reason}).mappings().first()
         if row is None:
             exists = conn.execute(sa.text("SELECT status FROM placement WHERE id = :id"),
                                   {"id": placement_id}).first()
@@ -92,7 +98,8 @@ def release_placement(engine: Engine, placement_id: int,
         conn.execute(sa.text(
             "UPDATE facility SET occupied = occupied - 1 WHERE id = :f AND occupied > 0"),
             {"f": row["facility_id"]})
-    return {"id": row["id"], "status": "released", "released_at": row["released_at"]}
+    return {"id": row["id"], "status": "released", "released_at": row["released_at"],
+            "release_reason": row["release_reason"]}
 
 
 def placement_child(conn: Connection, placement_id: int) -> int:
@@ -107,7 +114,8 @@ def placement_child(conn: Connection, placement_id: int) -> int:
 def child_placements(conn: Connection, child_id: int) -> list[dict]:
     """A child's placements, newest first, with the facility's name and type."""
     rows = conn.execute(sa.text(
-        "SELECT p.id, p.status, p.placed_at, p.released_at, f.id AS facility_id, "
+        "SELECT p.id, p.status, p.placed_at, p.released_at, p.release_reason, p.report_id, "
+        "f.id AS facility_id, "
         "f.name AS facility, f.type FROM placement p JOIN facility f ON f.id = p.facility_id "
         "WHERE p.child_id = :c ORDER BY p.placed_at DESC"), {"c": child_id}).mappings()
     return [dict(r) for r in rows]

@@ -61,3 +61,48 @@ HOUSEHOLD_FLAGS = {
     "migrant": "流动人口",
     "disabled_member": "家有残疾人",
 }
+
+# -- the case loop: discovery reports (发现报告) and the three-level response ------------
+# Sources are configurable (config ``reports.sources``); these are the defaults and labels.
+REPORT_SOURCES = {
+    "grid_worker": "网格员发现",
+    "hotline_110": "110报警",
+    "hotline_12345": "12345热线",
+    "hotline_12355": "12355青少年热线",
+    "school": "学校",
+    "hospital": "医院",
+    "police": "公安",
+    "public": "群众反映",
+    "mandatory_report": "强制报告",
+}
+REPORT_HARMS = {
+    "abandonment": "遗弃",
+    "abuse": "虐待/侵害",
+    "neglect": "忽视",
+    "no_guardian": "无人监护",
+    "street": "流浪",
+    "serious_illness": "重病",
+    "dropout": "失学辍学",
+    "other": "其他",
+}
+REPORT_SEVERITIES = {"urgent": "紧急", "serious": "严重", "general": "一般"}
+# Response levels from the bottom up: escalation moves a report one step to the right.
+REPORT_LEVELS = {"village": "村/社区", "township": "乡镇/街道", "county": "县/区"}
+REPORT_STATUSES = {"new": "待受理", "accepted": "已受理", "in_progress": "处置中",
+                   "closed": "已办结", "merged": "已合并"}
+REPORT_OPEN_STATUSES = ("new", "accepted", "in_progress")
+REPORT_OUTCOMES = {
+    "resolved_on_site": "现场处置完毕",
+    "placed": "已安置",
+    "referred": "已转介",
+    "registered": "已建档跟进",
+    "returned_to_family": "已送返家庭",
+    "unfounded": "经核实不属实",
+    "other": "其他",
+}
+RELEASE_REASONS = {
+    "returned_home": "返回家庭",
+    "to_relatives": "交亲属照料",
+    "transferred": "转送其他机构",
+    "hospital_discharge": "出院",
+}
