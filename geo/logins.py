@@ -164,15 +164,15 @@ def attempt(engine: Engine, cfg: dict, username: str, password: str, ip: str | N
             clear(conn, name_key)
             return Attempt(user=user)
         detail: dict = {"reason": "wrong_password"}
-        who = None
-        if account is not None:
-            who = SimpleNamespace(**conn.execute(sa.text(
-                "SELECT id, username, role, active FROM app_user WHERE id = :id"),
-                {"id": account}).mappings().one())
-            if not who.active:
-                detail["reason"] = "inactive_account"
-        else:
+        # The same query whether or not the name exists (no time difference).
+        row = conn.execute(sa.text(
+            "SELECT id, username, role, active FROM app_user WHERE id = :id"),
+            {"id": account}).mappings().first()
+        who = SimpleNamespace(**row) if row else None
+        if who is None:
             detail["account"] = "unknown"
+        elif not who.active:
+            detail["reason"] = "inactive_account"
         if name_locked or address_locked:
             detail["locked_s"] = max(locked_for(conn, k) or 0
                                      for k in (name_key, address_key))

@@ -288,3 +288,16 @@ def test_right_passwords_do_not_lock_an_address(app, fresh_user):
     for _ in range(22):
         assert _token(client, fresh_user["username"],
                       fresh_user["password"]).status_code == 200
+
+
+def test_inactive_account_is_refused_and_audited(app, fresh_user, engine):
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE app_user SET active = false WHERE id = :i"),
+                     {"i": fresh_user["id"]})
+    mark = _last_audit_id(engine)
+    refused = _token(_client(app), fresh_user["username"], fresh_user["password"])
+    assert refused.status_code == 401
+    assert refused.get_json()["error"]["code"] == "invalid_credentials"
+    [row] = _failed_logins(engine, mark)
+    assert row["user_id"] == fresh_user["id"]
+    assert row["detail"] == {"reason": "inactive_account"}
