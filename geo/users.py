@@ -1,5 +1,7 @@
-"""Accounts and bearer tokens. Passwords are hashed with Argon2id (argon2-cffi); tokens
-are random, handed out once and stored only as their SHA-256.
+"""Accounts, bearer tokens and page sessions. Passwords are hashed with Argon2id
+(argon2-cffi); tokens and session ids are random, handed out once and stored only as
+their SHA-256 (``api_token.kind``), so revoking one deletes its row. Throttling and the
+audit of failed logins are in geo.logins.
 
 >>> create_user(conn, "zhang", "supervisor", "510411100", "a long passphrase")  # doctest: +SKIP
 >>> issue_token(conn, authenticate(conn, "zhang", "a long passphrase"))       # doctest: +SKIP
