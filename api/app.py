@@ -63,6 +63,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> APIFlask:
     app.spec_processor(_document_errors)
     csrf.init_app(app)
     security.init_app(app, cfg)
+    auth.init_app(app)
     db.init_app(app)
     errors.register(app)
     app.before_request(textcheck.refuse_unstorable_text)

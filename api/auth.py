@@ -1,19 +1,26 @@
 """Logging in: ``POST /api/auth/token`` for API clients (bearer tokens that expire) and
 ``/login`` for pages (a session cookie, CSRF-protected form). ``login_required`` guards
 endpoints by role; scoping by area is done by each endpoint with geo.access.
+
+Both kinds of login end server-side: ``POST /api/auth/logout`` revokes the bearer token
+sent, ``POST /logout`` deletes the page session (the cookie only carries its id). Failed
+logins are throttled and audited by geo.logins.
 """
 
 from __future__ import annotations
 
 import functools
+import math
+from urllib.parse import urlsplit
 
 from apiflask import APIBlueprint, Schema, abort, fields
 from apiflask.validators import Length
-from flask import g, redirect, render_template, request, session, url_for
+from flask import current_app, g, redirect, render_template, request, session, url_for
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api.db import conn
-from geo import audit
-from geo.users import authenticate, get_user, issue_token, user_for_token
+from geo import audit, logins
+from geo.users import issue_token, revoke_token, user_for_token
 
 bp = APIBlueprint("auth", __name__, tag="auth")
 
@@ -28,14 +35,26 @@ class TokenOut(Schema):
     expires_at = fields.String(required=True, metadata={"format": "date-time"})
 
 
+def _session_token() -> str | None:
+    sid = session.get("sid")
+    return sid if isinstance(sid, str) and sid else None
+
+
+def _bearer() -> str | None:
+    header = request.headers.get("Authorization", "")
+    return header[7:].strip() if header.startswith("Bearer ") else None
+
+
 def current_user():
     if "user" not in g:
         user = None
-        header = request.headers.get("Authorization", "")
-        if header.startswith("Bearer "):
-            user = user_for_token(conn(), header[7:].strip())
-        elif session.get("user_id"):
-            user = get_user(conn(), session["user_id"])
+        bearer = _bearer()
+        if bearer is not None:
+            user = user_for_token(conn(), bearer) if bearer else None
+        elif _session_token():
+            # The cookie carries a session id; logout deletes its row, so a replayed
+            # cookie finds nothing.
+            user = user_for_token(conn(), _session_token(), kind="session")
         g.user = user
     return g.user
 
@@ -56,41 +75,116 @@ def login_required(*roles: str):
     return wrap
 
 
+def init_app(app) -> None:
+    """Trust X-Forwarded-For only from the configured number of proxies."""
+    hops = int(app.config["GRIDMAP"].get("trusted_proxies") or 0)
+    if hops > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops)
+
+
 def client_ip() -> str | None:
-    return request.headers.get("X-Forwarded-For", request.remote_addr)
+    """The client's address: the TCP peer, or what trusted proxies say (see init_app);
+    a client's own X-Forwarded-For is not believed."""
+    return request.remote_addr
+
+
+def _attempt(username: str, password: str, channel: str) -> logins.Attempt:
+    from api.app import engine_for
+
+    return logins.attempt(engine_for(current_app), current_app.config["GRIDMAP"], username,
+                          password, client_ip(), channel)
+
+
+def safe_next(target: str | None) -> str | None:
+    """``target`` when it is a path on this site ("/map?x=1"), else None: no scheme, no
+    host, no "//" or backslash that a browser would read as another host, no control
+    characters (browsers drop tabs and newlines: "/<tab>/evil" becomes "//evil")."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return None
+    if "\\" in target or any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
+
+
+def _wait_text(seconds: int) -> str:
+    return f"登录失败次数过多，请在 {max(1, math.ceil(seconds / 60))} 分钟后再试"
 
 
 @bp.post("/api/auth/token")
 @bp.input(TokenIn, arg_name="body")
 @bp.output(TokenOut)
 @bp.doc(summary="Exchange a username and password for a bearer token",
-        responses={401: "wrong username or password"})
+        description="Too many failed logins for a user name or from an address lock "
+                    "further attempts for a while: 429 with a Retry-After header.",
+        responses={401: "wrong username or password", 429: {
+            "description": "too many failed logins: wait Retry-After seconds",
+            "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/Error"}}}}})
 def token(body):
-    user = authenticate(conn(), body["username"], body["password"])
-    if user is None:
+    result = _attempt(body["username"], body["password"], "token")
+    if result.retry_after is not None:
+        abort(429, _wait_text(result.retry_after),
+              headers={"Retry-After": str(result.retry_after)},
+              extra_data={"code": "too_many_attempts"})
+    if result.user is None:
         abort(401, "wrong username or password", extra_data={"code": "invalid_credentials"})
-    issued = issue_token(conn(), user)
-    audit.record(conn(), user, "login", "token", ip=client_ip())
+    issued = issue_token(conn(), result.user)
+    audit.record(conn(), result.user, "login", "token", ip=client_ip())
     return issued
+
+
+@bp.post("/api/auth/logout")
+@login_required()
+@bp.output({}, status_code=204)
+@bp.doc(summary="Log out: revoke the bearer token sent (or end the cookie session)",
+        security="BearerAuth")
+def api_logout():
+    user = current_user()
+    bearer = _bearer()
+    if bearer:
+        revoke_token(conn(), bearer)
+        audit.record(conn(), user, "logout", "token", ip=client_ip())
+    else:
+        _end_session()
+    return ""
+
+
+def _end_session() -> None:
+    sid = _session_token()
+    if sid:
+        revoke_token(conn(), sid, kind="session")
+        user = current_user()
+        if user is not None:
+            audit.record(conn(), user, "logout", "session", ip=client_ip())
+    session.clear()
 
 
 @bp.route("/login", methods=["GET", "POST"])
 @bp.doc(hide=True)
 def login():
-    error = None
+    error, status, headers = None, 200, {}
     if request.method == "POST":
         from api.app import csrf
 
         csrf.protect()
-        user = authenticate(conn(), request.form.get("username", ""),
-                            request.form.get("password", ""))
-        if user:
+        result = _attempt(request.form.get("username", ""), request.form.get("password", ""),
+                          "session")
+        if result.user is not None:
             session.clear()
-            session["user_id"] = user.id
-            audit.record(conn(), user, "login", "session", ip=client_ip())
-            return redirect(request.args.get("next") or url_for("health.index"))
-        error = "用户名或密码错误"
-    return render_template("login.html", error=error), 401 if error else 200
+            hours = current_app.config["GRIDMAP"]["login"]["session_hours"]
+            session["sid"] = issue_token(conn(), result.user, hours=hours,
+                                         kind="session")["token"]
+            audit.record(conn(), result.user, "login", "session", ip=client_ip())
+            return redirect(safe_next(request.args.get("next")) or url_for("health.index"))
+        if result.retry_after is not None:
+            error, status = _wait_text(result.retry_after), 429
+            headers["Retry-After"] = str(result.retry_after)
+        else:
+            error, status = "用户名或密码错误", 401
+    return render_template("login.html", error=error), status, headers
 
 
 @bp.post("/logout")
@@ -99,7 +193,7 @@ def logout():
     from api.app import csrf
 
     csrf.protect()
-    session.clear()
+    _end_session()
     return redirect(url_for("auth.login"))
 
 
@@ -112,7 +206,7 @@ def csrf_for_cookie_sessions() -> None:
         return
     if request.endpoint in ("auth.token", "auth.login"):
         return
-    if session.get("user_id"):
+    if _session_token():
         from api.app import csrf
 
         csrf.protect()

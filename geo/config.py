@@ -90,6 +90,19 @@ DEFAULTS: dict[str, Any] = {
         # The service's escalation loop runs a pass this often (seconds).
         "escalate_every_s": 60,
     },
+    # Logging in (geo.logins): failed logins per user name and per client address.
+    # `failures` wrong passwords within `window_s` seconds lock further attempts for
+    # `lock_s` seconds (HTTP 429 with Retry-After); each wrong password after a lock
+    # doubles the next one, up to `max_lock_s`.
+    "login": {
+        "account": {"failures": 5, "window_s": 900, "lock_s": 60, "max_lock_s": 3600},
+        "address": {"failures": 20, "window_s": 900, "lock_s": 900, "max_lock_s": 3600},
+        # A page session (cookie) ends at logout or after this many hours.
+        "session_hours": 12,
+    },
+    # Reverse proxies in front of the app whose X-Forwarded-For is trusted (0: none; the
+    # client address is then the TCP peer, which a client cannot forge).
+    "trusted_proxies": 0,
 }
 
 

@@ -304,6 +304,8 @@ class ApiToken(Base):
     """A bearer token, stored only as its SHA-256."""
 
     __tablename__ = "api_token"
+    __table_args__ = (CheckConstraint("kind IN ('token', 'session')",
+                                      name="api_token_kind_check"),)
 
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"),
@@ -312,6 +314,20 @@ class ApiToken(Base):
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+    # "token": a bearer token; "session": the id a page session's cookie carries.
+    kind: Mapped[str] = mapped_column(String(8), server_default=text("'token'"))
+
+
+class LoginThrottle(Base):
+    """Failed logins per user name or client address (keyed hash): see geo.logins."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    window_start: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    last_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class AuditLog(Base):

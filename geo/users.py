@@ -1,5 +1,7 @@
-"""Accounts and bearer tokens. Passwords are hashed with Argon2id (argon2-cffi); tokens
-are random, handed out once and stored only as their SHA-256.
+"""Accounts, bearer tokens and page sessions. Passwords are hashed with Argon2id
+(argon2-cffi); tokens and session ids are random, handed out once and stored only as
+their SHA-256 (``api_token.kind``), so revoking one deletes its row. Throttling and the
+audit of failed logins are in geo.logins.
 
 >>> create_user(conn, "zhang", "supervisor", "510411100", "a long passphrase")  # doctest: +SKIP
 >>> issue_token(conn, authenticate(conn, "zhang", "a long passphrase"))       # doctest: +SKIP
@@ -8,6 +10,7 @@ are random, handed out once and stored only as their SHA-256.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -80,34 +83,66 @@ def get_user_by_name(conn: Connection, username: str) -> User | None:
     return User(*row) if row else None
 
 
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash of a random password with the hasher's parameters: unknown user names are
+    verified against it, so they cost one Argon2 verification like known ones."""
+    return HASHER.hash(secrets.token_urlsafe(16))
+
+
+def check_password(conn: Connection, username: str, password: str) -> tuple[int | None, bool]:
+    """(the account's id or None, whether the password is right for an active account).
+
+    Exactly one Argon2 verification whether or not the name exists (the dummy hash
+    stands in for a missing one), so the answer takes the same time either way."""
+    row = conn.execute(sa.text(
+        "SELECT id, password_hash, active FROM app_user WHERE username = :u"),
+        {"u": username}).first()
+    stored = row.password_hash if row else _dummy_hash()
+    try:
+        ok = HASHER.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        ok = False
+    if row is None:
+        return None, False
+    return row.id, bool(ok and row.active)
+
+
 def authenticate(conn: Connection, username: str, password: str) -> User | None:
     """The user when the password is right; None otherwise (same time either way)."""
-    row = conn.execute(sa.text(
-        "SELECT id, password_hash FROM app_user WHERE username = :u AND active"),
-        {"u": username}).first()
-    stored = row.password_hash if row else HASHER.hash("not-a-user-" + secrets.token_hex(4))
-    try:
-        HASHER.verify(stored, password)
-    except (VerificationError, InvalidHashError):
-        return None
-    return get_user(conn, row.id) if row else None
+    account, ok = check_password(conn, username, password)
+    return get_user(conn, account) if ok else None
 
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_token(conn: Connection, user: User, hours: float = TOKEN_HOURS) -> dict:
+def issue_token(conn: Connection, user: User, hours: float = TOKEN_HOURS,
+                kind: str = "token") -> dict:
+    """A new random token (``kind`` "token": bearer; "session": a page session's id)."""
     token = secrets.token_urlsafe(32)
     expires = dt.datetime.now(dt.UTC) + dt.timedelta(hours=hours)
     conn.execute(sa.text(
-        "INSERT INTO api_token (token_hash, user_id, expires_at) VALUES (:h, :u, :e)"),
-        {"h": _digest(token), "u": user.id, "e": expires})
+        "INSERT INTO api_token (token_hash, user_id, expires_at, kind) "
+        "VALUES (:h, :u, :e, :k)"),
+        {"h": _digest(token), "u": user.id, "e": expires, "k": kind})
+    # Expired rows of this user are of no use any more.
+    conn.execute(sa.text("DELETE FROM api_token WHERE user_id = :u AND expires_at <= now()"),
+                 {"u": user.id})
     return {"token": token, "expires_at": expires.isoformat(timespec="seconds")}
 
 
-def user_for_token(conn: Connection, token: str) -> User | None:
+def user_for_token(conn: Connection, token: str, kind: str = "token") -> User | None:
     row = conn.execute(sa.text(
-        "SELECT user_id FROM api_token WHERE token_hash = :h AND expires_at > now()"),
-        {"h": _digest(token)}).first()
+        "SELECT user_id FROM api_token "
+        "WHERE token_hash = :h AND kind = :k AND expires_at > now()"),
+        {"h": _digest(token), "k": kind}).first()
     return get_user(conn, row.user_id) if row else None
+
+
+def revoke_token(conn: Connection, token: str, kind: str = "token") -> bool:
+    """End a token or session at once; True when there was one to end."""
+    return conn.execute(sa.text(
+        "DELETE FROM api_token WHERE token_hash = :h AND kind = :k"),
+        {"h": _digest(token), "k": kind}).rowcount > 0
