@@ -22,10 +22,11 @@ from api.schemas import (
     StatusQuery,
     SuggestQuery,
 )
-from geo import access, audit
+from geo import access, audit, suppression
 from geo.coverage import blind_spots, suggest_sites
 from geo.errors import NotFound
 from geo.routes import worker_route
+from geo.scope import find_unit
 from geo.visits import cell_status, status_rollup
 from geo.workers import check_worker_in_scope
 
@@ -40,20 +41,53 @@ def _cfg() -> dict:
 
 
 def suppress(obj, threshold: int):
-    """Counts below ``threshold`` (but above 0) become None, recursively: planners never
-    see small numbers that could single a child out."""
+    """Counts below ``threshold`` (but above 0) become None, recursively — only for
+    figures no other figure sums up; tables with totals go through the complementary
+    patterns of :mod:`geo.suppression`."""
     if isinstance(obj, dict):
-        return {k: (None if k in COUNT_KEYS and isinstance(v, int) and 0 < v < threshold
+        return {k: (None if k in COUNT_KEYS and suppression.small(v, threshold)
                     else suppress(v, threshold)) for k, v in obj.items()}
     if isinstance(obj, list):
         return [suppress(v, threshold) for v in obj]
     return obj
 
 
-def _for_role(result):
-    if current_user().role == "planner":
-        return suppress(result, int(_cfg()["rules"]["suppress_below"]))
-    return result
+def _threshold() -> int:
+    return int(_cfg()["rules"]["suppress_below"])
+
+
+def _is_planner() -> bool:
+    return current_user().role == "planner"
+
+
+def _status_for_planner(rows: list[dict], level: str, as_of, unit: str | None,
+                        cells: list[dict]) -> list[dict]:
+    """Status rows with the complementary pattern of the planner's whole scope."""
+    cfg, user = _cfg(), current_user()
+    whole = unit is None or unit == user.unit_code
+    hidden = suppression.status_pattern(conn(), cfg["rules"], user.unit_code, as_of,
+                                        cfg["timezone"], _threshold(),
+                                        cells=cells if whole else None)
+    key = "cell_id" if level == "cell" else "unit_id"
+    return [suppression.blank(r, level, r[key], suppression.STATUS_FIELDS, hidden)
+            for r in rows]
+
+
+def blind_for_planner(result: dict, facility_type: str, reach_m, unit: str | None) -> dict:
+    cfg, user = _cfg(), current_user()
+    hidden = suppression.blind_pattern(conn(), cfg["rules"], facility_type, reach_m,
+                                       user.unit_code, _threshold())
+    key = suppression.unit_key(find_unit(conn(), unit), user.unit_code)
+    return suppression.blind_for_planner(result, hidden, key)
+
+
+def sites_for_planner(result: dict, facility_type: str, reach_m, unit: str | None) -> dict:
+    cfg, user = _cfg(), current_user()
+    hidden = suppression.blind_pattern(conn(), cfg["rules"], facility_type, reach_m,
+                                       user.unit_code, _threshold())
+    key = suppression.unit_key(find_unit(conn(), unit), user.unit_code)
+    return suppression.sites_for_planner(
+        result, _threshold(), (*key, "uncovered_children") in hidden)
 
 
 @bp.get("/api/cells/status")
@@ -67,7 +101,9 @@ def status(q):
     unit = access.unit_in_scope(conn(), current_user().unit_id, q["unit"])
     cells = cell_status(conn(), cfg["rules"], as_of=q["as_of"], unit=unit, tz=cfg["timezone"])
     rows = cells if q["rollup"] == "cell" else status_rollup(conn(), cells, q["rollup"])
-    return {"items": _for_role(rows), "next": None}
+    if _is_planner():
+        rows = _status_for_planner(rows, q["rollup"], q["as_of"], unit, cells)
+    return {"items": rows, "next": None}
 
 
 @bp.get("/api/coverage/blind-spots")
@@ -79,7 +115,9 @@ def status(q):
 def blind(q):
     unit = access.unit_in_scope(conn(), current_user().unit_id, q["unit"])
     result = blind_spots(conn(), _cfg()["rules"], q["type"], reach_m=q["reach_m"], unit=unit)
-    return _for_role(result)
+    if _is_planner():
+        result = blind_for_planner(result, q["type"], q["reach_m"], unit)
+    return result
 
 
 @bp.get("/api/coverage/suggest-sites")
@@ -90,8 +128,11 @@ def blind(q):
         security="BearerAuth")
 def suggest(q):
     unit = access.unit_in_scope(conn(), current_user().unit_id, q["unit"])
-    return _for_role(suggest_sites(conn(), _cfg()["rules"], q["type"], q["k"],
-                                   reach_m=q["reach_m"], unit=unit))
+    result = suggest_sites(conn(), _cfg()["rules"], q["type"], q["k"],
+                           reach_m=q["reach_m"], unit=unit)
+    if _is_planner():
+        result = sites_for_planner(result, q["type"], q["reach_m"], unit)
+    return result
 
 
 def _route(q) -> dict:

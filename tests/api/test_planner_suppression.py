@@ -1,0 +1,165 @@
+"""Planner suppression is complementary: an independent attacker who holds every table a
+planner can fetch (cells, villages, townships, the county, blind spots, units) and
+solves the sums between them recovers no hidden count.
+
+The oracle below knows nothing of geo.suppression: it repeatedly takes each identity
+(parent = sum of children, or a within-row identity) with exactly one unknown and solves
+it, and also flags a group of unknowns whose known sum is too small to hide anything
+(every hidden count is at least 1)."""
+
+import pytest
+
+from geo.suppression import protect
+
+THRESHOLD = 5
+
+
+def recover(values: dict, identities: list[tuple], threshold: int = THRESHOLD) -> dict:
+    """``values``: key -> int or None (hidden). ``identities``: (parent, [children]).
+    Returns the hidden keys the attacker pins down, with the value found."""
+    known = {k: v for k, v in values.items() if v is not None}
+    found = {}
+    progress = True
+    while progress:
+        progress = False
+        for parent, kids in identities:
+            terms = [parent, *kids]
+            unknown = [t for t in terms if t not in known]
+            if len(unknown) == 1:
+                u = unknown[0]
+                rest = sum(known[k] for k in kids if k in known)
+                known[u] = found[u] = rest if u == parent else known[parent] - rest
+                progress = True
+            elif unknown and parent in known:
+                s = known[parent] - sum(known[k] for k in kids if k in known)
+                if s == len(unknown):  # every hidden count is at least 1: all ones
+                    for u in unknown:
+                        known[u] = found[u] = 1
+                    progress = True
+                elif 0 < s < threshold:  # a small group total is itself a leak
+                    found[tuple(unknown)] = s
+    return found
+
+
+def test_oracle_recovers_a_plain_one_cell_suppression():
+    # village 10 = cells 2 + 8: hiding only the 2 gives it away.
+    assert recover({"v": 10, "a": None, "b": 8}, [("v", ["a", "b"])]) == {"a": 2}
+    # ... complementary suppression does not.
+    hidden = protect({"v": 10, "a": 2, "b": 8}, [[("v", -1), ("a", 1), ("b", 1)]], 5)
+    values = {k: (None if k in hidden else v) for k, v in {"v": 10, "a": 2, "b": 8}.items()}
+    assert recover(values, [("v", ["a", "b"])]) == {}
+
+
+def _tree(rows_by_level: dict, fields: tuple) -> tuple[dict, list]:
+    """Values and identities of a cell → village → township → county table set."""
+    values, identities = {}, []
+    cells, villages, townships, county = (rows_by_level[k] for k in
+                                          ("cell", "village", "township", "county"))
+    for f in fields:
+        for c in cells:
+            values[("cell", c["cell_id"], f)] = c[f]
+        for v in villages:
+            values[("village", v["unit_id"], f)] = v[f]
+        for t in townships:
+            values[("township", t["unit_id"], f)] = t[f]
+        values[("county", 0, f)] = county[f]
+        for v in villages:
+            identities.append((("village", v["unit_id"], f),
+                               [("cell", c["cell_id"], f) for c in cells
+                                if c["village_id"] == v["unit_id"]]))
+        for t in townships:
+            identities.append((("township", t["unit_id"], f),
+                               [("village", v["unit_id"], f) for v in villages
+                                if v["township_id"] == t["unit_id"]]))
+        identities.append((("county", 0, f), [("township", t["unit_id"], f)
+                                              for t in townships]))
+    return values, identities
+
+
+@pytest.fixture
+def village_townships(engine):
+    import sqlalchemy as sa
+
+    with engine.connect() as c:
+        return dict(c.execute(sa.text(
+            "SELECT id, township_id FROM unit WHERE level = 'village'")).all())
+
+
+def _status_tables(as_role, role, village_townships, county_children=None):
+    cells = as_role(role, "GET", "/api/cells/status").get_json()["items"]
+    villages = as_role(role, "GET", "/api/cells/status?rollup=village").get_json()["items"]
+    for v in villages:
+        v["township_id"] = village_townships[v["unit_id"]]
+    townships = as_role(role, "GET", "/api/cells/status?rollup=township").get_json()["items"]
+    county_code = as_role(role, "GET", "/api/units?depth=county").get_json()["items"][0]
+    county = as_role(role, "GET", f"/api/units/{county_code['code']}").get_json()
+    # The county's status children are assumed known too (the attacker's best case).
+    total = {"children": county_children or sum(c["children"] for c in cells),
+             "overdue_children": county["properties"]["overdue_children"]}
+    return {"cell": cells, "village": villages, "township": townships, "county": total}
+
+
+def test_no_hidden_status_count_is_recoverable(as_role, village_townships):
+    fields = ("children", "overdue_children")
+    admin_values, identities = _tree(_status_tables(as_role, "admin", village_townships),
+                                     fields)
+    values, _ = _tree(_status_tables(as_role, "planner", village_townships,
+                                     admin_values[("county", 0, "children")]), fields)
+    hidden = [k for k, v in values.items() if v is None and k[0] != "county"]
+    assert hidden, "the demo has small counts to hide"
+    assert all(values[k] is None for k, v in admin_values.items() if 0 < v < THRESHOLD)
+    assert recover(values, identities) == {}
+    # What the planner sees is true where it is shown.
+    assert all(values[k] == admin_values[k] for k in values if values[k] is not None)
+
+
+def test_plain_suppression_would_leak_on_the_demo(as_role, village_townships):
+    """The old rule (hide 1–4, nothing else) lets the sums give counts away."""
+    fields = ("children", "overdue_children")
+    admin_values, identities = _tree(_status_tables(as_role, "admin", village_townships),
+                                     fields)
+    plain = {k: (None if v is not None and 0 < v < THRESHOLD else v)
+             for k, v in admin_values.items()}
+    leaked = recover(plain, identities)
+    exact = {k: v for k, v in leaked.items() if k in admin_values}
+    assert exact and all(admin_values[k] == v for k, v in exact.items())
+
+
+def _blind_tables(as_role, role, village_townships, ftype="children_home"):
+    body = as_role(role, "GET", f"/api/coverage/blind-spots?type={ftype}").get_json()
+    for v in body["villages"]:
+        v["township_id"] = village_townships[v["unit_id"]]
+    return body
+
+
+def test_no_hidden_blind_spot_count_is_recoverable(as_role, village_townships):
+    fields = ("households", "uncovered_households", "children", "uncovered_children")
+    admin = _blind_tables(as_role, "admin", village_townships)
+    planner = _blind_tables(as_role, "planner", village_townships)
+    # Cells not listed have nothing beyond reach: the uncovered sums are complete.
+    listed = {c["cell_id"] for c in planner["cells"]}
+    assert listed == {c["cell_id"] for c in admin["cells"]}
+
+    def tables(body):
+        return {"cell": body["cells"], "village": body["villages"],
+                "township": body["townships"], "county": body["totals"]}
+
+    admin_values, ids = _tree(tables(admin), fields)
+    values, _ = _tree(tables(planner), fields)
+    complete = [i for i in ids if i[0][0] != "village" or "uncovered" in i[0][2]]
+    assert any(v is None for v in values.values())
+    assert all(values[k] is None for k, v in admin_values.items() if 0 < v < THRESHOLD)
+    assert recover(values, complete) == {}
+
+
+def test_planner_suggest_sites_hide_sums(as_role):
+    body = as_role("planner", "GET",
+                   "/api/coverage/suggest-sites?type=school&k=5").get_json()
+    sites = [s["children_added"] for s in body["sites"]]
+    values = {"before": body["uncovered_children_before"],
+              "reached": body["children_reached"],
+              "after": body["uncovered_children_after"],
+              **{i: s for i, s in enumerate(sites)}}
+    assert recover(values, [("before", ["reached", "after"]),
+                            ("reached", list(range(len(sites))))]) == {}
+    assert all(v is None or v == 0 or v >= THRESHOLD for v in values.values())
