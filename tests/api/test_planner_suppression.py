@@ -163,3 +163,46 @@ def test_planner_suggest_sites_hide_sums(as_role):
     assert recover(values, [("before", ["reached", "after"]),
                             ("reached", list(range(len(sites))))]) == {}
     assert all(v is None or v == 0 or v >= THRESHOLD for v in values.values())
+
+
+def test_monthly_reports_cannot_be_differenced(as_role, engine, logins):
+    """Reports of the county, its townships, one township's villages and one village's
+    cells: no hidden figure follows from the others (parent = sum of children)."""
+    import sqlalchemy as sa
+
+    village = logins["grid_worker"]["unit"]
+    with engine.connect() as c:
+        units = c.execute(sa.text(
+            "SELECT u.code, u.level, u.parent_id, u.id FROM unit u, unit v "
+            "WHERE v.code = :v AND (u.level IN ('county', 'township') "
+            "OR (u.level = 'village' AND u.township_id = v.township_id) "
+            "OR (u.level = 'cell' AND u.village_id = v.id))"), {"v": village}).all()
+    tables = {}
+    for code, level, parent, uid in units:
+        url = f"/api/reports/monthly?month=2026-10&unit={code}"
+        seen = as_role("planner", "GET", url).get_json()
+        full = as_role("admin", "GET", url).get_json()
+        tables[uid] = (parent, seen, full)
+    keys = [(f["key"], side) for f in next(iter(tables.values()))[1]["figures"]
+            for side in ("this_month", "last_month")]
+    values, truth, identities = {}, {}, []
+    for uid, (parent, seen, full) in tables.items():
+        for i, f in enumerate(seen["figures"]):
+            for side in ("this_month", "last_month"):
+                values[(uid, f["key"], side)] = f[side]
+                truth[(uid, f["key"], side)] = full["figures"][i][side]
+        for i, s in enumerate(seen["blind_spots"]):
+            for k in ("children", "uncovered_children"):
+                key = (uid, f"{s['facility_type']}.{k}", "now")
+                values[key], truth[key] = s[k], full["blind_spots"][i][k]
+    all_keys = {k[1:] for k in values} - {(k, s) for k, s in keys
+                                          if k in ("cells_never_visited", "cells_overdue")}
+    for uid, (parent, _, _) in tables.items():
+        kids = [k for k, (p, _, _) in tables.items() if p == uid]
+        if kids:
+            for k in all_keys:
+                identities.append(((uid, *k), [(kid, *k) for kid in kids]))
+    assert any(v is None for v in values.values())
+    assert all(values[k] is None for k, v in truth.items() if 0 < v < THRESHOLD)
+    found = recover(values, identities)
+    assert found == {}, {k: (v, truth.get(k)) for k, v in found.items()}
