@@ -79,7 +79,12 @@ def _unit_for_planner(feature: dict, cfg: dict, user) -> dict:
 @bp.output(AnyObject)
 @bp.doc(summary="One facility with capacity and occupancy", security="BearerAuth")
 def facility(facility_id):
-    return get_facility(conn(), facility_id)
+    out = get_facility(conn(), facility_id)
+    if current_user().role == "planner":
+        from geo.suppression import hide_occupancy
+
+        out = hide_occupancy(out, int(current_app.config["GRIDMAP"]["rules"]["suppress_below"]))
+    return out
 
 
 @bp.post("/api/facilities")

@@ -113,9 +113,11 @@ def export_ledger(q):
             "application/geopackage+sqlite3": {}, "application/geo+json": {}}}})
 def export_layer(q):
     data, rows = layer_file(conn(), q["layer"], q["format"], scope_id(q["unit"]),
-                            current_user().role)
+                            current_user().role,
+                            int(current_app.config["GRIDMAP"]["rules"]["suppress_below"]))
     audit.record(conn(), current_user(), "export", f"layer_{q['layer']}", ip=client_ip(),
-                 detail={"rows": rows, "format": q["format"]})
+                 detail={"rows": rows, "format": q["format"],
+                         "unit": q["unit"] or current_user().unit_code})
     mime = "application/geopackage+sqlite3" if q["format"] == "gpkg" else \
         "application/geo+json"
     return Response(data, mimetype=mime, headers={

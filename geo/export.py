@@ -109,9 +109,10 @@ PERSON_LAYERS = {"households"}
 
 
 def layer_file(conn: Connection, layer: str, fmt: str, scope_id: int,
-               role: str) -> tuple[bytes, int]:
+               role: str, suppress_below: int = 5) -> tuple[bytes, int]:
     """A layer as GeoPackage or GeoJSON bytes (households only for roles that may see
-    people's points)."""
+    people's points; for planners a facility's occupancy under ``suppress_below`` is
+    hidden)."""
     if layer not in LAYER_SQL:
         raise InvalidInput(f"unknown layer '{layer}' (one of {', '.join(LAYER_SQL)})",
                            field="layer")
@@ -121,6 +122,10 @@ def layer_file(conn: Connection, layer: str, fmt: str, scope_id: int,
         raise InvalidInput(f"the {role} role may not export {layer}", field="layer")
     frame = gpd.read_postgis(sa.text(LAYER_SQL[layer]), conn, geom_col="geom",
                              params={"scope_id": scope_id})
+    if role == "planner" and "occupied" in frame.columns:
+        # Children placed now: a small count is hidden (capacity stays, occupied empty).
+        small = (frame["occupied"] > 0) & (frame["occupied"] < suppress_below)
+        frame["occupied"] = frame["occupied"].astype("Int64").mask(small)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"{layer}.{fmt}"
         frame.to_file(path, driver="GPKG" if fmt == "gpkg" else "GeoJSON", layer=layer)

@@ -178,7 +178,7 @@ def test_monthly_reports_cannot_be_differenced(as_role, engine, logins):
             "OR (u.level = 'village' AND u.township_id = v.township_id) "
             "OR (u.level = 'cell' AND u.village_id = v.id))"), {"v": village}).all()
     tables = {}
-    for code, level, parent, uid in units:
+    for code, _level, parent, uid in units:
         url = f"/api/reports/monthly?month=2026-10&unit={code}"
         seen = as_role("planner", "GET", url).get_json()
         full = as_role("admin", "GET", url).get_json()
@@ -186,7 +186,7 @@ def test_monthly_reports_cannot_be_differenced(as_role, engine, logins):
     keys = [(f["key"], side) for f in next(iter(tables.values()))[1]["figures"]
             for side in ("this_month", "last_month")]
     values, truth, identities = {}, {}, []
-    for uid, (parent, seen, full) in tables.items():
+    for uid, (_parent, seen, full) in tables.items():
         for i, f in enumerate(seen["figures"]):
             for side in ("this_month", "last_month"):
                 values[(uid, f["key"], side)] = f[side]
@@ -197,7 +197,7 @@ def test_monthly_reports_cannot_be_differenced(as_role, engine, logins):
                 values[key], truth[key] = s[k], full["blind_spots"][i][k]
     all_keys = {k[1:] for k in values} - {(k, s) for k, s in keys
                                           if k in ("cells_never_visited", "cells_overdue")}
-    for uid, (parent, _, _) in tables.items():
+    for uid in tables:
         kids = [k for k, (p, _, _) in tables.items() if p == uid]
         if kids:
             for k in all_keys:
@@ -206,3 +206,79 @@ def test_monthly_reports_cannot_be_differenced(as_role, engine, logins):
     assert all(values[k] is None for k, v in truth.items() if 0 < v < THRESHOLD)
     found = recover(values, identities)
     assert found == {}, {k: (v, truth.get(k)) for k, v in found.items()}
+
+
+@pytest.fixture
+def small_facility(engine):
+    import sqlalchemy as sa
+
+    with engine.begin() as c:
+        fid = c.execute(sa.text(
+            "INSERT INTO facility (type, name, geom, capacity, occupied, open_24h, "
+            "accepts_disability) SELECT 'rescue_station', '抑制测试中心', "
+            "ST_PointOnSurface(geom), 20, 2, true, true FROM unit WHERE level = 'county' "
+            "RETURNING id")).scalar_one()
+    yield fid
+    with engine.begin() as c:
+        c.execute(sa.text("DELETE FROM facility WHERE id = :id"), {"id": fid})
+
+
+def test_planners_do_not_see_small_occupancy(as_role, small_facility, engine):
+    fid = small_facility
+    one = as_role("planner", "GET", f"/api/facilities/{fid}").get_json()
+    assert one["capacity"] == 20 and one["occupied"] is None and one["free_beds"] is None
+    assert as_role("admin", "GET", f"/api/facilities/{fid}").get_json()["occupied"] == 2
+    feats = as_role("planner", "GET", "/api/facilities?type=rescue_station&limit=500")
+    props = [f["properties"] for f in feats.get_json()["features"] if f["id"] == fid
+             or f["properties"].get("id") == fid]
+    assert props and props[0]["occupied"] is None and props[0]["free_beds"] is None
+    for f in feats.get_json()["features"]:
+        assert f["properties"]["occupied"] is None or not 0 < f["properties"]["occupied"] < 5
+    near = as_role("planner", "GET",
+                   "/api/facilities/nearest?lon=101.7&lat=26.5&type=rescue_station&k=50")
+    mine = [f for f in near.get_json()["facilities"] if f["id"] == fid]
+    assert mine and mine[0]["occupied"] is None and mine[0]["free_beds"] is None
+    layer = as_role("planner", "GET", "/api/exports/layer?layer=facilities&format=geojson")
+    feature = [f for f in layer.get_json()["features"] if f["properties"]["id"] == fid][0]
+    assert feature["properties"]["occupied"] is None
+    assert feature["properties"]["capacity"] == 20
+    admin_layer = as_role("admin", "GET", "/api/exports/layer?layer=facilities&format=geojson")
+    assert [f for f in admin_layer.get_json()["features"]
+            if f["properties"]["id"] == fid][0]["properties"]["occupied"] == 2
+
+
+def test_planner_tiles_hide_free_beds_of_small_occupancy(as_role, small_facility, engine):
+    import mapbox_vector_tile as mvt  # noqa: F401 - skip below when missing
+    import sqlalchemy as sa
+
+    with engine.connect() as c:
+        lon, lat = c.execute(sa.text("SELECT ST_X(geom), ST_Y(geom) FROM facility "
+                                     "WHERE id = :id"), {"id": small_facility}).one()
+    import math
+
+    z = 14
+    x = int((lon + 180) / 360 * 2**z)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * 2**z)
+    feats = {}
+    for role in ("planner", "admin"):
+        data = as_role(role, "GET", f"/tiles/facilities/{z}/{x}/{y}.pbf").data
+        layer = mvt.decode(data)["facilities"]["features"]
+        feats[role] = [f["properties"] for f in layer
+                       if f["properties"]["id"] == small_facility][0]
+    assert feats["admin"]["free_beds"] == 18
+    assert "free_beds" not in feats["planner"] or feats["planner"]["free_beds"] is None
+
+
+def test_planner_page_and_csv_use_the_same_pattern(as_role, tokens, client):
+    import json
+    import re
+
+    api = as_role("planner", "GET", "/api/coverage/blind-spots?type=children_home").get_json()
+    resp = client.get("/map/planner?type=children_home",
+                      headers={"Authorization": f"Bearer {tokens['planner']}"})
+    assert resp.status_code == 200
+    page = resp.get_data(as_text=True)
+    data = json.loads(re.search(r"var data = (\[.*?\]);\n", page).group(1))
+    assert [[v["children"], v["uncovered_children"]] for v in api["villages"]] == \
+        [row[1:] for row in data]
+    assert any(None in row for row in data)
