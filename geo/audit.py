@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 ACTIONS = ("read", "list", "create", "update", "delete", "export", "login", "place",
-           "release")
+           "release", "read_denied")
 
 
 def record(conn: Connection, user, action: str, resource: str, resource_id=None,
