@@ -27,6 +27,7 @@ from geo.coverage import blind_spots, suggest_sites
 from geo.errors import NotFound
 from geo.routes import worker_route
 from geo.scope import find_unit
+from geo.spreadsheet import neutralise, neutralise_row
 from geo.visits import cell_status, status_rollup
 from geo.workers import check_worker_in_scope
 
@@ -173,10 +174,10 @@ def route_csv(q):
     out = csv.writer(buf)
     out.writerow(["序号", "户ID", "地址", "儿童", "原因", "本段距离(米)", "经度", "纬度"])
     for i, s in enumerate(route["stops"], start=1):
-        out.writerow([i, s["household_id"], s["address"],
-                      "、".join(c["name"] for c in s["children"]),
-                      "；".join(f"{r['kind']} {r['days_overdue']}天" for r in s["reasons"]),
-                      s["leg_m"], s["lon"], s["lat"]])
+        out.writerow(neutralise_row([
+            i, s["household_id"], s["address"], "、".join(c["name"] for c in s["children"]),
+            "；".join(f"{r['kind']} {r['days_overdue']}天" for r in s["reasons"]),
+            s["leg_m"], s["lon"], s["lat"]]))
     return Response("\ufeff" + buf.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": "attachment; filename=route.csv"})
 
@@ -190,7 +191,8 @@ def route_csv(q):
 def route_gpx(q):
     route = _route(q)
     lon, lat = route["start"]
-    pts = [(lon, lat, "出发")] + [(s["lon"], s["lat"], s["address"]) for s in route["stops"]]
+    pts = [(lon, lat, "出发")] + [(s["lon"], s["lat"], neutralise(s["address"]))
+                                 for s in route["stops"]]
     pts.append((lon, lat, "返回"))
     wpts = "".join(f'<wpt lat="{y:.7f}" lon="{x:.7f}"><name>{escape(n)}</name></wpt>'
                    for x, y, n in pts[1:-1])

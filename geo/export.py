@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from geo import access, vocab
 from geo.errors import InvalidInput
 from geo.ledger import COLUMNS
+from geo.spreadsheet import neutralise_frame
 
 RISK_LABELS = {"high": "高", "medium": "中", "low": "低"}
 _IN_SCOPE = ":scope_id IN (c.id, c.village_id, c.township_id, c.county_id)"
@@ -88,7 +89,7 @@ def ledger_frame(conn: Connection, kind: str, scope_id: int, role: str) -> pd.Da
 
 
 def ledger_xlsx(conn: Connection, kind: str, scope_id: int, role: str) -> tuple[bytes, int]:
-    frame = ledger_frame(conn, kind, scope_id, role)
+    frame = neutralise_frame(ledger_frame(conn, kind, scope_id, role))
     buf = io.BytesIO()
     frame.to_excel(buf, index=False, sheet_name=kind)
     return buf.getvalue(), len(frame)

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 from geo.coverage import blind_spots
 from geo.errors import InvalidInput
 from geo.scope import find_unit
+from geo.spreadsheet import neutralise_row
 from geo.visits import cell_status
 
 FIGURES = [
@@ -189,11 +190,12 @@ def report_xlsx(report: dict) -> bytes:
     wb = Workbook()
     ws = wb.active
     ws.title = "月报"
-    ws.append([f"{report['unit']['name']}（{report['unit']['code']}）困境未成年人工作月报",
-               report["month"]])
-    ws.append(["指标", "本月", "上月", "变化"])
+    ws.append(neutralise_row([
+        f"{report['unit']['name']}（{report['unit']['code']}）困境未成年人工作月报",
+        report["month"]]))
+    ws.append(neutralise_row(["指标", "本月", "上月", "变化"]))
     for r in report["figures"]:
-        ws.append([r["label"], r["this_month"], r["last_month"], r["change"]])
+        ws.append(neutralise_row([r["label"], r["this_month"], r["last_month"], r["change"]]))
     chart = BarChart()
     chart.title = "本月与上月"
     data = Reference(ws, min_col=2, max_col=3, min_row=2, max_row=2 + len(report["figures"]))
@@ -202,10 +204,10 @@ def report_xlsx(report: dict) -> bytes:
     chart.set_categories(cats)
     ws.add_chart(chart, "F2")
     spots = wb.create_sheet("服务盲区")
-    spots.append(["机构类型", "服务半径（米）", "半径外未成年人", "未成年人总数"])
+    spots.append(neutralise_row(["机构类型", "服务半径（米）", "半径外未成年人", "未成年人总数"]))
     for s in report["blind_spots"]:
-        spots.append([s["facility_type"], s["reach_m"], s["uncovered_children"],
-                      s["children"]])
+        spots.append(neutralise_row([s["facility_type"], s["reach_m"],
+                                     s["uncovered_children"], s["children"]]))
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()

@@ -11,6 +11,7 @@ import json
 import folium
 
 from geo import vocab
+from geo.spreadsheet import neutralise
 from layers.registry import planner_layer, share_band
 from webmap.base import Legend, offline_map, render_page
 
@@ -100,7 +101,7 @@ def planner_page(cfg: dict, facility_type: str, coverage: dict, sites: dict,
     </div>
     <script>
       (function () {{
-        var data = {json.dumps([[v['name'], v['children'], v['uncovered_children']]
+        var data = {json.dumps([[neutralise(v['name']), v['children'], v['uncovered_children']]
                                 for v in coverage['villages']], ensure_ascii=False)};
         var csv = '\\ufeff{t['village']},{t['children']},{t['beyond']}\\n' + data.map(
           function (r) {{ return r.map(function (x) {{ return x === null ? '' : x; }})
