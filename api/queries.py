@@ -32,25 +32,10 @@ from geo.visits import cell_status, status_rollup
 from geo.workers import check_worker_in_scope
 
 bp = APIBlueprint("queries", __name__, tag="queries")
-COUNT_KEYS = ("children", "overdue_children", "households", "uncovered_households",
-              "uncovered_children", "children_added", "households_added",
-              "uncovered_children_before", "uncovered_children_after", "children_reached")
 
 
 def _cfg() -> dict:
     return current_app.config["GRIDMAP"]
-
-
-def suppress(obj, threshold: int):
-    """Counts below ``threshold`` (but above 0) become None, recursively — only for
-    figures no other figure sums up; tables with totals go through the complementary
-    patterns of :mod:`geo.suppression`."""
-    if isinstance(obj, dict):
-        return {k: (None if k in COUNT_KEYS and suppression.small(v, threshold)
-                    else suppress(v, threshold)) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [suppress(v, threshold) for v in obj]
-    return obj
 
 
 def _threshold() -> int:
