@@ -282,3 +282,64 @@ def test_planner_page_and_csv_use_the_same_pattern(as_role, tokens, client):
     assert [[v["children"], v["uncovered_children"]] for v in api["villages"]] == \
         [row[1:] for row in data]
     assert any(None in row for row in data)
+
+
+def test_a_narrower_query_hides_the_same_counts(as_role, engine, village_townships):
+    """One township's cells (or villages) as a planner sees them are the county-wide
+    rows for those units: two queries cannot be differenced against each other."""
+    import sqlalchemy as sa
+
+    full = {c["cell_id"]: c for c in
+            as_role("planner", "GET", "/api/cells/status").get_json()["items"]}
+    villages = {v["unit_id"]: v for v in as_role(
+        "planner", "GET", "/api/cells/status?rollup=village").get_json()["items"]}
+    with engine.connect() as c:
+        codes = c.execute(sa.text("SELECT code FROM unit WHERE level = 'township' "
+                                  "ORDER BY code LIMIT 3")).scalars().all()
+    for code in codes:
+        part = as_role("planner", "GET", f"/api/cells/status?unit={code}").get_json()["items"]
+        assert part and all(full[c["cell_id"]] == c for c in part)
+        part = as_role("planner", "GET",
+                       f"/api/cells/status?unit={code}&rollup=village").get_json()["items"]
+        assert part and all(villages[v["unit_id"]] == v for v in part)
+
+
+def test_units_and_tiles_show_what_the_tables_show(as_role, engine):
+    """A unit's figures and the status tiles carry the same pattern as the tables."""
+    import mapbox_vector_tile
+    import sqlalchemy as sa
+
+    villages = {v["code"]: v for v in as_role(
+        "planner", "GET", "/api/coverage/blind-spots?type=school").get_json()["villages"]}
+    status = {v["code"]: v for v in as_role(
+        "planner", "GET", "/api/cells/status?rollup=village").get_json()["items"]}
+    hidden_seen = 0
+    for code in list(villages)[:25]:
+        props = as_role("planner", "GET", f"/api/units/{code}").get_json()["properties"]
+        assert props["children"] == villages[code]["children"]
+        assert props["households"] == villages[code]["households"]
+        assert props["overdue_children"] == status[code]["overdue_children"]
+        assert props["free_beds"] is None
+        hidden_seen += props["children"] is None or props["overdue_children"] is None
+    assert hidden_seen
+    import math
+
+    with engine.connect() as c:
+        ids = dict(c.execute(sa.text("SELECT id, code FROM unit WHERE level = 'village'")).all())
+        lon, lat = c.execute(sa.text("SELECT ST_X(p), ST_Y(p) FROM (SELECT "
+                                     "ST_PointOnSurface(geom) p FROM unit "
+                                     "WHERE level = 'county') q")).one()
+    z = 9
+    x0 = int((lon + 180) / 360 * 2**z)
+    y0 = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * 2**z)
+    seen = 0
+    for x, y in ((x0, y0), (x0 + 1, y0), (x0, y0 + 1), (x0 - 1, y0), (x0, y0 - 1)):
+        data = as_role("planner", "GET", f"/tiles/village_status/{z}/{x}/{y}.pbf").data
+        layer = mapbox_vector_tile.decode(data).get("village_status", {"features": []})
+        for f in layer["features"]:
+            p = f["properties"]
+            row = status[ids[p["id"]]]
+            for k in ("children", "overdue_children"):
+                assert p.get(k) == row[k], (p, row)
+            seen += 1
+    assert seen
