@@ -41,10 +41,11 @@ def protect(values: dict[Var, int], equations: Iterable[Equation], threshold: in
     order = {k: i for i, k in enumerate(values)}
 
     def complement(eq: Equation) -> bool:
-        visible = [k for k, _ in eq if k not in out]
-        if not visible:
+        # Only positive counts: a hidden 0 protects nothing where the row shows it
+        # anyway (a cell's status "empty" or "up_to_date").
+        positive = [k for k, _ in eq if k not in out and values[k] > 0]
+        if not positive:
             return False
-        positive = [k for k in visible if values[k] > 0] or visible
         out.add(min(positive, key=lambda k: (values[k], order.get(k, 0))))
         return True
 
@@ -65,12 +66,12 @@ def protect(values: dict[Var, int], equations: Iterable[Equation], threshold: in
         determined = determined_vars(eqs, out)
         if not determined:
             return out
-        target = min(determined, key=lambda k: order.get(k, 0))
-        for eq in eqs:
-            if any(k == target for k, _ in eq) and complement(eq):
-                break
-        else:  # pragma: no cover - every hidden term of an identity has a visible peer
-            return out
+        # A determined value: hide one more count in an identity that holds it (or,
+        # failing that, one that holds another determined value).
+        ranked = sorted(determined, key=lambda k: order.get(k, 0))
+        if not any(complement(eq) for target in ranked for eq in eqs
+                   if any(k == target for k, _ in eq)):
+            return out  # pragma: no cover - nothing left to hide
 
 
 def determined_vars(equations: Iterable[Equation], hidden: set[Var]) -> set[Var]:
