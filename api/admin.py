@@ -50,10 +50,28 @@ def unit(code):
                                            cfg["timezone"], props.pop("unit_id"),
                                            props["level"]))
     if user.role == "planner":
-        from api.queries import suppress
-
-        feature = suppress(feature, int(cfg["rules"]["suppress_below"]))
+        feature = _unit_for_planner(feature, cfg, user)
     return feature
+
+
+def _unit_for_planner(feature: dict, cfg: dict, user) -> dict:
+    """A unit's figures with the planner's complementary patterns (people, today's
+    statuses); the free beds under a unit are not shown (they sum placed children)."""
+    from geo import suppression
+    from geo.scope import find_unit
+
+    threshold = int(cfg["rules"]["suppress_below"])
+    props = dict(feature["properties"])
+    key = suppression.unit_key(find_unit(conn(), props["code"]), user.unit_code)
+    people = suppression.people_pattern(conn(), user.unit_code, threshold)
+    rows = list(status_cache.statuses(conn(), cfg["rules"], user.unit_code,
+                                      cfg["timezone"]).values())
+    status = suppression.status_pattern(conn(), cfg["rules"], user.unit_code, None,
+                                        cfg["timezone"], threshold, cells=rows)
+    props = suppression.blank(props, *key, suppression.PEOPLE_FIELDS, people)
+    props = suppression.blank(props, *key, ("overdue_children",), status)
+    props["free_beds"] = None
+    return {**feature, "properties": props}
 
 
 @bp.get("/api/facilities/<int:facility_id>")
@@ -61,7 +79,12 @@ def unit(code):
 @bp.output(AnyObject)
 @bp.doc(summary="One facility with capacity and occupancy", security="BearerAuth")
 def facility(facility_id):
-    return get_facility(conn(), facility_id)
+    out = get_facility(conn(), facility_id)
+    if current_user().role == "planner":
+        from geo.suppression import hide_occupancy
+
+        out = hide_occupancy(out, int(current_app.config["GRIDMAP"]["rules"]["suppress_below"]))
+    return out
 
 
 @bp.post("/api/facilities")

@@ -12,14 +12,42 @@ from api.paging import next_link, scope_id
 from api.schemas import AnyObject, ChildrenQuery, ListOut, OverdueQuery
 from geo import access, audit
 from geo.children import find_child, find_children
+from geo.errors import NotFound
+from geo.records import household_in_scope
 from geo.visits import due_visits
 
 bp = APIBlueprint("children", __name__, tag="children")
 PERSON = tuple(sorted(access.PERSON_ROLES))
 
+
+def audit_denied(resource: str, resource_id) -> None:
+    """A record read that answered 404 (no such record, or one outside the user's area)
+    goes to the audit log as ``read_denied`` on its own transaction: the request's own
+    is rolled back with the error."""
+    from api.app import engine_for
+
+    with engine_for(current_app).begin() as c:
+        audit.record(c, current_user(), "read_denied", resource, resource_id,
+                     ip=client_ip())
+
+
 def child_or_404(child_id: int) -> dict:
-    """The child if it lies in the user's area; NotFound otherwise (no existence leak)."""
-    return find_child(conn(), child_id, current_user().unit_id)
+    """The child if it lies in the user's area; NotFound otherwise (no existence leak),
+    with the probe audited."""
+    try:
+        return find_child(conn(), child_id, current_user().unit_id)
+    except NotFound:
+        audit_denied("child", child_id)
+        raise
+
+
+def household_or_404(household_id: int, scope_id: int) -> dict:
+    """The household if it lies under ``scope_id``; NotFound otherwise, audited."""
+    try:
+        return household_in_scope(conn(), household_id, scope_id)
+    except NotFound:
+        audit_denied("household", household_id)
+        raise
 
 
 def _out(row: dict) -> dict:

@@ -22,9 +22,14 @@ from geo.errors import InvalidInput
 from geo.features import facility_features
 from geo.nearest import nearest_facilities
 from geo.placement import placement_child, release_placement, reserve_bed
+from geo.suppression import hide_occupancy
 
 bp = APIBlueprint("facilities", __name__, tag="facilities")
 ALL = tuple(sorted({*access.PERSON_ROLES, "planner"}))
+
+
+def _threshold() -> int:
+    return int(current_app.config["GRIDMAP"]["rules"]["suppress_below"])
 
 
 def _bbox(text: str | None):
@@ -48,6 +53,9 @@ def list_facilities(q):
     box = _bbox(q["bbox"])
     rows = facility_features(conn(), scope_id(q["unit"]), box, facility_type=q["type"],
                              limit=q["limit"], offset=q["offset"])
+    if current_user().role == "planner":
+        rows = [{**f, "properties": hide_occupancy(f["properties"], _threshold())}
+                for f in rows]
     return {"type": "FeatureCollection", "features": rows[: q["limit"]],
             "next": next_link(q, len(rows) > q["limit"])}
 
@@ -65,10 +73,17 @@ def nearest(q):
             raise InvalidInput("planners cannot search from a child's record",
                                field="child_id")
         child_or_404(q["child_id"])
-    return nearest_facilities(
+    out = nearest_facilities(
         conn(), q["lon"], q["lat"], types=q["type"], k=q["k"], need_bed=q["need_bed"],
         open_24h=q["open_24h"], age=q["age"], sex=q["sex"], disability=q["disability"],
         child_id=q["child_id"], rank=q["rank"])
+    if q["child_id"] is not None:
+        # The answer holds the child's home point: a read of the child's record.
+        audit.record(conn(), current_user(), "read", "child", q["child_id"], ip=client_ip(),
+                     detail={"query": "nearest_facility", "point": out["point"]})
+    if current_user().role == "planner":
+        out["facilities"] = [hide_occupancy(f, _threshold()) for f in out["facilities"]]
+    return out
 
 
 @bp.post("/api/placements")

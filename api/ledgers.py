@@ -18,7 +18,7 @@ from geo import access, audit, vocab
 from geo.errors import GeoError, InvalidInput
 from geo.export import LAYER_SQL, layer_file, ledger_xlsx
 from geo.ledger import COLUMNS, import_ledger, template
-from geo.report import monthly_report, report_xlsx, suppress_small_counts
+from geo.report import monthly_report, planner_hidden, report_xlsx, suppress_small_counts
 
 bp = APIBlueprint("ledgers", __name__, tag="ledgers")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -135,9 +135,11 @@ def export_ledger(q):
             "application/geopackage+sqlite3": {}, "application/geo+json": {}}}})
 def export_layer(q):
     data, rows = layer_file(conn(), q["layer"], q["format"], scope_id(q["unit"]),
-                            current_user().role)
+                            current_user().role,
+                            int(current_app.config["GRIDMAP"]["rules"]["suppress_below"]))
     audit.record(conn(), current_user(), "export", f"layer_{q['layer']}", ip=client_ip(),
-                 detail={"rows": rows, "format": q["format"]})
+                 detail={"rows": rows, "format": q["format"],
+                         "unit": q["unit"] or current_user().unit_code})
     mime = "application/geopackage+sqlite3" if q["format"] == "gpkg" else \
         "application/geo+json"
     return Response(data, mimetype=mime, headers={
@@ -155,7 +157,10 @@ def monthly(q):
     unit = access.unit_in_scope(conn(), current_user().unit_id, q["unit"])
     report = monthly_report(conn(), cfg["rules"], unit, q["month"], cfg["timezone"])
     if current_user().role == "planner":
-        report = suppress_small_counts(report, int(cfg["rules"]["suppress_below"]))
+        threshold = int(cfg["rules"]["suppress_below"])
+        report = suppress_small_counts(report, threshold, planner_hidden(
+            conn(), cfg["rules"], report, current_user().unit_code, threshold,
+            cfg["timezone"]))
     audit.record(conn(), current_user(), "export", "monthly_report", unit, ip=client_ip(),
                  detail={"month": q["month"], "format": q["format"]})
     if q["format"] == "xlsx":

@@ -72,7 +72,7 @@ def route_sheet(worker):
 def planner():
     """Coverage per village for a facility type (?type=school), aggregates only."""
     from api.db import conn
-    from api.queries import suppress
+    from api.queries import blind_for_planner, sites_for_planner
     from geo import access
     from geo.coverage import blind_spots, suggest_sites
     from geo.errors import InvalidInput
@@ -94,8 +94,8 @@ def planner():
     coverage.pop("cells")
     sites = suggest_sites(conn(), cfg["rules"], ftype, 5, unit=unit)
     if user.role == "planner":
-        threshold = int(cfg["rules"]["suppress_below"])
-        coverage, sites = suppress(coverage, threshold), suppress(sites, threshold)
+        coverage = blind_for_planner(coverage, ftype, None, unit)
+        sites = sites_for_planner(sites, ftype, None, unit)
     html = planner_page(cfg, ftype, coverage, sites, villages_geojson(conn(), user.unit_id),
                         _lang(), nonce())
     return html, 200, {"Content-Type": "text/html; charset=utf-8"}

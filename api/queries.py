@@ -22,38 +22,58 @@ from api.schemas import (
     StatusQuery,
     SuggestQuery,
 )
-from geo import access, audit
+from geo import access, audit, suppression
 from geo.coverage import blind_spots, suggest_sites
 from geo.errors import NotFound
 from geo.routes import worker_route
+from geo.scope import find_unit
+from geo.spreadsheet import neutralise, neutralise_row
 from geo.visits import cell_status, status_rollup
 from geo.workers import check_worker_in_scope
 
 bp = APIBlueprint("queries", __name__, tag="queries")
-COUNT_KEYS = ("children", "overdue_children", "households", "uncovered_households",
-              "uncovered_children", "children_added", "households_added",
-              "uncovered_children_before", "uncovered_children_after", "children_reached")
 
 
 def _cfg() -> dict:
     return current_app.config["GRIDMAP"]
 
 
-def suppress(obj, threshold: int):
-    """Counts below ``threshold`` (but above 0) become None, recursively: planners never
-    see small numbers that could single a child out."""
-    if isinstance(obj, dict):
-        return {k: (None if k in COUNT_KEYS and isinstance(v, int) and 0 < v < threshold
-                    else suppress(v, threshold)) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [suppress(v, threshold) for v in obj]
-    return obj
+def _threshold() -> int:
+    return int(_cfg()["rules"]["suppress_below"])
 
 
-def _for_role(result):
-    if current_user().role == "planner":
-        return suppress(result, int(_cfg()["rules"]["suppress_below"]))
-    return result
+def _is_planner() -> bool:
+    return current_user().role == "planner"
+
+
+def _status_for_planner(rows: list[dict], level: str, as_of, unit: str | None,
+                        cells: list[dict]) -> list[dict]:
+    """Status rows with the complementary pattern of the planner's whole scope."""
+    cfg, user = _cfg(), current_user()
+    whole = unit is None or unit == user.unit_code
+    hidden = suppression.status_pattern(conn(), cfg["rules"], user.unit_code, as_of,
+                                        cfg["timezone"], _threshold(),
+                                        cells=cells if whole else None)
+    key = "cell_id" if level == "cell" else "unit_id"
+    return [suppression.blank(r, level, r[key], suppression.STATUS_FIELDS, hidden)
+            for r in rows]
+
+
+def blind_for_planner(result: dict, facility_type: str, reach_m, unit: str | None) -> dict:
+    cfg, user = _cfg(), current_user()
+    hidden = suppression.blind_pattern(conn(), cfg["rules"], facility_type, reach_m,
+                                       user.unit_code, _threshold())
+    key = suppression.unit_key(find_unit(conn(), unit), user.unit_code)
+    return suppression.blind_for_planner(result, hidden, key)
+
+
+def sites_for_planner(result: dict, facility_type: str, reach_m, unit: str | None) -> dict:
+    cfg, user = _cfg(), current_user()
+    hidden = suppression.blind_pattern(conn(), cfg["rules"], facility_type, reach_m,
+                                       user.unit_code, _threshold())
+    key = suppression.unit_key(find_unit(conn(), unit), user.unit_code)
+    return suppression.sites_for_planner(
+        result, _threshold(), (*key, "uncovered_children") in hidden)
 
 
 @bp.get("/api/cells/status")
@@ -67,7 +87,9 @@ def status(q):
     unit = access.unit_in_scope(conn(), current_user().unit_id, q["unit"])
     cells = cell_status(conn(), cfg["rules"], as_of=q["as_of"], unit=unit, tz=cfg["timezone"])
     rows = cells if q["rollup"] == "cell" else status_rollup(conn(), cells, q["rollup"])
-    return {"items": _for_role(rows), "next": None}
+    if _is_planner():
+        rows = _status_for_planner(rows, q["rollup"], q["as_of"], unit, cells)
+    return {"items": rows, "next": None}
 
 
 @bp.get("/api/coverage/blind-spots")
@@ -79,7 +101,9 @@ def status(q):
 def blind(q):
     unit = access.unit_in_scope(conn(), current_user().unit_id, q["unit"])
     result = blind_spots(conn(), _cfg()["rules"], q["type"], reach_m=q["reach_m"], unit=unit)
-    return _for_role(result)
+    if _is_planner():
+        result = blind_for_planner(result, q["type"], q["reach_m"], unit)
+    return result
 
 
 @bp.get("/api/coverage/suggest-sites")
@@ -90,8 +114,11 @@ def blind(q):
         security="BearerAuth")
 def suggest(q):
     unit = access.unit_in_scope(conn(), current_user().unit_id, q["unit"])
-    return _for_role(suggest_sites(conn(), _cfg()["rules"], q["type"], q["k"],
-                                   reach_m=q["reach_m"], unit=unit))
+    result = suggest_sites(conn(), _cfg()["rules"], q["type"], q["k"],
+                           reach_m=q["reach_m"], unit=unit)
+    if _is_planner():
+        result = sites_for_planner(result, q["type"], q["reach_m"], unit)
+    return result
 
 
 def _route(q) -> dict:
@@ -132,10 +159,10 @@ def route_csv(q):
     out = csv.writer(buf)
     out.writerow(["序号", "户ID", "地址", "儿童", "原因", "本段距离(米)", "经度", "纬度"])
     for i, s in enumerate(route["stops"], start=1):
-        out.writerow([i, s["household_id"], s["address"],
-                      "、".join(c["name"] for c in s["children"]),
-                      "；".join(f"{r['kind']} {r['days_overdue']}天" for r in s["reasons"]),
-                      s["leg_m"], s["lon"], s["lat"]])
+        out.writerow(neutralise_row([
+            i, s["household_id"], s["address"], "、".join(c["name"] for c in s["children"]),
+            "；".join(f"{r['kind']} {r['days_overdue']}天" for r in s["reasons"]),
+            s["leg_m"], s["lon"], s["lat"]]))
     return Response("\ufeff" + buf.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": "attachment; filename=route.csv"})
 
@@ -149,7 +176,8 @@ def route_csv(q):
 def route_gpx(q):
     route = _route(q)
     lon, lat = route["start"]
-    pts = [(lon, lat, "出发")] + [(s["lon"], s["lat"], s["address"]) for s in route["stops"]]
+    pts = [(lon, lat, "出发")] + [(s["lon"], s["lat"], neutralise(s["address"]))
+                                 for s in route["stops"]]
     pts.append((lon, lat, "返回"))
     wpts = "".join(f'<wpt lat="{y:.7f}" lon="{x:.7f}"><name>{escape(n)}</name></wpt>'
                    for x, y, n in pts[1:-1])

@@ -9,14 +9,14 @@ from apiflask import abort
 from flask import Blueprint, current_app, redirect, request, url_for
 
 from api.auth import client_ip, current_user
+from api.children import child_or_404, household_or_404
 from api.db import conn
 from api.pages import _lang
 from api.security import nonce
 from geo import access, audit
-from geo.children import find_child, find_children
+from geo.children import find_children
 from geo.facility_admin import get_facility
 from geo.placement import child_placements
-from geo.records import household_in_scope
 from geo.visit_record import child_visits
 from geo.visits import due_visits
 from webmap.record import child_page, facility_page, household_page
@@ -42,7 +42,7 @@ def child(child_id):
     if login:
         return login
     cfg = current_app.config["GRIDMAP"]
-    row = find_child(conn(), child_id, user.unit_id)
+    row = child_or_404(child_id)
     due = next((d for d in due_visits(conn(), cfg["rules"], unit=row["cell_code"],
                                       tz=cfg["timezone"]) if d["child_id"] == child_id), None)
     visits = [access.redact_visit(v, user.role) for v in child_visits(conn(), child_id, 50)]
@@ -58,7 +58,7 @@ def household(household_id):
     user, login = _person_reader()
     if login:
         return login
-    hh = household_in_scope(conn(), household_id, user.unit_id)
+    hh = household_or_404(household_id, user.unit_id)
     kids = find_children(conn(), user.unit_id, household_id=household_id)
     audit.record(conn(), user, "read", "household", household_id, ip=client_ip(),
                  detail={"page": "record", "children": [k["id"] for k in kids]})

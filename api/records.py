@@ -6,7 +6,7 @@ from apiflask import APIBlueprint
 from flask import current_app
 
 from api.auth import client_ip, current_user, login_required
-from api.children import _out, child_or_404
+from api.children import _out, child_or_404, household_or_404
 from api.db import conn
 from api.facilities import _bbox
 from api.paging import next_link, scope_id
@@ -27,7 +27,6 @@ from geo.features import household_features
 from geo.records import (
     create_child,
     create_household,
-    household_in_scope,
     update_child,
     update_household,
 )
@@ -78,7 +77,7 @@ def add_household(body):
 @bp.output(AnyObject)
 @bp.doc(summary="One household", security="BearerAuth")
 def get_household(household_id):
-    hh = household_in_scope(conn(), household_id, _scope())
+    hh = household_or_404(household_id, _scope())
     audit.record(conn(), current_user(), "read", "household", household_id, ip=client_ip())
     return hh
 

@@ -6,11 +6,14 @@ from __future__ import annotations
 from apiflask import APIBlueprint, abort
 from flask import Response
 
-from api.auth import current_user, login_required
+from api.auth import client_ip, current_user, login_required
 from api.db import conn
+from geo import audit
 from layers.tiles import ALL, cells_in_tile, layer_for, tile
 
 bp = APIBlueprint("tiles", __name__, tag="tiles")
+# Tiles with people's points: every request is in the audit log (tile and unit).
+PERSON_TILES = {"households"}
 
 
 @bp.get("/tiles/<layer>/<int:z>/<int:x>/<int:y>.pbf")
@@ -31,7 +34,15 @@ def get_tile(layer, z, x, y):
     from flask import current_app
 
     reach = json.dumps(current_app.config["GRIDMAP"]["rules"]["service_reach_m"])
-    data = tile(conn(), definition, z, x, y, current_user().unit_id, statuses, reach)
+    user = current_user()
+    threshold = int(current_app.config["GRIDMAP"]["rules"]["suppress_below"]) \
+        if user.role == "planner" else 0
+    data = tile(conn(), definition, z, x, y, user.unit_id, statuses, reach,
+                suppress_below=threshold)
+    if definition.name in PERSON_TILES:
+        audit.record(conn(), user, "read", f"tile_{definition.name}", f"{z}/{x}/{y}",
+                     ip=client_ip(), detail={"z": z, "x": x, "y": y,
+                                             "unit": user.unit_code, "bytes": len(data)})
     return Response(data, mimetype="application/vnd.mapbox-vector-tile",
                     headers={"Cache-Control": "private, max-age=60"})
 
@@ -43,7 +54,7 @@ def _statuses(z: int, x: int, y: int, layer: str) -> str:
 
     from flask import current_app
 
-    from api.queries import suppress
+    from geo import suppression
     from layers import status_cache
 
     cfg = current_app.config["GRIDMAP"]
@@ -70,5 +81,11 @@ def _statuses(z: int, x: int, y: int, layer: str) -> str:
             v["overdue_children"] += r["overdue_children"]
         rows = list(sums.values())
     if current_user().role == "planner":
-        rows = suppress(rows, int(cfg["rules"]["suppress_below"]))
+        hidden = suppression.status_pattern(conn(), cfg["rules"], current_user().unit_code,
+                                            None, cfg["timezone"],
+                                            int(cfg["rules"]["suppress_below"]),
+                                            cells=list(every.values()))
+        key = "cell_id" if level == "cell" else "village_id"
+        rows = [suppression.blank(r, level, r[key], suppression.STATUS_FIELDS, hidden)
+                for r in rows]
     return json.dumps(rows)

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 ACTIONS = ("read", "list", "create", "update", "delete", "export", "login", "place",
-           "release", "login_failed", "logout")
+           "release", "login_failed", "logout", "read_denied")
 # Actions on discovery reports (geo/reports.py).
 ACTIONS += ("accept", "escalate", "close", "merge")
 

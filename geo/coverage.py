@@ -67,6 +67,30 @@ def blind_spots(conn: Connection, rules: dict, facility_type: str, *,
     cell, village and township, and the blind-spot area: the union of the cells with
     children beyond reach, as GeoJSON."""
     reach = reach_of(rules, facility_type, reach_m)
+    cells = coverage_cells(conn, rules, facility_type, reach_m=reach, unit=unit)
+    area = conn.execute(sa.text(
+        "SELECT ST_AsGeoJSON(ST_Union(geom), 6) AS gj, "
+        "COALESCE(sum(ST_Area(geom::geography)), 0) / 1e6 AS km2 "
+        "FROM unit WHERE id = ANY(:ids)"),
+        {"ids": [c["cell_id"] for c in cells if c["uncovered_children"] > 0]}).mappings().one()
+    totals = {k: sum(c[k] for c in cells) for k in
+              ("households", "uncovered_households", "children", "uncovered_children")}
+    return {
+        "facility_type": facility_type, "reach_m": reach, "distance": "straight",
+        "totals": totals,
+        "cells": [c for c in cells if c["uncovered_children"] or c["uncovered_households"]],
+        "villages": _rollup(conn, cells, "village_id"),
+        "townships": _rollup(conn, cells, "township_id"),
+        "area": {"km2": round(area["km2"], 3),
+                 "geometry": json.loads(area["gj"]) if area["gj"] else None},
+    }
+
+
+def coverage_cells(conn: Connection, rules: dict, facility_type: str, *,
+                   reach_m: float | None = None, unit: str | None = None) -> list[dict]:
+    """Per cell with households in ``unit``: households, children, and those beyond reach
+    of ``facility_type``, with the cell's village and township."""
+    reach = reach_of(rules, facility_type, reach_m)
     params = {"type": facility_type, "reach": reach, "unit_id": unit_id(conn, unit)}
     sql = f"""
         WITH r AS MATERIALIZED ({_REACH}),
@@ -87,22 +111,23 @@ def blind_spots(conn: Connection, rules: dict, facility_type: str, *,
         item["children"] = int(item["children"] or 0)
         item["uncovered_children"] = int(item["uncovered_children"] or 0)
         cells.append(item)
-    area = conn.execute(sa.text(
-        "SELECT ST_AsGeoJSON(ST_Union(geom), 6) AS gj, "
-        "COALESCE(sum(ST_Area(geom::geography)), 0) / 1e6 AS km2 "
-        "FROM unit WHERE id = ANY(:ids)"),
-        {"ids": [c["cell_id"] for c in cells if c["uncovered_children"] > 0]}).mappings().one()
-    totals = {k: sum(c[k] for c in cells) for k in
-              ("households", "uncovered_households", "children", "uncovered_children")}
-    return {
-        "facility_type": facility_type, "reach_m": reach, "distance": "straight",
-        "totals": totals,
-        "cells": [c for c in cells if c["uncovered_children"] or c["uncovered_households"]],
-        "villages": _rollup(conn, cells, "village_id"),
-        "townships": _rollup(conn, cells, "township_id"),
-        "area": {"km2": round(area["km2"], 3),
-                 "geometry": json.loads(area["gj"]) if area["gj"] else None},
-    }
+    return cells
+
+
+def people_cells(conn: Connection, unit: str | None = None) -> list[dict]:
+    """Per cell with households in ``unit``: households and children (the same figures
+    as :func:`coverage_cells`, without a facility type)."""
+    sql = f"""
+        SELECT c.id AS cell_id, c.village_id, c.township_id, count(*) AS households,
+               COALESCE(sum(k.n), 0)::int AS children
+          FROM unit c JOIN household h ON h.cell_id = c.id
+          LEFT JOIN (SELECT household_id, count(*) AS n FROM child GROUP BY household_id) k
+            ON k.household_id = h.id
+         WHERE c.level = 'cell' AND {CELL_IN_SCOPE}
+         GROUP BY c.id ORDER BY c.code
+    """
+    return [dict(r) for r in conn.execute(sa.text(sql), {"unit_id": unit_id(conn, unit)})
+            .mappings()]
 
 
 def _rollup(conn: Connection, cells: list[dict], key: str) -> list[dict]:

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from geo import access, vocab
 from geo.errors import InvalidInput
 from geo.ledger import COLUMNS
+from geo.spreadsheet import neutralise_frame
 
 RISK_LABELS = {"high": "高", "medium": "中", "low": "低"}
 _IN_SCOPE = ":scope_id IN (c.id, c.village_id, c.township_id, c.county_id)"
@@ -88,7 +89,7 @@ def ledger_frame(conn: Connection, kind: str, scope_id: int, role: str) -> pd.Da
 
 
 def ledger_xlsx(conn: Connection, kind: str, scope_id: int, role: str) -> tuple[bytes, int]:
-    frame = ledger_frame(conn, kind, scope_id, role)
+    frame = neutralise_frame(ledger_frame(conn, kind, scope_id, role))
     buf = io.BytesIO()
     frame.to_excel(buf, index=False, sheet_name=kind)
     return buf.getvalue(), len(frame)
@@ -109,9 +110,10 @@ PERSON_LAYERS = {"households"}
 
 
 def layer_file(conn: Connection, layer: str, fmt: str, scope_id: int,
-               role: str) -> tuple[bytes, int]:
+               role: str, suppress_below: int = 5) -> tuple[bytes, int]:
     """A layer as GeoPackage or GeoJSON bytes (households only for roles that may see
-    people's points)."""
+    people's points; for planners a facility's occupancy under ``suppress_below`` is
+    hidden)."""
     if layer not in LAYER_SQL:
         raise InvalidInput(f"unknown layer '{layer}' (one of {', '.join(LAYER_SQL)})",
                            field="layer")
@@ -121,6 +123,10 @@ def layer_file(conn: Connection, layer: str, fmt: str, scope_id: int,
         raise InvalidInput(f"the {role} role may not export {layer}", field="layer")
     frame = gpd.read_postgis(sa.text(LAYER_SQL[layer]), conn, geom_col="geom",
                              params={"scope_id": scope_id})
+    if role == "planner" and "occupied" in frame.columns:
+        # Children placed now: a small count is hidden (capacity stays, occupied empty).
+        small = (frame["occupied"] > 0) & (frame["occupied"] < suppress_below)
+        frame["occupied"] = frame["occupied"].astype("Int64").mask(small)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"{layer}.{fmt}"
         frame.to_file(path, driver="GPKG" if fmt == "gpkg" else "GeoJSON", layer=layer)

@@ -36,6 +36,7 @@ from geo import access, identity, vocab
 from geo.chinacrs import CRS_NAMES, to_wgs84
 from geo.demo.copyload import copy_frame, pg_array, point_ewkt
 from geo.errors import Forbidden, InvalidInput, NotFound
+from geo.spreadsheet import neutralise_frame, restore
 
 # Column headers by kind: field -> (Chinese header, required).
 COLUMNS = {
@@ -116,6 +117,7 @@ def template(kind: str) -> bytes:
         raise InvalidInput(f"unknown ledger kind '{kind}' (one of {', '.join(COLUMNS)})",
                            field="kind")
     frame = pd.DataFrame([EXAMPLES[kind]], columns=[h for h, _ in COLUMNS[kind].values()])
+    frame = neutralise_frame(frame)
     buf = io.BytesIO()
     frame.to_excel(buf, index=False, sheet_name=kind)
     return buf.getvalue()
@@ -148,7 +150,9 @@ def read_table(path: str | Path, kind: str) -> pd.DataFrame:
         raise InvalidInput(f"{path.name}: missing column {', '.join(missing)}", field="file")
     keep = [c for c in raw.columns if c in headers]
     table = raw[keep].rename(columns={c: headers[c] for c in keep})
-    table = table.loc[:, ~table.columns.duplicated()].fillna("").map(lambda v: str(v).strip())
+    # restore: a leading ' our own export put before formula-like text goes again.
+    table = table.loc[:, ~table.columns.duplicated()].fillna("").map(
+        lambda v: restore(str(v).strip()))
     for f in COLUMNS[kind]:
         if f not in table.columns:
             table[f] = ""

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 from geo.coverage import blind_spots
 from geo.errors import InvalidInput
 from geo.scope import find_unit
+from geo.spreadsheet import neutralise_row
 from geo.visits import cell_status
 
 FIGURES = [
@@ -95,21 +96,93 @@ def monthly_report(conn: Connection, rules: dict, unit: str, month: str,
             "previous": prev_first.strftime("%Y-%m"), "figures": rows, "blind_spots": reach}
 
 
-def suppress_small_counts(report: dict, threshold: int) -> dict:
+COUNT_FIGURES = ("visits", "flagged_visits", "children_registered", "placements")
+
+
+def _cell_figures(conn: Connection, scope_id: int, first: dt.date, last: dt.date,
+                  tz: str) -> list[dict]:
+    """The month's counted figures per cell of the scope (for the planner's pattern)."""
+    sql = """
+        WITH cells AS (
+            SELECT c.id, c.village_id, c.township_id FROM unit c
+             WHERE c.level = 'cell' AND :u IN (c.id, c.village_id, c.township_id, c.county_id)
+        ), v AS (
+            SELECT h.cell_id, count(*) AS visits, count(*) FILTER (WHERE v.flagged) AS flagged
+              FROM visit v JOIN child ch ON ch.id = v.child_id
+              JOIN household h ON h.id = ch.household_id
+             WHERE (v.visited_at AT TIME ZONE :tz)::date BETWEEN :a AND :b GROUP BY h.cell_id
+        ), r AS (
+            SELECT h.cell_id, count(*) AS n FROM child ch
+              JOIN household h ON h.id = ch.household_id
+             WHERE ch.registered_on BETWEEN :a AND :b GROUP BY h.cell_id
+        ), p AS (
+            SELECT h.cell_id, count(*) AS n FROM placement p JOIN child ch ON ch.id = p.child_id
+              JOIN household h ON h.id = ch.household_id
+             WHERE (p.placed_at AT TIME ZONE :tz)::date BETWEEN :a AND :b GROUP BY h.cell_id
+        )
+        SELECT c.id AS cell_id, c.village_id, c.township_id,
+               COALESCE(v.visits, 0)::int AS visits, COALESCE(v.flagged, 0)::int AS flagged_visits,
+               COALESCE(r.n, 0)::int AS children_registered, COALESCE(p.n, 0)::int AS placements
+          FROM cells c LEFT JOIN v ON v.cell_id = c.id LEFT JOIN r ON r.cell_id = c.id
+          LEFT JOIN p ON p.cell_id = c.id ORDER BY c.id
+    """
+    return [dict(r) for r in conn.execute(sa.text(sql), {
+        "u": scope_id, "a": first, "b": last, "tz": tz}).mappings()]
+
+
+def planner_hidden(conn: Connection, rules: dict, report: dict, scope_code: str,
+                   threshold: int, tz: str = "Asia/Shanghai") -> dict:
+    """Which of the report's counts a planner (whose area is ``scope_code``) may not see:
+    the complementary patterns of :mod:`geo.suppression` over the planner's whole area,
+    so the reports of a township and of its villages cannot be differenced."""
+    from geo import suppression
+
+    scope = find_unit(conn, scope_code)
+    key = suppression.unit_key(find_unit(conn, report["unit"]["code"]), scope_code)
+    first, last = month_bounds(report["month"])
+    prev_first, prev_last = month_bounds(report["previous"])
+    out: dict = {"blind_spots": {}}
+    for side, (a, b) in (("this_month", (first, last)), ("last_month", (prev_first, prev_last))):
+        counted = suppression.protect_tree(_cell_figures(conn, scope.id, a, b, tz),
+                                           COUNT_FIGURES, threshold)
+        status = suppression.status_pattern(conn, rules, scope_code, b, tz, threshold)
+        out[side] = {f for f in COUNT_FIGURES if (*key, f) in counted} | \
+            {f for f in suppression.STATUS_FIELDS if (*key, f) in status}
+    for s in report["blind_spots"]:
+        hidden = suppression.blind_pattern(conn, rules, s["facility_type"], None,
+                                           scope_code, threshold)
+        out["blind_spots"][s["facility_type"]] = {
+            f for f in ("children", "uncovered_children") if (*key, f) in hidden}
+    return out
+
+
+def suppress_small_counts(report: dict, threshold: int, hidden: dict | None = None) -> dict:
     """The report as a planner may see it: every count from 1 to ``threshold`` - 1 is
-    None, and so is a change whose either side is hidden (it would give the hidden
-    count away)."""
-    def hide(v):
-        return None if isinstance(v, int) and 0 < v < threshold else v
+    None, so is every count in ``hidden`` (from :func:`planner_hidden`: complements that
+    keep the small ones from being worked out through other units' reports), and so is
+    a change whose either side is hidden (it would give the hidden count away)."""
+    from geo.suppression import small
+
+    hidden = hidden or {}
+
+    def hide(v, key=None, side=None, group=None):
+        if small(v, threshold) or key in (group if group is not None
+                                          else hidden.get(side, ())):
+            return None
+        return v
 
     figures = []
     for f in report["figures"]:
-        this, last = hide(f["this_month"]), hide(f["last_month"])
+        this = hide(f["this_month"], f["key"], "this_month")
+        last = hide(f["last_month"], f["key"], "last_month")
         figures.append({**f, "this_month": this, "last_month": last,
                         "change": None if this is None or last is None else f["change"]})
-    spots = [{**s, "children": hide(s["children"]),
-              "uncovered_children": hide(s["uncovered_children"])}
-             for s in report["blind_spots"]]
+    spots = []
+    for s in report["blind_spots"]:
+        group = hidden.get("blind_spots", {}).get(s["facility_type"], set())
+        spots.append({**s, "children": hide(s["children"], "children", group=group),
+                      "uncovered_children": hide(s["uncovered_children"],
+                                                 "uncovered_children", group=group)})
     return {**report, "figures": figures, "blind_spots": spots, "suppressed": threshold}
 
 
@@ -117,11 +190,12 @@ def report_xlsx(report: dict) -> bytes:
     wb = Workbook()
     ws = wb.active
     ws.title = "月报"
-    ws.append([f"{report['unit']['name']}（{report['unit']['code']}）困境未成年人工作月报",
-               report["month"]])
-    ws.append(["指标", "本月", "上月", "变化"])
+    ws.append(neutralise_row([
+        f"{report['unit']['name']}（{report['unit']['code']}）困境未成年人工作月报",
+        report["month"]]))
+    ws.append(neutralise_row(["指标", "本月", "上月", "变化"]))
     for r in report["figures"]:
-        ws.append([r["label"], r["this_month"], r["last_month"], r["change"]])
+        ws.append(neutralise_row([r["label"], r["this_month"], r["last_month"], r["change"]]))
     chart = BarChart()
     chart.title = "本月与上月"
     data = Reference(ws, min_col=2, max_col=3, min_row=2, max_row=2 + len(report["figures"]))
@@ -130,10 +204,10 @@ def report_xlsx(report: dict) -> bytes:
     chart.set_categories(cats)
     ws.add_chart(chart, "F2")
     spots = wb.create_sheet("服务盲区")
-    spots.append(["机构类型", "服务半径（米）", "半径外未成年人", "未成年人总数"])
+    spots.append(neutralise_row(["机构类型", "服务半径（米）", "半径外未成年人", "未成年人总数"]))
     for s in report["blind_spots"]:
-        spots.append([s["facility_type"], s["reach_m"], s["uncovered_children"],
-                      s["children"]])
+        spots.append(neutralise_row([s["facility_type"], s["reach_m"],
+                                     s["uncovered_children"], s["children"]]))
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()

@@ -46,7 +46,9 @@ LAYERS = {layer.name: layer for layer in (
               cluster_below=15, cluster_by="cell",
               cluster="count(*) AS households, sum(children)::int AS children"),
     TileLayer("facilities", ALL, f"""
-        SELECT f.geom, f.id, f.name, f.type, f.capacity - f.occupied AS free_beds, f.open_24h
+        SELECT f.geom, f.id, f.name, f.type,
+               CASE WHEN f.occupied > 0 AND f.occupied < :suppress_below THEN NULL
+                    ELSE f.capacity - f.occupied END AS free_beds, f.open_24h
           FROM facility f LEFT JOIN unit c ON c.id = f.unit_id, bounds
          WHERE f.geom && bounds.geom4326 AND (f.unit_id IS NULL OR {_SCOPE})"""),
     TileLayer("cells", ALL, f"""
@@ -124,7 +126,10 @@ def layer_for(name: str, role: str) -> TileLayer:
 
 
 def tile(conn: Connection, layer: TileLayer, z: int, x: int, y: int, scope_id: int,
-         statuses: str = "[]", reach: str = "{}") -> bytes:
+         statuses: str = "[]", reach: str = "{}", suppress_below: int = 0) -> bytes:
+    """The tile's bytes; ``suppress_below`` hides a facility's free beds while it holds
+    1 to ``suppress_below`` - 1 children (a planner's tile: capacity minus free beds
+    would give the small count away)."""
     if not 0 <= z <= MAX_ZOOM:
         raise InvalidInput(f"zoom must be 0 to {MAX_ZOOM}", field="z")
     if not (0 <= x < 2**z and 0 <= y < 2**z):
@@ -144,7 +149,8 @@ def tile(conn: Connection, layer: TileLayer, z: int, x: int, y: int, scope_id: i
     """
     data = conn.execute(sa.text(sql), {"z": z, "x": x, "y": y, "scope_id": scope_id,
                                        "name": layer.name, "statuses": statuses,
-                                       "reach": reach}).scalar()
+                                       "reach": reach,
+                                       "suppress_below": suppress_below}).scalar()
     return bytes(data or b"")
 
 

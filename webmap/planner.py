@@ -10,6 +10,7 @@ import html
 import folium
 
 from geo import vocab
+from geo.spreadsheet import neutralise
 from layers.registry import planner_layer, share_band
 from webmap.base import Legend, js, offline_map, render_page, text, tooltip
 
@@ -104,7 +105,7 @@ def planner_page(cfg: dict, facility_type: str, coverage: dict, sites: dict,
       <table id="gm-villages"><tr><th>{t['village']}</th><th>{t['children']}</th>
         <th>{t['beyond']}</th></tr>{rows}</table>
     </div>"""
-    rows_js = js([[v["name"], v["children"], v["uncovered_children"]]
+    rows_js = js([[neutralise(v["name"]), v["children"], v["uncovered_children"]]
                   for v in coverage["villages"]])
     head_js = js(f"\ufeff{t['village']},{t['children']},{t['beyond']}\n")
     script = f"""
