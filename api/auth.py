@@ -75,6 +75,23 @@ def login_required(*roles: str):
     return wrap
 
 
+def page_login_required(*roles: str):
+    """For pages: a browser without a login is sent to ``/login`` and comes back after
+    it; a role that may not use the page gets 403 (the error handler answers a browser
+    with a page). The view finds the user in ``current_user()``."""
+    def wrap(view):
+        @functools.wraps(view)
+        def inner(*args, **kwargs):
+            user = current_user()
+            if user is None:
+                return redirect(url_for("auth.login", next=request.full_path))
+            if roles and user.role not in roles:
+                abort(403, f"the {user.role} role may not use this page")
+            return view(*args, **kwargs)
+        return inner
+    return wrap
+
+
 def init_app(app) -> None:
     """Trust X-Forwarded-For only from the configured number of proxies."""
     hops = int(app.config["GRIDMAP"].get("trusted_proxies") or 0)

@@ -15,7 +15,11 @@ from webmap.route_sheet import route_page
 from webmap.supervisor import supervisor_map
 
 STATIC = Path(__file__).resolve().parent.parent / "webmap" / "static"
-bp = Blueprint("pages", __name__, static_folder=str(STATIC), static_url_path="/static/webmap")
+TEMPLATES = STATIC.parent / "templates"
+# Plain pages are Jinja templates under webmap/templates/ (autoescaped; layout.html is
+# their frame), served with our static files.
+bp = Blueprint("pages", __name__, static_folder=str(STATIC), static_url_path="/static/webmap",
+               template_folder=str(TEMPLATES))
 
 
 def _lang() -> str:
