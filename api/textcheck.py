@@ -1,8 +1,9 @@
 """Input that cannot be stored or parsed safely is refused up front with a 400 naming
-the field: NUL characters (PostgreSQL text cannot hold them) and lone surrogates (not
-encodable as UTF-8) in the path, query parameters, form fields and JSON bodies; JSON
-nested deeper than :data:`MAX_DEPTH`; and a body that is not JSON sent to an endpoint
-that takes JSON."""
+the field: NUL characters (PostgreSQL text cannot hold them), other control characters
+but tab and line breaks (no spreadsheet cell can hold them, so the ledger export would
+fail) and lone surrogates (not encodable as UTF-8) in the path, query parameters, form
+fields and JSON bodies; JSON nested deeper than :data:`MAX_DEPTH`; and a body that is
+not JSON sent to an endpoint that takes JSON."""
 
 from __future__ import annotations
 
@@ -16,8 +17,12 @@ from geo.errors import InvalidInput
 MAX_DEPTH = 32
 
 
+# C0 control characters except tab, line feed and carriage return.
+_CONTROL = frozenset(chr(c) for c in range(32)) - {"\t", "\n", "\r"}
+
+
 def _bad(text: str) -> bool:
-    return "\x00" in text or any(0xD800 <= ord(ch) <= 0xDFFF for ch in text)
+    return any(ch in _CONTROL or 0xD800 <= ord(ch) <= 0xDFFF for ch in text)
 
 
 def _walk(value, path: str):
