@@ -265,3 +265,28 @@ def test_malformed_bodies_name_the_body(as_role, child, data, content_type, meth
                    content_type=content_type)
     assert 400 <= resp.status_code < 500, resp.status_code
     assert _field(resp) == "body", resp.get_json()
+
+
+# -- item 7: every 4xx names its field ----------------------------------------------------
+def test_every_4xx_names_a_field(client, as_role, tokens):
+    cases = [
+        client.get("/api/children"),                                       # 401
+        as_role("grid_worker", "GET", "/api/audit"),                       # 403
+        as_role("admin", "GET", "/api/no-such-thing"),                     # 404
+        as_role("admin", "PUT", "/api/children"),                          # 405
+        as_role("admin", "GET", "/api/children?limit=0"),                  # 400
+        as_role("admin", "GET", "/api/children/2000000000"),               # 404
+        as_role("admin", "POST", "/api/imports", data={"kind": "children"},
+                content_type="multipart/form-data"),                       # 400 file
+    ]
+    for resp in cases:
+        assert 400 <= resp.status_code < 500, resp.status_code
+        assert _field(resp), (resp.status_code, resp.get_json())
+    upload = cases[-1]
+    assert _field(upload) == "file", upload.get_json()
+
+
+@pytest.mark.parametrize("date", ["9999-12-31", "0001-01-01"])
+def test_route_page_refuses_dates_outside_the_window(as_role, worker_of, date):
+    resp = as_role("admin", "GET", f"/map/route/{worker_of['grid_worker']}?date={date}")
+    assert resp.status_code == 400 and _field(resp) == "date", resp.status_code
