@@ -90,9 +90,9 @@ def ledger_frame(conn: Connection, kind: str, scope_id: int, role: str) -> pd.Da
 
 def ledger_xlsx(conn: Connection, kind: str, scope_id: int, role: str) -> tuple[bytes, int]:
     frame = ledger_frame(conn, kind, scope_id, role)
+    buf = io.BytesIO()
     # Control characters (stored before the API refused them) cannot go into a cell.
     frame = frame.map(lambda v: ILLEGAL_CHARACTERS_RE.sub("", v) if isinstance(v, str) else v)
-    buf = io.BytesIO()
     frame.to_excel(buf, index=False, sheet_name=kind)
     return buf.getvalue(), len(frame)
 

@@ -290,3 +290,14 @@ def test_every_4xx_names_a_field(client, as_role, tokens):
 def test_route_page_refuses_dates_outside_the_window(as_role, worker_of, date):
     resp = as_role("admin", "GET", f"/map/route/{worker_of['grid_worker']}?date={date}")
     assert resp.status_code == 400 and _field(resp) == "date", resp.status_code
+
+
+def test_control_characters_are_refused_and_not_exported(as_role, child, engine):
+    bad = as_role("admin", "PATCH", f"/api/households/{child['household_id']}",
+                  json={"address": "校验村\x0b1组"})
+    assert bad.status_code == 400 and _field(bad) == "address", bad.get_json()
+    with engine.begin() as conn:  # stored before the API refused such text
+        conn.execute(sa.text("UPDATE child SET name = :n WHERE id = :c"),
+                     {"n": "校验\x0b儿童", "c": child["id"]})
+    resp = as_role("admin", "GET", "/api/exports/ledger?kind=children")
+    assert resp.status_code == 200, resp.get_json()
