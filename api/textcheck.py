@@ -1,8 +1,8 @@
 """Input that cannot be stored or parsed safely is refused up front with a 400 naming
 the field: NUL characters (PostgreSQL text cannot hold them), other control characters
 but tab and line breaks (no spreadsheet cell can hold them, so the ledger export would
-fail) and lone surrogates (not encodable as UTF-8) in the path, query parameters, form
-fields and JSON bodies; JSON nested deeper than :data:`MAX_DEPTH`; and a body that is
+fail) and lone surrogates (not encodable as UTF-8) in the path, query parameters, headers,
+form fields and JSON bodies; JSON nested deeper than :data:`MAX_DEPTH`; and a body that is
 not JSON sent to an endpoint that takes JSON."""
 
 from __future__ import annotations
@@ -77,6 +77,10 @@ def refuse_unstorable_text() -> None:
     for name, value in request.args.items(multi=True):
         if _bad(name) or _bad(value):
             raise InvalidInput(f"{name} contains characters that cannot be stored", field=name)
+    for name, value in request.headers.items():  # X-Forwarded-For goes into the audit log
+        if _bad(value):
+            raise InvalidInput(f"header {name} contains characters that cannot be stored",
+                               field=name)
     if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         for name, value in request.form.items(multi=True):
             if _bad(name) or _bad(value):

@@ -301,3 +301,10 @@ def test_control_characters_are_refused_and_not_exported(as_role, child, engine)
                      {"n": "校验\x0b儿童", "c": child["id"]})
     resp = as_role("admin", "GET", "/api/exports/ledger?kind=children")
     assert resp.status_code == 200, resp.get_json()
+
+
+@pytest.mark.parametrize("value", ["1.2.3.4\x00", "\ud800", "10.0.0.1\x07"])
+def test_unstorable_header_is_refused(client, tokens, value):
+    resp = client.get("/api/children?limit=1", headers={
+        "Authorization": f"Bearer {tokens['admin']}", "X-Forwarded-For": value})
+    assert resp.status_code == 400 and _field(resp) == "X-Forwarded-For", resp.get_json()
