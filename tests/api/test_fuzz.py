@@ -29,7 +29,7 @@ pytestmark = pytest.mark.slow
 
 FUZZ_SCALE = 0.03
 FUZZ_SEED = 11
-EXAMPLES = int(os.environ.get("GRIDMAP_FUZZ_EXAMPLES", "6"))
+EXAMPLES = int(os.environ.get("GRIDMAP_FUZZ_EXAMPLES", "8"))
 ROLES = ("admin", "grid_worker")
 
 
