@@ -26,7 +26,8 @@ def _first_problem(detail) -> tuple[str | None, str | None]:
     if isinstance(detail, dict):
         for key, value in detail.items():
             field, message = _first_problem(value)
-            if key in ("json", "query", "path", "form", "headers", "_schema"):
+            if key in ("json", "query", "path", "form", "headers", "_schema", "files",
+                       "form_and_files", "json_or_form", "view_args"):
                 return field, message
             return (key if field is None or str(field).isdigit() else f"{key}.{field}"), message
     if isinstance(detail, list) and detail:
@@ -34,6 +35,25 @@ def _first_problem(detail) -> tuple[str | None, str | None]:
     if isinstance(detail, str):
         return None, detail
     return None, None
+
+
+# Statuses about the request body as a whole: when nothing narrower is at fault, the
+# error names "body" (a body that is not JSON, a list where an object belongs, too large).
+BODY_STATUSES = (400, 413, 415, 422)
+BODY_LOCATIONS = ("json", "form", "files", "form_and_files", "json_or_form")
+# What other 4xx are about when the code raising them names nothing narrower: the
+# credentials, the URL, the method.
+STATUS_FIELDS = {401: "Authorization", 403: "Authorization", 404: "path", 405: "method"}
+
+
+def _body_field(status: int, detail=None) -> str | None:
+    """"body" for a body-level problem (``detail`` None: any; else one whose marshmallow
+    tree is keyed by a body location); the default field of other 4xx statuses."""
+    if status not in BODY_STATUSES:
+        return STATUS_FIELDS.get(status)
+    if detail is None or (isinstance(detail, dict) and any(k in detail for k in BODY_LOCATIONS)):
+        return "body"
+    return None
 
 
 def body(code: str, message: str, status: int, field: str | None = None):
@@ -48,6 +68,7 @@ def register(app: APIFlask) -> None:
     def _apiflask_error(error: HTTPError):
         status = error.status_code
         field, message = _first_problem(error.detail) if error.detail else (None, None)
+        field = field or _body_field(status, error.detail or {})
         text = error.message
         if message:
             text = f"{field}: {message}" if field else message
@@ -72,7 +93,10 @@ def register(app: APIFlask) -> None:
     def _http_error(exc: HTTPException):
         rollback()
         status = exc.code or 500
-        return body(CODES.get(status, "error"), exc.description or exc.name, status)
+        messages = (getattr(exc, "data", None) or {}).get("messages")
+        field, message = _first_problem(messages) if messages else (None, None)
+        return body(CODES.get(status, "error"), message or exc.description or exc.name, status,
+                    field or _body_field(status))
 
     @app.errorhandler(Exception)
     def _server_error(exc: Exception):

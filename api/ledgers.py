@@ -13,7 +13,7 @@ from flask import Response, current_app, render_template
 from api.auth import client_ip, current_user, login_required
 from api.db import conn
 from api.paging import scope_id
-from api.schemas import AnyObject
+from api.schemas import AnyObject, plausible_month
 from geo import access, audit, vocab
 from geo.errors import GeoError, InvalidInput
 from geo.export import LAYER_SQL, layer_file, ledger_xlsx
@@ -45,7 +45,9 @@ class LayerQuery(Schema):
 
 
 class ReportQuery(Schema):
-    month = fields.String(required=True, metadata={"description": "YYYY-MM"})
+    month = fields.String(required=True, validate=plausible_month,
+                          metadata={"description": "YYYY-MM, from rules.date_earliest to a "
+                                                   "year from today"})
     unit = fields.String(load_default=None)
     format = fields.String(load_default="json", validate=OneOf(["json", "xlsx", "html"]))
 

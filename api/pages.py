@@ -49,7 +49,7 @@ def route_sheet(worker):
     from api.db import conn
     from api.queries import _route
     from geo.errors import InvalidInput
-    from geo.scope import parse_date
+    from geo.scope import check_day, parse_date
 
     user = current_user()
     if user is None:
@@ -63,6 +63,8 @@ def route_sheet(worker):
                            field="within_days") from None
     date = parse_date(request.args.get("date"), "date",
                       current_app.config["GRIDMAP"]["timezone"])
+    check_day(date, "date", current_app.config["GRIDMAP"]["rules"],
+              current_app.config["GRIDMAP"]["timezone"])
     q = {"worker": worker, "date": date, "within_days": within, "budget_min": budget}
     route = _route(q)
     conn()

@@ -31,6 +31,7 @@ from geo.records import (
     update_household,
 )
 from geo.visit_record import child_visits, record_visit
+from geo.workers import check_worker_in_scope
 
 bp = APIBlueprint("records", __name__, tag="records")
 WRITERS = tuple(sorted(access.WRITES_RECORDS))
@@ -43,6 +44,10 @@ def _cfg():
 
 def _scope() -> int:
     return current_user().unit_id
+
+
+def _sees_sensitive() -> bool:
+    return current_user().role in access.SEES_SENSITIVE_CATEGORIES
 
 
 @bp.get("/api/households")
@@ -102,7 +107,8 @@ def patch_household(household_id, body):
         responses={409: "duplicate_child"}, security="BearerAuth")
 def add_child(body):
     cfg = _cfg()
-    cid = create_child(conn(), body, cfg["rules"], cfg["id_key"], _scope())
+    cid = create_child(conn(), body, cfg["rules"], cfg["id_key"], _scope(),
+                       sees_sensitive=_sees_sensitive())
     audit.record(conn(), current_user(), "create", "child", cid, ip=client_ip())
     return _out(child_or_404(cid))
 
@@ -115,7 +121,8 @@ def add_child(body):
 def patch_child(child_id, body):
     child_or_404(child_id)
     cfg = _cfg()
-    update_child(conn(), child_id, body, cfg["rules"], cfg["id_key"], _scope())
+    update_child(conn(), child_id, body, cfg["rules"], cfg["id_key"], _scope(),
+                 sees_sensitive=_sees_sensitive())
     audit.record(conn(), current_user(), "update", "child", child_id, ip=client_ip(),
                  detail={"fields": sorted(k for k in body if k != "id_number")})
     return _out(child_or_404(child_id))
@@ -134,6 +141,8 @@ def add_visit(body):
     if worker is None:
         raise InvalidInput("worker_id is required for a login without a worker record",
                            field="worker_id")
+    if worker != user.worker_id:
+        check_worker_in_scope(conn(), worker, user.unit_id, field="worker_id")
     visit = record_visit(conn(), _cfg()["rules"], child_id=body["child_id"], worker_id=worker,
                          visited_at=body["visited_at"], lon=body["lon"], lat=body["lat"],
                          kind=body["kind"], outcome=body["outcome"], note=body["note"])

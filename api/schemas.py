@@ -3,13 +3,43 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
+
 from apiflask import Schema, fields
 from apiflask.validators import Length, OneOf, Range
-from marshmallow import INCLUDE, post_dump
+from flask import current_app
+from marshmallow import INCLUDE, ValidationError, post_dump
 
 from geo import vocab
+from geo.scope import date_window
 
 MAX_PAGE = 500
+
+
+def _window() -> tuple[dt.date, dt.date]:
+    cfg = current_app.config["GRIDMAP"]
+    return date_window(cfg["rules"], cfg["timezone"])
+
+
+def plausible_day(day: dt.date) -> None:
+    """A day between ``rules.date_earliest`` and ``rules.date_future_days`` from today."""
+    first, last = _window()
+    if not first <= day <= last:
+        raise ValidationError(f"must lie between {first} and {last}")
+
+
+def plausible_month(month: str) -> None:
+    """``YYYY-MM`` (ASCII digits, month 01-12) for a month in the plausible window."""
+    if not re.fullmatch(r"[0-9]{4}-(0[1-9]|1[0-2])", month):
+        raise ValidationError("must be a month as YYYY-MM")
+    first, last = _window()
+    start = dt.date(int(month[:4]), int(month[5:]), 1)
+    if not first.replace(day=1) <= start <= last:
+        raise ValidationError(f"must lie between {first:%Y-%m} and {last:%Y-%m}")
+
+
+DAY_WINDOW = "YYYY-MM-DD, from rules.date_earliest (2000-01-01) to a year from today"
 
 
 class Page(Schema):
@@ -23,7 +53,8 @@ class UnitQuery(Schema):
 
 
 class AsOfQuery(UnitQuery):
-    as_of = fields.Date(load_default=None, metadata={"description": "YYYY-MM-DD"})
+    as_of = fields.Date(load_default=None, validate=plausible_day,
+                        metadata={"description": DAY_WINDOW})
 
 
 class StatusQuery(AsOfQuery):
@@ -63,8 +94,8 @@ class NearestQuery(Schema):
 
 
 class PlacementIn(Schema):
-    child_id = fields.Integer(required=True, validate=Range(1, 2**31 - 1))
-    facility_id = fields.Integer(required=True, validate=Range(1, 2**31 - 1))
+    child_id = fields.Integer(strict=True, required=True, validate=Range(1, 2**31 - 1))
+    facility_id = fields.Integer(strict=True, required=True, validate=Range(1, 2**31 - 1))
     reason = fields.String(load_default=None, validate=Length(0, 500))
     report_id = fields.Integer(load_default=None, validate=Range(1, 2**31 - 1),
                                metadata={"description": "the discovery report it answers"})
@@ -85,7 +116,8 @@ class SuggestQuery(BlindSpotQuery):
 
 class RouteQuery(Schema):
     worker = fields.Integer(required=True, validate=Range(1, 2**31 - 1))
-    date = fields.Date(load_default=None)
+    date = fields.Date(load_default=None, validate=plausible_day,
+                       metadata={"description": DAY_WINDOW})
     within_days = fields.Integer(load_default=0, validate=Range(0, 90))
     budget_min = fields.Float(load_default=None, validate=Range(1, 1440))
 
@@ -160,7 +192,7 @@ class HouseholdPatch(Schema):
 
 
 class ChildPatch(Schema):
-    household_id = fields.Integer(validate=Range(1, 2**31 - 1))
+    household_id = fields.Integer(strict=True, validate=Range(1, 2**31 - 1))
     name = fields.String(validate=Length(1, 100))
     sex = fields.String(validate=OneOf(list(vocab.SEXES)))
     birth_date = fields.Date()
@@ -173,7 +205,7 @@ class ChildPatch(Schema):
 
 
 class ChildIn(ChildPatch):
-    household_id = fields.Integer(required=True, validate=Range(1, 2**31 - 1))
+    household_id = fields.Integer(strict=True, required=True, validate=Range(1, 2**31 - 1))
     name = fields.String(required=True, validate=Length(1, 100))
     sex = fields.String(required=True, validate=OneOf(list(vocab.SEXES)))
     birth_date = fields.Date(required=True)
@@ -183,14 +215,14 @@ class ChildIn(ChildPatch):
 
 
 class VisitIn(Schema):
-    child_id = fields.Integer(required=True, validate=Range(1, 2**31 - 1))
+    child_id = fields.Integer(strict=True, required=True, validate=Range(1, 2**31 - 1))
     visited_at = fields.AwareDateTime(required=True)
     lon = fields.Float(load_default=None, validate=Range(-180, 180))
     lat = fields.Float(load_default=None, validate=Range(-90, 90))
     kind = fields.String(load_default="regular", validate=OneOf(list(vocab.VISIT_KINDS)))
     outcome = fields.String(load_default=None, validate=Length(0, 200))
     note = fields.String(load_default=None, validate=Length(0, 2000))
-    worker_id = fields.Integer(load_default=None, validate=Range(1, 2**31 - 1))
+    worker_id = fields.Integer(strict=True, load_default=None, validate=Range(1, 2**31 - 1))
 
 
 class FacilityIn(Schema):
@@ -200,11 +232,11 @@ class FacilityIn(Schema):
     lat = fields.Float(required=True, validate=Range(-90, 90))
     address = fields.String(load_default=None, validate=Length(0, 300))
     phone = fields.String(load_default=None, validate=Length(0, 40))
-    capacity = fields.Integer(load_default=0, validate=Range(0, 10_000))
-    occupied = fields.Integer(load_default=0, validate=Range(0, 10_000))
+    capacity = fields.Integer(strict=True, load_default=0, validate=Range(0, 10_000))
+    occupied = fields.Integer(strict=True, load_default=0, validate=Range(0, 10_000))
     open_24h = fields.Boolean(load_default=False)
-    min_age = fields.Integer(load_default=0, validate=Range(0, 17))
-    max_age = fields.Integer(load_default=17, validate=Range(0, 17))
+    min_age = fields.Integer(strict=True, load_default=0, validate=Range(0, 17))
+    max_age = fields.Integer(strict=True, load_default=17, validate=Range(0, 17))
     sex_accepted = fields.String(load_default="any", validate=OneOf(list(vocab.SEX_ACCEPTED)))
     accepts_disability = fields.Boolean(load_default=False)
 
@@ -213,11 +245,11 @@ class FacilityPatch(Schema):
     name = fields.String(validate=Length(1, 200))
     address = fields.String(validate=Length(0, 300), allow_none=True)
     phone = fields.String(validate=Length(0, 40), allow_none=True)
-    capacity = fields.Integer(validate=Range(0, 10_000))
-    occupied = fields.Integer(validate=Range(0, 10_000))
+    capacity = fields.Integer(strict=True, validate=Range(0, 10_000))
+    occupied = fields.Integer(strict=True, validate=Range(0, 10_000))
     open_24h = fields.Boolean()
-    min_age = fields.Integer(validate=Range(0, 17))
-    max_age = fields.Integer(validate=Range(0, 17))
+    min_age = fields.Integer(strict=True, validate=Range(0, 17))
+    max_age = fields.Integer(strict=True, validate=Range(0, 17))
     sex_accepted = fields.String(validate=OneOf(list(vocab.SEX_ACCEPTED)))
     accepts_disability = fields.Boolean()
 

@@ -76,6 +76,15 @@ DEFAULTS: dict[str, Any] = {
         # A unit imported as a child of another may stick out of it by this share of
         # its area (digitising noise) before it is rejected.
         "import_outside_parent_tolerance": 0.01,
+        # Plausible dates: an as_of day, route date or report month lies between
+        # date_earliest and date_future_days after today; a visit lies no earlier than
+        # date_earliest, the child's birth and visit_before_registration_days before the
+        # child was registered (visits recorded offline reach the server late), and no
+        # later than visit_future_slack_min (clock skew of the phone) after now.
+        "date_earliest": "2000-01-01",
+        "date_future_days": 366,
+        "visit_future_slack_min": 10,
+        "visit_before_registration_days": 31,
     },
     "demo": {"seed": 20261124, "scale": 1.0},
     # Discovery reports and the three-level response (三级响应): who must answer a report

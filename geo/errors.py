@@ -42,3 +42,8 @@ class NotFound(GeoError):
 class Conflict(GeoError):
     status = 409
     code = "conflict"
+
+
+class Forbidden(GeoError):
+    status = 403
+    code = "forbidden"

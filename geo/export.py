@@ -12,6 +12,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 import sqlalchemy as sa
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from sqlalchemy.engine import Connection
 
 from geo import access, vocab
@@ -91,6 +92,8 @@ def ledger_frame(conn: Connection, kind: str, scope_id: int, role: str) -> pd.Da
 def ledger_xlsx(conn: Connection, kind: str, scope_id: int, role: str) -> tuple[bytes, int]:
     frame = neutralise_frame(ledger_frame(conn, kind, scope_id, role))
     buf = io.BytesIO()
+    # Control characters (stored before the API refused them) cannot go into a cell.
+    frame = frame.map(lambda v: ILLEGAL_CHARACTERS_RE.sub("", v) if isinstance(v, str) else v)
     frame.to_excel(buf, index=False, sheet_name=kind)
     return buf.getvalue(), len(frame)
 

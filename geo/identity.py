@@ -39,7 +39,8 @@ def problem(idno: str) -> str | None:
     idno = idno.strip().upper()
     if len(idno) != 18:
         return f"has {len(idno)} characters, not 18"
-    if not idno[:17].isdigit() or not (idno[17].isdigit() or idno[17] == "X"):
+    if not idno.isascii() or not idno[:17].isdigit() or \
+            not (idno[17].isdigit() or idno[17] == "X"):
         return "must be 17 digits and a digit or X"
     try:
         birth_date_of(idno)

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from geo import identity, vocab
-from geo.errors import Conflict, InvalidInput, NotFound
+from geo.errors import Conflict, Forbidden, InvalidInput, NotFound
 from geo.nearest import check_point
 
 _IN_SCOPE = ":scope_id IN (c.id, c.village_id, c.township_id, c.county_id)"
@@ -81,7 +81,12 @@ def update_household(conn: Connection, household_id: int, data: dict, scope_id: 
 
 
 def _child_values(conn: Connection, data: dict, rules: dict, id_key: str,
-                  today: dt.date) -> dict:
+                  today: dt.date, sees_sensitive: bool = True,
+                  stored: dict | None = None) -> dict:
+    """The columns to write. A writer who may not see the sensitive categories
+    (``sees_sensitive`` False) may not set them, and keeps the ``stored`` ones it cannot
+    see; ``stored`` (the current row, for an update) also supplies the birth date an
+    identity number must match."""
     out = {}
     if "categories" in data:
         cats = list(data["categories"] or [])
@@ -90,6 +95,12 @@ def _child_values(conn: Connection, data: dict, rules: dict, id_key: str,
             raise InvalidInput(f"unknown category {', '.join(unknown)}", field="categories")
         if not cats:
             raise InvalidInput("a child needs at least one category", field="categories")
+        hidden = sorted(set(cats) & vocab.SENSITIVE_CATEGORIES)
+        if hidden and not sees_sensitive:
+            raise Forbidden(f"your role may not set the categories {', '.join(hidden)}",
+                            field="categories")
+        if not sees_sensitive and stored:
+            cats += [c for c in stored["categories"] if c in vocab.SENSITIVE_CATEGORIES]
         out["categories"] = sorted(set(cats))
     if "risk_level" in data:
         if data["risk_level"] not in rules["risk_levels"]:
@@ -113,7 +124,8 @@ def _child_values(conn: Connection, data: dict, rules: dict, id_key: str,
         problem = identity.problem(idno)
         if problem:
             raise InvalidInput(f"id_number {problem}", field="id_number")
-        if "birth_date" in out and identity.birth_date_of(idno) != out["birth_date"]:
+        born = out.get("birth_date") or (stored or {}).get("birth_date")
+        if born is not None and identity.birth_date_of(idno) != born:
             raise InvalidInput("id_number does not match birth_date", field="id_number")
         out["id_masked"] = identity.mask(idno)
         out["id_hash"] = identity.keyed_hash(idno, id_key)
@@ -124,9 +136,10 @@ def _child_values(conn: Connection, data: dict, rules: dict, id_key: str,
 
 
 def create_child(conn: Connection, data: dict, rules: dict, id_key: str, scope_id: int,
-                 today: dt.date | None = None) -> int:
+                 today: dt.date | None = None, sees_sensitive: bool = True) -> int:
     household_in_scope(conn, data["household_id"], scope_id)
-    values = _child_values(conn, data, rules, id_key, today or dt.date.today())
+    values = _child_values(conn, data, rules, id_key, today or dt.date.today(),
+                           sees_sensitive)
     for required in ("name", "sex", "birth_date", "categories", "risk_level"):
         if required not in values:
             raise InvalidInput(f"{required} is required", field=required)
@@ -142,10 +155,19 @@ def create_child(conn: Connection, data: dict, rules: dict, id_key: str, scope_i
 
 
 def update_child(conn: Connection, child_id: int, data: dict, rules: dict, id_key: str,
-                 scope_id: int, today: dt.date | None = None) -> None:
+                 scope_id: int, today: dt.date | None = None,
+                 sees_sensitive: bool = True) -> None:
+    """Change the fields in ``data``; a writer who may not see the sensitive categories
+    keeps the child's stored ones (and may not add any)."""
     if "household_id" in data:
         household_in_scope(conn, data["household_id"], scope_id)
-    values = _child_values(conn, data, rules, id_key, today or dt.date.today())
+    stored = conn.execute(sa.text(
+        "SELECT birth_date, categories FROM child WHERE id = :id FOR UPDATE"),
+        {"id": child_id}).mappings().first()
+    if stored is None:
+        raise NotFound(f"no child {child_id}", field="child_id")
+    values = _child_values(conn, data, rules, id_key, today or dt.date.today(),
+                           sees_sensitive, dict(stored))
     if not values:
         return
     sets = ", ".join(f"{c} = :{c}" for c in sorted(values))

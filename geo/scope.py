@@ -66,3 +66,22 @@ def parse_date(value: str | dt.date | None, field: str = "date",
     except ValueError:
         raise InvalidInput(f"{field} must be a date as YYYY-MM-DD, not '{value}'",
                            field=field) from None
+
+
+def date_window(rules: dict, tz: str | None = None) -> tuple[dt.date, dt.date]:
+    """The plausible days for an ``as_of``, a route date or a report month:
+    ``rules["date_earliest"]`` to ``rules["date_future_days"]`` after today."""
+    earliest = rules.get("date_earliest", "2000-01-01")
+    earliest = earliest if isinstance(earliest, dt.date) else dt.date.fromisoformat(earliest)
+    return earliest, today(tz) + dt.timedelta(days=int(rules.get("date_future_days", 366)))
+
+
+def check_day(day: dt.date | None, field: str, rules: dict, tz: str | None = None) -> None:
+    """:class:`InvalidInput` naming ``field`` unless ``day`` (None: today) lies in the
+    :func:`date_window`."""
+    if day is None:
+        return
+    first, last = date_window(rules, tz)
+    if not first <= day <= last:
+        raise InvalidInput(f"{field} must lie between {first} and {last}, not {day}",
+                           field=field)

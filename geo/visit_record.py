@@ -17,6 +17,41 @@ from geo import vocab
 from geo.errors import InvalidInput, NotFound
 
 FUTURE_SLACK = dt.timedelta(minutes=10)
+# Real UTC offsets run from -12:00 to +14:00.
+MAX_OFFSET = dt.timedelta(hours=14)
+
+
+def _check_time(conn: Connection, rules: dict, child_id: int, visited_at: dt.datetime) -> None:
+    """:class:`InvalidInput` naming ``visited_at`` unless it is a plausible time for a
+    visit to this child: a real UTC offset, not before ``rules.date_earliest``, the
+    child's birth or (by more than ``visit_before_registration_days``) registration,
+    and not after now plus ``visit_future_slack_min``."""
+    offset = visited_at.utcoffset()
+    if offset is None:
+        raise InvalidInput("visited_at needs a time zone, e.g. 2026-11-24T10:30:00+08:00",
+                           field="visited_at")
+    if abs(offset) > MAX_OFFSET:
+        raise InvalidInput("visited_at has a UTC offset beyond ±14:00", field="visited_at")
+    earliest = rules.get("date_earliest", "2000-01-01")
+    earliest = earliest if isinstance(earliest, dt.date) else dt.date.fromisoformat(earliest)
+    day = visited_at.date()
+    if day < earliest:
+        raise InvalidInput(f"visited_at lies before {earliest}", field="visited_at")
+    slack = dt.timedelta(minutes=float(rules.get("visit_future_slack_min",
+                                                 FUTURE_SLACK.total_seconds() / 60)))
+    if day > dt.date.today() + dt.timedelta(days=2) or \
+            visited_at > dt.datetime.now(dt.UTC) + slack:
+        raise InvalidInput("visited_at lies in the future", field="visited_at")
+    child = conn.execute(sa.text("SELECT birth_date, registered_on FROM child WHERE id = :c"),
+                         {"c": child_id}).first()
+    if child is None:
+        raise NotFound(f"no child {child_id}", field="child_id")
+    if day < child.birth_date:
+        raise InvalidInput("visited_at lies before the child was born", field="visited_at")
+    grace = dt.timedelta(days=int(rules.get("visit_before_registration_days", 31)))
+    if day < child.registered_on - grace:
+        raise InvalidInput(f"visited_at lies more than {grace.days} days before the child "
+                           f"was registered ({child.registered_on})", field="visited_at")
 
 
 def record_visit(conn: Connection, rules: dict, *, child_id: int, worker_id: int,
@@ -25,15 +60,9 @@ def record_visit(conn: Connection, rules: dict, *, child_id: int, worker_id: int
                  note: str | None = None) -> dict:
     if kind not in vocab.VISIT_KINDS:
         raise InvalidInput(f"kind must be one of {', '.join(vocab.VISIT_KINDS)}", field="kind")
-    if visited_at.tzinfo is None:
-        raise InvalidInput("visited_at needs a time zone, e.g. 2026-11-24T10:30:00+08:00",
-                           field="visited_at")
-    if visited_at > dt.datetime.now(dt.UTC) + FUTURE_SLACK:
-        raise InvalidInput("visited_at lies in the future", field="visited_at")
+    _check_time(conn, rules, child_id, visited_at)
     if (lon is None) != (lat is None):
         raise InvalidInput("give both lon and lat, or neither", field="lon")
-    if conn.execute(sa.text("SELECT 1 FROM child WHERE id = :c"), {"c": child_id}).first() is None:
-        raise NotFound(f"no child {child_id}", field="child_id")
     worker = conn.execute(sa.text("SELECT id FROM worker WHERE id = :w AND active"),
                           {"w": worker_id}).first()
     if worker is None:

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from geo.scope import CELL_IN_SCOPE, find_unit, parse_date
+from geo.scope import CELL_IN_SCOPE, check_day, find_unit, parse_date
 
 STATUSES = ("up_to_date", "overdue", "never_visited", "empty")
 
@@ -88,6 +88,7 @@ def _params(conn: Connection, rules: dict, as_of, unit: str | None, tz: str,
             cells: list[int] | None = None) -> dict:
     found = find_unit(conn, unit)
     day = parse_date(as_of, "as_of", tz)
+    check_day(day, "as_of", rules, tz)
     cutoff = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), ZoneInfo(tz))
     return {
         "cells": cells,

@@ -38,7 +38,7 @@ def _household(as_role, xy, role="grid_worker"):
 
 
 CHILD = {"name": "测试儿童", "sex": "female", "birth_date": "2015-06-15",
-         "id_number": "510411201506150324", "categories": ["left_behind", "abused"],
+         "id_number": "510411201506150324", "categories": ["left_behind"],
          "risk_level": "high"}
 
 
@@ -67,7 +67,11 @@ def test_child_registration_and_validation(as_role, place, engine):
     assert resp.status_code == 201, resp.get_json()
     child = resp.get_json()
     assert "id_masked" not in child and "id_hash" not in child  # grid workers: no ID
-    assert child["categories"] == ["left_behind"]  # no sensitive category either
+    sensitive = as_role("admin", "PATCH", f"/api/children/{child['id']}",
+                        json={"categories": ["left_behind", "abused"]})
+    assert sensitive.status_code == 200
+    seen = as_role("grid_worker", "GET", f"/api/children/{child['id']}").get_json()
+    assert seen["categories"] == ["left_behind"]  # no sensitive category either
     as_admin = as_role("admin", "GET", f"/api/children/{child['id']}").get_json()
     assert as_admin["id_masked"] == "510411********0324"
     assert "abused" in as_admin["categories"]

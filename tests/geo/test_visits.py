@@ -143,3 +143,12 @@ def test_default_day_is_the_countys_not_the_servers():
     # UTC+14 and UTC-12 are 26 hours apart: their dates differ at every moment.
     assert today("Pacific/Kiritimati") > today("Etc/GMT+12")
     assert parse_date(None, "as_of", "Pacific/Kiritimati") == today("Pacific/Kiritimati")
+
+
+def test_as_of_outside_the_plausible_window_is_refused(conn, cfg):
+    for day in ("9999-12-31", "1999-12-31"):
+        with pytest.raises(InvalidInput) as err:
+            cell_status(conn, cfg["rules"], as_of=day, tz=cfg["timezone"])
+        assert err.value.field == "as_of"
+        with pytest.raises(InvalidInput):
+            due_visits(conn, cfg["rules"], as_of=day, tz=cfg["timezone"])
