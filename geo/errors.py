@@ -43,7 +43,3 @@ class Conflict(GeoError):
     status = 409
     code = "conflict"
 
-
-class Forbidden(GeoError):
-    status = 403
-    code = "forbidden"
