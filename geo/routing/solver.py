@@ -1,10 +1,14 @@
 """Visit routes: a closed tour from the office through the households and back.
 
-Without a time budget every stop is visited and the tour is as short as OR-Tools finds
-within the time limit (guided local search). With a budget (minutes) it is an
-orienteering problem: choose the stops that maximise total priority with travel plus
-visit time within the budget, then order them. Up to ``EXACT_MAX`` stops the answer is
-exact by enumeration, so small routes are provably optimal.
+Without a time budget every stop is visited: a nearest-neighbour tour polished by 2-opt
+and Or-opt with seeded kicks (``geo.routing.improve``). With a budget (minutes) it is an
+orienteering problem: OR-Tools chooses the stops that maximise total priority with
+travel plus visit time within the budget (guided local search stopped by a solution
+count, the time limit only as a guard), the polish orders them, and dropped stops that
+still fit are added back, highest priority first. Up to ``EXACT_MAX`` stops the answer
+is exact by enumeration, so small routes are provably optimal. The same input always
+gives the same route: no step depends on the clock unless a guard trips, and ties go
+to the lower index.
 
 >>> route = solve_route((101.7, 26.5), stops, StraightLine(), speed_kmh=30)  # doctest: +SKIP
 """
@@ -20,8 +24,10 @@ import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from geo.routing.distance import DistanceSource
+from geo.routing.improve import improve
 
 EXACT_MAX = 9
+SOLUTION_LIMIT = 300  # OR-Tools solutions under a budget (see solve_route)
 UNREACHABLE_M = 10_000_000  # arc cost standing in for "no road": never chosen if avoidable
 
 
@@ -134,15 +140,81 @@ def solve_exact(start, stops: list[Stop], source: DistanceSource, speed_kmh: flo
     return _route(order(best_mask), dist, stops, speed_kmh, True)
 
 
+def nearest_neighbour(dist: np.ndarray) -> list[int]:
+    """A tour (matrix indices from the depot 0) always going to the nearest unvisited
+    node, the lower index among ties."""
+    n = len(dist)
+    tour, left = [0], np.ones(n, dtype=bool)
+    left[0] = False
+    for _ in range(n - 1):
+        row = np.where(left, dist[tour[-1]], np.inf)
+        nxt = int(np.argmin(row))
+        tour.append(nxt)
+        left[nxt] = False
+    return tour
+
+
+def _finite(dist: np.ndarray) -> np.ndarray:
+    return np.where(np.isfinite(dist), dist, UNREACHABLE_M)
+
+
+def _polish(order: list[int], dist: np.ndarray, seed: int = 0) -> list[int]:
+    """``order`` (stop indices) re-ordered by :func:`improve` on its sub-matrix."""
+    if len(order) < 3:
+        return list(order)
+    nodes = [0] + [i + 1 for i in order]
+    tour = improve(list(range(len(nodes))), _finite(dist[np.ix_(nodes, nodes)]), seed=seed)
+    return [nodes[k] - 1 for k in tour[1:]]
+
+
+def _minutes(order, dist, stops, speed_kmh) -> float:
+    nodes = [0] + [i + 1 for i in order] + [0]
+    metres = sum(float(dist[a, b]) for a, b in itertools.pairwise(nodes))
+    return metres / (speed_kmh * 1000 / 60) + sum(stops[i].service_min for i in order)
+
+
+def _fill(order: list[int], dist, stops, speed_kmh, budget_min) -> list[int]:
+    """Add dropped stops back where they still fit, highest priority first (then
+    lowest index), each at its cheapest place."""
+    order = list(order)
+    chosen = set(order)
+    per_min = speed_kmh * 1000 / 60
+    spare = budget_min - _minutes(order, dist, stops, speed_kmh)
+    for i in sorted((i for i in range(len(stops)) if i not in chosen),
+                    key=lambda i: (-stops[i].priority, i)):
+        nodes = [0] + [k + 1 for k in order] + [0]
+        best = None
+        for pos, (a, b) in enumerate(itertools.pairwise(nodes)):
+            extra = float(dist[a, i + 1] + dist[i + 1, b] - dist[a, b])
+            if best is None or extra < best[0] - 1e-9:
+                best = (extra, pos)
+        if best is not None and math.isfinite(best[0]) and \
+                best[0] / per_min + stops[i].service_min <= spare + 1e-9:
+            order.insert(best[1], i)
+            spare -= best[0] / per_min + stops[i].service_min
+    return order
+
+
+def solve_tour(dist: np.ndarray, seed: int = 0) -> list[int]:
+    """The polished closed tour through every node of ``dist`` from node 0."""
+    dist = _finite(np.asarray(dist, dtype=float))
+    return improve(nearest_neighbour(dist), dist, seed=seed)
+
+
 def solve_route(start, stops: list[Stop], source: DistanceSource, speed_kmh: float,
-                budget_min: float | None = None, time_limit_s: float = 1.0) -> Route:
-    """The route: exact for small inputs, OR-Tools within ``time_limit_s`` otherwise."""
+                budget_min: float | None = None, time_limit_s: float = 1.0,
+                seed: int = 0) -> Route:
+    """The route: exact for small inputs, the polish (and OR-Tools under a budget)
+    otherwise; ``time_limit_s`` is only a guard (see the module docstring)."""
     _check(stops, speed_kmh, budget_min)
     if not stops:
         return Route(optimal=True)
     if len(stops) <= EXACT_MAX:
         return solve_exact(start, stops, source, speed_kmh, budget_min)
     dist = source.matrix(np.array([start] + [(s.lon, s.lat) for s in stops]))
+    if budget_min is None:
+        tour = solve_tour(dist, seed)
+        return _route([k - 1 for k in tour[1:]], dist, stops, speed_kmh, None)
     cost = np.where(np.isfinite(dist), np.round(dist), UNREACHABLE_M).astype(np.int64)
     n = len(stops) + 1
     manager = pywrapcp.RoutingIndexManager(n, 1, 0)
@@ -152,26 +224,28 @@ def solve_route(start, stops: list[Stop], source: DistanceSource, speed_kmh: flo
         return int(cost[manager.IndexToNode(i), manager.IndexToNode(j)])
 
     model.SetArcCostEvaluatorOfAllVehicles(model.RegisterTransitCallback(arc))
-    if budget_min is not None:
-        metres_per_s = speed_kmh / 3.6
-        service = [0] + [round(s.service_min * 60) for s in stops]
+    metres_per_s = speed_kmh / 3.6
+    service = [0] + [round(s.service_min * 60) for s in stops]
 
-        def seconds(i, j):
-            a, b = manager.IndexToNode(i), manager.IndexToNode(j)
-            return int(round(cost[a, b] / metres_per_s)) + service[a]
+    def seconds(i, j):
+        a, b = manager.IndexToNode(i), manager.IndexToNode(j)
+        return int(round(cost[a, b] / metres_per_s)) + service[a]
 
-        model.AddDimension(model.RegisterTransitCallback(seconds), 0,
-                           int(budget_min * 60), True, "time")
-        # Dropping a stop costs more than any detour, in proportion to its priority.
-        scale = int(cost[np.isfinite(dist)].max()) * (n + 1) + 1
-        for i, stop in enumerate(stops, start=1):
-            model.AddDisjunction([manager.NodeToIndex(i)],
-                                 int(round(stop.priority * 1000)) * scale + 1)
+    model.AddDimension(model.RegisterTransitCallback(seconds), 0,
+                       int(budget_min * 60), True, "time")
+    # Dropping a stop costs more than any detour, in proportion to its priority.
+    scale = int(cost[np.isfinite(dist)].max()) * (n + 1) + 1
+    for i, stop in enumerate(stops, start=1):
+        model.AddDisjunction([manager.NodeToIndex(i)],
+                             int(round(stop.priority * 1000)) * scale + 1)
     params = pywrapcp.DefaultRoutingSearchParameters()
     params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PATH_CHEAPEST_ARC
     params.local_search_metaheuristic = (
         routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH)
-    params.time_limit.FromMilliseconds(max(1, int(time_limit_s * 1000)))
+    # A solution count makes the search end at the same point on any machine; the time
+    # limit is a guard against very large inputs only.
+    params.solution_limit = SOLUTION_LIMIT
+    params.time_limit.FromMilliseconds(max(1, int(max(time_limit_s, 1.0) * 5000)))
     solution = model.SolveWithParameters(params)
     if solution is None:
         return _route([], dist, stops, speed_kmh, None)
@@ -181,4 +255,7 @@ def solve_route(start, stops: list[Stop], source: DistanceSource, speed_kmh: flo
         if node:
             order.append(node - 1)
         index = solution.Value(model.NextVar(index))
+    order = _polish(order, dist, seed)
+    if _minutes(order, dist, stops, speed_kmh) <= budget_min + 1e-9:
+        order = _fill(order, dist, stops, speed_kmh, budget_min)
     return _route(order, dist, stops, speed_kmh, None)
