@@ -84,6 +84,13 @@ class RouteQuery(Schema):
     budget_min = fields.Float(load_default=None, validate=Range(1, 1440))
 
 
+class PlanQuery(Schema):
+    worker = fields.Integer(required=True, validate=Range(1, 2**31 - 1))
+    start = fields.Date(data_key="from", load_default=None)
+    days = fields.Integer(load_default=5, validate=Range(1, 31))
+    budget_min = fields.Float(load_default=None, validate=Range(1, 1440))
+
+
 class AuditQuery(Page):
     resource = fields.String(load_default=None, validate=Length(1, 64))
     resource_id = fields.String(load_default=None, validate=Length(1, 64))
