@@ -190,6 +190,7 @@ class VisitIn(Schema):
     outcome = fields.String(load_default=None, validate=Length(0, 200))
     note = fields.String(load_default=None, validate=Length(0, 2000))
     worker_id = fields.Integer(load_default=None, validate=Range(1, 2**31 - 1))
+    client_id = fields.UUID(load_default=None)
 
 
 class FacilityIn(Schema):

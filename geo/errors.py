@@ -33,6 +33,11 @@ class NotFound(GeoError):
     code = "not_found"
 
 
+class Forbidden(GeoError):
+    status = 403
+    code = "forbidden"
+
+
 class Conflict(GeoError):
     status = 409
     code = "conflict"
