@@ -20,6 +20,7 @@ import numpy as np
 import sqlalchemy as sa
 from common import BENCH_TODAY, bench_engine, config
 
+from geo.db import open_database
 from geo.plan import week_plan
 from geo.routes import clear_route_cache
 from geo.routing import StraightLine, nearest_neighbour, solve_tour
@@ -90,10 +91,11 @@ def main() -> None:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(f"cores: {cores}; load average: "
           + " ".join(f"{x:.2f}" for x in os.getloadavg()))
-    engine = bench_engine(cfg, 1.0)
-    with engine.connect() as conn:
-        _tours(conn)
-        _week(conn, cfg)
+    with open_database(cfg, migrate=False):
+        engine = bench_engine(cfg, 1.0)
+        with engine.connect() as conn:
+            _tours(conn)
+            _week(conn, cfg)
 
 
 if __name__ == "__main__":
