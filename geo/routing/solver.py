@@ -2,13 +2,12 @@
 
 Without a time budget every stop is visited: a nearest-neighbour tour polished by 2-opt
 and Or-opt with seeded kicks (``geo.routing.improve``). With a budget (minutes) it is an
-orienteering problem: OR-Tools chooses the stops that maximise total priority with
-travel plus visit time within the budget (guided local search stopped by a solution
-count, the time limit only as a guard), the polish orders them, and dropped stops that
-still fit are added back, highest priority first. Up to ``EXACT_MAX`` stops the answer
-is exact by enumeration, so small routes are provably optimal. The same input always
-gives the same route: no step depends on the clock unless a guard trips, and ties go
-to the lower index.
+orienteering problem, choosing stops of high total priority with travel plus visit
+time within the budget: greedy insertion by priority per added minute, the polish,
+refilling, and exchanges of a chosen stop for an unchosen one of higher priority (see
+:func:`_orienteer`). Up to ``EXACT_MAX`` stops the answer is exact by enumeration, so
+small routes are provably optimal. The same input always gives the same route: no step
+depends on the clock unless a guard trips, and ties go to the lower index.
 
 >>> route = solve_route((101.7, 26.5), stops, StraightLine(), speed_kmh=30)  # doctest: +SKIP
 """
@@ -21,13 +20,12 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 
 import numpy as np
-from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from geo.routing.distance import DistanceSource
 from geo.routing.improve import improve
 
 EXACT_MAX = 9
-SOLUTION_LIMIT = 300  # OR-Tools solutions under a budget (see solve_route)
+EXCHANGE_ROUNDS = 30  # stop exchanges under a budget (see _orienteer)
 UNREACHABLE_M = 10_000_000  # arc cost standing in for "no road": never chosen if avoidable
 
 
@@ -173,26 +171,69 @@ def _minutes(order, dist, stops, speed_kmh) -> float:
     return metres / (speed_kmh * 1000 / 60) + sum(stops[i].service_min for i in order)
 
 
-def _fill(order: list[int], dist, stops, speed_kmh, budget_min) -> list[int]:
-    """Add dropped stops back where they still fit, highest priority first (then
-    lowest index), each at its cheapest place."""
-    order = list(order)
-    chosen = set(order)
+def _cheapest(tour: list[int], cand: np.ndarray, dist: np.ndarray):
+    """For each candidate stop: the cheapest extra metres to insert it into ``tour``
+    (stop indices) and where (the position in ``tour``)."""
+    nodes = np.array([0] + [i + 1 for i in tour] + [0])
+    a, b = nodes[:-1], nodes[1:]
+    extra = dist[np.ix_(a, cand + 1)] + dist[np.ix_(cand + 1, b)].T - dist[a, b][:, None]
+    pos = extra.argmin(axis=0)
+    return extra[pos, np.arange(len(cand))], pos
+
+
+def _orienteer(dist: np.ndarray, stops: list[Stop], speed_kmh: float, budget_min: float,
+               seed: int = 0) -> list[int]:
+    """Stops of high total priority whose tour fits ``budget_min``: greedy insertion by
+    priority per added minute, the polish, refilling, and exchanges of a chosen stop for
+    an unchosen one of higher priority while they fit. Deterministic (ties to the lower
+    index)."""
+    dist = _finite(np.asarray(dist, dtype=float))
     per_min = speed_kmh * 1000 / 60
-    spare = budget_min - _minutes(order, dist, stops, speed_kmh)
-    for i in sorted((i for i in range(len(stops)) if i not in chosen),
-                    key=lambda i: (-stops[i].priority, i)):
-        nodes = [0] + [k + 1 for k in order] + [0]
-        best = None
-        for pos, (a, b) in enumerate(itertools.pairwise(nodes)):
-            extra = float(dist[a, i + 1] + dist[i + 1, b] - dist[a, b])
-            if best is None or extra < best[0] - 1e-9:
-                best = (extra, pos)
-        if best is not None and math.isfinite(best[0]) and \
-                best[0] / per_min + stops[i].service_min <= spare + 1e-9:
-            order.insert(best[1], i)
-            spare -= best[0] / per_min + stops[i].service_min
-    return order
+    n = len(stops)
+    prio = np.array([s.priority for s in stops], dtype=float)
+    serv = np.array([s.service_min for s in stops], dtype=float)
+
+    def used(tour):
+        return _minutes(tour, dist, stops, speed_kmh)
+
+    def fill(tour):
+        tour = list(tour)
+        while True:
+            chosen = set(tour)
+            cand = np.array([i for i in range(n) if i not in chosen], dtype=int)
+            if not cand.size:
+                return tour
+            extra, pos = _cheapest(tour, cand, dist)
+            cost = extra / per_min + serv[cand]
+            ok = cost <= budget_min - used(tour) + 1e-9
+            if not ok.any():
+                return tour
+            ratio = np.where(ok, prio[cand] / np.maximum(cost, 1e-9), -np.inf)
+            k = int(np.argmax(ratio))
+            tour.insert(int(pos[k]), int(cand[k]))
+
+    tour = _polish(fill([]), dist, seed)
+    tour = _polish(fill(tour), dist, seed)
+    for _ in range(EXCHANGE_ROUNDS):
+        chosen = set(tour)
+        swapped = False
+        waiting = sorted((i for i in range(n) if i not in chosen), key=lambda i: (-prio[i], i))
+        for u in waiting[:100]:
+            for v in sorted(tour, key=lambda i: (prio[i], i)):
+                if prio[v] >= prio[u]:
+                    break
+                rest = [i for i in tour if i != v]
+                extra, pos = _cheapest(rest, np.array([u]), dist)
+                if used(rest) + extra[0] / per_min + serv[u] <= budget_min + 1e-9:
+                    rest.insert(int(pos[0]), u)
+                    tour, swapped = rest, True
+                    break
+            if swapped:
+                break
+        if not swapped:
+            break
+        tour = _polish(fill(tour), dist, seed)
+    return tour
 
 
 def solve_tour(dist: np.ndarray, seed: int = 0) -> list[int]:
@@ -204,8 +245,9 @@ def solve_tour(dist: np.ndarray, seed: int = 0) -> list[int]:
 def solve_route(start, stops: list[Stop], source: DistanceSource, speed_kmh: float,
                 budget_min: float | None = None, time_limit_s: float = 1.0,
                 seed: int = 0) -> Route:
-    """The route: exact for small inputs, the polish (and OR-Tools under a budget)
-    otherwise; ``time_limit_s`` is only a guard (see the module docstring)."""
+    """The route: exact for small inputs, the polish (and the orienteering heuristic
+    under a budget) otherwise. ``time_limit_s`` is kept for callers; the search ends by
+    counts, not time (see the module docstring)."""
     _check(stops, speed_kmh, budget_min)
     if not stops:
         return Route(optimal=True)
@@ -215,47 +257,5 @@ def solve_route(start, stops: list[Stop], source: DistanceSource, speed_kmh: flo
     if budget_min is None:
         tour = solve_tour(dist, seed)
         return _route([k - 1 for k in tour[1:]], dist, stops, speed_kmh, None)
-    cost = np.where(np.isfinite(dist), np.round(dist), UNREACHABLE_M).astype(np.int64)
-    n = len(stops) + 1
-    manager = pywrapcp.RoutingIndexManager(n, 1, 0)
-    model = pywrapcp.RoutingModel(manager)
-
-    def arc(i, j):
-        return int(cost[manager.IndexToNode(i), manager.IndexToNode(j)])
-
-    model.SetArcCostEvaluatorOfAllVehicles(model.RegisterTransitCallback(arc))
-    metres_per_s = speed_kmh / 3.6
-    service = [0] + [round(s.service_min * 60) for s in stops]
-
-    def seconds(i, j):
-        a, b = manager.IndexToNode(i), manager.IndexToNode(j)
-        return int(round(cost[a, b] / metres_per_s)) + service[a]
-
-    model.AddDimension(model.RegisterTransitCallback(seconds), 0,
-                       int(budget_min * 60), True, "time")
-    # Dropping a stop costs more than any detour, in proportion to its priority.
-    scale = int(cost[np.isfinite(dist)].max()) * (n + 1) + 1
-    for i, stop in enumerate(stops, start=1):
-        model.AddDisjunction([manager.NodeToIndex(i)],
-                             int(round(stop.priority * 1000)) * scale + 1)
-    params = pywrapcp.DefaultRoutingSearchParameters()
-    params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PATH_CHEAPEST_ARC
-    params.local_search_metaheuristic = (
-        routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH)
-    # A solution count makes the search end at the same point on any machine; the time
-    # limit is a guard against very large inputs only.
-    params.solution_limit = SOLUTION_LIMIT
-    params.time_limit.FromMilliseconds(max(1, int(max(time_limit_s, 1.0) * 5000)))
-    solution = model.SolveWithParameters(params)
-    if solution is None:
-        return _route([], dist, stops, speed_kmh, None)
-    order, index = [], model.Start(0)
-    while not model.IsEnd(index):
-        node = manager.IndexToNode(index)
-        if node:
-            order.append(node - 1)
-        index = solution.Value(model.NextVar(index))
-    order = _polish(order, dist, seed)
-    if _minutes(order, dist, stops, speed_kmh) <= budget_min + 1e-9:
-        order = _fill(order, dist, stops, speed_kmh, budget_min)
+    order = _orienteer(dist, stops, speed_kmh, budget_min, seed)
     return _route(order, dist, stops, speed_kmh, None)

@@ -142,3 +142,18 @@ def test_one_way_matrix_keeps_stretch_direction():
     tour = improve(start, dist, kicks=30)
     assert sorted(tour) == start and tour[0] == 0
     assert tour_length(tour, dist) <= tour_length(start, dist)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_budget_heuristic_near_the_exact_priority(seed):
+    """The heuristic used above EXACT_MAX stops, checked where the exact answer is
+    known: at least 90 % of the best priority, always within the budget."""
+    from geo.routing.solver import _minutes, _orienteer
+
+    stops = instance(9, seed=100 + seed, service=15)
+    budget = 120
+    exact = solve_exact(START, stops, StraightLine(), SPEED, budget)
+    dist = StraightLine().matrix(np.array([START] + [(s.lon, s.lat) for s in stops]))
+    order = _orienteer(dist, stops, SPEED, budget)
+    assert _minutes(order, dist, stops, SPEED) <= budget + 1e-6
+    assert sum(stops[i].priority for i in order) >= 0.9 * exact.priority
