@@ -132,7 +132,7 @@ def _kick(tour: list, rng: np.random.Generator) -> list:
 
 
 def improve(tour: list, dist: np.ndarray, *, kicks: int | None = None, seed: int = 0,
-            stall: int = STALL, guard_s: float = 5.0) -> list:
+            stall: int | None = None, guard_s: float = 5.0) -> list:
     """A shorter tour (a cycle of matrix indices) from ``tour``; starts at ``tour[0]``."""
     tour = list(tour)
     n = len(tour)
@@ -143,7 +143,7 @@ def improve(tour: list, dist: np.ndarray, *, kicks: int | None = None, seed: int
     start = tour[0]
     if symmetric:
         best = improve_fast(tour, dist, kicks=kicks if kicks is not None else 25 * n,
-                            stall=max(100, 8 * n) if stall == STALL else stall, seed=seed,
+                            stall=stall if stall is not None else max(100, 8 * n), seed=seed,
                             guard_s=guard_s)
         at = best.index(start)
         return best[at:] + best[:at]
@@ -151,6 +151,8 @@ def improve(tour: list, dist: np.ndarray, *, kicks: int | None = None, seed: int
     best_len = tour_length(best, dist)
     if kicks is None:
         kicks = default_kicks(n)
+    if stall is None:
+        stall = STALL
     rng = np.random.default_rng(seed)
     deadline = time.perf_counter() + guard_s
     since = 0
