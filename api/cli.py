@@ -357,6 +357,21 @@ def query_route(worker_id, date, within_days, budget_min):
         tz=cfg["timezone"]))
 
 
+@query.command("plan")
+@click.option("--worker", "worker_id", required=True)
+@click.option("--from", "start", default=None, help="YYYY-MM-DD (default: today).")
+@click.option("--days", default=5, type=int, help="Working days (1-31).")
+@click.option("--budget-min", type=float, default=None,
+              help="Minutes per day (default: the working day).")
+def query_plan(worker_id, start, days, budget_min):
+    """A worker's plan over several working days."""
+    from geo.plan import week_plan
+
+    _query(lambda conn, cfg, engine: week_plan(
+        conn, cfg["rules"], worker_id, start, days, budget_min=budget_min,
+        tz=cfg["timezone"]))
+
+
 @main.group()
 def placements() -> None:
     """Beds: reserve and release."""

@@ -18,6 +18,7 @@ from api.schemas import (
     AuditQuery,
     BlindSpotQuery,
     ListOut,
+    PlanQuery,
     RouteQuery,
     StatusQuery,
     SuggestQuery,
@@ -25,6 +26,7 @@ from api.schemas import (
 from geo import access, audit, suppression
 from geo.coverage import blind_spots, suggest_sites
 from geo.errors import NotFound
+from geo.plan import week_plan
 from geo.routes import worker_route
 from geo.scope import find_unit
 from geo.spreadsheet import neutralise, neutralise_row
@@ -123,9 +125,7 @@ def suggest(q):
 
 def _route(q) -> dict:
     user = current_user()
-    if user.role in ("grid_worker", "grid_head") and user.worker_id != q["worker"]:
-        raise NotFound(f"no worker {q['worker']}", field="worker")
-    check_worker_in_scope(conn(), q["worker"], user.unit_id)
+    _check_reader(q["worker"])
     cfg = _cfg()
     route = worker_route(conn(), cfg["rules"], q["worker"], q["date"],
                          within_days=q["within_days"], budget_min=q["budget_min"],
@@ -161,7 +161,7 @@ def route_csv(q):
     for i, s in enumerate(route["stops"], start=1):
         out.writerow(neutralise_row([
             i, s["household_id"], s["address"], "、".join(c["name"] for c in s["children"]),
-            "；".join(f"{r['kind']} {r['days_overdue']}天" for r in s["reasons"]),
+            "；".join(r["text"] for r in s["reasons"]),
             s["leg_m"], s["lon"], s["lat"]]))
     return Response("\ufeff" + buf.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": "attachment; filename=route.csv"})
@@ -179,8 +179,10 @@ def route_gpx(q):
     pts = [(lon, lat, "出发")] + [(s["lon"], s["lat"], neutralise(s["address"]))
                                  for s in route["stops"]]
     pts.append((lon, lat, "返回"))
-    wpts = "".join(f'<wpt lat="{y:.7f}" lon="{x:.7f}"><name>{escape(n)}</name></wpt>'
-                   for x, y, n in pts[1:-1])
+    why = ["；".join(r["text"] for r in s["reasons"]) for s in route["stops"]]
+    wpts = "".join(f'<wpt lat="{y:.7f}" lon="{x:.7f}"><name>{escape(n)}</name>'
+                   f'<desc>{escape(w)}</desc></wpt>'
+                   for (x, y, n), w in zip(pts[1:-1], why, strict=True))
     rtepts = "".join(f'<rtept lat="{y:.7f}" lon="{x:.7f}"><name>{escape(n)}</name></rtept>'
                      for x, y, n in pts)
     xml = ('<?xml version="1.0" encoding="UTF-8"?>'
@@ -188,6 +190,36 @@ def route_gpx(q):
            f'{wpts}<rte><name>{escape(route["date"])}</name>{rtepts}</rte></gpx>')
     return Response(xml, mimetype="application/gpx+xml",
                     headers={"Content-Disposition": "attachment; filename=route.gpx"})
+
+
+def _check_reader(worker: int) -> None:
+    """The reader may see this worker's route: the same rule as GET /api/routes."""
+    user = current_user()
+    if user.role in ("grid_worker", "grid_head") and user.worker_id != worker:
+        raise NotFound(f"no worker {worker}", field="worker")
+    check_worker_in_scope(conn(), worker, user.unit_id)
+
+
+@bp.get("/api/routes/plan")
+@login_required(*sorted(access.SEES_ROUTES))
+@bp.input(PlanQuery, location="query", arg_name="q")
+@bp.output(AnyObject)
+@bp.doc(summary="A worker's plan over N working days (every due household once, or "
+        "unplanned with the reason)", security="BearerAuth")
+def route_plan(q):
+    user = current_user()
+    _check_reader(q["worker"])
+    cfg = _cfg()
+    plan = week_plan(conn(), cfg["rules"], q["worker"], q["start"], q["days"],
+                     budget_min=q["budget_min"], tz=cfg["timezone"], scope_id=user.unit_id)
+    for item in [s for d in plan["days"] for s in d["stops"]] + plan["unplanned"]:
+        item["children"] = [access.redact_child(c, user.role) for c in item["children"]]
+    audit.record(conn(), user, "read", "route_plan", q["worker"], ip=client_ip(),
+                 detail={"children": sorted({c["child_id"] for d in plan["days"]
+                                             for s in d["stops"] for c in s["children"]}
+                                            | {c["child_id"] for u in plan["unplanned"]
+                                               for c in u["children"]})})
+    return plan
 
 
 @bp.get("/api/audit")

@@ -30,6 +30,14 @@ from geo.records import (
     update_child,
     update_household,
 )
+from geo.routes import clear_route_cache
+from geo.visit_client import (
+    check_return_visit,
+    claim_client_id,
+    stamp_visit,
+    stored_visit,
+    undo_visit,
+)
 from geo.visit_record import child_visits, record_visit
 from geo.workers import check_worker_in_scope
 
@@ -132,11 +140,15 @@ def patch_child(child_id, body):
 @login_required(*WRITERS)
 @bp.input(VisitIn, arg_name="body")
 @bp.output(AnyObject, status_code=201)
-@bp.doc(summary="Record a visit (flagged when its GPS point is implausible)",
-        security="BearerAuth")
+@bp.doc(summary="Record a visit (flagged when its GPS point is implausible); sent again "
+        "with the same client_id, the stored visit answers 200", security="BearerAuth")
 def add_visit(body):
     child_or_404(body["child_id"])
     user = current_user()
+    check_return_visit(user.role, body["kind"], _cfg()["rules"])
+    known = claim_client_id(conn(), body.get("client_id"), user.id)
+    if known is not None:
+        return access.redact_visit(stored_visit(conn(), known), user.role), 200
     worker = body["worker_id"] if user.role in ("admin", "supervisor") else user.worker_id
     if worker is None:
         raise InvalidInput("worker_id is required for a login without a worker record",
@@ -146,12 +158,34 @@ def add_visit(body):
     visit = record_visit(conn(), _cfg()["rules"], child_id=body["child_id"], worker_id=worker,
                          visited_at=body["visited_at"], lon=body["lon"], lat=body["lat"],
                          kind=body["kind"], outcome=body["outcome"], note=body["note"])
+    stamp_visit(conn(), visit["id"], body.get("client_id"), user.id)
+    visit["client_id"] = str(body["client_id"]) if body.get("client_id") else None
     from layers import status_cache
 
     status_cache.clear()
+    clear_route_cache()
     audit.record(conn(), user, "create", "visit", visit["id"], ip=client_ip(),
                  detail={"child_id": body["child_id"], "flags": visit["flags"]})
     return access.redact_visit(visit, user.role)
+
+
+@bp.delete("/api/visits/<int:visit_id>")
+@login_required(*WRITERS)
+@bp.output(AnyObject)
+@bp.doc(summary="Take back a visit you recorded, within visit_undo_minutes (audited)",
+        responses={404: "not yours or no such visit", 409: "the undo window has passed"},
+        security="BearerAuth")
+def delete_visit(visit_id):
+    user = current_user()
+    gone = undo_visit(conn(), _cfg()["rules"], visit_id, user.id)
+    from layers import status_cache
+
+    status_cache.clear()
+    clear_route_cache()
+    audit.record(conn(), user, "delete", "visit", visit_id, ip=client_ip(),
+                 detail={"child_id": gone["child_id"], "visited_at": gone["visited_at"],
+                         "kind": gone["kind"]})
+    return {"deleted": gone}
 
 
 @bp.get("/api/children/<int:child_id>/visits")

@@ -122,6 +122,13 @@ class RouteQuery(Schema):
     budget_min = fields.Float(load_default=None, validate=Range(1, 1440))
 
 
+class PlanQuery(Schema):
+    worker = fields.Integer(required=True, validate=Range(1, 2**31 - 1))
+    start = fields.Date(data_key="from", load_default=None)
+    days = fields.Integer(load_default=5, validate=Range(1, 31))
+    budget_min = fields.Float(load_default=None, validate=Range(1, 1440))
+
+
 class AuditQuery(Page):
     resource = fields.String(load_default=None, validate=Length(1, 64))
     resource_id = fields.String(load_default=None, validate=Length(1, 64))
@@ -223,6 +230,7 @@ class VisitIn(Schema):
     outcome = fields.String(load_default=None, validate=Length(0, 200))
     note = fields.String(load_default=None, validate=Length(0, 2000))
     worker_id = fields.Integer(strict=True, load_default=None, validate=Range(1, 2**31 - 1))
+    client_id = fields.UUID(load_default=None)
 
 
 class FacilityIn(Schema):

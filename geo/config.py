@@ -68,6 +68,16 @@ DEFAULTS: dict[str, Any] = {
         "visit_minutes": 20,
         "route_circuity": 1.3,
         "route_time_limit_s": 1.0,
+        # The working day a day plan must fit in (travel plus visit_minutes per
+        # household), and the days a week plan skips besides Saturdays and Sundays
+        # (dates as YYYY-MM-DD).
+        "workday_minutes": 480,
+        "holidays": [],
+        # Whose visit with kind "return" counts as the monthly return visit: the grid
+        # head's; a county may add "supervisor".
+        "return_visit_roles": ["grid_head"],
+        # A recorded visit may be taken back by the one who recorded it this long.
+        "visit_undo_minutes": 10,
         "suppress_below": 5,
         "visit_flag_distance_m": 300,
         "visit_max_speed_kmh": 80,

@@ -39,6 +39,7 @@ class NotFound(GeoError):
     code = "not_found"
 
 
+
 class Conflict(GeoError):
     status = 409
     code = "conflict"

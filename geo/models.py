@@ -28,7 +28,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from geo import vocab
@@ -172,6 +172,8 @@ class Visit(Base):
         Index("visit_worker_time", "worker_id", "visited_at"),
         Index("visit_child_return", "child_id", "visited_at",
               postgresql_where=text("kind = 'return'")),
+        # A phone's own id for a visit, so a visit sent twice is stored once.
+        Index("visit_client_id", "client_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -187,6 +189,10 @@ class Visit(Base):
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+    client_id = mapped_column(UUID(as_uuid=True), nullable=True)
+    # The login that recorded it (who may undo it); NULL for imported or older visits.
+    created_by: Mapped[int | None] = mapped_column(
+        ForeignKey("app_user.id", ondelete="SET NULL"), nullable=True)
 
 
 class Facility(Base):

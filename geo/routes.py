@@ -6,16 +6,28 @@ children of (risk weight × (days overdue + 1)), the risk weight being the level
 from the least urgent. The tour starts and ends at the worker's office. Distances are by
 road when a road network is loaded, else straight-line × the configured circuity.
 
+The day is the working day: travel plus ``visit_minutes`` per household within
+``workday_minutes`` (``budget_min`` overrides it; ``full=True`` plans every due household
+regardless of time), the households chosen by priority. Each reason carries its Chinese
+text (``"逾期 12 天（定期随访，高）"``) for the sheet, CSV and GPX. The same data give
+the same route; routes are kept per worker and day until the data change or
+:func:`clear_route_cache` is called (a recorded visit does).
+
 >>> worker_route(conn, rules, worker_id=12, date="2026-11-24", budget_min=240)  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import json
+import threading
+from collections import OrderedDict
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from geo import vocab
 from geo.access import cell_in_scope_sql
 from geo.errors import InvalidInput, NotFound
 from geo.roads import RoadNetwork, has_roads
@@ -24,6 +36,10 @@ from geo.scope import parse_date
 from geo.visits import due_visits
 
 MAX_BUDGET_MIN = 24 * 60
+DUE_KIND_TEXT = {"regular": "定期随访", "return": "网格长回访"}
+_CACHE: OrderedDict = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+_CACHE_SIZE = 256
 
 
 def _worker(conn: Connection, worker_id) -> dict:
@@ -53,44 +69,49 @@ def worker_cells(conn: Connection, worker_id: int, scope_id: int | None = None) 
         f"{in_scope} ORDER BY c.id"), {"w": worker_id, "scope_id": scope_id}).scalars())
 
 
+def reason_text(reason: dict) -> str:
+    """A stop reason in Chinese, e.g. ``逾期 12 天（定期随访，高）``."""
+    if reason["kind"] == "overdue":
+        head = f"逾期 {reason['days_overdue']} 天"
+    elif reason["kind"] == "first_visit":
+        head = "尚未走访"
+    elif reason["days_until_due"] == 0:
+        head = "今日到期"
+    else:
+        head = f"{reason['days_until_due']} 天内到期"
+    due = DUE_KIND_TEXT.get(reason["due_kind"], reason["due_kind"])
+    risk = vocab.RISK_LABELS.get(reason["risk_level"], reason["risk_level"])
+    return f"{head}（{due}，{risk}）"
+
+
 def _reasons(child: dict, as_of: dt.date) -> dict:
-    if child["overdue"]:
+    """The reason a child is on the route on day ``as_of`` (which may lie after the
+    day the due list was computed for: a week plan's later days)."""
+    days_overdue = max((as_of - child["next_due"]).days, 0)
+    if days_overdue > 0:
         kind = "overdue"
     elif child["last_visit"] is None:
         kind = "first_visit"
     else:
         kind = "due_soon"
-    return {"child_id": child["child_id"], "kind": kind, "due_kind": child["due_kind"],
-            "risk_level": child["risk_level"], "days_overdue": child["days_overdue"],
-            "next_due": child["next_due"].isoformat(),
-            "days_until_due": max((child["next_due"] - as_of).days, 0)}
+    out = {"child_id": child["child_id"], "kind": kind, "due_kind": child["due_kind"],
+           "risk_level": child["risk_level"], "days_overdue": days_overdue,
+           "next_due": child["next_due"].isoformat(),
+           "days_until_due": max((child["next_due"] - as_of).days, 0)}
+    out["text"] = reason_text(out)
+    return out
 
 
-def worker_route(conn: Connection, rules: dict, worker_id, date=None, *,
-                 within_days: int = 0, budget_min: float | None = None,
-                 tz: str = "Asia/Shanghai", time_limit_s: float | None = None,
-                 scope_id: int | None = None) -> dict:
-    """The ordered route of households to visit on ``date`` (see the module docstring);
-    with ``scope_id`` only over the cells under that unit (the reader's area)."""
-    as_of = parse_date(date, "date", tz)
-    if budget_min is not None:
-        try:
-            budget_min = float(budget_min)
-        except (TypeError, ValueError):
-            raise InvalidInput("budget_min must be a number of minutes",
-                               field="budget_min") from None
-        if not 0 < budget_min <= MAX_BUDGET_MIN:
-            raise InvalidInput(f"budget_min must be above 0 and at most {MAX_BUDGET_MIN}",
-                               field="budget_min")
-    if not 0 <= int(within_days) <= 90:
-        raise InvalidInput("within_days must be 0 to 90", field="within_days")
-    worker = _worker(conn, worker_id)
+def due_households(conn: Connection, rules: dict, worker: dict, as_of: dt.date,
+                   within_days: int, tz: str, scope_id: int | None = None) -> list[dict]:
+    """The worker's households with a child overdue or due within ``within_days`` of
+    ``as_of``, by id: address, point, children, the children's due rows (``due``), the
+    earliest due date (``next_due``), the highest risk weight (``risk``) and priority."""
     cells = worker_cells(conn, worker["id"], scope_id)
     due = due_visits(conn, rules, as_of=as_of, within_days=int(within_days), tz=tz,
                      cells=cells) if cells else []
     levels = list(rules["risk_levels"])
     weight = {lvl: len(levels) - i for i, lvl in enumerate(levels)}
-
     homes: dict[int, dict] = {}
     info = {}
     if due:
@@ -100,37 +121,128 @@ def worker_route(conn: Connection, rules: dict, worker_id, date=None, *,
             {"ids": sorted({d["household_id"] for d in due})}).mappings()}
         names = dict(conn.execute(sa.text("SELECT id, name FROM child WHERE id = ANY(:ids)"),
                                   {"ids": [d["child_id"] for d in due]}).all())
-    for child in due:
+    for child in sorted(due, key=lambda d: (d["household_id"], d["child_id"])):
         home = homes.setdefault(child["household_id"], {
-            **info[child["household_id"]], "children": [], "reasons": [], "priority": 0.0})
+            **info[child["household_id"]], "children": [], "due": [], "priority": 0.0,
+            "risk": 0, "next_due": child["next_due"]})
         home["children"].append({"child_id": child["child_id"],
                                  "name": names[child["child_id"]],
                                  "categories": child["categories"],
                                  "risk_level": child["risk_level"]})
-        home["reasons"].append(_reasons(child, as_of))
+        home["due"].append(child)
         home["priority"] += weight.get(child["risk_level"], 1) * (child["days_overdue"] + 1)
+        home["risk"] = max(home["risk"], weight.get(child["risk_level"], 1))
+        home["next_due"] = min(home["next_due"], child["next_due"])
+    return sorted(homes.values(), key=lambda h: h["id"])
 
-    households = sorted(homes.values(), key=lambda h: h["id"])
-    stops = [Stop(h["id"], h["lon"], h["lat"], priority=h["priority"],
-                  service_min=float(rules["visit_minutes"])) for h in households]
-    source = RoadNetwork(conn) if has_roads(conn) else StraightLine(rules["route_circuity"])
-    start = (worker["lon"], worker["lat"])
-    route = solve_route(start, stops, source, float(rules["route_speed_kmh"]), budget_min,
-                        time_limit_s or float(rules["route_time_limit_s"]))
+
+def distance_source(conn: Connection, rules: dict):
+    return RoadNetwork(conn) if has_roads(conn) else StraightLine(rules["route_circuity"])
+
+
+def stops_out(households: list[dict], order: list[int], legs_m: list[float], rules: dict,
+              day: dt.date) -> list[dict]:
+    """The stops in tour order, with arrival minutes from the start of the day."""
     minutes_per_m = 60 / (float(rules["route_speed_kmh"]) * 1000)
     clock, out = 0.0, []
-    for leg, i in zip(route.legs_m, route.order, strict=False):
+    for leg, i in zip(legs_m, order, strict=False):
         h = households[i]
         clock += leg * minutes_per_m
         out.append({"household_id": h["id"], "address": h["address"], "lon": h["lon"],
-                    "lat": h["lat"], "children": h["children"], "reasons": h["reasons"],
+                    "lat": h["lat"], "children": copy.deepcopy(h["children"]),
+                    "reasons": [_reasons(c, day) for c in h["due"]],
                     "priority": round(h["priority"], 2), "leg_m": round(leg, 1),
                     "arrive_min": round(clock, 1)})
         clock += float(rules["visit_minutes"])
+    return out
+
+
+def data_version(conn: Connection, worker_id: int) -> tuple:
+    """What a worker's route depends on, cheaply: visits, children, households and the
+    worker's units and office. Any change gives a different tuple."""
+    row = conn.execute(sa.text(
+        """
+        SELECT (SELECT count(*) FROM visit), (SELECT max(id) FROM visit),
+               (SELECT count(*) FROM child), (SELECT max(id) FROM child),
+               (SELECT max(updated_at) FROM child),
+               (SELECT count(*) FROM household), (SELECT max(id) FROM household),
+               (SELECT max(updated_at) FROM household),
+               (SELECT string_agg(unit_id::text, ',' ORDER BY unit_id) FROM worker_unit
+                 WHERE worker_id = :w),
+               (SELECT ST_AsText(office) || unit_id || active::text FROM worker
+                 WHERE id = :w),
+               (SELECT count(*) FROM road)
+        """), {"w": worker_id}).one()
+    return tuple(str(v) for v in row)
+
+
+def cached(key: tuple, compute):
+    """``compute()`` kept under ``key`` (a copy is returned, so callers may change it)."""
+    with _CACHE_LOCK:
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return copy.deepcopy(_CACHE[key])
+    value = compute()
+    with _CACHE_LOCK:
+        _CACHE[key] = copy.deepcopy(value)
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return value
+
+
+def clear_route_cache() -> None:
+    """Forget every kept route and plan (after a visit is recorded or undone)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+def check_budget(budget_min) -> float | None:
+    if budget_min is None:
+        return None
+    try:
+        budget_min = float(budget_min)
+    except (TypeError, ValueError):
+        raise InvalidInput("budget_min must be a number of minutes",
+                           field="budget_min") from None
+    if not 0 < budget_min <= MAX_BUDGET_MIN:
+        raise InvalidInput(f"budget_min must be above 0 and at most {MAX_BUDGET_MIN}",
+                           field="budget_min")
+    return budget_min
+
+
+def worker_route(conn: Connection, rules: dict, worker_id, date=None, *,
+                 within_days: int = 0, budget_min: float | None = None, full: bool = False,
+                 tz: str = "Asia/Shanghai", time_limit_s: float | None = None,
+                 scope_id: int | None = None) -> dict:
+    """The ordered route of households to visit on ``date`` (see the module docstring);
+    with ``scope_id`` only over the cells under that unit (the reader's area)."""
+    as_of = parse_date(date, "date", tz)
+    budget_min = check_budget(budget_min)
+    if budget_min is None and not full:
+        budget_min = float(rules.get("workday_minutes", 480))
+    if not 0 <= int(within_days) <= 90:
+        raise InvalidInput("within_days must be 0 to 90", field="within_days")
+    worker = _worker(conn, worker_id)
+    key = ("route", worker["id"], scope_id, as_of.isoformat(), int(within_days), budget_min,
+           tz,
+           json.dumps(rules, sort_keys=True, default=str), data_version(conn, worker["id"]))
+    return cached(key, lambda: _route(conn, rules, worker, as_of, int(within_days),
+                                      budget_min, tz, time_limit_s, scope_id))
+
+
+def _route(conn, rules, worker, as_of, within_days, budget_min, tz, time_limit_s,
+           scope_id=None) -> dict:
+    households = due_households(conn, rules, worker, as_of, within_days, tz, scope_id)
+    stops = [Stop(h["id"], h["lon"], h["lat"], priority=h["priority"],
+                  service_min=float(rules["visit_minutes"])) for h in households]
+    source = distance_source(conn, rules)
+    start = (worker["lon"], worker["lat"])
+    route = solve_route(start, stops, source, float(rules["route_speed_kmh"]), budget_min,
+                        time_limit_s or float(rules["route_time_limit_s"]))
     return {
         "worker": {"id": worker["id"], "name": worker["name"], "role": worker["role"]},
         "date": as_of.isoformat(), "distance": source.kind, "start": [start[0], start[1]],
-        "stops": out,
+        "stops": stops_out(households, route.order, route.legs_m, rules, as_of),
         "return_leg_m": round(route.legs_m[-1], 1) if route.legs_m else 0.0,
         "total_m": round(route.total_m, 1), "total_min": round(route.total_min, 1),
         "priority": round(route.priority, 2), "budget_min": budget_min,

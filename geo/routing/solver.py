@@ -1,10 +1,13 @@
 """Visit routes: a closed tour from the office through the households and back.
 
-Without a time budget every stop is visited and the tour is as short as OR-Tools finds
-within the time limit (guided local search). With a budget (minutes) it is an
-orienteering problem: choose the stops that maximise total priority with travel plus
-visit time within the budget, then order them. Up to ``EXACT_MAX`` stops the answer is
-exact by enumeration, so small routes are provably optimal.
+Without a time budget every stop is visited: a nearest-neighbour tour polished by 2-opt
+and Or-opt with seeded kicks (``geo.routing.improve``). With a budget (minutes) it is an
+orienteering problem, choosing stops of high total priority with travel plus visit
+time within the budget: greedy insertion by priority per added minute, the polish,
+refilling, and exchanges of a chosen stop for an unchosen one of higher priority (see
+:func:`_orienteer`). Up to ``EXACT_MAX`` stops the answer is exact by enumeration, so
+small routes are provably optimal. The same input always gives the same route: no step
+depends on the clock unless a guard trips, and ties go to the lower index.
 
 >>> route = solve_route((101.7, 26.5), stops, StraightLine(), speed_kmh=30)  # doctest: +SKIP
 """
@@ -17,11 +20,12 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 
 import numpy as np
-from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from geo.routing.distance import DistanceSource
+from geo.routing.improve import improve
 
 EXACT_MAX = 9
+EXCHANGE_ROUNDS = 30  # stop exchanges under a budget (see _orienteer)
 UNREACHABLE_M = 10_000_000  # arc cost standing in for "no road": never chosen if avoidable
 
 
@@ -134,51 +138,124 @@ def solve_exact(start, stops: list[Stop], source: DistanceSource, speed_kmh: flo
     return _route(order(best_mask), dist, stops, speed_kmh, True)
 
 
+def nearest_neighbour(dist: np.ndarray) -> list[int]:
+    """A tour (matrix indices from the depot 0) always going to the nearest unvisited
+    node, the lower index among ties."""
+    n = len(dist)
+    tour, left = [0], np.ones(n, dtype=bool)
+    left[0] = False
+    for _ in range(n - 1):
+        row = np.where(left, dist[tour[-1]], np.inf)
+        nxt = int(np.argmin(row))
+        tour.append(nxt)
+        left[nxt] = False
+    return tour
+
+
+def _finite(dist: np.ndarray) -> np.ndarray:
+    return np.where(np.isfinite(dist), dist, UNREACHABLE_M)
+
+
+def _polish(order: list[int], dist: np.ndarray, seed: int = 0) -> list[int]:
+    """``order`` (stop indices) re-ordered by :func:`improve` on its sub-matrix."""
+    if len(order) < 3:
+        return list(order)
+    nodes = [0] + [i + 1 for i in order]
+    tour = improve(list(range(len(nodes))), _finite(dist[np.ix_(nodes, nodes)]), seed=seed)
+    return [nodes[k] - 1 for k in tour[1:]]
+
+
+def _minutes(order, dist, stops, speed_kmh) -> float:
+    nodes = [0] + [i + 1 for i in order] + [0]
+    metres = sum(float(dist[a, b]) for a, b in itertools.pairwise(nodes))
+    return metres / (speed_kmh * 1000 / 60) + sum(stops[i].service_min for i in order)
+
+
+def _cheapest(tour: list[int], cand: np.ndarray, dist: np.ndarray):
+    """For each candidate stop: the cheapest extra metres to insert it into ``tour``
+    (stop indices) and where (the position in ``tour``)."""
+    nodes = np.array([0] + [i + 1 for i in tour] + [0])
+    a, b = nodes[:-1], nodes[1:]
+    extra = dist[np.ix_(a, cand + 1)] + dist[np.ix_(cand + 1, b)].T - dist[a, b][:, None]
+    pos = extra.argmin(axis=0)
+    return extra[pos, np.arange(len(cand))], pos
+
+
+def _orienteer(dist: np.ndarray, stops: list[Stop], speed_kmh: float, budget_min: float,
+               seed: int = 0) -> list[int]:
+    """Stops of high total priority whose tour fits ``budget_min``: greedy insertion by
+    priority per added minute, the polish, refilling, and exchanges of a chosen stop for
+    an unchosen one of higher priority while they fit. Deterministic (ties to the lower
+    index)."""
+    dist = _finite(np.asarray(dist, dtype=float))
+    per_min = speed_kmh * 1000 / 60
+    n = len(stops)
+    prio = np.array([s.priority for s in stops], dtype=float)
+    serv = np.array([s.service_min for s in stops], dtype=float)
+
+    def used(tour):
+        return _minutes(tour, dist, stops, speed_kmh)
+
+    def fill(tour):
+        tour = list(tour)
+        while True:
+            chosen = set(tour)
+            cand = np.array([i for i in range(n) if i not in chosen], dtype=int)
+            if not cand.size:
+                return tour
+            extra, pos = _cheapest(tour, cand, dist)
+            cost = extra / per_min + serv[cand]
+            ok = cost <= budget_min - used(tour) + 1e-9
+            if not ok.any():
+                return tour
+            ratio = np.where(ok, prio[cand] / np.maximum(cost, 1e-9), -np.inf)
+            k = int(np.argmax(ratio))
+            tour.insert(int(pos[k]), int(cand[k]))
+
+    tour = _polish(fill([]), dist, seed)
+    tour = _polish(fill(tour), dist, seed)
+    for _ in range(EXCHANGE_ROUNDS):
+        chosen = set(tour)
+        swapped = False
+        waiting = sorted((i for i in range(n) if i not in chosen), key=lambda i: (-prio[i], i))
+        for u in waiting[:100]:
+            for v in sorted(tour, key=lambda i: (prio[i], i)):
+                if prio[v] >= prio[u]:
+                    break
+                rest = [i for i in tour if i != v]
+                extra, pos = _cheapest(rest, np.array([u]), dist)
+                if used(rest) + extra[0] / per_min + serv[u] <= budget_min + 1e-9:
+                    rest.insert(int(pos[0]), u)
+                    tour, swapped = rest, True
+                    break
+            if swapped:
+                break
+        if not swapped:
+            break
+        tour = _polish(fill(tour), dist, seed)
+    return tour
+
+
+def solve_tour(dist: np.ndarray, seed: int = 0) -> list[int]:
+    """The polished closed tour through every node of ``dist`` from node 0."""
+    dist = _finite(np.asarray(dist, dtype=float))
+    return improve(nearest_neighbour(dist), dist, seed=seed)
+
+
 def solve_route(start, stops: list[Stop], source: DistanceSource, speed_kmh: float,
-                budget_min: float | None = None, time_limit_s: float = 1.0) -> Route:
-    """The route: exact for small inputs, OR-Tools within ``time_limit_s`` otherwise."""
+                budget_min: float | None = None, time_limit_s: float = 1.0,
+                seed: int = 0) -> Route:
+    """The route: exact for small inputs, the polish (and the orienteering heuristic
+    under a budget) otherwise. ``time_limit_s`` is kept for callers; the search ends by
+    counts, not time (see the module docstring)."""
     _check(stops, speed_kmh, budget_min)
     if not stops:
         return Route(optimal=True)
     if len(stops) <= EXACT_MAX:
         return solve_exact(start, stops, source, speed_kmh, budget_min)
     dist = source.matrix(np.array([start] + [(s.lon, s.lat) for s in stops]))
-    cost = np.where(np.isfinite(dist), np.round(dist), UNREACHABLE_M).astype(np.int64)
-    n = len(stops) + 1
-    manager = pywrapcp.RoutingIndexManager(n, 1, 0)
-    model = pywrapcp.RoutingModel(manager)
-
-    def arc(i, j):
-        return int(cost[manager.IndexToNode(i), manager.IndexToNode(j)])
-
-    model.SetArcCostEvaluatorOfAllVehicles(model.RegisterTransitCallback(arc))
-    if budget_min is not None:
-        metres_per_s = speed_kmh / 3.6
-        service = [0] + [round(s.service_min * 60) for s in stops]
-
-        def seconds(i, j):
-            a, b = manager.IndexToNode(i), manager.IndexToNode(j)
-            return int(round(cost[a, b] / metres_per_s)) + service[a]
-
-        model.AddDimension(model.RegisterTransitCallback(seconds), 0,
-                           int(budget_min * 60), True, "time")
-        # Dropping a stop costs more than any detour, in proportion to its priority.
-        scale = int(cost[np.isfinite(dist)].max()) * (n + 1) + 1
-        for i, stop in enumerate(stops, start=1):
-            model.AddDisjunction([manager.NodeToIndex(i)],
-                                 int(round(stop.priority * 1000)) * scale + 1)
-    params = pywrapcp.DefaultRoutingSearchParameters()
-    params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PATH_CHEAPEST_ARC
-    params.local_search_metaheuristic = (
-        routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH)
-    params.time_limit.FromMilliseconds(max(1, int(time_limit_s * 1000)))
-    solution = model.SolveWithParameters(params)
-    if solution is None:
-        return _route([], dist, stops, speed_kmh, None)
-    order, index = [], model.Start(0)
-    while not model.IsEnd(index):
-        node = manager.IndexToNode(index)
-        if node:
-            order.append(node - 1)
-        index = solution.Value(model.NextVar(index))
+    if budget_min is None:
+        tour = solve_tour(dist, seed)
+        return _route([k - 1 for k in tour[1:]], dist, stops, speed_kmh, None)
+    order = _orienteer(dist, stops, speed_kmh, budget_min, seed)
     return _route(order, dist, stops, speed_kmh, None)

@@ -103,6 +103,18 @@ def test_query_route_and_bad_date(run, engine):
     assert bad.exit_code == 1 and "date must be a date as YYYY-MM-DD" in bad.output
 
 
+def test_query_plan(run, engine):
+    with engine.connect() as conn:
+        worker = conn.execute(sa.text(
+            "SELECT id FROM worker WHERE role = 'grid_head' ORDER BY id LIMIT 1")).scalar()
+    ok = run("query", "plan", "--worker", str(worker), "--from", "2026-11-23", "--days", "3")
+    assert ok.exit_code == 0, ok.output
+    body = json.loads(ok.output)
+    assert [d["date"] for d in body["days"]] == ["2026-11-23", "2026-11-24", "2026-11-25"]
+    bad = run("query", "plan", "--worker", str(worker), "--days", "40")
+    assert bad.exit_code == 1 and "days must be 1 to 31" in bad.output
+
+
 def test_unreachable_database_url_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@/gridmap?host=/nonexistent")
     result = CliRunner().invoke(main, ["db", "migrate"])

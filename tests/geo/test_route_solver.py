@@ -107,3 +107,53 @@ def test_no_stops_and_bad_input():
         solve_route(START, instance(3, 1), StraightLine(), SPEED, budget_min=-5)
     with pytest.raises(ValueError, match="must not be negative"):
         solve_route(START, [Stop(1, 101.7, 26.5, priority=-1)], StraightLine(), SPEED)
+
+
+def test_same_input_same_route():
+    stops = instance(80, seed=8)
+    first = solve_route(START, stops, StraightLine(), SPEED)
+    again = solve_route(START, stops, StraightLine(), SPEED)
+    assert first.order == again.order and first.total_m == again.total_m
+    budget = [solve_route(START, stops, StraightLine(), SPEED, budget_min=300).order
+              for _ in range(2)]
+    assert budget[0] == budget[1]
+
+
+def test_polish_beats_nearest_neighbour_and_keeps_the_depot_first():
+    from geo.routing import nearest_neighbour, solve_tour
+    from geo.routing.improve import tour_length
+
+    stops = instance(70, seed=9)
+    dist = StraightLine().matrix(np.array([START] + [(s.lon, s.lat) for s in stops]))
+    tour = solve_tour(dist)
+    assert tour[0] == 0 and sorted(tour) == list(range(71))
+    assert tour_length(tour, dist) < tour_length(nearest_neighbour(dist), dist) * 0.95
+
+
+def test_one_way_matrix_keeps_stretch_direction():
+    """On an asymmetric matrix the polish still returns a permutation no longer than
+    where it started (Or-opt moves only, evaluated exactly)."""
+    from geo.routing.improve import improve, tour_length
+
+    rng = np.random.default_rng(3)
+    dist = rng.uniform(100, 1000, (30, 30))
+    np.fill_diagonal(dist, 0)
+    start = list(range(30))
+    tour = improve(start, dist, kicks=30)
+    assert sorted(tour) == start and tour[0] == 0
+    assert tour_length(tour, dist) <= tour_length(start, dist)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_budget_heuristic_near_the_exact_priority(seed):
+    """The heuristic used above EXACT_MAX stops, checked where the exact answer is
+    known: at least 90 % of the best priority, always within the budget."""
+    from geo.routing.solver import _minutes, _orienteer
+
+    stops = instance(9, seed=100 + seed, service=15)
+    budget = 120
+    exact = solve_exact(START, stops, StraightLine(), SPEED, budget)
+    dist = StraightLine().matrix(np.array([START] + [(s.lon, s.lat) for s in stops]))
+    order = _orienteer(dist, stops, SPEED, budget)
+    assert _minutes(order, dist, stops, SPEED) <= budget + 1e-6
+    assert sum(stops[i].priority for i in order) >= 0.9 * exact.priority
