@@ -8,7 +8,7 @@ from flask import current_app
 
 from api.auth import client_ip, current_user, login_required
 from api.db import conn
-from api.paging import next_link
+from api.request import next_link
 from api.schemas import AnyObject, FacilityIn, FacilityPatch, ListOut, Page, WorkerIn, WorkerPatch
 from geo import access, audit, vocab
 from geo.facility_admin import create_facility, delete_facility, get_facility, update_facility
@@ -17,7 +17,7 @@ from geo.workers import create_worker, get_worker, list_workers, update_worker
 from layers import status_cache
 
 bp = APIBlueprint("admin", __name__, tag="organisation")
-EVERYONE = ("admin", "grid_head", "grid_worker", "planner", "responder", "supervisor")
+EVERYONE = access.roles(access.EVERYONE)
 
 
 class TreeQuery(Schema):
@@ -49,7 +49,7 @@ def unit(code):
     props.update(status_cache.unit_summary(conn(), cfg["rules"], user.unit_code,
                                            cfg["timezone"], props.pop("unit_id"),
                                            props["level"]))
-    if user.role == "planner":
+    if access.aggregates_only(user.role):
         feature = _unit_for_planner(feature, cfg, user)
     return feature
 
@@ -80,7 +80,7 @@ def _unit_for_planner(feature: dict, cfg: dict, user) -> dict:
 @bp.doc(summary="One facility with capacity and occupancy", security="BearerAuth")
 def facility(facility_id):
     out = get_facility(conn(), facility_id)
-    if current_user().role == "planner":
+    if access.aggregates_only(current_user().role):
         from geo.suppression import hide_occupancy
 
         out = hide_occupancy(out, int(current_app.config["GRIDMAP"]["rules"]["suppress_below"]))
@@ -121,7 +121,7 @@ def remove_facility(facility_id):
 
 
 @bp.get("/api/workers")
-@login_required("admin", "supervisor", "grid_head", "grid_worker")
+@login_required(*access.roles(access.SEES_WORKERS))
 @bp.input(WorkersQuery, location="query", arg_name="q")
 @bp.output(ListOut)
 @bp.doc(summary="Workers in your area with their units and caseload", security="BearerAuth")
@@ -131,7 +131,7 @@ def workers(q):
 
 
 @bp.get("/api/workers/<int:worker_id>")
-@login_required("admin", "supervisor", "grid_head", "grid_worker")
+@login_required(*access.roles(access.SEES_WORKERS))
 @bp.output(AnyObject)
 @bp.doc(summary="One worker", security="BearerAuth")
 def worker(worker_id):

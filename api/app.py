@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 from apiflask import APIFlask
-from flask_wtf.csrf import CSRFProtect
 
 from api import (
     admin,
@@ -33,11 +32,10 @@ from api import (
     textcheck,
     tiles,
 )
+from api.db import csrf
 from geo.config import load_config
-from geo.db import database_url, get_engine
+from geo.db import database_url
 from geo.secrets import ensure_secrets
-
-csrf = CSRFProtect()
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> APIFlask:
@@ -81,11 +79,6 @@ def create_app(overrides: dict[str, Any] | None = None) -> APIFlask:
     app.register_blueprint(record_pages.bp)
     app.register_blueprint(reports.bp)
     return app
-
-
-def engine_for(app):
-    """The app's engine (one per process and URL, created on first use)."""
-    return get_engine(app.config["DATABASE_URL"])
 
 
 ERROR_SCHEMA = {

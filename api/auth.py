@@ -18,7 +18,7 @@ from apiflask.validators import Length
 from flask import current_app, g, redirect, render_template, request, session, url_for
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api.db import conn
+from api.db import conn, csrf, engine_for
 from geo import audit, logins
 from geo.users import issue_token, revoke_token, user_for_token
 
@@ -106,8 +106,6 @@ def client_ip() -> str | None:
 
 
 def _attempt(username: str, password: str, channel: str) -> logins.Attempt:
-    from api.app import engine_for
-
     return logins.attempt(engine_for(current_app), current_app.config["GRIDMAP"], username,
                           password, client_ip(), channel)
 
@@ -184,8 +182,6 @@ def _end_session() -> None:
 def login():
     error, status, headers = None, 200, {}
     if request.method == "POST":
-        from api.app import csrf
-
         csrf.protect()
         result = _attempt(request.form.get("username", ""), request.form.get("password", ""),
                           "session")
@@ -207,8 +203,6 @@ def login():
 @bp.post("/logout")
 @bp.doc(hide=True)
 def logout():
-    from api.app import csrf
-
     csrf.protect()
     _end_session()
     return redirect(url_for("auth.login"))
@@ -224,6 +218,4 @@ def csrf_for_cookie_sessions() -> None:
     if request.endpoint in ("auth.token", "auth.login"):
         return
     if _session_token():
-        from api.app import csrf
-
         csrf.protect()

@@ -8,53 +8,14 @@ from flask import current_app
 
 from api.auth import client_ip, current_user, login_required
 from api.db import conn
-from api.paging import next_link, scope_id
+from api.request import child_or_404, child_out, next_link, scope_id
 from api.schemas import AnyObject, ChildrenQuery, ListOut, OverdueQuery
 from geo import access, audit
-from geo.children import find_child, find_children
-from geo.errors import NotFound
-from geo.records import household_in_scope
+from geo.children import find_children
 from geo.visits import due_visits
 
 bp = APIBlueprint("children", __name__, tag="children")
-PERSON = tuple(sorted(access.PERSON_ROLES))
-
-
-def audit_denied(resource: str, resource_id) -> None:
-    """A record read that answered 404 (no such record, or one outside the user's area)
-    goes to the audit log as ``read_denied`` on its own transaction: the request's own
-    is rolled back with the error."""
-    from api.app import engine_for
-
-    with engine_for(current_app).begin() as c:
-        audit.record(c, current_user(), "read_denied", resource, resource_id,
-                     ip=client_ip())
-
-
-def child_or_404(child_id: int) -> dict:
-    """The child if it lies in the user's area; NotFound otherwise (no existence leak),
-    with the probe audited."""
-    try:
-        return find_child(conn(), child_id, current_user().unit_id)
-    except NotFound:
-        audit_denied("child", child_id)
-        raise
-
-
-def household_or_404(household_id: int, scope_id: int) -> dict:
-    """The household if it lies under ``scope_id``; NotFound otherwise, audited."""
-    try:
-        return household_in_scope(conn(), household_id, scope_id)
-    except NotFound:
-        audit_denied("household", household_id)
-        raise
-
-
-def _out(row: dict) -> dict:
-    out = access.redact_child(row, current_user().role)
-    out["birth_date"] = out["birth_date"].isoformat()
-    out["registered_on"] = out["registered_on"].isoformat()
-    return out
+PERSON = access.roles(access.PERSON_ROLES)
 
 
 @bp.get("/api/children")
@@ -73,7 +34,7 @@ def list_children(q):
                              risk=q["risk"], name=q["name"], limit=q["limit"] + 1,
                              offset=q["offset"])
     more = len(rows) > q["limit"]
-    items = [_out(r) for r in rows[: q["limit"]]]
+    items = [child_out(r) for r in rows[: q["limit"]]]
     audit.record(conn(), user, "list", "child", ip=client_ip(),
                  detail={"ids": [r["id"] for r in items], "filters": {
                      k: q[k] for k in ("unit", "category", "risk", "name") if q[k]}})
@@ -88,11 +49,11 @@ def list_children(q):
 def get_child(child_id):
     row = child_or_404(child_id)
     audit.record(conn(), current_user(), "read", "child", child_id, ip=client_ip())
-    return _out(row)
+    return child_out(row)
 
 
 @bp.get("/api/children/overdue")
-@login_required("admin", "supervisor", "grid_head", "grid_worker")
+@login_required(*access.roles(access.SEES_DUE_VISITS))
 @bp.input(OverdueQuery, location="query", arg_name="q")
 @bp.output(ListOut)
 @bp.doc(summary="Children overdue for a visit (or due within N days)", security="BearerAuth")

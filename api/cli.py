@@ -11,6 +11,7 @@ import time
 
 import click
 
+from geo import access
 from geo.config import load_config
 from geo.db import DatabaseError, database_url, embedded_cluster, open_database
 from geo.embedded import EmbeddedError
@@ -452,8 +453,7 @@ def users() -> None:
 @users.command("create")
 @click.argument("username")
 @click.option("--role", required=True,
-              type=click.Choice(["admin", "supervisor", "grid_head", "grid_worker", "planner",
-                                 "responder"]))
+              type=click.Choice(access.roles(access.ROLES)))
 @click.option("--unit", "unit_code", required=True, help="Code of the unit the user sees.")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 @click.option("--worker", "worker_id", type=int, default=None,

@@ -5,13 +5,23 @@ audit rows included, since nothing was disclosed)."""
 from __future__ import annotations
 
 from flask import Flask, current_app, g
+from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.engine import Connection
+
+from geo.db import get_engine
+
+# CSRF protection for cookie sessions (bearer-token clients are exempt); the app factory
+# binds it with ``csrf.init_app(app)``.
+csrf = CSRFProtect()
+
+
+def engine_for(app):
+    """The app's engine (one per process and URL, created on first use)."""
+    return get_engine(app.config["DATABASE_URL"])
 
 
 def conn() -> Connection:
     if "db" not in g:
-        from api.app import engine_for
-
         g.db = engine_for(current_app).connect()
         g.db_tx = g.db.begin()
     return g.db

@@ -6,8 +6,8 @@ from apiflask import APIBlueprint
 from flask import current_app
 
 from api.auth import client_ip, current_user, login_required
-from api.db import conn
-from api.paging import next_link, scope_id
+from api.db import conn, engine_for
+from api.request import bbox, next_link, scope_id
 from api.schemas import (
     FacilitiesQuery,
     FeatureCollection,
@@ -25,23 +25,11 @@ from geo.placement import placement_child, release_placement, reserve_bed
 from geo.suppression import hide_occupancy
 
 bp = APIBlueprint("facilities", __name__, tag="facilities")
-ALL = tuple(sorted({*access.PERSON_ROLES, "planner"}))
+ALL = access.roles(access.EVERYONE)
 
 
 def _threshold() -> int:
     return int(current_app.config["GRIDMAP"]["rules"]["suppress_below"])
-
-
-def _bbox(text: str | None):
-    if not text:
-        return None
-    try:
-        box = [float(v) for v in text.split(",")]
-    except ValueError:
-        box = []
-    if len(box) != 4 or not (box[0] < box[2] and box[1] < box[3]):
-        raise InvalidInput("bbox must be minlon,minlat,maxlon,maxlat", field="bbox")
-    return box
 
 
 @bp.get("/api/facilities")
@@ -50,10 +38,10 @@ def _bbox(text: str | None):
 @bp.output(FeatureCollection)
 @bp.doc(summary="Facilities as a GeoJSON FeatureCollection (paged)", security="BearerAuth")
 def list_facilities(q):
-    box = _bbox(q["bbox"])
+    box = bbox(q["bbox"])
     rows = facility_features(conn(), scope_id(q["unit"]), box, facility_type=q["type"],
                              limit=q["limit"], offset=q["offset"])
-    if current_user().role == "planner":
+    if access.aggregates_only(current_user().role):
         rows = [{**f, "properties": hide_occupancy(f["properties"], _threshold())}
                 for f in rows]
     return {"type": "FeatureCollection", "features": rows[: q["limit"]],
@@ -67,7 +55,7 @@ def list_facilities(q):
 @bp.doc(summary="The nearest facilities that can take a child now", security="BearerAuth")
 def nearest(q):
     if q["child_id"] is not None:
-        from api.children import child_or_404
+        from api.request import child_or_404
 
         if current_user().role not in access.PERSON_ROLES:
             raise InvalidInput("planners cannot search from a child's record",
@@ -81,7 +69,7 @@ def nearest(q):
         # The answer holds the child's home point: a read of the child's record.
         audit.record(conn(), current_user(), "read", "child", q["child_id"], ip=client_ip(),
                      detail={"query": "nearest_facility", "point": out["point"]})
-    if current_user().role == "planner":
+    if access.aggregates_only(current_user().role):
         out["facilities"] = [hide_occupancy(f, _threshold()) for f in out["facilities"]]
     return out
 
@@ -94,8 +82,7 @@ def nearest(q):
         responses={409: "facility_full, already_placed or not_eligible"},
         security="BearerAuth")
 def place(body):
-    from api.app import engine_for
-    from api.children import child_or_404
+    from api.request import child_or_404
 
     child_or_404(body["child_id"])
     report_id = body.get("report_id")
@@ -119,8 +106,7 @@ def place(body):
 @bp.output(PlacementOut)
 @bp.doc(summary="End a placement and free its bed, with a reason", security="BearerAuth")
 def release(placement_id, body):
-    from api.app import engine_for
-    from api.children import child_or_404
+    from api.request import child_or_404
 
     child_or_404(placement_child(conn(), placement_id))
     out = release_placement(engine_for(current_app), placement_id, reason=body["reason"])

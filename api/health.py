@@ -6,6 +6,7 @@ from apiflask import APIBlueprint, Schema, fields
 from flask import current_app, render_template
 from sqlalchemy.exc import SQLAlchemyError
 
+from api.db import engine_for
 from geo.health import database_health
 
 bp = APIBlueprint("health", __name__, tag="health")
@@ -22,8 +23,6 @@ class HealthOut(Schema):
 
 
 def _status() -> tuple[dict, int]:
-    from api.app import engine_for
-
     try:
         return {"status": "ok", **database_health(engine_for(current_app))}, 200
     except SQLAlchemyError as exc:

@@ -11,8 +11,8 @@ from apiflask.validators import OneOf
 from flask import Response, current_app, render_template
 
 from api.auth import client_ip, current_user, login_required
-from api.db import conn
-from api.paging import scope_id
+from api.db import conn, engine_for
+from api.request import scope_id
 from api.schemas import AnyObject, plausible_month
 from geo import access, audit, vocab
 from geo.errors import GeoError, InvalidInput
@@ -53,7 +53,7 @@ class ReportQuery(Schema):
 
 
 @bp.post("/api/imports")
-@login_required("admin", "supervisor")
+@login_required(*access.roles(access.IMPORTS_LEDGERS))
 @bp.input(ImportForm, location="form_and_files", arg_name="form")
 @bp.output(AnyObject)
 @bp.doc(summary="Import a ledger (.xlsx or .csv); the report lists every bad row",
@@ -68,8 +68,6 @@ def import_file(form):
     except Exception as exc:
         # The request's transaction is rolled back with the import's rows; the attempt is
         # audited all the same, in a transaction of its own.
-        from api.app import engine_for
-
         error = exc.as_dict() if isinstance(exc, GeoError) else {"code": "internal_error"}
         try:
             audit.record_apart(engine_for(current_app), user, "create",
@@ -106,7 +104,7 @@ def _import(form, user):
 
 
 @bp.get("/api/imports/template")
-@login_required("admin", "supervisor", "grid_head", "grid_worker")
+@login_required(*access.roles(access.EXPORTS_LEDGERS))
 @bp.input(KindQuery, location="query", arg_name="q")
 @bp.doc(summary="An .xlsx template with the headers and an example row",
         security="BearerAuth", responses={200: {"description": "xlsx",
@@ -117,7 +115,7 @@ def import_template(q):
 
 
 @bp.get("/api/exports/ledger")
-@login_required("admin", "supervisor", "grid_head", "grid_worker")
+@login_required(*access.roles(access.EXPORTS_LEDGERS))
 @bp.input(KindQuery, location="query", arg_name="q")
 @bp.doc(summary="The ledger of your area as .xlsx (audited)", security="BearerAuth",
         responses={200: {"description": "xlsx", "content": {XLSX: {}}}})
@@ -130,7 +128,7 @@ def export_ledger(q):
 
 
 @bp.get("/api/exports/layer")
-@login_required("admin", "supervisor", "grid_head", "grid_worker", "planner", "responder")
+@login_required(*access.roles(access.EVERYONE))
 @bp.input(LayerQuery, location="query", arg_name="q")
 @bp.doc(summary="A map layer as GeoPackage or GeoJSON (audited)", security="BearerAuth",
         responses={200: {"description": "file", "content": {
@@ -149,7 +147,7 @@ def export_layer(q):
 
 
 @bp.get("/api/reports/monthly")
-@login_required("admin", "supervisor", "planner")
+@login_required(*access.roles(access.READS_MONTHLY_REPORT))
 @bp.input(ReportQuery, location="query", arg_name="q")
 @bp.doc(summary="The monthly report (每月15日上报) as JSON, .xlsx or printable HTML",
         security="BearerAuth", responses={200: {"description": "report", "content": {
@@ -158,7 +156,7 @@ def monthly(q):
     cfg = current_app.config["GRIDMAP"]
     unit = access.unit_in_scope(conn(), current_user().unit_id, q["unit"])
     report = monthly_report(conn(), cfg["rules"], unit, q["month"], cfg["timezone"])
-    if current_user().role == "planner":
+    if access.aggregates_only(current_user().role):
         threshold = int(cfg["rules"]["suppress_below"])
         report = suppress_small_counts(report, threshold, planner_hidden(
             conn(), cfg["rules"], report, current_user().unit_code, threshold,

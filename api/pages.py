@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, current_app, redirect, request, url_for
+from flask import Blueprint, current_app, request
 from flask_wtf.csrf import generate_csrf
 
-from api.auth import current_user
+from api.auth import current_user, page_login_required
+from api.request import lang
 from api.security import nonce
+from geo import access
 from webmap.placement import placement_page
 from webmap.planner import planner_page
 from webmap.route_sheet import route_page
@@ -22,38 +24,31 @@ bp = Blueprint("pages", __name__, static_folder=str(STATIC), static_url_path="/s
                template_folder=str(TEMPLATES))
 
 
-def _lang() -> str:
-    return "en" if request.args.get("lang") == "en" else "zh"
-
-
 @bp.get("/favicon.ico")
 def favicon():
     return bp.send_static_file("favicon.svg")
 
 
 @bp.get("/map")
+@page_login_required()
 def supervisor():
     user = current_user()
-    if user is None:
-        return redirect(url_for("auth.login", next=request.full_path))
-    html = supervisor_map(current_app.config["GRIDMAP"], user, _lang(), generate_csrf(),
+    html = supervisor_map(current_app.config["GRIDMAP"], user, lang(), generate_csrf(),
                           nonce())
     return html, 200, {"Content-Type": "text/html; charset=utf-8"}
 
 
 @bp.get("/map/route/<int:worker>")
+@page_login_required(*sorted(access.SEES_ROUTES))
 def route_sheet(worker):
     """A worker's route for a day (?date=YYYY-MM-DD&within_days=N&budget_min=M)."""
     from urllib.parse import urlencode
 
     from api.db import conn
-    from api.queries import _route
+    from api.request import route_for_reader
     from geo.errors import InvalidInput
     from geo.scope import check_day, parse_date
 
-    user = current_user()
-    if user is None:
-        return redirect(url_for("auth.login", next=request.full_path))
     try:
         within = int(request.args.get("within_days", 7))
         budget = request.args.get("budget_min")
@@ -66,31 +61,25 @@ def route_sheet(worker):
     check_day(date, "date", current_app.config["GRIDMAP"]["rules"],
               current_app.config["GRIDMAP"]["timezone"])
     q = {"worker": worker, "date": date, "within_days": within, "budget_min": budget}
-    route = _route(q)
+    route = route_for_reader(q)
     conn()
     query = urlencode({k: v for k, v in q.items() if v is not None})
-    html = route_page(current_app.config["GRIDMAP"], route, _lang(), generate_csrf(), query,
+    html = route_page(current_app.config["GRIDMAP"], route, lang(), generate_csrf(), query,
                       nonce())
     return html, 200, {"Content-Type": "text/html; charset=utf-8"}
 
 
 @bp.get("/map/planner")
+@page_login_required(*sorted(access.SEES_COVERAGE))
 def planner():
     """Coverage per village for a facility type (?type=school), aggregates only."""
     from api.db import conn
-    from api.queries import blind_for_planner, sites_for_planner
-    from geo import access
+    from api.request import blind_for_planner, sites_for_planner
     from geo.coverage import blind_spots, suggest_sites
     from geo.errors import InvalidInput
     from geo.units import villages_geojson
 
     user = current_user()
-    if user is None:
-        return redirect(url_for("auth.login", next=request.full_path))
-    if user.role not in access.SEES_COVERAGE:
-        from apiflask import abort
-
-        abort(403, f"the {user.role} role may not use the planner view")
     cfg = current_app.config["GRIDMAP"]
     ftype = request.args.get("type", "school")
     if ftype not in cfg["rules"]["service_reach_m"]:
@@ -99,23 +88,22 @@ def planner():
     coverage = blind_spots(conn(), cfg["rules"], ftype, unit=unit)
     coverage.pop("cells")
     sites = suggest_sites(conn(), cfg["rules"], ftype, 5, unit=unit)
-    if user.role == "planner":
+    if access.aggregates_only(user.role):
         coverage = blind_for_planner(coverage, ftype, None, unit)
         sites = sites_for_planner(sites, ftype, None, unit)
     html = planner_page(cfg, ftype, coverage, sites, villages_geojson(conn(), user.unit_id),
-                        _lang(), nonce())
+                        lang(), nonce())
     return html, 200, {"Content-Type": "text/html; charset=utf-8"}
 
 
 @bp.get("/map/nearest")
+@page_login_required()
 def nearest():
     """Emergency placement: the nearest suitable facilities and a bed reservation."""
     from api.db import conn
     from geo.units import unit_centre
 
     user = current_user()
-    if user is None:
-        return redirect(url_for("auth.login", next=request.full_path))
-    html = placement_page(current_app.config["GRIDMAP"], _lang(), generate_csrf(),
+    html = placement_page(current_app.config["GRIDMAP"], lang(), generate_csrf(),
                           unit_centre(conn(), user.unit_id), nonce())
     return html, 200, {"Content-Type": "text/html; charset=utf-8"}

@@ -8,11 +8,19 @@ import io
 from xml.sax.saxutils import escape
 
 from apiflask import APIBlueprint
-from flask import Response, current_app
+from flask import Response
 
 from api.auth import client_ip, current_user, login_required
 from api.db import conn
-from api.paging import next_link
+from api.request import (
+    blind_for_planner,
+    check_route_reader,
+    config,
+    next_link,
+    route_for_reader,
+    sites_for_planner,
+    status_for_planner,
+)
 from api.schemas import (
     AnyObject,
     AuditQuery,
@@ -23,74 +31,28 @@ from api.schemas import (
     StatusQuery,
     SuggestQuery,
 )
-from geo import access, audit, suppression
+from geo import access, audit
 from geo.coverage import blind_spots, suggest_sites
-from geo.errors import NotFound
 from geo.plan import week_plan
-from geo.routes import worker_route
-from geo.scope import find_unit
 from geo.spreadsheet import neutralise, neutralise_row
 from geo.visits import cell_status, status_rollup
-from geo.workers import check_worker_in_scope
 
 bp = APIBlueprint("queries", __name__, tag="queries")
 
 
-def _cfg() -> dict:
-    return current_app.config["GRIDMAP"]
-
-
-def _threshold() -> int:
-    return int(_cfg()["rules"]["suppress_below"])
-
-
-def _is_planner() -> bool:
-    return current_user().role == "planner"
-
-
-def _status_for_planner(rows: list[dict], level: str, as_of, unit: str | None,
-                        cells: list[dict]) -> list[dict]:
-    """Status rows with the complementary pattern of the planner's whole scope."""
-    cfg, user = _cfg(), current_user()
-    whole = unit is None or unit == user.unit_code
-    hidden = suppression.status_pattern(conn(), cfg["rules"], user.unit_code, as_of,
-                                        cfg["timezone"], _threshold(),
-                                        cells=cells if whole else None)
-    key = "cell_id" if level == "cell" else "unit_id"
-    return [suppression.blank(r, level, r[key], suppression.STATUS_FIELDS, hidden)
-            for r in rows]
-
-
-def blind_for_planner(result: dict, facility_type: str, reach_m, unit: str | None) -> dict:
-    cfg, user = _cfg(), current_user()
-    hidden = suppression.blind_pattern(conn(), cfg["rules"], facility_type, reach_m,
-                                       user.unit_code, _threshold())
-    key = suppression.unit_key(find_unit(conn(), unit), user.unit_code)
-    return suppression.blind_for_planner(result, hidden, key)
-
-
-def sites_for_planner(result: dict, facility_type: str, reach_m, unit: str | None) -> dict:
-    cfg, user = _cfg(), current_user()
-    hidden = suppression.blind_pattern(conn(), cfg["rules"], facility_type, reach_m,
-                                       user.unit_code, _threshold())
-    key = suppression.unit_key(find_unit(conn(), unit), user.unit_code)
-    return suppression.sites_for_planner(
-        result, _threshold(), (*key, "uncovered_children") in hidden)
-
-
 @bp.get("/api/cells/status")
-@login_required("admin", "supervisor", "grid_head", "grid_worker", "planner")
+@login_required(*access.roles(access.SEES_STATUS))
 @bp.input(StatusQuery, location="query", arg_name="q")
 @bp.output(ListOut)
 @bp.doc(summary="Visit status of every cell, or rolled up per village / township",
         security="BearerAuth")
 def status(q):
-    cfg = _cfg()
+    cfg = config()
     unit = access.unit_in_scope(conn(), current_user().unit_id, q["unit"])
     cells = cell_status(conn(), cfg["rules"], as_of=q["as_of"], unit=unit, tz=cfg["timezone"])
     rows = cells if q["rollup"] == "cell" else status_rollup(conn(), cells, q["rollup"])
-    if _is_planner():
-        rows = _status_for_planner(rows, q["rollup"], q["as_of"], unit, cells)
+    if access.aggregates_only(current_user().role):
+        rows = status_for_planner(rows, q["rollup"], q["as_of"], unit, cells)
     return {"items": rows, "next": None}
 
 
@@ -102,8 +64,8 @@ def status(q):
         security="BearerAuth")
 def blind(q):
     unit = access.unit_in_scope(conn(), current_user().unit_id, q["unit"])
-    result = blind_spots(conn(), _cfg()["rules"], q["type"], reach_m=q["reach_m"], unit=unit)
-    if _is_planner():
+    result = blind_spots(conn(), config()["rules"], q["type"], reach_m=q["reach_m"], unit=unit)
+    if access.aggregates_only(current_user().role):
         result = blind_for_planner(result, q["type"], q["reach_m"], unit)
     return result
 
@@ -116,26 +78,11 @@ def blind(q):
         security="BearerAuth")
 def suggest(q):
     unit = access.unit_in_scope(conn(), current_user().unit_id, q["unit"])
-    result = suggest_sites(conn(), _cfg()["rules"], q["type"], q["k"],
+    result = suggest_sites(conn(), config()["rules"], q["type"], q["k"],
                            reach_m=q["reach_m"], unit=unit)
-    if _is_planner():
+    if access.aggregates_only(current_user().role):
         result = sites_for_planner(result, q["type"], q["reach_m"], unit)
     return result
-
-
-def _route(q) -> dict:
-    user = current_user()
-    _check_reader(q["worker"])
-    cfg = _cfg()
-    route = worker_route(conn(), cfg["rules"], q["worker"], q["date"],
-                         within_days=q["within_days"], budget_min=q["budget_min"],
-                         tz=cfg["timezone"], scope_id=user.unit_id)
-    for stop in route["stops"]:
-        stop["children"] = [access.redact_child(c, user.role) for c in stop["children"]]
-    audit.record(conn(), user, "read", "route", q["worker"], ip=client_ip(),
-                 detail={"children": [c["child_id"] for s in route["stops"]
-                                      for c in s["children"]]})
-    return route
 
 
 @bp.get("/api/routes")
@@ -145,7 +92,7 @@ def _route(q) -> dict:
 @bp.doc(summary="A worker's visit route for a day (optionally within a time budget)",
         security="BearerAuth")
 def route_json(q):
-    return _route(q)
+    return route_for_reader(q)
 
 
 @bp.get("/api/routes.csv")
@@ -154,7 +101,7 @@ def route_json(q):
 @bp.doc(summary="The route as CSV", security="BearerAuth",
         responses={200: {"description": "CSV", "content": {"text/csv": {}}}})
 def route_csv(q):
-    route = _route(q)
+    route = route_for_reader(q)
     buf = io.StringIO()
     out = csv.writer(buf)
     out.writerow(["序号", "户ID", "地址", "儿童", "原因", "本段距离(米)", "经度", "纬度"])
@@ -174,7 +121,7 @@ def route_csv(q):
         responses={200: {"description": "GPX",
                          "content": {"application/gpx+xml": {}}}})
 def route_gpx(q):
-    route = _route(q)
+    route = route_for_reader(q)
     lon, lat = route["start"]
     pts = [(lon, lat, "出发")] + [(s["lon"], s["lat"], neutralise(s["address"]))
                                  for s in route["stops"]]
@@ -192,14 +139,6 @@ def route_gpx(q):
                     headers={"Content-Disposition": "attachment; filename=route.gpx"})
 
 
-def _check_reader(worker: int) -> None:
-    """The reader may see this worker's route: the same rule as GET /api/routes."""
-    user = current_user()
-    if user.role in ("grid_worker", "grid_head") and user.worker_id != worker:
-        raise NotFound(f"no worker {worker}", field="worker")
-    check_worker_in_scope(conn(), worker, user.unit_id)
-
-
 @bp.get("/api/routes/plan")
 @login_required(*sorted(access.SEES_ROUTES))
 @bp.input(PlanQuery, location="query", arg_name="q")
@@ -208,8 +147,8 @@ def _check_reader(worker: int) -> None:
         "unplanned with the reason)", security="BearerAuth")
 def route_plan(q):
     user = current_user()
-    _check_reader(q["worker"])
-    cfg = _cfg()
+    check_route_reader(q["worker"])
+    cfg = config()
     plan = week_plan(conn(), cfg["rules"], q["worker"], q["start"], q["days"],
                      budget_min=q["budget_min"], tz=cfg["timezone"], scope_id=user.unit_id)
     for item in [s for d in plan["days"] for s in d["stops"]] + plan["unplanned"]:

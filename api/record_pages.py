@@ -9,9 +9,8 @@ from apiflask import abort
 from flask import Blueprint, current_app, redirect, request, url_for
 
 from api.auth import client_ip, current_user
-from api.children import child_or_404, household_or_404
 from api.db import conn
-from api.pages import _lang
+from api.request import child_or_404, household_or_404, lang
 from api.security import nonce
 from geo import access, audit
 from geo.children import find_children
@@ -48,7 +47,7 @@ def child(child_id):
     visits = [access.redact_visit(v, user.role) for v in child_visits(conn(), child_id, 50)]
     audit.record(conn(), user, "read", "child", child_id, ip=client_ip(),
                  detail={"page": "record"})
-    page = child_page(cfg, _lang(), access.redact_child(row, user.role), due, visits,
+    page = child_page(cfg, lang(), access.redact_child(row, user.role), due, visits,
                       child_placements(conn(), child_id), nonce())
     return page, 200, HTML
 
@@ -62,7 +61,7 @@ def household(household_id):
     kids = find_children(conn(), user.unit_id, household_id=household_id)
     audit.record(conn(), user, "read", "household", household_id, ip=client_ip(),
                  detail={"page": "record", "children": [k["id"] for k in kids]})
-    page = household_page(current_app.config["GRIDMAP"], _lang(), hh,
+    page = household_page(current_app.config["GRIDMAP"], lang(), hh,
                           [access.redact_child(k, user.role) for k in kids], nonce())
     return page, 200, HTML
 
@@ -72,6 +71,6 @@ def facility(facility_id):
     user = current_user()
     if user is None:
         return redirect(url_for("auth.login", next=request.full_path))
-    page = facility_page(current_app.config["GRIDMAP"], _lang(),
+    page = facility_page(current_app.config["GRIDMAP"], lang(),
                          get_facility(conn(), facility_id), nonce())
     return page, 200, HTML

@@ -6,10 +6,8 @@ from apiflask import APIBlueprint
 from flask import current_app
 
 from api.auth import client_ip, current_user, login_required
-from api.children import _out, child_or_404, household_or_404
 from api.db import conn
-from api.facilities import _bbox
-from api.paging import next_link, scope_id
+from api.request import bbox, child_or_404, child_out, household_or_404, next_link, scope_id
 from api.schemas import (
     AnyObject,
     BboxPage,
@@ -42,8 +40,8 @@ from geo.visit_record import child_visits, record_visit
 from geo.workers import check_worker_in_scope
 
 bp = APIBlueprint("records", __name__, tag="records")
-WRITERS = tuple(sorted(access.WRITES_RECORDS))
-PERSON = tuple(sorted(access.PERSON_ROLES))
+WRITERS = access.roles(access.WRITES_RECORDS)
+PERSON = access.roles(access.PERSON_ROLES)
 
 
 def _cfg():
@@ -65,7 +63,7 @@ def _sees_sensitive() -> bool:
 @bp.doc(summary="Households in your area as GeoJSON (paged, bbox filter)",
         security="BearerAuth")
 def list_households(q):
-    box = _bbox(q["bbox"])
+    box = bbox(q["bbox"])
     sid = scope_id(q["unit"])
     rows = household_features(conn(), sid, box, limit=q["limit"], offset=q["offset"])
     audit.record(conn(), current_user(), "list", "household", ip=client_ip(),
@@ -118,7 +116,7 @@ def add_child(body):
     cid = create_child(conn(), body, cfg["rules"], cfg["id_key"], _scope(),
                        sees_sensitive=_sees_sensitive())
     audit.record(conn(), current_user(), "create", "child", cid, ip=client_ip())
-    return _out(child_or_404(cid))
+    return child_out(child_or_404(cid))
 
 
 @bp.patch("/api/children/<int:child_id>")
@@ -133,7 +131,7 @@ def patch_child(child_id, body):
                  sees_sensitive=_sees_sensitive())
     audit.record(conn(), current_user(), "update", "child", child_id, ip=client_ip(),
                  detail={"fields": sorted(k for k in body if k != "id_number")})
-    return _out(child_or_404(child_id))
+    return child_out(child_or_404(child_id))
 
 
 @bp.post("/api/visits")
@@ -149,7 +147,7 @@ def add_visit(body):
     known = claim_client_id(conn(), body.get("client_id"), user.id)
     if known is not None:
         return access.redact_visit(stored_visit(conn(), known), user.role), 200
-    worker = body["worker_id"] if user.role in ("admin", "supervisor") else user.worker_id
+    worker = body["worker_id"] if user.role in access.CREDITS_ANY_WORKER else user.worker_id
     if worker is None:
         raise InvalidInput("worker_id is required for a login without a worker record",
                            field="worker_id")

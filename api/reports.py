@@ -14,7 +14,7 @@ from flask import current_app
 
 from api.auth import client_ip, current_user, login_required
 from api.db import conn
-from api.paging import next_link, scope_id
+from api.request import next_link, scope_id
 from api.schemas import AnyObject, ListOut
 from geo import access, audit, reports, vocab
 from geo.chinacrs import CRS_NAMES
@@ -151,7 +151,7 @@ def report_counts(q):
     by = q["by"] or ("township" if user.unit_level == "county" else "village")
     items = reports.counts(conn(), sid, by)
     out = {"by": by, "items": items}
-    if user.role == "planner":
+    if access.aggregates_only(user.role):
         out["items"] = suppress(items, int(_cfg()["rules"]["suppress_below"]))
     else:
         out["waiting_for_you"] = reports.waiting_for(conn(), user.unit_id)

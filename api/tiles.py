@@ -8,7 +8,7 @@ from flask import Response
 
 from api.auth import client_ip, current_user, login_required
 from api.db import conn
-from geo import audit
+from geo import access, audit
 from layers.tiles import ALL, cells_in_tile, layer_for, tile
 
 bp = APIBlueprint("tiles", __name__, tag="tiles")
@@ -36,7 +36,7 @@ def get_tile(layer, z, x, y):
     reach = json.dumps(current_app.config["GRIDMAP"]["rules"]["service_reach_m"])
     user = current_user()
     threshold = int(current_app.config["GRIDMAP"]["rules"]["suppress_below"]) \
-        if user.role == "planner" else 0
+        if access.aggregates_only(user.role) else 0
     data = tile(conn(), definition, z, x, y, user.unit_id, statuses, reach,
                 suppress_below=threshold)
     if definition.name in PERSON_TILES:
@@ -80,7 +80,7 @@ def _statuses(z: int, x: int, y: int, layer: str) -> str:
             v["children"] += r["children"]
             v["overdue_children"] += r["overdue_children"]
         rows = list(sums.values())
-    if current_user().role == "planner":
+    if access.aggregates_only(current_user().role):
         hidden = suppression.status_pattern(conn(), cfg["rules"], current_user().unit_code,
                                             None, cfg["timezone"],
                                             int(cfg["rules"]["suppress_below"]),

@@ -13,33 +13,62 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from geo.errors import NotFound
+from geo.models import USER_ROLES
 from geo.vocab import SENSITIVE_CATEGORIES
 
+# Every user role (the database checks the same list: models.USER_ROLES).
+ROLES = frozenset(USER_ROLES)
+# The role the command line acts as by default (the county office).
+COUNTY_ADMIN = "admin"
+EVERYONE = ROLES
+# Planners work on aggregates only: no names, no points, small counts hidden.
+AGGREGATE_ROLES = frozenset({"planner"})
 # Roles that may read records of individual children and households (names, points).
-PERSON_ROLES = frozenset({"admin", "supervisor", "grid_head", "grid_worker", "responder"})
+PERSON_ROLES = ROLES - AGGREGATE_ROLES
 # Field rights on child and visit records.
 SEES_SENSITIVE_CATEGORIES = frozenset({"admin", "supervisor", "grid_head"})
 SEES_ID_NUMBER = frozenset({"admin", "supervisor"})
 SEES_VISIT_NOTES = frozenset({"admin", "supervisor", "grid_head"})
 # Roles that may write households, children and visits in their area.
 WRITES_RECORDS = frozenset({"admin", "supervisor", "grid_head", "grid_worker"})
+# Roles that record visits for any worker of their area (others only for themselves).
+CREDITS_ANY_WORKER = frozenset({"admin", "supervisor"})
 # Facilities and workers are managed by the county office (and township supervisors for
 # workers).
 WRITES_FACILITIES = frozenset({"admin"})
 WRITES_WORKERS = frozenset({"admin", "supervisor"})
 PLACES_CHILDREN = frozenset({"admin", "supervisor", "grid_head", "responder"})
 SEES_COVERAGE = frozenset({"admin", "supervisor", "planner"})
+SEES_STATUS = WRITES_RECORDS | AGGREGATE_ROLES
+SEES_WORKERS = WRITES_RECORDS
+SEES_DUE_VISITS = WRITES_RECORDS
 SEES_ROUTES = frozenset({"admin", "supervisor", "grid_head", "grid_worker"})
+# Grid heads and grid workers read only their own route.
+OWN_ROUTE_ONLY = frozenset({"grid_head", "grid_worker"})
 READS_AUDIT = frozenset({"admin"})
+# Ledgers: imports through the API, exports of records, the monthly report.
+IMPORTS_LEDGERS = frozenset({"admin", "supervisor"})
+EXPORTS_LEDGERS = WRITES_RECORDS
+READS_MONTHLY_REPORT = frozenset({"admin", "supervisor", "planner"})
 # Discovery reports: who files them (roles that register children, plus responders), who
 # reads and answers them in their area, who sees the reporter's identity, and who gets
 # only counts per unit.
 FILES_REPORTS = WRITES_RECORDS | {"responder"}
 HANDLES_REPORTS = frozenset({"admin", "supervisor", "grid_head", "grid_worker", "responder"})
 SEES_REPORTER = frozenset({"admin", "supervisor", "responder"})
-COUNTS_REPORTS = HANDLES_REPORTS | {"planner"}
+COUNTS_REPORTS = HANDLES_REPORTS | AGGREGATE_ROLES
 # Filtering by a sensitive category reveals it: only for roles that may see it.
 SENSITIVE_CATEGORIES_FILTER = SENSITIVE_CATEGORIES
+
+
+def aggregates_only(role: str) -> bool:
+    """True for roles that see aggregates only (counts, small ones hidden)."""
+    return role in AGGREGATE_ROLES
+
+
+def roles(allowed: frozenset) -> tuple[str, ...]:
+    """A role set as the sorted tuple ``login_required`` takes."""
+    return tuple(sorted(allowed))
 
 
 def redact_child(child: dict, role: str) -> dict:
@@ -74,7 +103,19 @@ def unit_in_scope(conn: Connection, user_unit_id: int, code: str | None) -> str:
     return row.code
 
 
+def in_scope_sql(alias: str = "c", param: str = "scope_id", everything_when_null: bool = False
+                 ) -> str:
+    """The one SQL test of area scope: unit ``alias`` (a cell, village, township or
+    county row of ``unit``) is the unit bound as ``:param`` or lies under it. With
+    ``everything_when_null`` a NULL parameter means the whole database (command-line
+    queries without ``--unit``)."""
+    test = (f":{param} IN ({alias}.id, {alias}.village_id, {alias}.township_id, "
+            f"{alias}.county_id)")
+    if everything_when_null:
+        return f"(CAST(:{param} AS integer) IS NULL OR {test})"
+    return test
+
+
 def cell_in_scope_sql(alias: str = "c") -> str:
     """SQL condition: cell ``alias`` lies under the unit bound as ``:scope_id``."""
-    return (f":scope_id IN ({alias}.id, {alias}.village_id, {alias}.township_id, "
-            f"{alias}.county_id)")
+    return in_scope_sql(alias)

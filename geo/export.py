@@ -16,12 +16,13 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from sqlalchemy.engine import Connection
 
 from geo import access, vocab
+from geo.access import in_scope_sql
 from geo.errors import InvalidInput
 from geo.ledger import COLUMNS
 from geo.spreadsheet import neutralise_frame
 
 RISK_LABELS = {"high": "高", "medium": "中", "low": "低"}
-_IN_SCOPE = ":scope_id IN (c.id, c.village_id, c.township_id, c.county_id)"
+_IN_SCOPE = in_scope_sql("c")
 
 
 def _labels(codes, vocabulary, keep=None) -> str:
@@ -59,7 +60,7 @@ def ledger_frame(conn: Connection, kind: str, scope_id: int, role: str) -> pd.Da
             "JOIN unit a ON a.id = wu.unit_id WHERE wu.worker_id = w.id), '') AS units, "
             "ST_X(w.office) AS lon, ST_Y(w.office) AS lat FROM worker w "
             "JOIN unit u ON u.id = w.unit_id "
-            "WHERE :scope_id IN (u.id, u.village_id, u.township_id, u.county_id) ORDER BY w.id"),
+            f"WHERE {in_scope_sql('u')} ORDER BY w.id"),
             conn, params={"scope_id": scope_id})
         rows["role"] = rows["role"].map(vocab.WORKER_ROLES)
         return rows.rename(columns=headers)
@@ -126,7 +127,7 @@ def layer_file(conn: Connection, layer: str, fmt: str, scope_id: int,
         raise InvalidInput(f"the {role} role may not export {layer}", field="layer")
     frame = gpd.read_postgis(sa.text(LAYER_SQL[layer]), conn, geom_col="geom",
                              params={"scope_id": scope_id})
-    if role == "planner" and "occupied" in frame.columns:
+    if access.aggregates_only(role) and "occupied" in frame.columns:
         # Children placed now: a small count is hidden (capacity stays, occupied empty).
         small = (frame["occupied"] > 0) & (frame["occupied"] < suppress_below)
         frame["occupied"] = frame["occupied"].astype("Int64").mask(small)

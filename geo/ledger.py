@@ -593,7 +593,7 @@ def acting_user(conn: Connection, username: str | None, label: str = "cli"):
         raise InvalidInput("the database holds " + ("no county" if not counties else
                            "several counties") + ": name a login to act as with --as",
                            field="as")
-    return User(id=None, username=label, role="admin", unit_id=counties[0].id,
+    return User(id=None, username=label, role=access.COUNTY_ADMIN, unit_id=counties[0].id,
                 unit_code=counties[0].code, unit_level="county")
 
 

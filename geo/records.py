@@ -13,10 +13,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from geo import identity, vocab
+from geo.access import in_scope_sql
 from geo.errors import Conflict, Forbidden, InvalidInput, NotFound
 from geo.nearest import check_point
 
-_IN_SCOPE = ":scope_id IN (c.id, c.village_id, c.township_id, c.county_id)"
+_IN_SCOPE = in_scope_sql("c")
 
 
 def _cell_of_point(conn: Connection, lon, lat, scope_id: int) -> int:

@@ -18,6 +18,7 @@ from openpyxl import Workbook
 from openpyxl.chart import BarChart, Reference
 from sqlalchemy.engine import Connection
 
+from geo.access import in_scope_sql
 from geo.coverage import blind_spots
 from geo.errors import InvalidInput
 from geo.scope import find_unit
@@ -47,7 +48,7 @@ def month_bounds(month: str) -> tuple[dt.date, dt.date]:
 
 def _figures(conn: Connection, rules: dict, unit_id: int, unit_code: str, first: dt.date,
              last: dt.date, tz: str) -> dict:
-    scope = ":u IN (c.id, c.village_id, c.township_id, c.county_id)"
+    scope = in_scope_sql("c", "u")
     row = conn.execute(sa.text(
         f"""
         SELECT
@@ -102,10 +103,10 @@ COUNT_FIGURES = ("visits", "flagged_visits", "children_registered", "placements"
 def _cell_figures(conn: Connection, scope_id: int, first: dt.date, last: dt.date,
                   tz: str) -> list[dict]:
     """The month's counted figures per cell of the scope (for the planner's pattern)."""
-    sql = """
+    sql = f"""
         WITH cells AS (
             SELECT c.id, c.village_id, c.township_id FROM unit c
-             WHERE c.level = 'cell' AND :u IN (c.id, c.village_id, c.township_id, c.county_id)
+             WHERE c.level = 'cell' AND {in_scope_sql('c', 'u')}
         ), v AS (
             SELECT h.cell_id, count(*) AS visits, count(*) FILTER (WHERE v.flagged) AS flagged
               FROM visit v JOIN child ch ON ch.id = v.child_id

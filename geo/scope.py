@@ -13,13 +13,11 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from geo.access import in_scope_sql
 from geo.errors import InvalidInput, NotFound
 
 # SQL condition: cell alias ``c`` lies in the unit bound as ``:unit_id`` (or all when NULL).
-CELL_IN_SCOPE = (
-    "(CAST(:unit_id AS integer) IS NULL "
-    "OR :unit_id IN (c.id, c.village_id, c.township_id, c.county_id))"
-)
+CELL_IN_SCOPE = in_scope_sql("c", "unit_id", everything_when_null=True)
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,10 @@ import json
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from geo.access import in_scope_sql
 from geo.errors import NotFound
 
-_IN_SCOPE = ":scope_id IN (u.id, u.county_id, u.township_id, u.village_id)"
+_IN_SCOPE = in_scope_sql("u")
 
 
 def unit_tree(conn: Connection, scope_id: int, depth: str = "village") -> list[dict]:

@@ -18,17 +18,15 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from geo import vocab
 from geo.errors import Conflict, Forbidden, NotFound
-
-ROLE_TEXT = {"grid_head": "网格长", "supervisor": "督导员", "grid_worker": "网格员",
-             "admin": "管理员"}
 
 
 def check_return_visit(role: str, kind: str, rules: dict) -> None:
     """:class:`Forbidden` when ``role`` may not record a return visit."""
-    allowed = list(rules.get("return_visit_roles", ["grid_head"]))
+    allowed = list(rules["return_visit_roles"])
     if kind == "return" and role not in allowed:
-        who = "、".join(ROLE_TEXT.get(r, r) for r in allowed)
+        who = "、".join(vocab.ROLE_LABELS.get(r, r) for r in allowed)
         raise Forbidden(f"只有{who}的走访才计为每月回访（return_visit_roles），"
                         f"请以定期随访（regular）记录", field="kind")
 

@@ -49,6 +49,9 @@ WORKER_ROLES = {
 }
 
 # Chinese names of the default risk levels and of the four colour tiers counties use.
+# User roles in Chinese, for messages and pages.
+ROLE_LABELS = {"admin": "管理员", "supervisor": "督导员", "grid_head": "网格长",
+               "grid_worker": "网格员", "planner": "规划人员", "responder": "应急处置人员"}
 RISK_LABELS = {"high": "高", "medium": "中", "low": "低", "red": "红", "yellow": "黄",
                "blue": "蓝", "green": "绿"}
 VISIT_KINDS = {"regular": "定期随访", "return": "回访", "emergency": "紧急"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from geo.access import in_scope_sql
 from geo.errors import InvalidInput, NotFound
 from geo.nearest import check_point
 
@@ -19,7 +20,7 @@ SELECT w.id, w.role, w.name, w.phone, w.active, u.code AS unit, ST_X(w.office) A
          WHERE wu.worker_id = w.id) AS caseload
   FROM worker w JOIN unit u ON u.id = w.unit_id
 """
-_IN_SCOPE = ":scope_id IN (u.id, u.village_id, u.township_id, u.county_id)"
+_IN_SCOPE = in_scope_sql("u")
 
 
 def list_workers(conn: Connection, scope_id: int, limit: int, offset: int,

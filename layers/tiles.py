@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from geo import access
+from geo.access import in_scope_sql
 from geo.errors import InvalidInput, NotFound
 
 MAX_ZOOM = 22
@@ -33,9 +35,9 @@ class TileLayer:
     cluster: str = ""
 
 
-_SCOPE = ":scope_id IN (c.id, c.village_id, c.township_id, c.county_id)"
-ALL = frozenset({"admin", "supervisor", "grid_head", "grid_worker", "planner", "responder"})
-PERSON = ALL - {"planner"}
+_SCOPE = in_scope_sql("c")
+ALL = access.EVERYONE
+PERSON = access.PERSON_ROLES
 
 LAYERS = {layer.name: layer for layer in (
     TileLayer("households", PERSON, f"""
@@ -85,7 +87,7 @@ LAYERS = {layer.name: layer for layer in (
           FROM unit c, bounds
          WHERE c.level = 'township' AND c.geom && bounds.geom4326 AND {_SCOPE}"""),
     # Each cell with its grid worker(s) and their caseload (children in all their cells).
-    TileLayer("coverage", ALL - {"planner", "responder"}, f"""
+    TileLayer("coverage", access.SEES_WORKERS, f"""
         SELECT c.geom, c.id, c.code, c.name,
                COALESCE(string_agg(DISTINCT w.name, '、'), '') AS workers,
                COALESCE(max(load.children), 0) AS caseload,

@@ -241,15 +241,15 @@ def _pages(cfg: dict, user) -> list[tuple[str, str, frozenset[str]]]:
     """The other pages a role works with: (address, text key, roles)."""
     first = today(cfg["timezone"]).replace(day=1)
     last_month = (first - dt.timedelta(days=1)).strftime("%Y-%m")
-    own_route = {"grid_head", "grid_worker"} if user.worker_id else set()
+    own_route = access.OWN_ROUTE_ONLY if user.worker_id else frozenset()
     return [
         (f"/map/route/{user.worker_id}?", "route", frozenset(own_route)),
         ("/map/nearest?", "nearest", access.PLACES_CHILDREN),
         ("/map/planner?", "planner", access.SEES_COVERAGE),
         (f"/api/reports/monthly?format=html&month={last_month}", "report",
-         frozenset({"admin", "supervisor", "planner"})),
+         access.READS_MONTHLY_REPORT),
         ("/api/exports/ledger?kind=children", "ledger",
-         frozenset({"admin", "supervisor", "grid_head", "grid_worker"})),
+         access.EXPORTS_LEDGERS),
     ]
 
 

@@ -47,6 +47,11 @@ def _url(endpoint, ids):
         "/api/coverage/blind-spots": "?type=school",
         "/api/coverage/suggest-sites": "?type=school&k=1",
         "/api/routes": f"?worker={ids['worker']}&date=2026-11-24",
+        "/api/routes/plan": f"?worker={ids['worker']}&from=2026-11-24&days=1",
+        "/api/imports/template": "?kind=children",
+        "/api/exports/ledger": "?kind=facilities",
+        "/api/exports/layer": "?layer=villages&format=geojson",
+        "/api/reports/monthly": "?month=2026-10",
     }.get(path, "")
     return method, path + query
 

@@ -20,7 +20,8 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis.generation import GenerationMode
 from sqlalchemy import make_url
 
-from api.app import create_app, engine_for
+from api.app import create_app
+from api.db import engine_for
 from geo import migrate
 from geo.db import create_database, database_url, drop_database, get_engine
 from geo.demo_users import create_demo_users

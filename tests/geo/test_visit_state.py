@@ -106,3 +106,26 @@ def test_due_visits_for_a_past_day_ignore_later_visits(conn):
             assert pd.Timestamp(r["last_return"]) == want_ret
         else:
             assert want_ret is None or pd.isna(want_ret)
+
+
+def test_any_change_of_a_record_moves_updated_at_but_a_visit_does_not(conn):
+    """Routes are cached under the newest updated_at: a corrected address must move it
+    (it did not: only a moved point did), a recorded visit must not touch the child."""
+    hh, child = conn.execute(sa.text(
+        "SELECT h.id, ch.id FROM household h JOIN child ch ON ch.household_id = h.id "
+        "ORDER BY h.id LIMIT 1")).one()
+    conn.execute(sa.text("UPDATE household SET updated_at = '2020-01-01' WHERE id = :h"),
+                 {"h": hh})
+    conn.execute(sa.text("UPDATE child SET updated_at = '2020-01-01' WHERE id = :c"),
+                 {"c": child})
+    worker = conn.execute(sa.text("SELECT id FROM worker ORDER BY id LIMIT 1")).scalar()
+    conn.execute(sa.text("INSERT INTO visit (child_id, worker_id, visited_at, kind) "
+                         "VALUES (:c, :w, now(), 'regular')"), {"c": child, "w": worker})
+    assert conn.execute(sa.text("SELECT updated_at FROM child WHERE id = :c"),
+                        {"c": child}).scalar().year == 2020
+    conn.execute(sa.text("UPDATE household SET address = address || '号' WHERE id = :h"),
+                 {"h": hh})
+    conn.execute(sa.text("UPDATE child SET name = name || '一' WHERE id = :c"), {"c": child})
+    for table, key in (("household", hh), ("child", child)):
+        assert conn.execute(sa.text(f"SELECT updated_at FROM {table} WHERE id = :k"),
+                            {"k": key}).scalar().year > 2020
