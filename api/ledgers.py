@@ -76,10 +76,6 @@ def import_file(form):
         except Exception:  # the database is gone: the original error says more
             current_app.logger.exception("could not audit a failed import")
         raise
-    if report.written:
-        from layers import status_cache
-
-        status_cache.clear()
     audit.record(conn(), user, "create", f"import_{form['kind']}", ip=client_ip(),
                  detail={**attempt, **{k: v for k, v in report.as_dict().items()
                                        if k != "errors"}})

@@ -28,7 +28,6 @@ from geo.records import (
     update_child,
     update_household,
 )
-from geo.routes import clear_route_cache
 from geo.visit_client import (
     check_return_visit,
     claim_client_id,
@@ -158,10 +157,6 @@ def add_visit(body):
                          kind=body["kind"], outcome=body["outcome"], note=body["note"])
     stamp_visit(conn(), visit["id"], body.get("client_id"), user.id)
     visit["client_id"] = str(body["client_id"]) if body.get("client_id") else None
-    from layers import status_cache
-
-    status_cache.clear()
-    clear_route_cache()
     audit.record(conn(), user, "create", "visit", visit["id"], ip=client_ip(),
                  detail={"child_id": body["child_id"], "flags": visit["flags"]})
     return access.redact_visit(visit, user.role)
@@ -176,10 +171,6 @@ def add_visit(body):
 def delete_visit(visit_id):
     user = current_user()
     gone = undo_visit(conn(), _cfg()["rules"], visit_id, user.id)
-    from layers import status_cache
-
-    status_cache.clear()
-    clear_route_cache()
     audit.record(conn(), user, "delete", "visit", visit_id, ip=client_ip(),
                  detail={"child_id": gone["child_id"], "visited_at": gone["visited_at"],
                          "kind": gone["kind"]})

@@ -10,8 +10,8 @@ The day is the working day: travel plus ``visit_minutes`` per household within
 ``workday_minutes`` (``budget_min`` overrides it; ``full=True`` plans every due household
 regardless of time), the households chosen by priority. Each reason carries its Chinese
 text (``"逾期 12 天（定期随访，高）"``) for the sheet, CSV and GPX. The same data give
-the same route; routes are kept per worker and day until the data change or
-:func:`clear_route_cache` is called (a recorded visit does).
+the same route; routes are kept per worker and day until the database's data generation
+moves (any write to the tables they read, through any path; geo/generation.py).
 
 >>> worker_route(conn, rules, worker_id=12, date="2026-11-24", budget_min=240)  # doctest: +SKIP
 """
@@ -22,6 +22,7 @@ import copy
 import datetime as dt
 import json
 import threading
+import time
 from collections import OrderedDict
 
 import sqlalchemy as sa
@@ -30,6 +31,7 @@ from sqlalchemy.engine import Connection
 from geo import vocab
 from geo.access import cell_in_scope_sql
 from geo.errors import InvalidInput, NotFound
+from geo.generation import MAX_AGE_S, generation
 from geo.roads import RoadNetwork, has_roads
 from geo.routing import Stop, StraightLine, solve_route
 from geo.scope import parse_date
@@ -158,33 +160,21 @@ def stops_out(households: list[dict], order: list[int], legs_m: list[float], rul
 
 
 def data_version(conn: Connection, worker_id: int) -> tuple:
-    """What a worker's route depends on, cheaply: visits, children, households and the
-    worker's units and office. Any change gives a different tuple."""
-    row = conn.execute(sa.text(
-        """
-        SELECT (SELECT count(*) FROM visit), (SELECT max(id) FROM visit),
-               (SELECT count(*) FROM child), (SELECT max(id) FROM child),
-               (SELECT max(updated_at) FROM child),
-               (SELECT count(*) FROM household), (SELECT max(id) FROM household),
-               (SELECT max(updated_at) FROM household),
-               (SELECT string_agg(unit_id::text, ',' ORDER BY unit_id) FROM worker_unit
-                 WHERE worker_id = :w),
-               (SELECT ST_AsText(office) || unit_id || active::text FROM worker
-                 WHERE id = :w),
-               (SELECT count(*) FROM road)
-        """), {"w": worker_id}).one()
-    return tuple(str(v) for v in row)
+    """What a worker's route depends on: the database's data generation, which every
+    write to visits, children, households, workers, units and roads moves forward."""
+    return (generation(conn),)
 
 
 def cached(key: tuple, compute):
     """``compute()`` kept under ``key`` (a copy is returned, so callers may change it)."""
     with _CACHE_LOCK:
-        if key in _CACHE:
+        hit = _CACHE.get(key)
+        if hit is not None and time.monotonic() - hit[0] < MAX_AGE_S:
             _CACHE.move_to_end(key)
-            return copy.deepcopy(_CACHE[key])
+            return copy.deepcopy(hit[1])
     value = compute()
     with _CACHE_LOCK:
-        _CACHE[key] = copy.deepcopy(value)
+        _CACHE[key] = (time.monotonic(), copy.deepcopy(value))
         while len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
     return value

@@ -1,7 +1,8 @@
 """Cell statuses for the map's status layer, computed once per scope and day and kept a
 while, so the tiles of a view do not each recompute the visit rules. The key holds the
-day, so statuses roll over at midnight; a visit or an import through the API clears the
-cache; writes behind the API's back show after at most ``TTL_S`` seconds."""
+day, so statuses roll over at midnight, and the database's data generation, which any
+write to visits, children, households or units moves forward (geo/generation.py): no
+caller has to clear it, and a write by another process shows too."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ import time
 
 from sqlalchemy.engine import Connection
 
+from geo.generation import MAX_AGE_S, generation
 from geo.scope import today
 from geo.visits import cell_status
 
-TTL_S = 600
+TTL_S = MAX_AGE_S
 _cache: dict[tuple, tuple[float, dict[int, dict]]] = {}
 _lock = threading.Lock()
 
@@ -25,13 +27,17 @@ def statuses(conn: Connection, rules: dict, unit_code: str, tz: str,
     """cell id -> status row for every cell under ``unit_code`` (single-flight); ``as_of``
     defaults to today on the county's clock."""
     as_of = as_of or today(tz)
-    key = (unit_code, as_of, tz, json.dumps(rules, sort_keys=True, default=str))
+    key = (unit_code, as_of, tz, json.dumps(rules, sort_keys=True, default=str),
+           generation(conn))
     with _lock:
         hit = _cache.get(key)
         if hit and time.monotonic() - hit[0] < TTL_S:
             return hit[1]
         rows = cell_status(conn, rules, as_of=as_of, unit=unit_code, tz=tz)
         value = {r["cell_id"]: r for r in rows}
+        # Old generations are never asked for again.
+        for old in [k for k in _cache if k[:4] == key[:4]]:
+            del _cache[old]
         _cache[key] = (time.monotonic(), value)
         return value
 
