@@ -33,6 +33,11 @@ class TileLayer:
     cluster_below: int | None = None
     cluster_by: str = ""
     cluster: str = ""
+    # Visit statuses joined in as :statuses, per "cell" or summed per "village"
+    # (layers/serve.py provides them from the status cache).
+    statuses: str | None = None
+    # Every request for this layer is audited (tiles with people's points).
+    audited: bool = False
 
 
 _SCOPE = in_scope_sql("c")
@@ -44,7 +49,7 @@ LAYERS = {layer.name: layer for layer in (
         SELECT h.geom, h.id, c.code AS cell, 1 AS households,
                (SELECT count(*) FROM child ch WHERE ch.household_id = h.id) AS children
           FROM household h JOIN unit c ON c.id = h.cell_id, bounds
-         WHERE h.geom && bounds.geom4326 AND {_SCOPE}""", min_zoom=13,
+         WHERE h.geom && bounds.geom4326 AND {_SCOPE}""", min_zoom=13, audited=True,
               cluster_below=15, cluster_by="cell",
               cluster="count(*) AS households, sum(children)::int AS children"),
     TileLayer("facilities", ALL, f"""
@@ -67,7 +72,7 @@ LAYERS = {layer.name: layer for layer in (
                    AS s(cell_id int, status text, children int, overdue_children int,
                         days_since_visit int)
          WHERE c.level = 'cell' AND c.id = s.cell_id AND c.geom && bounds.geom4326""",
-              min_zoom=11),
+              min_zoom=11, statuses="cell"),
     # Below zoom 11 the same statuses summed per village (a city has ~20,000 cells).
     TileLayer("village_status", ALL, """
         SELECT c.geom, c.id, c.code, c.name, s.cells, s.not_up_to_date, s.children,
@@ -81,7 +86,7 @@ LAYERS = {layer.name: layer for layer in (
                    AS s(village_id int, cells int, not_up_to_date int, children int,
                         overdue_children int)
          WHERE c.level = 'village' AND c.id = s.village_id
-           AND c.geom && bounds.geom4326""", max_zoom=10),
+           AND c.geom && bounds.geom4326""", max_zoom=10, statuses="village"),
     TileLayer("townships", ALL, f"""
         SELECT c.geom, c.id, c.code, c.name
           FROM unit c, bounds
