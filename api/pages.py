@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlencode
 
 from flask import Blueprint, current_app, request
 from flask_wtf.csrf import generate_csrf
 
 from api.auth import current_user, page_login_required
-from api.request import lang
+from api.db import conn
+from api.request import blind_for_planner, lang, route_for_reader, sites_for_planner
 from api.security import nonce
 from geo import access
+from geo.coverage import blind_spots, suggest_sites
+from geo.errors import InvalidInput
+from geo.scope import check_day, parse_date
+from geo.units import unit_bounds, unit_centre, villages_geojson
 from webmap.placement import placement_page
 from webmap.planner import planner_page
 from webmap.route_sheet import route_page
@@ -34,7 +40,7 @@ def favicon():
 def supervisor():
     user = current_user()
     html = supervisor_map(current_app.config["GRIDMAP"], user, lang(), generate_csrf(),
-                          nonce())
+                          nonce(), bounds=unit_bounds(conn(), user.unit_id))
     return html, 200, {"Content-Type": "text/html; charset=utf-8"}
 
 
@@ -42,12 +48,7 @@ def supervisor():
 @page_login_required(*sorted(access.SEES_ROUTES))
 def route_sheet(worker):
     """A worker's route for a day (?date=YYYY-MM-DD&within_days=N&budget_min=M)."""
-    from urllib.parse import urlencode
 
-    from api.db import conn
-    from api.request import route_for_reader
-    from geo.errors import InvalidInput
-    from geo.scope import check_day, parse_date
 
     try:
         within = int(request.args.get("within_days", 7))
@@ -73,11 +74,6 @@ def route_sheet(worker):
 @page_login_required(*sorted(access.SEES_COVERAGE))
 def planner():
     """Coverage per village for a facility type (?type=school), aggregates only."""
-    from api.db import conn
-    from api.request import blind_for_planner, sites_for_planner
-    from geo.coverage import blind_spots, suggest_sites
-    from geo.errors import InvalidInput
-    from geo.units import villages_geojson
 
     user = current_user()
     cfg = current_app.config["GRIDMAP"]
@@ -92,7 +88,7 @@ def planner():
         coverage = blind_for_planner(coverage, ftype, None, unit)
         sites = sites_for_planner(sites, ftype, None, unit)
     html = planner_page(cfg, ftype, coverage, sites, villages_geojson(conn(), user.unit_id),
-                        lang(), nonce())
+                        lang(), nonce(), bounds=unit_bounds(conn(), user.unit_id))
     return html, 200, {"Content-Type": "text/html; charset=utf-8"}
 
 
@@ -100,8 +96,6 @@ def planner():
 @page_login_required()
 def nearest():
     """Emergency placement: the nearest suitable facilities and a bed reservation."""
-    from api.db import conn
-    from geo.units import unit_centre
 
     user = current_user()
     html = placement_page(current_app.config["GRIDMAP"], lang(), generate_csrf(),

@@ -143,7 +143,7 @@ def inbox(q):
 @login_required(*COUNTERS)
 @bp.input(CountsQuery, location="query", arg_name="q")
 @bp.output(AnyObject)
-@bp.doc(summary="Open reports per unit (planners: counts under 5 hidden)",
+@bp.doc(summary="Open reports per unit (planners: small counts hidden)",
         security="BearerAuth")
 def report_counts(q):
     user = current_user()

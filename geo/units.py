@@ -79,6 +79,16 @@ def villages_geojson(conn: Connection, scope_id: int, tolerance: float = 0.0003)
         """), {"scope_id": scope_id, "tol": tolerance}).scalar_one()
 
 
+def unit_bounds(conn: Connection, unit_id: int) -> list[list[float]]:
+    """The unit's extent as Leaflet bounds ``[[south, west], [north, east]]``, so a map
+    opens on the user's own area (no centre is written into the pages)."""
+    row = conn.execute(sa.text(
+        "SELECT ST_YMin(b), ST_XMin(b), ST_YMax(b), ST_XMax(b) FROM "
+        "(SELECT ST_Extent(geom)::geometry AS b FROM unit WHERE id = :u) x"),
+        {"u": unit_id}).one()
+    return [[row[0], row[1]], [row[2], row[3]]]
+
+
 def unit_centre(conn: Connection, unit_id: int) -> tuple[float, float]:
     """A point inside the unit (lon, lat), to centre a map on it."""
     row = conn.execute(sa.text(

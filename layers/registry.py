@@ -128,7 +128,8 @@ PLANNER: list[MapLayer] = [
                     ("uncovered", "服务半径外", "Beyond reach")),
              legend={**{label: {"zh": f"半径外 {label}", "en": f"{label} beyond reach"}
                         for _, _, label in SHARE_BANDS},
-                     "none": {"zh": "无儿童或少于5人", "en": "None, or under 5"}},
+                     "none": {"zh": "无儿童或人数过少（不显示）",
+                              "en": "None, or too few to show"}},
              source="aggregate"),
     MapLayer("blind_spots", {"zh": "服务盲区（有半径外儿童的网格）",
                              "en": "Blind spots (cells with children beyond reach)"},

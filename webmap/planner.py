@@ -18,18 +18,18 @@ TEXT = {
     "zh": {"title": "服务盲区规划视图", "village": "村/社区", "children": "未成年人",
            "beyond": "服务半径外", "share": "占比", "sites": "建议新址", "adds": "可新覆盖",
            "area": "盲区面积", "km2": "平方公里", "csv": "下载 CSV", "type": "机构类型",
-           "reach": "服务半径", "m": "米", "suppressed": "少于5人不显示",
+           "reach": "服务半径", "m": "米", "suppressed": "少于{n}人不显示",
            "legend": "图例"},
     "en": {"title": "Coverage and blind spots", "village": "Village", "children": "Children",
            "beyond": "Beyond reach", "share": "Share", "sites": "Suggested sites",
            "adds": "Would reach", "area": "Blind-spot area", "km2": "km²", "csv": "CSV",
            "type": "Facility type", "reach": "Reach", "m": "m",
-           "suppressed": "counts under 5 hidden", "legend": "Legend"},
+           "suppressed": "counts under {n} hidden", "legend": "Legend"},
 }
 
 
 def planner_page(cfg: dict, facility_type: str, coverage: dict, sites: dict,
-                 villages_geojson: dict, lang: str, nonce: str = "") -> str:
+                 villages_geojson: dict, lang: str, nonce: str = "", bounds=None) -> str:
     t = TEXT[lang]
     by_code = {v["code"]: v for v in coverage["villages"]}
     for feature in villages_geojson["features"]:
@@ -45,7 +45,7 @@ def planner_page(cfg: dict, facility_type: str, coverage: dict, sites: dict,
         for key, *_ in planner_layer("village_coverage").popup:
             if isinstance(feature["properties"].get(key), str):
                 feature["properties"][key] = text(feature["properties"][key])
-    m = offline_map(cfg, location=[26.5, 101.7], zoom=10, height="60vh",
+    m = offline_map(cfg, zoom=10, height="60vh", bounds=bounds,
                     title=f"{t['title']} · {vocab.FACILITY_TYPES[facility_type]}")
     villages, blind, site = (planner_layer(n) for n in
                              ("village_coverage", "blind_spots", "suggested_sites"))
@@ -96,7 +96,7 @@ def planner_page(cfg: dict, facility_type: str, coverage: dict, sites: dict,
       <p id="gm-totals">{t['reach']} {coverage['reach_m']:,.0f} {t['m']} ·
         {t['children']} {n(total['children'])} · {t['beyond']} {n(total['uncovered_children'])}
         · {t['area']} {coverage['area']['km2']:,.1f} {t['km2']}
-        <small>（{t['suppressed']}）</small></p>
+        <small>（{t['suppressed'].format(n=cfg['rules']['suppress_below'])}）</small></p>
       <h2>{t['sites']}</h2>
       <table id="gm-sites"><tr><th>#</th><th>{t['village']}</th><th>{t['adds']}</th></tr>
         {site_rows}</table>

@@ -73,12 +73,13 @@ def _table(headers: list[str], rows: list[list], empty: str) -> str:
 
 def _page(cfg: dict, lang: str, title: str, fields: list[tuple[str, str]],
           sections: list[tuple[str, str]], point: tuple[float, float] | None,
-          nonce: str = "") -> str:
+          nonce: str = "", bounds=None) -> str:
     """The page: a small map at ``point``, then the fields and the sections (escaped
     values in, HTML out)."""
     t = TEXT[lang]
-    centre = [point[1], point[0]] if point else [26.5, 101.7]
-    m = offline_map(cfg, location=centre, zoom=15, height="30vh", title=title)
+    centre = [point[1], point[0]] if point else None
+    m = offline_map(cfg, location=centre, zoom=15, height="30vh", title=title,
+                    bounds=None if point else bounds)
     Boundaries().add_to(m)
     if point:
         folium.CircleMarker(centre, radius=8, color="#b71c1c", fill=True,

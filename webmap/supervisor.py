@@ -253,10 +253,12 @@ def _pages(cfg: dict, user) -> list[tuple[str, str, frozenset[str]]]:
     ]
 
 
-def supervisor_map(cfg: dict, user, lang: str = "zh", csrf: str = "", nonce: str = "") -> str:
-    """The whole HTML page for ``user`` in ``lang`` ("zh" or "en")."""
+def supervisor_map(cfg: dict, user, lang: str = "zh", csrf: str = "", nonce: str = "",
+                   bounds=None) -> str:
+    """The whole HTML page for ``user`` in ``lang`` ("zh" or "en"), opened on
+    ``bounds`` (the user's area)."""
     text = TEXT[lang]
-    m = offline_map(cfg, location=[26.5, 101.7], zoom=10, title=text["title"])
+    m = offline_map(cfg, zoom=10, title=text["title"], bounds=bounds)
     other = "?lang=" + ("en" if lang == "zh" else "zh")
     suffix = "&lang=en" if lang == "en" else ""
     pages = [(href + suffix, text[key]) for href, key, roles in _pages(cfg, user)
