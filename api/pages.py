@@ -10,10 +10,9 @@ from flask_wtf.csrf import generate_csrf
 
 from api.auth import current_user, page_login_required
 from api.db import conn
-from api.request import blind_for_planner, lang, route_for_reader, sites_for_planner
+from api.request import coverage_for_reader, lang, route_for_reader
 from api.security import nonce
 from geo import access
-from geo.coverage import blind_spots, suggest_sites
 from geo.errors import InvalidInput
 from geo.scope import check_day, parse_date
 from geo.units import unit_bounds, unit_centre, villages_geojson
@@ -78,15 +77,7 @@ def planner():
     user = current_user()
     cfg = current_app.config["GRIDMAP"]
     ftype = request.args.get("type", "school")
-    if ftype not in cfg["rules"]["service_reach_m"]:
-        raise InvalidInput(f"no service reach for facility type {ftype}", field="type")
-    unit = user.unit_code
-    coverage = blind_spots(conn(), cfg["rules"], ftype, unit=unit)
-    coverage.pop("cells")
-    sites = suggest_sites(conn(), cfg["rules"], ftype, 5, unit=unit)
-    if access.aggregates_only(user.role):
-        coverage = blind_for_planner(coverage, ftype, None, unit)
-        sites = sites_for_planner(sites, ftype, None, unit)
+    coverage, sites = coverage_for_reader(ftype, 5)
     html = planner_page(cfg, ftype, coverage, sites, villages_geojson(conn(), user.unit_id),
                         lang(), nonce(), bounds=unit_bounds(conn(), user.unit_id))
     return html, 200, {"Content-Type": "text/html; charset=utf-8"}

@@ -13,6 +13,7 @@ from api.auth import client_ip, current_user
 from api.db import conn, engine_for
 from geo import access, audit, suppression
 from geo.children import find_child
+from geo.coverage import blind_spots, suggest_sites
 from geo.errors import InvalidInput, NotFound
 from geo.records import household_in_scope
 from geo.routes import worker_route
@@ -146,3 +147,20 @@ def route_for_reader(q) -> dict:
                  detail={"children": [c["child_id"] for s in route["stops"]
                                       for c in s["children"]]})
     return route
+
+
+def coverage_for_reader(facility_type: str, k: int) -> tuple[dict, dict]:
+    """Blind spots per village and the ``k`` best new sites for a facility type over the
+    reader's area, as the reader may see them (planners: the suppression pattern)."""
+    cfg, user = config(), current_user()
+    if facility_type not in cfg["rules"]["service_reach_m"]:
+        raise InvalidInput(f"no service reach for facility type {facility_type}",
+                           field="type")
+    unit = user.unit_code
+    coverage = blind_spots(conn(), cfg["rules"], facility_type, unit=unit)
+    coverage.pop("cells")
+    sites = suggest_sites(conn(), cfg["rules"], facility_type, k, unit=unit)
+    if access.aggregates_only(user.role):
+        coverage = blind_for_planner(coverage, facility_type, None, unit)
+        sites = sites_for_planner(sites, facility_type, None, unit)
+    return coverage, sites
