@@ -75,10 +75,12 @@ def js(value) -> str:
 
 
 def render_page(m: folium.Map, lang: str, below: str = "", css: str | None = None,
-                nonce: str = "", script: str = "") -> str:
+                nonce: str = "", script: str = "", scripts: tuple[str, ...] | list = ()
+                ) -> str:
     """The map's HTML page in ``lang``, with ``below`` (our own markup, values escaped,
     no scripts) after the map and ``script`` (our own code, values put in with
-    :func:`js`) after folium's. With ``css``, a phone viewport and that stylesheet of ours.
+    :func:`js`) after folium's, then our static ``scripts`` (file names under static/).
+    With ``css``, a phone viewport and that stylesheet of ours.
 
     The inline scripts carry ``nonce``, the request's Content-Security-Policy nonce: only
     the blocks written here and folium's header switches get it, so a ``<script>`` that
@@ -110,6 +112,7 @@ def render_page(m: folium.Map, lang: str, below: str = "", css: str | None = Non
 {root.script.render()}
 {script}
 </script>
+{"".join(f'<script src="{STATIC}/{html.escape(name)}"></script>' for name in scripts)}
 </body>
 </html>
 """

@@ -5,14 +5,15 @@ reaches this page."""
 
 from __future__ import annotations
 
-import html
+import json
 
 import folium
 
 from geo import vocab
 from geo.spreadsheet import neutralise
 from layers.registry import planner_layer, share_band
-from webmap.base import Legend, js, offline_map, render_page, text, tooltip
+from webmap.base import Legend, offline_map, render_page, text, tooltip
+from webmap.templating import render
 
 TEXT = {
     "zh": {"title": "服务盲区规划视图", "village": "村/社区", "children": "未成年人",
@@ -71,53 +72,14 @@ def planner_page(cfg: dict, facility_type: str, coverage: dict, sites: dict,
     if villages_geojson["features"]:
         m.fit_bounds(folium.GeoJson(villages_geojson).get_bounds())
 
-    def n(v):
-        return "–" if v is None else f"{v:,}"
+    panel = render(
+        "planner_panel.html", t=t, lang=lang, facility_type=facility_type,
+        types=[(k, label) for k, label in vocab.FACILITY_TYPES.items()
+               if k in cfg["rules"]["service_reach_m"]],
+        coverage=coverage, sites=sites, suppress_below=cfg["rules"]["suppress_below"],
+        rows_json=json.dumps([[neutralise(v["name"]), v["children"], v["uncovered_children"]]
+                              for v in coverage["villages"]], ensure_ascii=False),
+        csv_head=f"\ufeff{t['village']},{t['children']},{t['beyond']}\n")
+    return render_page(m, lang, panel, css="planner.css", nonce=nonce,
+                       scripts=["planner.js"])
 
-    rows = "".join(
-        f"<tr><td>{html.escape(v['name'])}</td><td class='n'>{n(v['children'])}</td>"
-        f"<td class='n'>{n(v['uncovered_children'])}</td></tr>"
-        for v in coverage["villages"])
-    site_rows = "".join(
-        f"<tr><td>{i}</td><td>{html.escape(s['cell_name'] or '')} "
-        f"{html.escape(s['cell_code'] or '')}</td>"
-        f"<td class='n'>{n(s['children_added'])}</td></tr>"
-        for i, s in enumerate(sites["sites"], start=1))
-    types = "".join(
-        f'<option value="{k}"{" selected" if k == facility_type else ""}>{label}</option>'
-        for k, label in vocab.FACILITY_TYPES.items() if k in cfg["rules"]["service_reach_m"])
-    total = coverage["totals"]
-    panel = f"""
-    <div id="gm-planner">
-      <h1>{t['title']}</h1>
-      <form method="get"><label>{t['type']}
-        <select id="gm-type" name="type">{types}</select></label>
-        <input type="hidden" name="lang" value="{lang}"></form>
-      <p id="gm-totals">{t['reach']} {coverage['reach_m']:,.0f} {t['m']} ·
-        {t['children']} {n(total['children'])} · {t['beyond']} {n(total['uncovered_children'])}
-        · {t['area']} {coverage['area']['km2']:,.1f} {t['km2']}
-        <small>（{t['suppressed'].format(n=cfg['rules']['suppress_below'])}）</small></p>
-      <h2>{t['sites']}</h2>
-      <table id="gm-sites"><tr><th>#</th><th>{t['village']}</th><th>{t['adds']}</th></tr>
-        {site_rows}</table>
-      <h2>{t['village']}</h2>
-      <p><a id="gm-csv" download="coverage.csv" href="#">{t['csv']}</a></p>
-      <table id="gm-villages"><tr><th>{t['village']}</th><th>{t['children']}</th>
-        <th>{t['beyond']}</th></tr>{rows}</table>
-    </div>"""
-    rows_js = js([[neutralise(v["name"]), v["children"], v["uncovered_children"]]
-                  for v in coverage["villages"]])
-    head_js = js(f"\ufeff{t['village']},{t['children']},{t['beyond']}\n")
-    script = f"""
-    (function () {{
-      var data = {rows_js};
-      var csv = {head_js} + data.map(
-        function (r) {{ return r.map(function (x) {{ return x === null ? '' : x; }})
-          .join(','); }}).join('\\n');
-      document.getElementById('gm-csv').href =
-        URL.createObjectURL(new Blob([csv], {{type: 'text/csv'}}));
-      var type = document.getElementById('gm-type');
-      type.addEventListener('change', function () {{ type.form.submit(); }});
-      window.gridmap = {{ready: true}};
-    }})();"""
-    return render_page(m, lang, panel, css="planner.css", nonce=nonce, script=script)
