@@ -1,7 +1,6 @@
 """Tour quality against LKH-3 (elkai, a test-only dependency: its licence is
 non-commercial, so it never enters the product code)."""
 
-import time
 
 import numpy as np
 import pytest
@@ -23,10 +22,8 @@ def test_sixty_demo_households_within_one_percent_of_lkh(conn):
         "WHERE c.village_id = :v ORDER BY h.id LIMIT 61"), {"v": village}).all(), dtype=float)
     assert len(pts) == 61
     dist = StraightLine(1.3).matrix(pts)
-    started = time.perf_counter()
     ours = tour_length(solve_tour(dist), dist)
-    elapsed = time.perf_counter() - started
     lkh = elkai.DistanceMatrix(np.round(dist).astype(int).tolist()).solve_tsp(runs=10)
     best = tour_length(lkh[:-1], dist)
     assert ours <= best * 1.01, (ours, best)
-    assert elapsed < 3.0  # 1 s on an idle core; the test machine is shared
+    # Its speed (≤ 1 s for 100 stops) is measured by bench/routes.py, not asserted here.

