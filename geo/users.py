@@ -134,11 +134,13 @@ def issue_token(conn: Connection, user: User, hours: float = TOKEN_HOURS,
 
 
 def user_for_token(conn: Connection, token: str, kind: str = "token") -> User | None:
+    """The active user behind a live token or session id, in one round trip (every API
+    request asks this)."""
     row = conn.execute(sa.text(
-        "SELECT user_id FROM api_token "
-        "WHERE token_hash = :h AND kind = :k AND expires_at > now()"),
+        _USER + " JOIN api_token t ON t.user_id = a.id WHERE t.token_hash = :h "
+        "AND t.kind = :k AND t.expires_at > now() AND a.active"),
         {"h": _digest(token), "k": kind}).first()
-    return get_user(conn, row.user_id) if row else None
+    return User(*row) if row else None
 
 
 def revoke_token(conn: Connection, token: str, kind: str = "token") -> bool:
