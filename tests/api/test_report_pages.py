@@ -108,3 +108,73 @@ def test_history_in_chinese(as_role, spot):
     text = as_role("supervisor", "GET", f"/reports/{rid}").get_data(as_text=True)
     assert "受理" in text and "经核实不属实：核实无此事" in text and "unfounded" not in text
     assert 'data-action="accept"' not in text and 'id="gm-place"' not in text
+
+
+@pytest.fixture
+def free_child(engine, logins):
+    """A child of the grid worker's village without an active placement."""
+    with engine.connect() as conn:
+        return conn.execute(sa.text(
+            "SELECT ch.id FROM child ch JOIN household h ON h.id = ch.household_id "
+            "JOIN unit c ON c.id = h.cell_id JOIN unit v ON v.id = c.village_id "
+            "WHERE v.code = :v AND NOT ch.has_disability AND NOT EXISTS (SELECT 1 FROM "
+            "placement p WHERE p.child_id = ch.id AND p.status = 'active') "
+            "AND ch.birth_date < now() - interval '7 years' ORDER BY ch.id LIMIT 1"),
+            {"v": logins["grid_worker"]["unit"]}).scalar_one()
+
+
+def test_placement_page_from_a_report(as_role, spot, free_child, engine, other_child):
+    rid = _file(as_role, spot, child_id=free_child)
+    page = as_role("responder", "GET", f"/map/nearest?report={rid}")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert f'id="gm-child" size="8" type="number" value="{free_child}"' in text
+    assert '"report": {"age": ' in text and f'"id": {rid}' in text
+    with engine.connect() as conn:
+        assert conn.execute(sa.text(
+            "SELECT count(*) FROM audit_log WHERE resource = 'report' AND action = 'read' "
+            "AND resource_id = :r AND detail->>'page' = 'placement'"),
+            {"r": str(rid)}).scalar() == 1
+    elsewhere = _file(as_role, spot, where="other")
+    assert as_role("grid_head", "GET", f"/map/nearest?report={elsewhere}").status_code == 404
+    assert as_role("planner", "GET", f"/map/nearest?report={rid}").status_code == 403
+    bad = as_role("responder", "GET", "/map/nearest?report=x")
+    assert bad.status_code == 400 and bad.get_json()["error"]["field"] == "report"
+
+
+def test_child_placements_and_record_page(as_role, spot, free_child, engine, other_child):
+    rid = _file(as_role, spot, child_id=free_child)
+    listed = as_role("responder", "GET", f"/api/children/{free_child}/placements")
+    assert listed.status_code == 200
+    who = listed.get_json()["child"]
+    assert who["id"] == free_child and who["name"] and 0 <= who["age"] < 18
+    assert as_role("grid_head", "GET",
+                   f"/api/children/{other_child}/placements").status_code == 404
+    assert as_role("planner", "GET",
+                   f"/api/children/{free_child}/placements").status_code == 403
+    near = as_role("responder", "GET", f"/api/facilities/nearest?child_id={free_child}"
+                   "&need_bed=true&k=1").get_json()["facilities"][0]
+    placed = as_role("responder", "POST", "/api/placements", json={
+        "child_id": free_child, "facility_id": near["id"], "report_id": rid})
+    assert placed.status_code == 201, placed.get_json()
+    pid = placed.get_json()["id"]
+    try:
+        items = as_role("responder", "GET",
+                        f"/api/children/{free_child}/placements").get_json()["items"]
+        assert items[0]["id"] == pid and items[0]["report_id"] == rid
+        report = as_role("responder", "GET", f"/reports/{rid}").get_data(as_text=True)
+        assert near["name"] in report and "在住" in report and "处置中" in report
+        assert as_role("responder", "POST", f"/api/placements/{pid}/release",
+                       json={"reason": "to_relatives"}).status_code == 200
+        record = as_role("responder", "GET", f"/record/child/{free_child}").get_data(
+            as_text=True)
+        assert "交亲属照料" in record and f"/reports/{rid}" in record
+        report = as_role("responder", "GET", f"/reports/{rid}").get_data(as_text=True)
+        assert "交亲属照料" in report and "已离开" in report
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(
+                "UPDATE facility SET occupied = occupied - 1 WHERE id = :f AND "
+                "EXISTS (SELECT 1 FROM placement WHERE id = :p AND status = 'active')"),
+                {"f": near["id"], "p": pid})
+            conn.execute(sa.text("DELETE FROM placement WHERE id = :p"), {"p": pid})

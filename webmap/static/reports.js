@@ -32,6 +32,7 @@
   }
   function smallMap(id, centre, zoom) {
     var map = L.map(id, {zoomControl: true}).setView(centre, zoom);
+    map.attributionControl.setPrefix(false);
     if (cfg.basemap) {
       L.tileLayer(cfg.basemap.url, {attribution: cfg.basemap.attr, maxZoom: 19}).addTo(map);
     }
