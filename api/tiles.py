@@ -13,7 +13,7 @@ from layers.tiles import ALL, cells_in_tile, layer_for, tile
 
 bp = APIBlueprint("tiles", __name__, tag="tiles")
 # Tiles with people's points: every request is in the audit log (tile and unit).
-PERSON_TILES = {"households"}
+PERSON_TILES = {"households", "reports"}
 
 
 @bp.get("/tiles/<layer>/<int:z>/<int:x>/<int:y>.pbf")
@@ -38,7 +38,8 @@ def get_tile(layer, z, x, y):
     threshold = int(current_app.config["GRIDMAP"]["rules"]["suppress_below"]) \
         if user.role == "planner" else 0
     data = tile(conn(), definition, z, x, y, user.unit_id, statuses, reach,
-                suppress_below=threshold)
+                suppress_below=threshold,
+                tz=current_app.config["GRIDMAP"].get("timezone") or "Asia/Shanghai")
     if definition.name in PERSON_TILES:
         audit.record(conn(), user, "read", f"tile_{definition.name}", f"{z}/{x}/{y}",
                      ip=client_ip(), detail={"z": z, "x": x, "y": y,

@@ -178,3 +178,41 @@ def test_child_placements_and_record_page(as_role, spot, free_child, engine, oth
                 "EXISTS (SELECT 1 FROM placement WHERE id = :p AND status = 'active')"),
                 {"f": near["id"], "p": pid})
             conn.execute(sa.text("DELETE FROM placement WHERE id = :p"), {"p": pid})
+
+
+def _tile_of(lon, lat, z):
+    import math
+
+    n = 2 ** z
+    return (int((lon + 180) / 360 * n),
+            int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n))
+
+
+def test_report_layer_by_time_left_and_scope(as_role, spot, engine):
+    import mapbox_vector_tile
+
+    mine = _file(as_role, spot)                                     # serious: 24 h
+    late = _file(as_role, spot, severity="general", reported_at="2026-01-01T08:00:00+08:00")
+    other = _file(as_role, spot, where="other", severity="urgent")
+
+    def features(role, where):
+        x, y = _tile_of(spot[where]["x"], spot[where]["y"], 14)
+        resp = as_role(role, "GET", f"/tiles/reports/14/{x}/{y}.pbf")
+        assert resp.status_code == 200
+        layer = mapbox_vector_tile.decode(resp.data).get("reports", {"features": []})
+        return {f["properties"]["id"]: f["properties"] for f in layer["features"]}
+
+    got = features("grid_worker", "mine")
+    assert got[mine]["band"] == "within_24h" and got[mine]["severity_label"] == "严重"
+    assert got[late]["band"] == "overdue" and got[late]["state"] == "待受理"
+    assert features("admin", "other")[other]["band"] == "within_1h"
+    assert other not in features("grid_worker", "other")
+    x, y = _tile_of(spot["mine"]["x"], spot["mine"]["y"], 14)
+    assert as_role("planner", "GET", f"/tiles/reports/14/{x}/{y}.pbf").status_code == 403
+    with engine.connect() as conn:
+        assert conn.execute(sa.text(
+            "SELECT count(*) FROM audit_log WHERE resource = 'tile_reports'")).scalar() >= 3
+    from layers.registry import layers_for
+
+    assert "reports" in {layer.name for layer in layers_for("responder")}
+    assert "reports" not in {layer.name for layer in layers_for("planner")}
