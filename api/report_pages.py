@@ -88,6 +88,19 @@ FIELD_LABELS = {
 }
 
 
+# What to do about a refused field, in the words of the form (the API's own message is
+# shown when no hint fits).
+FIELD_HINTS = {
+    "lon": "地点须在您辖区内的网格中：请在地图上重新点选，或检查经纬度与坐标系",
+    "lat": "请同时填写经度和纬度",
+    "village": "所选村/社区不在您的辖区内，或与坐标所在村/社区不符",
+    "address": "按村/社区定位时需要填写地址",
+    "reported_at": "报告时间不能晚于现在，也不能早于五年前",
+    "child_id": "辖区内没有这个儿童",
+    "child_age": "年龄须在 0 到 17 岁之间",
+}
+
+
 def basemap() -> dict | None:
     """The base map's tile URL and attribution for a page's small Leaflet map (None: no
     base map, e.g. on a closed network; the village outlines still show)."""
@@ -116,7 +129,7 @@ def new():
     sources = [(s, vocab.REPORT_SOURCES.get(s, s)) for s in _cfg()["reports"]["sources"]]
     page_config = {"page": "new", "csrf": generate_csrf(), "offset": f"{offset[:3]}:{offset[3:]}",
                    "centre": [centre[1], centre[0]], "basemap": basemap(),
-                   "fields": FIELD_LABELS, "sexes": vocab.SEXES}
+                   "fields": FIELD_LABELS, "hints": FIELD_HINTS, "sexes": vocab.SEXES}
     return _render("reports_new.html", sources=sources, villages=villages,
                    now_local=now.strftime("%Y-%m-%dT%H:%M"), page_config=page_config,
                    route=_cfg()["reports"]["route"],
@@ -191,4 +204,4 @@ def show(report_id):
         can_place=is_open and user.role in access.PLACES_CHILDREN,
         page_config={"page": "show", "id": report_id, "csrf": generate_csrf(),
                      "point": [row["lat"], row["lon"]] if row["lon"] is not None else None,
-                     "basemap": basemap(), "fields": FIELD_LABELS})
+                     "basemap": basemap(), "fields": FIELD_LABELS, "hints": {}})

@@ -259,7 +259,7 @@ class PlacementTool(MacroElement):
         if (c && (pre.age === null || pre.age === undefined)) { takeNeeds(c); }
         showWho();
         if (pre.lon !== undefined && pre.lon !== null) { return search(false); }
-      }).then(function () { window.gridmap.ready = true; });
+      }).catch(function () {}).then(function () { window.gridmap.ready = true; });
     });
     {% endmacro %}
     """)

@@ -185,3 +185,22 @@ def test_unaccepted_general_report_reaches_the_township(page, server, logins, lo
     assert "逾期自动升级" in history and "村/社区 → 乡镇/街道" in history
     assert page.locator("#gm-accept").count() == 1
     assert page.console_errors == []
+
+
+def test_intake_says_what_is_wrong_in_chinese(phone, server, logins, login):
+    login(phone, logins["grid_worker"])
+    phone.goto(f"{server}/reports/new")
+    phone.wait_for_function("() => window.gridmap && window.gridmap.ready")
+    phone.click("#gm-submit")
+    assert "发生了什么" in phone.inner_text("#gm-form-error")
+    phone.fill("#description", "有孩子在路边乞讨")
+    # A point far outside the worker's village.
+    phone.fill("#lon", "101.0")
+    phone.fill("#lat", "27.5")
+    phone.click("#gm-submit")
+    phone.wait_for_function(
+        "() => document.getElementById('gm-form-error').textContent.length > 0")
+    text = phone.inner_text("#gm-form-error")
+    assert "经度" in text and "辖区" in text, text
+    assert not re.search(r"[A-Za-z]{4,}", text), text
+    assert "/reports/new" in phone.url

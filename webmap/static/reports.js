@@ -27,7 +27,9 @@
   function problem(body) {
     var e = (body && body.error) || {};
     var field = e.field && (cfg.fields[e.field] || cfg.fields[e.field.split('.')[0]]);
-    var text = e.code === 'csrf_failed' ? '页面已过期，请刷新后重试' : (e.message || '提交失败');
+    var hint = e.field && cfg.hints && cfg.hints[e.field];
+    var text = e.code === 'csrf_failed' ? '页面已过期，请刷新后重试'
+      : (hint || e.message || '提交失败');
     return (field ? '请检查「' + field + '」：' : '') + text;
   }
   function smallMap(id, centre, zoom) {
