@@ -27,6 +27,7 @@ from api import (
     queries,
     record_pages,
     records,
+    report_pages,
     reports,
     security,
     textcheck,
@@ -78,6 +79,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> APIFlask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(record_pages.bp)
     app.register_blueprint(reports.bp)
+    app.register_blueprint(report_pages.bp)
     return app
 
 

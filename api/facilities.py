@@ -9,6 +9,7 @@ from api.auth import client_ip, current_user, login_required
 from api.db import conn, engine_for
 from api.request import bbox, next_link, scope_id
 from api.schemas import (
+    AnyObject,
     FacilitiesQuery,
     FeatureCollection,
     NearestOut,
@@ -21,7 +22,12 @@ from geo import access, audit, reports
 from geo.errors import InvalidInput
 from geo.features import facility_features
 from geo.nearest import nearest_facilities
-from geo.placement import placement_child, release_placement, reserve_bed
+from geo.placement import (
+    child_placements,
+    placement_child,
+    release_placement,
+    reserve_bed,
+)
 from geo.suppression import hide_occupancy
 
 bp = APIBlueprint("facilities", __name__, tag="facilities")
@@ -113,3 +119,24 @@ def release(placement_id, body):
     audit.record(conn(), current_user(), "release", "placement", placement_id, ip=client_ip(),
                  detail={"reason": body["reason"]})
     return out
+
+
+@bp.get("/api/children/<int:child_id>/placements")
+@login_required(*sorted(access.PLACES_CHILDREN))
+@bp.output(AnyObject)
+@bp.doc(summary="A child's placements, newest first, with who the child is (name, age, "
+                "sex, disability): what the placement page shows before a reservation",
+        responses={404: "no such child in your area"}, security="BearerAuth")
+def child_placement_list(child_id):
+    from api.children import child_or_404
+    from geo.scope import today
+
+    child = child_or_404(child_id)
+    born, day = child["birth_date"], today(current_app.config["GRIDMAP"]["timezone"])
+    age = day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+    items = [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in p.items()}
+             for p in child_placements(conn(), child_id)]
+    audit.record(conn(), current_user(), "read", "child", child_id, ip=client_ip(),
+                 detail={"placements": [p["id"] for p in items]})
+    return {"child": {"id": child_id, "name": child["name"], "sex": child["sex"], "age": age,
+                      "disability": bool(child["has_disability"])}, "items": items}

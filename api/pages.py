@@ -86,9 +86,46 @@ def planner():
 @bp.get("/map/nearest")
 @page_login_required()
 def nearest():
-    """Emergency placement: the nearest suitable facilities and a bed reservation."""
-
+    """Emergency placement: the nearest suitable facilities and a bed reservation
+    (?report=ID: filled in from a discovery report, and the reservation answers it;
+    ?child_id=ID: for that child)."""
     user = current_user()
+    prefill, report = _placement_prefill(user)
     html = placement_page(current_app.config["GRIDMAP"], lang(), generate_csrf(),
-                          unit_centre(conn(), user.unit_id), nonce())
+                          unit_centre(conn(), user.unit_id), nonce(), prefill, report)
     return html, 200, {"Content-Type": "text/html; charset=utf-8"}
+
+
+def _placement_prefill(user) -> tuple[dict, dict | None]:
+    """What the placement page starts with: a report's place and child (the report read
+    is scoped, 404 outside the area, and audited), or a child's id."""
+    from apiflask import abort
+
+    from api.auth import client_ip
+    from api.db import conn
+    from geo import access, audit, reports
+    from geo.errors import InvalidInput
+
+    def number(name):
+        value = request.args.get(name)
+        if value is None:
+            return None
+        if not value.isdigit() or not 0 < int(value) < 2**31:
+            raise InvalidInput(f"{name} must be a positive whole number", field=name)
+        return int(value)
+
+    report_id, child_id = number("report"), number("child_id")
+    if report_id is None:
+        return ({"child_id": child_id} if child_id else {}), None
+    if user.role not in access.PLACES_CHILDREN:
+        abort(403, f"the {user.role} role does not place children")
+    row = reports.find_report(conn(), report_id, user.unit_id)
+    audit.record(conn(), user, "read", "report", report_id, ip=client_ip(),
+                 detail={"page": "placement"})
+    prefill = {"lon": row["lon"], "lat": row["lat"], "age": row["child_age"],
+               "sex": row["child_sex"], "disability": row["child_disability"],
+               "child_id": row["child_id"] or child_id}
+    report = {"id": report_id, "child_id": row["child_id"], "name": row["child_name"],
+              "age": row["child_age"], "sex": row["child_sex"],
+              "disability": row["child_disability"]}
+    return prefill, report

@@ -109,3 +109,17 @@ RELEASE_REASONS = {
     "transferred": "转送其他机构",
     "hospital_discharge": "出院",
 }
+# What each line of a report's history says (report_event.action).
+REPORT_ACTIONS = {
+    "create": "登记报告",
+    "accept": "受理",
+    "escalate": "上报上一级",
+    "auto_escalate": "逾期自动升级",
+    "close": "办结",
+    "merge": "并入其他报告",
+    "merged_from": "合并报告",
+    "place": "安置",
+}
+# Coordinate systems a place may be typed in (geo.chinacrs).
+CRS_LABELS = {"wgs84": "WGS84（GPS/天地图）", "gcj02": "GCJ-02（高德/腾讯）",
+              "bd09": "BD-09（百度）"}

@@ -27,6 +27,9 @@ SHARE_BANDS = [(0.05, "#e8f5e9", "≤5%"), (0.2, "#fff3c4", "5–20%"),
                (1.0, "#d84315", ">60%")]
 
 BAND_COLOURS = {"low": "#2e9d5b", "mid": "#e08a1e", "high": "#c62828", "empty": "#b0b7bf"}
+# Open discovery reports by the time left to accept them (红: overdue).
+REPORT_COLOURS = {"overdue": "#c62828", "within_1h": "#ef6c00", "within_24h": "#f9a825",
+                  "later": "#2e7d32", "accepted": "#1565c0"}
 LOAD_COLOURS = {"none": "#c62828", "ok": "#81c784", "over": "#ff7043"}
 
 
@@ -108,6 +111,16 @@ REGISTRY: list[MapLayer] = [
                      "designated_hospital": {"zh": "定点医院", "en": "Designated hospital"},
                      "school": {"zh": "学校", "en": "School"},
                      "children_home": {"zh": "儿童之家", "en": "Children's home"}}),
+    MapLayer("reports", {"zh": "待处理发现报告", "en": "Open discovery reports"}, "point",
+             colour_by="band", colours=REPORT_COLOURS,
+             popup=(("severity_label", "紧急程度", "Severity"), ("state", "状态", "Status"),
+                    ("deadline", "受理期限", "Accept by")),
+             link="/reports/{id}",
+             legend={"overdue": {"zh": "已逾期未受理", "en": "Overdue"},
+                     "within_1h": {"zh": "1小时内到期", "en": "Due within 1 h"},
+                     "within_24h": {"zh": "24小时内到期", "en": "Due within 24 h"},
+                     "later": {"zh": "24小时以上", "en": "Due later"},
+                     "accepted": {"zh": "已受理/处置中", "en": "Accepted"}}),
 ]
 
 

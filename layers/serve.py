@@ -33,7 +33,8 @@ def tile_for_user(conn: Connection, cfg: dict, name: str, z: int, x: int, y: int
         statuses = _statuses(conn, cfg, layer.statuses, z, x, y, user, planner)
     data = tile(conn, layer, z, x, y, user.unit_id, statuses,
                 json.dumps(rules["service_reach_m"]),
-                suppress_below=int(rules["suppress_below"]) if planner else 0)
+                suppress_below=int(rules["suppress_below"]) if planner else 0,
+                tz=cfg.get("timezone") or "Asia/Shanghai")
     return data, layer.audited
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from geo import access
 from geo.access import in_scope_sql
 from geo.errors import InvalidInput, NotFound
+from geo.vocab import REPORT_SEVERITIES, REPORT_STATUSES
 
 MAX_ZOOM = 22
 CLUSTER_BIN = 128  # tile units of 4096: 8 px of a 256 px tile
@@ -38,6 +39,12 @@ class TileLayer:
     statuses: str | None = None
     # Every request for this layer is audited (tiles with people's points).
     audited: bool = False
+
+
+def _labels(column: str, labels: dict) -> str:
+    """``WHEN 'code' THEN '标签' …`` for a CASE over a vocabulary (codes and labels are
+    ours, not user data)."""
+    return " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in labels.items())
 
 
 _SCOPE = in_scope_sql("c")
@@ -122,6 +129,24 @@ LAYERS = {layer.name: layer for layer in (
         SELECT c.geom, c.id, c.code, c.name
           FROM unit c, bounds
          WHERE c.level = 'village' AND c.geom && bounds.geom4326 AND {_SCOPE}"""),
+    # Open discovery reports with a point, coloured by the time left to accept them;
+    # scoped like children (the report's village under the user's unit), no planners.
+    TileLayer("reports", PERSON, f"""
+        SELECT r.geom, r.id, r.severity, r.status,
+               CASE WHEN r.status <> 'new' THEN 'accepted'
+                    WHEN r.deadline <= now() THEN 'overdue'
+                    WHEN r.deadline <= now() + interval '1 hour' THEN 'within_1h'
+                    WHEN r.deadline <= now() + interval '24 hours' THEN 'within_24h'
+                    ELSE 'later' END AS band,
+               CASE r.severity {_labels("severity", REPORT_SEVERITIES)} END
+                   AS severity_label,
+               CASE r.status {_labels("status", REPORT_STATUSES)} END AS state,
+               to_char(r.deadline AT TIME ZONE :tz, 'YYYY-MM-DD HH24:MI') AS deadline
+          FROM report r JOIN unit v ON v.id = r.village_id, bounds
+         WHERE r.status IN ('new', 'accepted', 'in_progress') AND r.geom IS NOT NULL
+           AND r.geom && bounds.geom4326
+           AND :scope_id IN (r.cell_id, v.id, v.township_id, v.county_id)""",
+              audited=True),
 )}
 
 
@@ -133,7 +158,8 @@ def layer_for(name: str, role: str) -> TileLayer:
 
 
 def tile(conn: Connection, layer: TileLayer, z: int, x: int, y: int, scope_id: int,
-         statuses: str = "[]", reach: str = "{}", suppress_below: int = 0) -> bytes:
+         statuses: str = "[]", reach: str = "{}", suppress_below: int = 0,
+         tz: str = "Asia/Shanghai") -> bytes:
     """The tile's bytes; ``suppress_below`` hides a facility's free beds while it holds
     1 to ``suppress_below`` - 1 children (a planner's tile: capacity minus free beds
     would give the small count away)."""
@@ -157,7 +183,8 @@ def tile(conn: Connection, layer: TileLayer, z: int, x: int, y: int, scope_id: i
     data = conn.execute(sa.text(sql), {"z": z, "x": x, "y": y, "scope_id": scope_id,
                                        "name": layer.name, "statuses": statuses,
                                        "reach": reach,
-                                       "suppress_below": suppress_below}).scalar()
+                                       "suppress_below": suppress_below,
+                                       "tz": tz}).scalar()
     return bytes(data or b"")
 
 
@@ -194,5 +221,6 @@ def _columns(layer: TileLayer) -> str:
                               "overdue_children, band",
             "townships": "id, code, name",
             "coverage": "id, code, name, workers, caseload, unstaffed",
-            "reach": "id, name, type, metres"}
+            "reach": "id, name, type, metres",
+            "reports": "id, severity, status, band, severity_label, state, deadline"}
     return cols[layer.name]

@@ -29,7 +29,7 @@ TEXT = {
            "ages": "接收年龄", "sex_accepted": "接收性别", "accepts_disability": "接收残疾儿童",
            "yes": "是", "no": "否", "none": "无", "days": "天",
            "no_gps": "无定位", "gps_far_from_household": "定位距住户过远",
-           "impossible_travel": "行程时间不合理"},
+           "impossible_travel": "行程时间不合理", "released": "离开", "report": "发现报告"},
     "en": {"child": "Child's file", "household": "Household", "facility": "Facility",
            "back": "Back to the map", "name": "Name", "sex": "Sex", "birth_date": "Born",
            "categories": "Categories", "risk_level": "Risk", "guardian": "Guardian",
@@ -45,7 +45,8 @@ TEXT = {
            "accepts_disability": "Accepts disability", "yes": "yes", "no": "no",
            "none": "none", "days": "days", "no_gps": "no GPS fix",
            "gps_far_from_household": "GPS far from household",
-           "impossible_travel": "impossible travel"},
+           "impossible_travel": "impossible travel", "released": "Left",
+           "report": "Report"},
 }
 
 
@@ -61,6 +62,15 @@ def _when(value, tz: str, lang: str) -> str:
         value = dt.datetime.fromisoformat(value)
     local = value.astimezone(ZoneInfo(tz))
     return f"{local_date(local.date(), lang)} {local:%H:%M}"
+
+
+def _released(p: dict, tz: str, lang: str) -> str:
+    """When and why a placement ended ("–" while the child is still there)."""
+    if not p.get("released_at"):
+        return "–"
+    reason = _label(vocab.RELEASE_REASONS, p["release_reason"], lang) \
+        if p.get("release_reason") else ""
+    return _when(p["released_at"], tz, lang) + (f" · {reason}" if reason else "")
 
 
 def _table(headers: list[str], rows: list[list], empty: str) -> str:
@@ -136,10 +146,14 @@ def child_page(cfg: dict, lang: str, child: dict, due: dict | None, visits: list
         ([t["note"]] if show_notes else [])
     placed = [[e(_when(p["placed_at"], cfg["timezone"], lang)), e(p["facility"]),
                e(_label(vocab.FACILITY_TYPES, p["type"], lang)),
-               e(_label(vocab.PLACEMENT_STATUSES, p["status"], lang))] for p in placements]
+               e(_label(vocab.PLACEMENT_STATUSES, p["status"], lang)),
+               e(_released(p, cfg["timezone"], lang)),
+               f"<a href='/reports/{int(p['report_id'])}'>#{int(p['report_id'])}</a>"
+               if p.get("report_id") else "–"] for p in placements]
     sections = [(t["visits"], _table(headers, rows, t["none"])),
                 (t["placements"], _table([t["when"], t["facility_name"], t["type"],
-                                          t["status"]], placed, t["none"]))]
+                                          t["status"], t["released"], t["report"]],
+                                         placed, t["none"]))]
     return _page(cfg, lang, f"{t['child']} · {child['name']}", fields, sections,
                  (child["lon"], child["lat"]), nonce)
 

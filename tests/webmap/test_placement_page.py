@@ -46,3 +46,35 @@ def test_clicking_the_map_searches_there(page, server, logins, login):
                            "document.querySelector('.gm-err')", timeout=10_000)
     assert page.locator("#gm-results").inner_text()
     assert page.console_errors == []
+
+
+def test_names_the_child_and_drops_earlier_filters(page, server, logins, login, engine):
+    """Issue 14: the page says whose bed it reserves, and choosing a child replaces the
+    age, sex and disability an earlier search had typed in."""
+    with engine.connect() as conn:
+        child = conn.execute(sa.text(
+            "SELECT c.id, c.name, c.sex FROM child c WHERE NOT c.has_disability "
+            "AND c.birth_date < now() - interval '7 years' ORDER BY c.id LIMIT 1 OFFSET 5")
+        ).mappings().one()
+    login(page, logins["responder"])
+    page.goto(f"{server}/map/nearest")
+    page.wait_for_function("() => window.gridmap && window.gridmap.ready")
+    assert "尚未选择儿童" in page.inner_text("#gm-who")
+    page.fill("#gm-age", "3")
+    page.select_option("#gm-sex", "female" if child["sex"] == "male" else "male")
+    page.check("#gm-dis")
+    page.click("#gm-search")
+    page.wait_for_function("() => window.gridmap.searches >= 1", timeout=10_000)
+    # Reserving with no child named is refused on the page, before any request.
+    if page.locator(".gm-reserve").count():
+        page.locator(".gm-reserve").first.click()
+        assert "尚未选择儿童" in page.locator(".gm-msg").first.inner_text()
+    page.fill("#gm-child", str(child["id"]))
+    page.click("#gm-from-child")
+    page.wait_for_function("() => window.gridmap.searches >= 2", timeout=10_000)
+    assert child["name"] in page.inner_text("#gm-who-name")
+    assert page.input_value("#gm-sex") == child["sex"]
+    assert not page.is_checked("#gm-dis")
+    assert int(page.input_value("#gm-age")) >= 7
+    assert child["name"] in page.locator(".gm-reserve").first.inner_text()
+    assert page.console_errors == []
