@@ -7,7 +7,7 @@ from flask import current_app
 
 from api.auth import client_ip, current_user, login_required
 from api.db import conn, engine_for
-from api.request import bbox, next_link, scope_id
+from api.request import bbox, child_or_404, next_link, scope_id
 from api.schemas import (
     AnyObject,
     FacilitiesQuery,
@@ -28,6 +28,7 @@ from geo.placement import (
     release_placement,
     reserve_bed,
 )
+from geo.scope import today
 from geo.suppression import hide_occupancy
 
 bp = APIBlueprint("facilities", __name__, tag="facilities")
@@ -88,8 +89,6 @@ def nearest(q):
         responses={409: "facility_full, already_placed or not_eligible"},
         security="BearerAuth")
 def place(body):
-    from api.request import child_or_404
-
     child_or_404(body["child_id"])
     report_id = body.get("report_id")
     if report_id is not None:
@@ -128,9 +127,6 @@ def release(placement_id, body):
                 "sex, disability): what the placement page shows before a reservation",
         responses={404: "no such child in your area"}, security="BearerAuth")
 def child_placement_list(child_id):
-    from api.children import child_or_404
-    from geo.scope import today
-
     child = child_or_404(child_id)
     born, day = child["birth_date"], today(current_app.config["GRIDMAP"]["timezone"])
     age = day.year - born.year - ((day.month, day.day) < (born.month, born.day))

@@ -22,6 +22,7 @@ FOLLOWS = {
     "GET /api/children/{child_id}": "GET /api/children",
     "PATCH /api/children/{child_id}": "POST /api/children",
     "GET /api/children/{child_id}/visits": "GET /api/children",
+    "GET /api/children/{child_id}/placements": "POST /api/placements",
     "GET /api/households/{household_id}": "GET /api/households",
     "PATCH /api/households/{household_id}": "POST /api/households",
     "GET /api/facilities/{facility_id}": "GET /api/facilities",
@@ -107,6 +108,9 @@ def page_ids(engine, demo):
                 "SELECT id FROM household ORDER BY id LIMIT 1")).scalar(),
             "facility_id": conn.execute(sa.text(
                 "SELECT id FROM facility ORDER BY id LIMIT 1")).scalar(),
+            # No report in the demo: a missing one is 404 for roles that may read
+            # reports, 403 for the others.
+            "report_id": MISSING_ID,
         }
 
 
