@@ -509,8 +509,8 @@ def import_file(path, kind, crs, dry_run, strict, as_user):
         _fail(exc.message)
     except (DatabaseError, EmbeddedError) as exc:
         _fail(str(exc))
-    for e in report.errors:
-        click.echo(f"row {e['row']}, {e['column']}: {e['problem']}", err=True)
+    for e in report.as_dict()["errors"]:
+        click.echo(e["message"], err=True)
     verb = "would write" if dry_run else ("wrote" if report.written else "wrote nothing of")
     click.echo(f"{report.rows} rows, {report.bad_rows} with problems; {verb}: "
                f"{report.created} new, {report.updated} changed, {report.unchanged} unchanged")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from apiflask import APIBlueprint, Schema, fields
 from apiflask.validators import OneOf
-from flask import Response, current_app, render_template
+from flask import Response, current_app, render_template, request
 
 from api.auth import client_ip, current_user, login_required
 from api.db import conn
@@ -18,6 +18,7 @@ from geo import access, audit, vocab
 from geo.errors import GeoError, InvalidInput
 from geo.export import LAYER_SQL, layer_file, ledger_xlsx
 from geo.ledger import COLUMNS, import_ledger, template
+from geo.ledger_messages import wants_english
 from geo.report import monthly_report, planner_hidden, report_xlsx, suppress_small_counts
 
 bp = APIBlueprint("ledgers", __name__, tag="ledgers")
@@ -31,6 +32,9 @@ class ImportForm(Schema):
     crs = fields.String(load_default="wgs84", validate=OneOf(["wgs84", "gcj02", "bd09"]))
     dry_run = fields.Boolean(load_default=False)
     strict = fields.Boolean(load_default=False)
+    lang = fields.String(load_default=None, validate=OneOf(["zh", "en"]),
+                         metadata={"description": "problems in Chinese (default) or English; "
+                                                  "without it, Accept-Language decides"})
 
 
 class KindQuery(Schema):
@@ -83,14 +87,16 @@ def import_file(form):
     audit.record(conn(), user, "create", f"import_{form['kind']}", ip=client_ip(),
                  detail={**attempt, **{k: v for k, v in report.as_dict().items()
                                        if k != "errors"}})
-    return report.as_dict()
+    english = wants_english(form["lang"], request.headers.get("Accept-Language"))
+    return report.as_dict("en" if english else "zh")
 
 
 def _import(form, user):
     upload = form["file"]
     suffix = Path(upload.filename or "").suffix.lower()
-    if suffix not in (".xlsx", ".csv"):
-        raise InvalidInput("upload an .xlsx or .csv file", field="file")
+    if suffix not in (".xlsx", ".xls", ".csv"):
+        raise InvalidInput("请上传 .xlsx、.xls 或 .csv 文件 (upload an .xlsx, .xls or .csv file)",
+                           field="file")
     data = upload.read(MAX_UPLOAD + 1)
     if len(data) > MAX_UPLOAD:
         raise InvalidInput("the file is larger than 20 MB", field="file")

@@ -33,9 +33,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from geo import access, identity, vocab
+from geo import ledger_messages as messages
 from geo.chinacrs import CRS_NAMES, to_wgs84
 from geo.demo.copyload import copy_frame, pg_array, point_ewkt
 from geo.errors import Forbidden, InvalidInput, NotFound
+from geo.ledger_read import fold, parse_date, read_rows
 from geo.spreadsheet import neutralise_frame, restore
 
 # Column headers by kind: field -> (Chinese header, required).
@@ -88,6 +90,12 @@ NOT_YOURS = "is not in your area (不在您的辖区内)"
 SEPARATORS = re.compile(r"[、,，;；/\s]+")
 RISK_ZH = {label: level for level, label in vocab.RISK_LABELS.items()}
 OUTSIDE_MARGIN_M = 5000
+# Kept as written; every other column is folded (full-width digits and letters to
+# plain ones, see geo.ledger_read.fold).
+FREE_TEXT = {"name", "address", "head_name", "guardian_situation", "school"}
+# An identity number typed into a number cell: Excel keeps 15 digits and shows 1.1E+17.
+_FLOATED = re.compile(r"^\d(\.\d+)?E\+?\d+$")
+STORED_AS_NUMBER = "was stored as a number and lost its last digits (set the column to text)"
 
 
 @dataclass
@@ -105,9 +113,16 @@ class LedgerReport:
     def bad_rows(self) -> int:
         return len({e["row"] for e in self.errors})
 
-    def as_dict(self) -> dict:
+    def as_dict(self, lang: str = "zh") -> dict:
+        """The report; problems in Chinese, or English with ``lang='en'``; each error
+        also as the one ``message`` a person reads (row, column, value, problem)."""
+        errors = [{"row": e["row"], "column": e["column"], "value": e["value"],
+                   "problem": e["problem_en"] if lang == "en" else e["problem"],
+                   "message": messages.sentence(e["row"], e["column"], e["value"],
+                                                e["problem_en"], lang)}
+                  for e in self.errors]
         return {"kind": self.kind, "rows": self.rows, "bad_rows": self.bad_rows,
-                "errors": self.errors, "created": self.created, "updated": self.updated,
+                "errors": errors, "created": self.created, "updated": self.updated,
                 "unchanged": self.unchanged, "written": self.written, "dry_run": self.dry_run}
 
 
@@ -125,38 +140,32 @@ def template(kind: str) -> bytes:
 
 def read_table(path: str | Path, kind: str) -> pd.DataFrame:
     """The file's rows as text, with columns renamed to field names; ``_row`` is the row
-    number a person sees in Excel."""
+    number a person sees in Excel (see :mod:`geo.ledger_read` for what is tolerated)."""
     path = Path(path)
-    try:
-        if path.suffix.lower() in (".xlsx", ".xlsm"):
-            raw = pd.read_excel(path, dtype=str, engine="openpyxl")
-        elif path.suffix.lower() == ".csv":
-            raw = pd.read_csv(path, dtype=str, encoding="utf-8-sig", keep_default_na=False)
-        else:
-            raise InvalidInput(f"{path.name}: use .xlsx or .csv", field="file")
-    except InvalidInput:
-        raise
-    except Exception as exc:
-        # A damaged or disguised file: openpyxl and the CSV reader fail in many ways
-        # (BadZipFile, KeyError, XML parse errors, zlib errors, ...); all are a bad file.
-        raise InvalidInput(f"cannot read {path.name}: not a readable .xlsx or .csv file",
-                           field="file") from exc
     headers = {h: f for f, (h, _) in COLUMNS[kind].items()}
     headers.update({f: f for f in COLUMNS[kind]})  # English headers work too
-    raw.columns = [str(c).strip() for c in raw.columns]
+    names, body, numbers = read_rows(path, set(headers))
     missing = [h for f, (h, req) in COLUMNS[kind].items()
-               if req and h not in raw.columns and f not in raw.columns]
+               if req and h not in names and f not in names]
     if missing:
-        raise InvalidInput(f"{path.name}: missing column {', '.join(missing)}", field="file")
-    keep = [c for c in raw.columns if c in headers]
-    table = raw[keep].rename(columns={c: headers[c] for c in keep})
-    # restore: a leading ' our own export put before formula-like text goes again.
-    table = table.loc[:, ~table.columns.duplicated()].fillna("").map(
-        lambda v: restore(str(v).strip()))
+        raise InvalidInput(f"{path.name}: 缺少列 {'、'.join(missing)} "
+                           f"(missing column {', '.join(missing)})", field="file")
+    data, seen = {}, set()
+    for j, name in enumerate(names):
+        field_name = headers.get(name)
+        if field_name is None or field_name in seen:
+            continue
+        seen.add(field_name)
+        # restore: a leading ' our own export put before formula-like text goes again.
+        values = [restore(r[j]) for r in body]
+        if field_name not in FREE_TEXT:
+            values = [fold(v) for v in values]
+        data[field_name] = values
+    table = pd.DataFrame(data, dtype=object)
     for f in COLUMNS[kind]:
         if f not in table.columns:
-            table[f] = ""
-    table["_row"] = np.arange(len(table)) + 2
+            table[f] = [""] * len(body)
+    table["_row"] = np.asarray(numbers, dtype=int)
     return table.reset_index(drop=True)
 
 
@@ -167,11 +176,18 @@ class _Rows:
         self.kind, self.table, self.errors = kind, table, []
 
     def bad(self, mask, column: str, problem) -> None:
+        """Rows in ``mask`` have ``problem`` (English; the report carries the Chinese
+        too, see :mod:`geo.ledger_messages`) in ``column``."""
         header = COLUMNS[self.kind][column][0] if column in COLUMNS[self.kind] else column
+        values = self.table[column] if column in self.table.columns else None
         for i in np.flatnonzero(np.asarray(mask)):
             text = problem(i) if callable(problem) else problem
+            # A value about a record elsewhere is not echoed (the same words either way).
+            value = "" if values is None or NOT_YOURS in text or "cannot be used" in text \
+                else str(values.iat[i])
             self.errors.append({"row": int(self.table["_row"].iat[i]), "column": header,
-                                "problem": text})
+                                "value": value, "problem": messages.zh(text),
+                                "problem_en": text})
 
     def required(self) -> None:
         for f, (_, req) in COLUMNS[self.kind].items():
@@ -318,7 +334,7 @@ def _check_children(conn: Connection, rows: _Rows, rules: dict, id_key: str,
     sex = t["sex"].map({"男": "male", "女": "female", "male": "male", "female": "female"})
     rows.bad(sex.isna() & (t["sex"] != ""), "sex", "must be 男 or 女")
     t["sex_code"] = sex
-    born = pd.to_datetime(t["birth_date"], errors="coerce", format="mixed").dt.date
+    born = pd.Series([parse_date(v) for v in t["birth_date"]], index=t.index, dtype=object)
     rows.bad(born.isna() & (t["birth_date"] != ""), "birth_date", "is not a date")
     ok = born.notna()
     future = ok & (born.where(ok, today) > today)
@@ -334,11 +350,12 @@ def _check_children(conn: Connection, rows: _Rows, rules: dict, id_key: str,
     levels = list(rules["risk_levels"])
     risk = t["risk_level"].map(lambda v: v if v in levels else RISK_ZH.get(v))
     rows.bad(~risk.isin(levels) & (t["risk_level"] != ""), "risk_level",
-             f"must be one of {', '.join(levels)}")
+             "must be one of " + "、".join(vocab.RISK_LABELS.get(v, v) for v in levels))
     t["risk_code"] = risk
-    ids = t["id_number"].str.upper()
+    ids = t["id_number"].str.upper().str.replace(" ", "", regex=False)
     # Lists, not Series.map: a column mixing numbers and blanks must keep None, not NaN.
-    problems = [identity.problem(v) if v else None for v in ids]
+    problems = [(STORED_AS_NUMBER if _FLOATED.match(v) else identity.problem(v)) if v
+                else None for v in ids]
     rows.bad([p is not None for p in problems], "id_number", lambda i: problems[i])
     good = [bool(v) and p is None for v, p in zip(ids, problems, strict=True)]
     mismatch = [g and o and identity.birth_date_of(v) != b
