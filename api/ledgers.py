@@ -126,7 +126,9 @@ def import_template(q):
 @bp.doc(summary="The ledger of your area as .xlsx (audited)", security="BearerAuth",
         responses={200: {"description": "xlsx", "content": {XLSX: {}}}})
 def export_ledger(q):
-    data, rows = ledger_xlsx(conn(), q["kind"], scope_id(q["unit"]), current_user().role)
+    cfg = current_app.config["GRIDMAP"]
+    data, rows = ledger_xlsx(conn(), q["kind"], scope_id(q["unit"]), current_user().role,
+                             cfg["rules"], cfg["timezone"])
     audit.record(conn(), current_user(), "export", f"ledger_{q['kind']}", ip=client_ip(),
                  detail={"rows": rows, "unit": q["unit"]})
     return Response(data, mimetype=XLSX, headers={
