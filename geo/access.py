@@ -27,6 +27,9 @@ WRITES_RECORDS = frozenset({"admin", "supervisor", "grid_head", "grid_worker"})
 # workers).
 WRITES_FACILITIES = frozenset({"admin"})
 WRITES_WORKERS = frozenset({"admin", "supervisor"})
+# Who compares other departments' lists with the children on file and confirms the
+# category changes a comparison proposes (geo/compare.py).
+COMPARES_LISTS = frozenset({"admin", "supervisor"})
 PLACES_CHILDREN = frozenset({"admin", "supervisor", "grid_head", "responder"})
 SEES_COVERAGE = frozenset({"admin", "supervisor", "planner"})
 SEES_ROUTES = frozenset({"admin", "supervisor", "grid_head", "grid_worker"})
