@@ -542,3 +542,20 @@ def confirm(conn: Connection, comparison_id: int, proposal_ids: list[int], *, ro
         "confirmed_by = :by WHERE id = :id"),
         {"r": json.dumps(result, ensure_ascii=False), "by": username, "id": comparison_id})
     return {"id": comparison_id, "applied": applied, "proposals": result["proposals"]}
+
+
+def list_tasks(conn: Connection, scope_id: int, status: str = "open",
+               kind: str | None = None) -> list[dict]:
+    """Tasks in the area (of cells under ``scope_id``), newest first."""
+    rows = conn.execute(sa.text(
+        f"""SELECT t.id, t.kind, t.status, c.code AS cell, t.worker_id, w.name AS worker,
+                   t.child_id, ch.ledger_id, t.detail, t.created_at
+              FROM task t JOIN unit c ON c.id = t.cell_id
+              LEFT JOIN worker w ON w.id = t.worker_id
+              LEFT JOIN child ch ON ch.id = t.child_id
+             WHERE {access.cell_in_scope_sql('c')} AND t.status = :s
+               AND (CAST(:k AS text) IS NULL OR t.kind = :k)
+             ORDER BY t.id DESC LIMIT 1000"""),
+        {"scope_id": scope_id, "s": status, "k": kind}).mappings()
+    return [{**dict(r), "kind_label": vocab.TASK_KINDS[r["kind"]],
+             "created_at": r["created_at"].isoformat()} for r in rows]
