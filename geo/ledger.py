@@ -1,8 +1,11 @@
-"""Village ledgers (台账) in, from Excel (.xlsx) or CSV with Chinese column headers.
+"""Village ledgers (台账) in, from Excel (.xlsx, .xls) or CSV with Chinese column headers
+(read as villages keep them: see :mod:`geo.ledger_read`).
 
 Every row is checked before anything is written; the report lists each problem with
-its row number (as Excel shows it: the header is row 1), column and what is wrong. A dry
-run only reports; a real run writes all valid rows in one transaction, or with
+its row number (as Excel shows it), column (the header as in the file), the value and
+what is wrong, in Chinese (English on request, :mod:`geo.ledger_messages`). A dry run
+writes in a transaction it rolls back, to count new, changed and unchanged rows; a real
+run writes all valid rows in one transaction, or with
 ``strict`` nothing at all when any row is bad. Rows are keyed on their ledger id (台账编号)
 — and children also on the keyed hash of their identity number — so importing the same
 file twice changes nothing.
@@ -660,9 +663,10 @@ def _run(conn, table, kind, cfg, crs, dry_run, strict, today, report,
                             scope_id)
         report.errors = sorted(rows.errors, key=lambda e: (e["row"], e["column"]))
         good = table[rows.valid_mask()]
-        if dry_run or (strict and report.errors) or good.empty:
+        if (strict and report.errors) or good.empty:
             trans.rollback()
             return report
+        # A dry run writes too, to count new, changed and unchanged rows, and rolls back.
         conn.execute(sa.text("DROP TABLE IF EXISTS ledger_stage"))
         stage = _stage(good, kind)
         conn.execute(sa.text(
@@ -677,6 +681,9 @@ def _run(conn, table, kind, cfg, crs, dry_run, strict, today, report,
         report.created = sum(changed)
         report.updated = len(changed) - report.created
         report.unchanged = len(good) - len(changed)
+        if dry_run:
+            trans.rollback()
+            return report
         report.written = True
         trans.commit()
     return report

@@ -193,7 +193,7 @@ def read_rows(path: str | Path, known: set[str]) -> tuple[list[str], list[list[s
     body, numbers = [], []
     for i in range(start, len(rows)):
         row = rows[i]
-        cells = [clean(v) for v in row[:width]]
+        cells = [v.strip() if type(v) is str else clean(v) for v in row[:width]]
         if not any(cells):
             continue
         if len(cells) < width:
