@@ -81,8 +81,10 @@ def bench_county(args) -> None:
                 kind = rng.random()
                 if kind < 0.4:      # a child on file, exactly
                     row = [k.name, k.birth_date.isoformat(), k.village, "在保"]
-                elif kind < 0.5:    # a child on file, a character mistyped
-                    row = [k.name[:-1] + "曰", f"{k.birth_date:%Y年%m月%d日}", k.village, "在保"]
+                elif kind < 0.45:   # a child on file, spaced and in full width
+                    row = [" ".join(k.name), f"{k.birth_date:%Y年%m月%d日}", k.village, "在保"]
+                elif kind < 0.5:    # a child on file, a character typed twice
+                    row = [k.name + k.name[-1], f"{k.birth_date:%Y.%m.%d}", k.village, "在保"]
                 elif kind < 0.52:   # a child not on file
                     row = [f"新{i}", "2015.3.8", k.village, "在保"]
                 else:               # an adult on the list

@@ -463,37 +463,71 @@ def _save(conn: Connection, result: Comparison, scope_id: int, user_id, username
     cells = sorted({t["cell_id"] for t in result.unregistered + result.school_tasks
                     if t.get("cell_id")})
     workers = {r.cell_id: r for r in conn.execute(sa.text(_WORKER), {"cells": cells})}
+    todo = []
     for t in result.unregistered:
-        detail = {k: t[k] for k in ("name", "sex", "birth_date", "id_masked", "category",
-                                    "reason", "placed_by")}
-        t["task_id"] = _task(conn, "verify_unregistered", t, workers, result.id, detail)
+        todo.append(("verify_unregistered", t, {k: t[k] for k in (
+            "name", "sex", "birth_date", "id_masked", "category", "reason", "placed_by")}))
     for t in result.school_tasks:
         detail = {"absent_days": t["absent_days"], "reason": "缺课超过7天，需劝返复学"}
         if t.get("child_id") is None:
             detail.update({k: t[k] for k in ("name", "sex", "birth_date", "school",
                                              "placed_by")})
-        t["task_id"] = _task(conn, "bring_back_to_school", t, workers, result.id, detail)
+        todo.append(("bring_back_to_school", t, detail))
+    _tasks(conn, todo, workers, result.id)
 
 
-def _task(conn, kind: str, t: dict, workers: dict, comparison_id: int, detail: dict):
-    """A task for the cell's grid worker; none when the same one is still open."""
-    worker = workers.get(t.get("cell_id"))
-    detail = {**detail, "village_id": t["village_id"]}
-    same = conn.execute(sa.text(
-        "SELECT id FROM task WHERE kind = :k AND status = 'open' AND "
-        "(child_id = :ch OR (:ch IS NULL AND child_id IS NULL "
-        " AND detail->>'name' = :n AND detail->>'birth_date' IS NOT DISTINCT FROM :b "
-        " AND (detail->>'village_id')::int = :v))"),
-        {"k": kind, "ch": t.get("child_id"), "n": detail.get("name"),
-         "b": detail.get("birth_date"), "v": t["village_id"]}).scalar()
-    if same:
-        return same
-    return conn.execute(sa.text(
-        "INSERT INTO task (kind, cell_id, worker_id, child_id, comparison_id, detail) "
-        "VALUES (:k, :c, :w, :ch, :cmp, CAST(:d AS jsonb)) RETURNING id"),
-        {"k": kind, "c": t.get("cell_id"), "w": worker.worker_id if worker else None,
-         "ch": t.get("child_id"), "cmp": comparison_id,
-         "d": json.dumps(detail, ensure_ascii=False)}).scalar_one()
+def _task_key(kind: str, child_id, detail: dict, village_id) -> tuple:
+    if child_id is not None:
+        return (kind, child_id)
+    return (kind, None, detail.get("name"), detail.get("birth_date"), village_id)
+
+
+def _tasks(conn: Connection, todo: list, workers: dict, comparison_id: int) -> None:
+    """Tasks for the cells' grid workers, in one statement; none where the same task is
+    still open (``task_id`` on each item either way)."""
+    if not todo:
+        return
+    open_now = {}
+    for r in conn.execute(sa.text(
+            "SELECT id, kind, child_id, detail FROM task WHERE status = 'open' "
+            "AND kind = ANY(:k) AND (child_id = ANY(:c) OR (child_id IS NULL "
+            "AND (detail->>'village_id')::int = ANY(:v)))"),
+            {"k": sorted({k for k, _, _ in todo}),
+             "c": [t["child_id"] for _, t, _ in todo if t.get("child_id")],
+             "v": sorted({t["village_id"] for _, t, _ in todo})}):
+        open_now[_task_key(r.kind, r.child_id, r.detail, r.detail.get("village_id"))] = r.id
+    new, seen = [], {}
+    for kind, t, detail in todo:
+        detail = {**detail, "village_id": t["village_id"]}
+        key = _task_key(kind, t.get("child_id"), detail, t["village_id"])
+        if key in open_now:
+            t["task_id"] = open_now[key]
+            continue
+        if key in seen:
+            seen[key].append(t)
+            continue
+        seen[key] = [t]
+        worker = workers.get(t.get("cell_id"))
+        new.append({"kind": kind, "cell_id": t.get("cell_id"),
+                    "worker_id": worker.worker_id if worker else None,
+                    "child_id": t.get("child_id"), "detail": detail, "key": key})
+    if not new:
+        return
+    ids = conn.execute(sa.text(
+        """INSERT INTO task (kind, cell_id, worker_id, child_id, comparison_id, detail)
+           SELECT r.kind, r.cell_id, r.worker_id, r.child_id, :cmp, r.detail
+             FROM ROWS FROM (jsonb_to_recordset(CAST(:rows AS jsonb))
+                             AS (kind text, cell_id int, worker_id int, child_id int,
+                                 detail jsonb))
+                  WITH ORDINALITY AS r(kind, cell_id, worker_id, child_id, detail, i)
+            ORDER BY r.i
+           RETURNING id"""),
+        {"cmp": comparison_id, "rows": json.dumps(
+            [{k: v for k, v in n.items() if k != "key"} for n in new],
+            ensure_ascii=False)}).scalars().all()
+    for n, task_id in zip(new, ids, strict=True):
+        for t in seen[n["key"]]:
+            t["task_id"] = task_id
 
 
 def get_comparison(conn: Connection, comparison_id: int, scope_id: int) -> dict:
