@@ -178,12 +178,12 @@ class _Villages:
             self.by_name.setdefault(v.name, []).append(v)
         self.cache: dict[str, int | None] = {}
 
-    def find(self, *texts: str) -> int | None:
-        text = "".join(name_key(t) for t in texts if t)
+    def find(self, text: str) -> int | None:
         if not text:
             return None
         if text in self.cache:
             return self.cache[text]
+        raw, text = text, name_key(text)
         found = None
         exact = self.by_name.get(text)
         if exact:
@@ -193,7 +193,7 @@ class _Villages:
             if hits:
                 with_town = [v for v in hits if v.township and v.township in text]
                 found = (with_town or hits)[0].id
-        self.cache[text] = found
+        self.cache[raw] = found
         return found
 
 
