@@ -25,6 +25,7 @@ area) for the county office and township supervisors.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import re
 from dataclasses import dataclass, field
@@ -160,7 +161,7 @@ def read_table(path: str | Path, kind: str) -> pd.DataFrame:
             continue
         seen.add(field_name)
         # restore: a leading ' our own export put before formula-like text goes again.
-        values = [restore(r[j]) for r in body]
+        values = [restore(v) if v[:1] == "'" else v for v in (r[j] for r in body)]
         if field_name not in FREE_TEXT:
             values = [fold(v) for v in values]
         data[field_name] = values
@@ -198,7 +199,8 @@ class _Rows:
                 self.bad(self.table[f] == "", f, "is empty")
 
     def unique(self, column: str, values: pd.Series | None = None) -> None:
-        values = self.table[column] if values is None else values
+        values = (self.table[column] if values is None else values).tolist()
+        numbers = self.table["_row"].tolist()
         first: dict[str, int] = {}
         dup, text = np.zeros(len(values), dtype=bool), {}
         for i, v in enumerate(values):
@@ -207,7 +209,7 @@ class _Rows:
             if v in first:
                 dup[i], text[i] = True, f"repeats row {first[v]}"
             else:
-                first[v] = int(self.table["_row"].iat[i])
+                first[v] = numbers[i]
         self.bad(dup, column, lambda i: text[i])
 
     def valid_mask(self) -> np.ndarray:
@@ -278,17 +280,35 @@ def _inside(conn: Connection, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     return out
 
 
+def _codes_of(values, vocabulary: dict) -> list[tuple[list[str], list[str]]]:
+    """:func:`_codes` of each value (a ledger repeats the same few texts)."""
+    seen: dict[str, tuple[list[str], list[str]]] = {}
+    out = []
+    for v in values:
+        found = seen.get(v)
+        if found is None:
+            found = seen[v] = _codes(v, vocabulary)
+        out.append(found)
+    return out
+
+
 def _codes(text: str, vocabulary: dict) -> tuple[list[str], list[str]]:
     """Codes from Chinese labels or codes, and the words that are neither."""
-    by_label = {label: code for code, label in vocabulary.items()}
-    for code, label in vocabulary.items():
-        for part in label.split("/"):
-            by_label.setdefault(part, code)
+    by_label = _labels(tuple(vocabulary.items()))
     codes, unknown = [], []
     for word in (w for w in SEPARATORS.split(text) if w):
         code = word if word in vocabulary else by_label.get(word)
         (codes if code else unknown).append(code or word)
     return sorted(set(codes)), unknown
+
+
+@functools.lru_cache(maxsize=16)
+def _labels(items: tuple) -> dict[str, str]:
+    by_label = {label: code for code, label in items}
+    for code, label in items:
+        for part in label.split("/"):
+            by_label.setdefault(part, code)
+    return by_label
 
 
 def _not_yours(conn: Connection, rows: _Rows, sql: str, scope_id: int) -> None:
@@ -319,7 +339,7 @@ def _check_households(conn: Connection, rows: _Rows, crs: str, scope_id: int) ->
                "LEFT JOIN unit c ON c.id = h.cell_id WHERE h.ledger_id = ANY(:ids) "
                f"AND NOT COALESCE({access.cell_in_scope_sql('c')}, false)", scope_id)
     _points(conn, rows, crs, scope_id)
-    flags = [_codes(v, vocab.HOUSEHOLD_FLAGS) for v in t["flags"]]
+    flags = _codes_of(t["flags"], vocab.HOUSEHOLD_FLAGS)
     t["flag_codes"] = [pg_array(c) for c, _ in flags]
     rows.bad([bool(u) for _, u in flags], "flags",
              lambda i: f"unknown household type {'、'.join(flags[i][1])}")
@@ -346,7 +366,7 @@ def _check_children(conn: Connection, rows: _Rows, rules: dict, id_key: str,
         lambda b: (today.year - b.year - ((today.month, today.day) < (b.month, b.day))) >= 18)
     rows.bad(adult, "birth_date", "makes this person an adult, not a child")
     t["born"] = born
-    cats = [_codes(v, vocab.CHILD_CATEGORIES) for v in t["categories"]]
+    cats = _codes_of(t["categories"], vocab.CHILD_CATEGORIES)
     rows.bad([bool(u) for _, u in cats], "categories",
              lambda i: f"unknown category {'、'.join(cats[i][1])}")
     t["category_codes"] = [pg_array(c) for c, _ in cats]
@@ -410,7 +430,7 @@ def _check_facilities(conn: Connection, rows: _Rows, crs: str) -> None:
     t = rows.table
     rows.required()
     rows.unique("ledger_id")
-    types = [_codes(v, vocab.FACILITY_TYPES) for v in t["type"]]
+    types = _codes_of(t["type"], vocab.FACILITY_TYPES)
     rows.bad([len(c) != 1 or bool(u) for c, u in types], "type",
              f"must be one facility type ({'、'.join(vocab.FACILITY_TYPES.values())})")
     t["type_code"] = [c[0] if len(c) == 1 else None for c, _ in types]
@@ -438,7 +458,7 @@ def _check_workers(conn: Connection, rows: _Rows, crs: str, scope_id: int) -> No
                "WHERE w.ledger_id = ANY(:ids) "
                f"AND NOT COALESCE({access.cell_in_scope_sql('u')}, false)",
                scope_id)
-    roles = [_codes(v, vocab.WORKER_ROLES) for v in t["role"]]
+    roles = _codes_of(t["role"], vocab.WORKER_ROLES)
     rows.bad([len(c) != 1 or bool(u) for c, u in roles], "role",
              f"must be one of {'、'.join(vocab.WORKER_ROLES.values())}")
     t["role_code"] = [c[0] if len(c) == 1 else None for c, _ in roles]
