@@ -470,7 +470,7 @@ def users_create(username, role, unit_code, password, worker_id):
               help="Import as this login, with its role and area (default: the county's "
                    "admin).")
 def import_file(path, kind, crs, dry_run, strict, as_user):
-    """Import a ledger (台账) from .xlsx or .csv with Chinese column headers.
+    """Import a ledger (台账) from .xlsx, .xls or .csv with Chinese column headers.
 
     Every attempt is audited, a failed one too."""
     import getpass

@@ -58,7 +58,7 @@ class ReportQuery(Schema):
 @login_required("admin", "supervisor")
 @bp.input(ImportForm, location="form_and_files", arg_name="form")
 @bp.output(AnyObject)
-@bp.doc(summary="Import a ledger (.xlsx or .csv); the report lists every bad row",
+@bp.doc(summary="Import a ledger (.xlsx, .xls or .csv); the report lists every bad row",
         security="BearerAuth")
 def import_file(form):
     user = current_user()
