@@ -132,3 +132,13 @@ def test_dry_run_counts_new_changed_unchanged_and_writes_nothing(conn, cfg, hous
     import_ledger(conn, DATA / name, cfg)
     again = import_ledger(conn, DATA / name, cfg, dry_run=True)
     assert (again.created, again.updated, again.unchanged) == (0, 0, 3)
+
+
+def test_text_array_binds_any_text(conn):
+    from geo.ledger import text_array
+
+    values = ["a", "b,c", 'd"e', "f\\g", "{x}", "", "NULL", "空 格", "'q'"]
+    assert conn.execute(sa.text("SELECT CAST(:v AS text[])"),
+                        {"v": text_array(values)}).scalar_one() == values
+    assert conn.execute(sa.text("SELECT CAST(:v AS text[])"),
+                        {"v": text_array([])}).scalar_one() == []
