@@ -22,6 +22,7 @@ from api import (
     errors,
     facilities,
     health,
+    import_pages,
     ledgers,
     pages,
     queries,
@@ -78,6 +79,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> APIFlask:
     app.register_blueprint(ledgers.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(record_pages.bp)
+    app.register_blueprint(import_pages.bp)
     app.register_blueprint(reports.bp)
     app.register_blueprint(report_pages.bp)
     return app

@@ -485,7 +485,7 @@ def users_create(username, role, unit_code, password, worker_id):
               help="Import as this login, with its role and area (default: the county's "
                    "admin).")
 def import_file(path, kind, crs, dry_run, strict, as_user):
-    """Import a ledger (台账) from .xlsx or .csv with Chinese column headers.
+    """Import a ledger (台账) from .xlsx, .xls or .csv with Chinese column headers.
 
     Every attempt is audited, a failed one too."""
     import getpass
@@ -524,13 +524,73 @@ def import_file(path, kind, crs, dry_run, strict, as_user):
         _fail(exc.message)
     except (DatabaseError, EmbeddedError) as exc:
         _fail(str(exc))
-    for e in report.errors:
-        click.echo(f"row {e['row']}, {e['column']}: {e['problem']}", err=True)
+    for e in report.as_dict()["errors"]:
+        click.echo(e["message"], err=True)
     verb = "would write" if dry_run else ("wrote" if report.written else "wrote nothing of")
     click.echo(f"{report.rows} rows, {report.bad_rows} with problems; {verb}: "
                f"{report.created} new, {report.updated} changed, {report.unchanged} unchanged")
     if report.errors and (strict or dry_run):
         sys.exit(1)
+
+
+@main.command("compare")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--list", "list_kind", required=True,
+              type=click.Choice(["prisoners", "rehabilitation", "community_corrections",
+                                 "disability", "assistance", "school_roll", "dropouts",
+                                 "serious_illness"]),
+              help="Which department's list the file is.")
+@click.option("--threshold", type=click.IntRange(50, 100), default=None,
+              help="Fuzzy name match threshold (default 85).")
+@click.option("--as", "as_user", default=None, metavar="USERNAME",
+              help="Compare as this login, over its area (default: the county's admin).")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole result as JSON.")
+def compare_cmd(path, list_kind, threshold, as_user, as_json):
+    """Compare another department's list with the children on file (信息比对).
+
+    Opens tasks for the cells' grid workers (children possibly unregistered, 劝返) and
+    keeps the category changes it proposes for a supervisor to confirm. Of the list
+    only its SHA-256 and counts are kept."""
+    import getpass
+    import json
+
+    from geo import audit
+    from geo.compare import compare_list
+    from geo.errors import GeoError
+    from geo.ledger import acting_user
+
+    cfg = _cfg()
+    try:
+        label = f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        label = "cli"
+    try:
+        with open_database(cfg) as engine, engine.begin() as conn:
+            user = acting_user(conn, as_user, label)
+            result = compare_list(conn, path, list_kind, cfg, role=user.role,
+                                  scope_id=user.unit_id, user_id=user.id,
+                                  username=user.username, threshold=threshold)
+            audit.record(conn, user, "create", "comparison", result.id, detail={
+                "list": list_kind, "file": str(path)[-200:], "sha256": result.sha256,
+                "counts": result.counts, "via": "cli"})
+    except GeoError as exc:
+        _fail(exc.message)
+    except (DatabaseError, EmbeddedError) as exc:
+        _fail(str(exc))
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=1, default=str))
+        return
+    c = result.counts
+    click.echo(f"comparison {result.id}: {c['rows']} rows, {c['matched']} matched "
+               f"({c['by_hash']} by identity number, {c['by_name_date']} by name and birth "
+               f"date, {c['fuzzy']} fuzzy, {c['by_guardian']} by guardian); "
+               f"{c['unregistered']} possibly unregistered, {len(result.school_tasks)} absent "
+               f"over 7 days, {len(result.proposals)} category changes to confirm, "
+               f"{len(result.contradictions)} contradictions")
+    for p in result.proposals:
+        verb = "add" if p["action"] == "add" else "end"
+        click.echo(f"  proposal {p['id']}: {verb} {p['label']} on {p['ledger_id']} "
+                   f"({p['reason']})")
 
 
 @main.command("template")

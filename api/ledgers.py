@@ -7,8 +7,8 @@ import tempfile
 from pathlib import Path
 
 from apiflask import APIBlueprint, Schema, fields
-from apiflask.validators import OneOf
-from flask import Response, current_app, render_template
+from apiflask.validators import OneOf, Range
+from flask import Response, current_app, render_template, request
 
 from api.auth import client_ip, current_user, login_required
 from api.db import conn, engine_for
@@ -18,6 +18,7 @@ from geo import access, audit, vocab
 from geo.errors import GeoError, InvalidInput
 from geo.export import LAYER_SQL, layer_file, ledger_xlsx
 from geo.ledger import COLUMNS, import_ledger, template
+from geo.ledger_messages import wants_english
 from geo.report import monthly_report, planner_hidden, report_xlsx, suppress_small_counts
 
 bp = APIBlueprint("ledgers", __name__, tag="ledgers")
@@ -31,6 +32,9 @@ class ImportForm(Schema):
     crs = fields.String(load_default="wgs84", validate=OneOf(["wgs84", "gcj02", "bd09"]))
     dry_run = fields.Boolean(load_default=False)
     strict = fields.Boolean(load_default=False)
+    lang = fields.String(load_default=None, validate=OneOf(["zh", "en"]),
+                         metadata={"description": "problems in Chinese (default) or English; "
+                                                  "without it, Accept-Language decides"})
 
 
 class KindQuery(Schema):
@@ -56,7 +60,7 @@ class ReportQuery(Schema):
 @login_required(*access.roles(access.IMPORTS_LEDGERS))
 @bp.input(ImportForm, location="form_and_files", arg_name="form")
 @bp.output(AnyObject)
-@bp.doc(summary="Import a ledger (.xlsx or .csv); the report lists every bad row",
+@bp.doc(summary="Import a ledger (.xlsx, .xls or .csv); the report lists every bad row",
         security="BearerAuth")
 def import_file(form):
     user = current_user()
@@ -79,14 +83,16 @@ def import_file(form):
     audit.record(conn(), user, "create", f"import_{form['kind']}", ip=client_ip(),
                  detail={**attempt, **{k: v for k, v in report.as_dict().items()
                                        if k != "errors"}})
-    return report.as_dict()
+    english = wants_english(form["lang"], request.headers.get("Accept-Language"))
+    return report.as_dict("en" if english else "zh")
 
 
 def _import(form, user):
     upload = form["file"]
     suffix = Path(upload.filename or "").suffix.lower()
-    if suffix not in (".xlsx", ".csv"):
-        raise InvalidInput("upload an .xlsx or .csv file", field="file")
+    if suffix not in (".xlsx", ".xls", ".csv"):
+        raise InvalidInput("请上传 .xlsx、.xls 或 .csv 文件 (upload an .xlsx, .xls or .csv file)",
+                           field="file")
     data = upload.read(MAX_UPLOAD + 1)
     if len(data) > MAX_UPLOAD:
         raise InvalidInput("the file is larger than 20 MB", field="file")
@@ -116,7 +122,9 @@ def import_template(q):
 @bp.doc(summary="The ledger of your area as .xlsx (audited)", security="BearerAuth",
         responses={200: {"description": "xlsx", "content": {XLSX: {}}}})
 def export_ledger(q):
-    data, rows = ledger_xlsx(conn(), q["kind"], scope_id(q["unit"]), current_user().role)
+    cfg = current_app.config["GRIDMAP"]
+    data, rows = ledger_xlsx(conn(), q["kind"], scope_id(q["unit"]), current_user().role,
+                             cfg["rules"], cfg["timezone"])
     audit.record(conn(), current_user(), "export", f"ledger_{q['kind']}", ip=client_ip(),
                  detail={"rows": rows, "unit": q["unit"]})
     return Response(data, mimetype=XLSX, headers={
@@ -165,3 +173,116 @@ def monthly(q):
     if q["format"] == "html":
         return render_template("report.html", r=report, types=vocab.FACILITY_TYPES)
     return report
+
+
+# -- comparisons with other departments' lists (信息比对) -------------------------------
+class CompareForm(Schema):
+    file = fields.File(required=True)
+    list = fields.String(required=True, validate=OneOf(list(vocab.COMPARISON_LISTS)))
+    threshold = fields.Integer(load_default=None, validate=Range(min=50, max=100),
+                               metadata={"description": "fuzzy name match threshold "
+                                                        "(default 85)"})
+
+
+class ConfirmBody(Schema):
+    proposals = fields.List(fields.Integer(), required=True,
+                            metadata={"description": "ids of the proposals to apply"})
+
+
+class TaskQuery(Schema):
+    status = fields.String(load_default="open", validate=OneOf(list(vocab.TASK_STATUSES)))
+    kind = fields.String(load_default=None, validate=OneOf(list(vocab.TASK_KINDS)))
+
+
+@bp.post("/api/comparisons")
+@login_required(*sorted(access.COMPARES_LISTS))
+@bp.input(CompareForm, location="form_and_files", arg_name="form")
+@bp.output(AnyObject)
+@bp.doc(summary="Compare a department's list with the children on file (信息比对)",
+        security="BearerAuth")
+def compare(form):
+    from geo.compare import compare_list
+
+    user = current_user()
+    attempt = {"list": form["list"], "file": (form["file"].filename or "")[:200],
+               "threshold": form["threshold"]}
+    try:
+        with _upload(form["file"]) as path:
+            result = compare_list(conn(), path, form["list"], current_app.config["GRIDMAP"],
+                                  role=user.role, scope_id=user.unit_id, user_id=user.id,
+                                  username=user.username, threshold=form["threshold"])
+    except Exception as exc:
+        error = exc.as_dict() if isinstance(exc, GeoError) else {"code": "internal_error"}
+        try:
+            audit.record_apart(engine_for(current_app), user, "create", "comparison",
+                               ip=client_ip(), detail={**attempt, "failed": True,
+                                                       "error": error})
+        except Exception:
+            current_app.logger.exception("could not audit a failed comparison")
+        raise
+    audit.record(conn(), user, "create", "comparison", result.id, ip=client_ip(),
+                 detail={**attempt, "sha256": result.sha256, "counts": result.counts})
+    return result.as_dict()
+
+
+@bp.get("/api/comparisons/<int:comparison_id>")
+@login_required(*sorted(access.COMPARES_LISTS))
+@bp.output(AnyObject)
+@bp.doc(summary="A comparison: counts and the proposals waiting for confirmation",
+        security="BearerAuth")
+def comparison(comparison_id):
+    from geo.compare import get_comparison
+
+    found = get_comparison(conn(), comparison_id, current_user().unit_id)
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in found.items()}
+
+
+@bp.post("/api/comparisons/<int:comparison_id>/confirm")
+@login_required(*sorted(access.COMPARES_LISTS))
+@bp.input(ConfirmBody, arg_name="body")
+@bp.output(AnyObject)
+@bp.doc(summary="Apply the chosen category changes of a comparison", security="BearerAuth")
+def confirm_comparison(comparison_id, body):
+    from geo.compare import confirm
+
+    user = current_user()
+    out = confirm(conn(), comparison_id, body["proposals"], role=user.role,
+                  scope_id=user.unit_id, username=user.username)
+    audit.record(conn(), user, "update", "comparison", comparison_id, ip=client_ip(),
+                 detail={"applied": out["applied"]})
+    return out
+
+
+@bp.get("/api/tasks")
+@login_required(*sorted(access.WRITES_RECORDS))
+@bp.input(TaskQuery, location="query", arg_name="q")
+@bp.output(AnyObject)
+@bp.doc(summary="Tasks in your area (verify unregistered children, 劝返, categories)",
+        security="BearerAuth")
+def tasks(q):
+    from geo.compare import list_tasks
+
+    return {"tasks": list_tasks(conn(), current_user().unit_id, q["status"], q["kind"])}
+
+
+class _upload:
+    """The uploaded file in a temporary directory, with its own suffix."""
+
+    def __init__(self, upload):
+        self.upload = upload
+
+    def __enter__(self) -> Path:
+        suffix = Path(self.upload.filename or "").suffix.lower()
+        if suffix not in (".xlsx", ".xls", ".csv"):
+            raise InvalidInput("请上传 .xlsx、.xls 或 .csv 文件 (upload an .xlsx, .xls or .csv "
+                               "file)", field="file")
+        data = self.upload.read(MAX_UPLOAD + 1)
+        if len(data) > MAX_UPLOAD:
+            raise InvalidInput("the file is larger than 20 MB", field="file")
+        self.tmp = tempfile.TemporaryDirectory()
+        path = Path(self.tmp.name) / f"upload{suffix}"
+        path.write_bytes(data)
+        return path
+
+    def __exit__(self, *exc):
+        self.tmp.cleanup()

@@ -37,6 +37,11 @@ CREDITS_ANY_WORKER = frozenset({"admin", "supervisor"})
 # workers).
 WRITES_FACILITIES = frozenset({"admin"})
 WRITES_WORKERS = frozenset({"admin", "supervisor"})
+# Who compares other departments' lists with the children on file and confirms the
+# category changes a comparison proposes (geo/compare.py).
+COMPARES_LISTS = frozenset({"admin", "supervisor"})
+# Who uses the import page (/imports): the roles the API lets import.
+IMPORTS_LEDGERS = frozenset({"admin", "supervisor"})
 PLACES_CHILDREN = frozenset({"admin", "supervisor", "grid_head", "responder"})
 SEES_COVERAGE = frozenset({"admin", "supervisor", "planner"})
 SEES_STATUS = WRITES_RECORDS | AGGREGATE_ROLES

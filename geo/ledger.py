@@ -1,8 +1,11 @@
-"""Village ledgers (台账) in, from Excel (.xlsx) or CSV with Chinese column headers.
+"""Village ledgers (台账) in, from Excel (.xlsx, .xls) or CSV with Chinese column headers
+(read as villages keep them: see :mod:`geo.ledger_read`).
 
 Every row is checked before anything is written; the report lists each problem with
-its row number (as Excel shows it: the header is row 1), column and what is wrong. A dry
-run only reports; a real run writes all valid rows in one transaction, or with
+its row number (as Excel shows it), column (the header as in the file), the value and
+what is wrong, in Chinese (English on request, :mod:`geo.ledger_messages`). A dry run
+writes in a transaction it rolls back, to count new, changed and unchanged rows; a real
+run writes all valid rows in one transaction, or with
 ``strict`` nothing at all when any row is bad. Rows are keyed on their ledger id (台账编号)
 — and children also on the keyed hash of their identity number — so importing the same
 file twice changes nothing.
@@ -22,6 +25,7 @@ area) for the county office and township supervisors.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import re
 from dataclasses import dataclass, field
@@ -33,9 +37,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from geo import access, identity, vocab
+from geo import ledger_messages as messages
 from geo.chinacrs import CRS_NAMES, to_wgs84
 from geo.demo.copyload import copy_frame, pg_array, point_ewkt
 from geo.errors import Forbidden, InvalidInput, NotFound
+from geo.ledger_read import fold, parse_date, read_rows
 from geo.spreadsheet import neutralise_frame, restore
 
 # Column headers by kind: field -> (Chinese header, required).
@@ -88,6 +94,12 @@ NOT_YOURS = "is not in your area (不在您的辖区内)"
 SEPARATORS = re.compile(r"[、,，;；/\s]+")
 RISK_ZH = {label: level for level, label in vocab.RISK_LABELS.items()}
 OUTSIDE_MARGIN_M = 5000
+# Kept as written; every other column is folded (full-width digits and letters to
+# plain ones, see geo.ledger_read.fold).
+FREE_TEXT = {"name", "address", "head_name", "guardian_situation", "school"}
+# An identity number typed into a number cell: Excel keeps 15 digits and shows 1.1E+17.
+_FLOATED = re.compile(r"^\d(\.\d+)?E\+?\d+$")
+STORED_AS_NUMBER = "was stored as a number and lost its last digits (set the column to text)"
 
 
 @dataclass
@@ -105,9 +117,16 @@ class LedgerReport:
     def bad_rows(self) -> int:
         return len({e["row"] for e in self.errors})
 
-    def as_dict(self) -> dict:
+    def as_dict(self, lang: str = "zh") -> dict:
+        """The report; problems in Chinese, or English with ``lang='en'``; each error
+        also as the one ``message`` a person reads (row, column, value, problem)."""
+        errors = [{"row": e["row"], "column": e["column"], "value": e["value"],
+                   "problem": e["problem_en"] if lang == "en" else e["problem"],
+                   "message": messages.sentence(e["row"], e["column"], e["value"],
+                                                e["problem_en"], lang)}
+                  for e in self.errors]
         return {"kind": self.kind, "rows": self.rows, "bad_rows": self.bad_rows,
-                "errors": self.errors, "created": self.created, "updated": self.updated,
+                "errors": errors, "created": self.created, "updated": self.updated,
                 "unchanged": self.unchanged, "written": self.written, "dry_run": self.dry_run}
 
 
@@ -125,38 +144,32 @@ def template(kind: str) -> bytes:
 
 def read_table(path: str | Path, kind: str) -> pd.DataFrame:
     """The file's rows as text, with columns renamed to field names; ``_row`` is the row
-    number a person sees in Excel."""
+    number a person sees in Excel (see :mod:`geo.ledger_read` for what is tolerated)."""
     path = Path(path)
-    try:
-        if path.suffix.lower() in (".xlsx", ".xlsm"):
-            raw = pd.read_excel(path, dtype=str, engine="openpyxl")
-        elif path.suffix.lower() == ".csv":
-            raw = pd.read_csv(path, dtype=str, encoding="utf-8-sig", keep_default_na=False)
-        else:
-            raise InvalidInput(f"{path.name}: use .xlsx or .csv", field="file")
-    except InvalidInput:
-        raise
-    except Exception as exc:
-        # A damaged or disguised file: openpyxl and the CSV reader fail in many ways
-        # (BadZipFile, KeyError, XML parse errors, zlib errors, ...); all are a bad file.
-        raise InvalidInput(f"cannot read {path.name}: not a readable .xlsx or .csv file",
-                           field="file") from exc
     headers = {h: f for f, (h, _) in COLUMNS[kind].items()}
     headers.update({f: f for f in COLUMNS[kind]})  # English headers work too
-    raw.columns = [str(c).strip() for c in raw.columns]
+    names, body, numbers = read_rows(path, set(headers))
     missing = [h for f, (h, req) in COLUMNS[kind].items()
-               if req and h not in raw.columns and f not in raw.columns]
+               if req and h not in names and f not in names]
     if missing:
-        raise InvalidInput(f"{path.name}: missing column {', '.join(missing)}", field="file")
-    keep = [c for c in raw.columns if c in headers]
-    table = raw[keep].rename(columns={c: headers[c] for c in keep})
-    # restore: a leading ' our own export put before formula-like text goes again.
-    table = table.loc[:, ~table.columns.duplicated()].fillna("").map(
-        lambda v: restore(str(v).strip()))
+        raise InvalidInput(f"{path.name}: 缺少列 {'、'.join(missing)} "
+                           f"(missing column {', '.join(missing)})", field="file")
+    data, seen = {}, set()
+    for j, name in enumerate(names):
+        field_name = headers.get(name)
+        if field_name is None or field_name in seen:
+            continue
+        seen.add(field_name)
+        # restore: a leading ' our own export put before formula-like text goes again.
+        values = [restore(v) if v[:1] == "'" else v for v in (r[j] for r in body)]
+        if field_name not in FREE_TEXT:
+            values = [fold(v) for v in values]
+        data[field_name] = values
+    table = pd.DataFrame(data, dtype=object)
     for f in COLUMNS[kind]:
         if f not in table.columns:
-            table[f] = ""
-    table["_row"] = np.arange(len(table)) + 2
+            table[f] = [""] * len(body)
+    table["_row"] = np.asarray(numbers, dtype=int)
     return table.reset_index(drop=True)
 
 
@@ -167,11 +180,18 @@ class _Rows:
         self.kind, self.table, self.errors = kind, table, []
 
     def bad(self, mask, column: str, problem) -> None:
+        """Rows in ``mask`` have ``problem`` (English; the report carries the Chinese
+        too, see :mod:`geo.ledger_messages`) in ``column``."""
         header = COLUMNS[self.kind][column][0] if column in COLUMNS[self.kind] else column
+        values = self.table[column] if column in self.table.columns else None
         for i in np.flatnonzero(np.asarray(mask)):
             text = problem(i) if callable(problem) else problem
+            # A value about a record elsewhere is not echoed (the same words either way).
+            value = "" if values is None or NOT_YOURS in text or "cannot be used" in text \
+                else str(values.iat[i])
             self.errors.append({"row": int(self.table["_row"].iat[i]), "column": header,
-                                "problem": text})
+                                "value": value, "problem": messages.zh(text),
+                                "problem_en": text})
 
     def required(self) -> None:
         for f, (_, req) in COLUMNS[self.kind].items():
@@ -179,7 +199,8 @@ class _Rows:
                 self.bad(self.table[f] == "", f, "is empty")
 
     def unique(self, column: str, values: pd.Series | None = None) -> None:
-        values = self.table[column] if values is None else values
+        values = (self.table[column] if values is None else values).tolist()
+        numbers = self.table["_row"].tolist()
         first: dict[str, int] = {}
         dup, text = np.zeros(len(values), dtype=bool), {}
         for i, v in enumerate(values):
@@ -188,7 +209,7 @@ class _Rows:
             if v in first:
                 dup[i], text[i] = True, f"repeats row {first[v]}"
             else:
-                first[v] = int(self.table["_row"].iat[i])
+                first[v] = numbers[i]
         self.bad(dup, column, lambda i: text[i])
 
     def valid_mask(self) -> np.ndarray:
@@ -259,12 +280,21 @@ def _inside(conn: Connection, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     return out
 
 
+def _codes_of(values, vocabulary: dict) -> list[tuple[list[str], list[str]]]:
+    """:func:`_codes` of each value (a ledger repeats the same few texts)."""
+    seen: dict[str, tuple[list[str], list[str]]] = {}
+    out = []
+    for v in values:
+        found = seen.get(v)
+        if found is None:
+            found = seen[v] = _codes(v, vocabulary)
+        out.append(found)
+    return out
+
+
 def _codes(text: str, vocabulary: dict) -> tuple[list[str], list[str]]:
     """Codes from Chinese labels or codes, and the words that are neither."""
-    by_label = {label: code for code, label in vocabulary.items()}
-    for code, label in vocabulary.items():
-        for part in label.split("/"):
-            by_label.setdefault(part, code)
+    by_label = _labels(tuple(vocabulary.items()))
     codes, unknown = [], []
     for word in (w for w in SEPARATORS.split(text) if w):
         code = word if word in vocabulary else by_label.get(word)
@@ -272,13 +302,30 @@ def _codes(text: str, vocabulary: dict) -> tuple[list[str], list[str]]:
     return sorted(set(codes)), unknown
 
 
+@functools.lru_cache(maxsize=16)
+def _labels(items: tuple) -> dict[str, str]:
+    by_label = {label: code for code, label in items}
+    for code, label in items:
+        for part in label.split("/"):
+            by_label.setdefault(part, code)
+    return by_label
+
+
+def text_array(values) -> str:
+    """Values as one PostgreSQL text[] literal, to bind as ``CAST(:x AS text[])``: a long
+    list bound as a Python list becomes an ARRAY[...] of one constant per value, which
+    PostgreSQL parses several times slower."""
+    return "{" + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+                          for v in values) + "}"
+
+
 def _not_yours(conn: Connection, rows: _Rows, sql: str, scope_id: int) -> None:
     """Rows whose ledger id is held by a record outside the importer's area: an error
     that says no more than that (``sql`` selects the ledger ids of such records among
     ``:ids``)."""
     t = rows.table
-    theirs = set(conn.execute(sa.text(sql), {
-        "ids": sorted(set(t["ledger_id"]) - {""}), "scope_id": scope_id}).scalars())
+    theirs = set(conn.execute(sa.text(sql.replace("ANY(:ids)", "ANY(CAST(:ids AS text[]))")), {
+        "ids": text_array(sorted(set(t["ledger_id"]) - {""})), "scope_id": scope_id}).scalars())
     if theirs:
         rows.bad(t["ledger_id"].isin(theirs), "ledger_id", f"this ledger id {NOT_YOURS}")
 
@@ -300,7 +347,7 @@ def _check_households(conn: Connection, rows: _Rows, crs: str, scope_id: int) ->
                "LEFT JOIN unit c ON c.id = h.cell_id WHERE h.ledger_id = ANY(:ids) "
                f"AND NOT COALESCE({access.cell_in_scope_sql('c')}, false)", scope_id)
     _points(conn, rows, crs, scope_id)
-    flags = [_codes(v, vocab.HOUSEHOLD_FLAGS) for v in t["flags"]]
+    flags = _codes_of(t["flags"], vocab.HOUSEHOLD_FLAGS)
     t["flag_codes"] = [pg_array(c) for c, _ in flags]
     rows.bad([bool(u) for _, u in flags], "flags",
              lambda i: f"unknown household type {'、'.join(flags[i][1])}")
@@ -318,7 +365,7 @@ def _check_children(conn: Connection, rows: _Rows, rules: dict, id_key: str,
     sex = t["sex"].map({"男": "male", "女": "female", "male": "male", "female": "female"})
     rows.bad(sex.isna() & (t["sex"] != ""), "sex", "must be 男 or 女")
     t["sex_code"] = sex
-    born = pd.to_datetime(t["birth_date"], errors="coerce", format="mixed").dt.date
+    born = pd.Series([parse_date(v) for v in t["birth_date"]], index=t.index, dtype=object)
     rows.bad(born.isna() & (t["birth_date"] != ""), "birth_date", "is not a date")
     ok = born.notna()
     future = ok & (born.where(ok, today) > today)
@@ -327,18 +374,19 @@ def _check_children(conn: Connection, rows: _Rows, rules: dict, id_key: str,
         lambda b: (today.year - b.year - ((today.month, today.day) < (b.month, b.day))) >= 18)
     rows.bad(adult, "birth_date", "makes this person an adult, not a child")
     t["born"] = born
-    cats = [_codes(v, vocab.CHILD_CATEGORIES) for v in t["categories"]]
+    cats = _codes_of(t["categories"], vocab.CHILD_CATEGORIES)
     rows.bad([bool(u) for _, u in cats], "categories",
              lambda i: f"unknown category {'、'.join(cats[i][1])}")
     t["category_codes"] = [pg_array(c) for c, _ in cats]
     levels = list(rules["risk_levels"])
     risk = t["risk_level"].map(lambda v: v if v in levels else RISK_ZH.get(v))
     rows.bad(~risk.isin(levels) & (t["risk_level"] != ""), "risk_level",
-             f"must be one of {', '.join(levels)}")
+             "must be one of " + "、".join(vocab.RISK_LABELS.get(v, v) for v in levels))
     t["risk_code"] = risk
-    ids = t["id_number"].str.upper()
+    ids = t["id_number"].str.upper().str.replace(" ", "", regex=False)
     # Lists, not Series.map: a column mixing numbers and blanks must keep None, not NaN.
-    problems = [identity.problem(v) if v else None for v in ids]
+    problems = [(STORED_AS_NUMBER if _FLOATED.match(v) else identity.problem(v)) if v
+                else None for v in ids]
     rows.bad([p is not None for p in problems], "id_number", lambda i: problems[i])
     good = [bool(v) and p is None for v, p in zip(ids, problems, strict=True)]
     mismatch = [g and o and identity.birth_date_of(v) != b
@@ -356,8 +404,8 @@ def _check_children(conn: Connection, rows: _Rows, rules: dict, id_key: str,
     taken = {r.id_hash: r for r in conn.execute(sa.text(
         f"SELECT ch.id_hash, ch.ledger_id, COALESCE({access.cell_in_scope_sql('c')}, false) "
         "AS mine FROM child ch JOIN household h ON h.id = ch.household_id "
-        "LEFT JOIN unit c ON c.id = h.cell_id WHERE ch.id_hash = ANY(:h)"),
-        {"h": [h for h in t["id_hash"] if h], "scope_id": scope_id})}
+        "LEFT JOIN unit c ON c.id = h.cell_id WHERE ch.id_hash = ANY(CAST(:h AS text[]))"),
+        {"h": text_array(h for h in t["id_hash"] if h), "scope_id": scope_id})}
     clash = [h in taken and taken[h].ledger_id != lid
              for h, lid in zip(t["id_hash"], t["ledger_id"], strict=True)]
 
@@ -372,8 +420,8 @@ def _check_children(conn: Connection, rows: _Rows, rules: dict, id_key: str,
     # Households outside the area are answered as if they did not exist.
     known = set(conn.execute(sa.text(
         "SELECT h.ledger_id FROM household h JOIN unit c ON c.id = h.cell_id "
-        f"WHERE h.ledger_id = ANY(:ids) AND {access.cell_in_scope_sql('c')}"),
-        {"ids": sorted(set(t["household"]) - {""}), "scope_id": scope_id}).scalars())
+        f"WHERE h.ledger_id = ANY(CAST(:ids AS text[])) AND {access.cell_in_scope_sql('c')}"),
+        {"ids": text_array(sorted(set(t["household"]) - {""})), "scope_id": scope_id}).scalars())
     rows.bad(~t["household"].isin(known) & (t["household"] != ""), "household",
              lambda i: f"no household with ledger id {t['household'].iat[i]}")
 
@@ -390,7 +438,7 @@ def _check_facilities(conn: Connection, rows: _Rows, crs: str) -> None:
     t = rows.table
     rows.required()
     rows.unique("ledger_id")
-    types = [_codes(v, vocab.FACILITY_TYPES) for v in t["type"]]
+    types = _codes_of(t["type"], vocab.FACILITY_TYPES)
     rows.bad([len(c) != 1 or bool(u) for c, u in types], "type",
              f"must be one facility type ({'、'.join(vocab.FACILITY_TYPES.values())})")
     t["type_code"] = [c[0] if len(c) == 1 else None for c, _ in types]
@@ -418,7 +466,7 @@ def _check_workers(conn: Connection, rows: _Rows, crs: str, scope_id: int) -> No
                "WHERE w.ledger_id = ANY(:ids) "
                f"AND NOT COALESCE({access.cell_in_scope_sql('u')}, false)",
                scope_id)
-    roles = [_codes(v, vocab.WORKER_ROLES) for v in t["role"]]
+    roles = _codes_of(t["role"], vocab.WORKER_ROLES)
     rows.bad([len(c) != 1 or bool(u) for c, u in roles], "role",
              f"must be one of {'、'.join(vocab.WORKER_ROLES.values())}")
     t["role_code"] = [c[0] if len(c) == 1 else None for c, _ in roles]
@@ -643,9 +691,10 @@ def _run(conn, table, kind, cfg, crs, dry_run, strict, today, report,
                             scope_id)
         report.errors = sorted(rows.errors, key=lambda e: (e["row"], e["column"]))
         good = table[rows.valid_mask()]
-        if dry_run or (strict and report.errors) or good.empty:
+        if (strict and report.errors) or good.empty:
             trans.rollback()
             return report
+        # A dry run writes too, to count new, changed and unchanged rows, and rolls back.
         conn.execute(sa.text("DROP TABLE IF EXISTS ledger_stage"))
         stage = _stage(good, kind)
         conn.execute(sa.text(
@@ -660,6 +709,9 @@ def _run(conn, table, kind, cfg, crs, dry_run, strict, today, report,
         report.created = sum(changed)
         report.updated = len(changed) - report.created
         report.unchanged = len(good) - len(changed)
+        if dry_run:
+            trans.rollback()
+            return report
         report.written = True
         trans.commit()
     return report

@@ -442,3 +442,59 @@ class ReportEvent(Base):
     from_status: Mapped[str | None] = mapped_column(String(16))
     to_status: Mapped[str | None] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class Comparison(Base):
+    """One comparison of another department's list with the children on file (信息比对).
+    Of the list itself only its SHA-256 and counts are kept; ``result`` holds the
+    worklists about children on file (proposed category changes until a supervisor
+    confirms them, contradictions), never the list's rows."""
+
+    __tablename__ = "comparison"
+    __table_args__ = (
+        CheckConstraint(_in("list_kind", vocab.COMPARISON_LISTS),
+                        name="comparison_list_kind_check"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    list_kind: Mapped[str] = mapped_column(String(32))
+    file_sha256: Mapped[str] = mapped_column(String(64))
+    # The area compared (the user's unit).
+    unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    username: Mapped[str | None] = mapped_column(Text)
+    threshold: Mapped[int] = mapped_column(Integer)
+    counts: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    result: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    confirmed_by: Mapped[str | None] = mapped_column(Text)
+
+
+class Task(Base):
+    """Work for a cell's grid worker: verify a possibly unregistered child, bring a
+    child back to school (劝返), confirm a category."""
+
+    __tablename__ = "task"
+    __table_args__ = (
+        CheckConstraint(_in("kind", vocab.TASK_KINDS), name="task_kind_check"),
+        CheckConstraint(_in("status", vocab.TASK_STATUSES), name="task_status_check"),
+        Index("task_open_cell", "cell_id", postgresql_where=text("status = 'open'")),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'open'"))
+    cell_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"))
+    worker_id: Mapped[int | None] = mapped_column(ForeignKey("worker.id"), index=True)
+    child_id: Mapped[int | None] = mapped_column(
+        ForeignKey("child.id", ondelete="CASCADE"), index=True)
+    comparison_id: Mapped[int | None] = mapped_column(
+        ForeignKey("comparison.id", ondelete="SET NULL"), index=True)
+    detail: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

@@ -123,3 +123,22 @@ REPORT_ACTIONS = {
 # Coordinate systems a place may be typed in (geo.chinacrs).
 CRS_LABELS = {"wgs84": "WGS84（GPS/天地图）", "gcj02": "GCJ-02（高德/腾讯）",
               "bd09": "BD-09（百度）"}
+
+# Other departments' lists compared with the children on file (信息比对, geo/compare.py).
+COMPARISON_LISTS = {
+    "prisoners": "服刑人员名单",
+    "rehabilitation": "强制隔离戒毒人员名单",
+    "community_corrections": "社区矫正对象名单",
+    "disability": "残疾人证名单",
+    "assistance": "低保及其他救助名单",
+    "school_roll": "学籍/缺课名单",
+    "dropouts": "失学辍学名单",
+    "serious_illness": "重病名单",
+}
+# Work given to a cell's grid worker (or a supervisor) from a comparison.
+TASK_KINDS = {
+    "verify_unregistered": "核实疑似未登记儿童",
+    "bring_back_to_school": "劝返复学",
+    "confirm_category": "确认困境类别变更",
+}
+TASK_STATUSES = ("open", "done", "dismissed")

@@ -172,7 +172,7 @@ def test_points_outside_or_swapped_are_row_errors(conn, cfg, tmp_path):
     hh.loc[2, ["lon", "lat"]] = [hh.loc[2, "lat"], hh.loc[2, "lon"]]
     report = import_ledger(conn, _write(hh, tmp_path / "x.xlsx", "households"), "households",
                            cfg)
-    assert [(e["row"], e["problem"]) for e in report.errors] == [
+    assert [(e["row"], e["problem_en"]) for e in report.errors] == [
         (3, "the point lies outside the county"), (4, "longitude and latitude are swapped")]
     assert report.created == 1
 

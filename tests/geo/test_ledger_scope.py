@@ -176,7 +176,7 @@ def test_import_follows_the_roles_and_areas_of_the_api(conn, cfg, tmp_path, area
     assert report.created == len(written)
     # Nothing about the other record in any message (a household ledger id the file
     # names is echoed as for one that does not exist: see the test below).
-    text = " ".join(e["problem"] for e in report.errors)
+    text = " ".join(e["problem_en"] for e in report.errors)
     if out is not None:
         for record in ("child", "worker") if kind == "children" else ("household", "child",
                                                                        "worker"):
@@ -210,14 +210,14 @@ def test_a_duplicate_identity_number_tells_only_what_the_importer_may_see(conn, 
                   tmp_path / "kids.xlsx", "children")
     report = import_ledger(conn, path, "children", cfg, role="supervisor",
                            scope_id=area["scope"]["supervisor"], dry_run=True, today=TODAY)
-    problems = {e["row"]: e["problem"] for e in report.errors}
+    problems = {e["row"]: e["problem_en"] for e in report.errors}
     assert mine.ledger_id in problems[2]
     assert theirs.ledger_id not in problems[3] and "DEMO-C" not in problems[3]
     assert "cannot be used" in problems[3]
     # The county office sees both.
     admin = import_ledger(conn, path, "children", cfg, role="admin",
                           scope_id=area["scope"]["admin"], dry_run=True, today=TODAY)
-    assert theirs.ledger_id in {e["row"]: e["problem"] for e in admin.errors}[3]
+    assert theirs.ledger_id in {e["row"]: e["problem_en"] for e in admin.errors}[3]
 
 
 def test_an_unknown_and_an_outside_household_read_the_same(conn, cfg, tmp_path, area):
@@ -226,5 +226,5 @@ def test_an_unknown_and_an_outside_household_read_the_same(conn, cfg, tmp_path, 
                   tmp_path / "kids.xlsx", "children")
     report = import_ledger(conn, path, "children", cfg, role="supervisor",
                            scope_id=area["scope"]["supervisor"], dry_run=True, today=TODAY)
-    first, second = (e["problem"] for e in report.errors)
+    first, second = (e["problem_en"] for e in report.errors)
     assert first.replace(hh, "X") == second.replace("NO-SUCH-HOUSEHOLD", "X")

@@ -1,0 +1,70 @@
+"""The import page in Chromium: upload a planted ledger, see the preview with its bad
+rows, download the problem workbook, confirm, see the import in the history."""
+
+import io
+from pathlib import Path
+
+import openpyxl
+import pytest
+import sqlalchemy as sa
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+@pytest.fixture
+def household(engine):
+    with engine.begin() as c:
+        c.execute(sa.text(
+            "INSERT INTO household (ledger_id, address, geom, cell_id) "
+            "SELECT 'PLANT-H1', '仁和村1组1号', geom, cell_id FROM household "
+            "WHERE cell_id IS NOT NULL ORDER BY id LIMIT 1"))
+    yield
+    with engine.begin() as c:
+        c.execute(sa.text("DELETE FROM child WHERE household_id IN "
+                          "(SELECT id FROM household WHERE ledger_id = 'PLANT-H1')"))
+        c.execute(sa.text("DELETE FROM household WHERE ledger_id = 'PLANT-H1'"))
+
+
+def test_upload_preview_download_confirm_history(page, server, login, logins, household,
+                                                 artifacts, engine):
+    login(page, logins["admin"])
+    page.goto(f"{server}/imports")
+    page.select_option("#kind", "children")
+    page.set_input_files("#file", str(DATA / "children_gb18030.csv"))
+    page.click("#preview-button")
+    page.wait_for_selector("#import-preview")
+    assert page.text_content("#count-new").strip() == "2"
+    assert page.text_content("#count-bad").strip() == "5"
+    rows = page.locator("#problem-rows tr")
+    assert rows.count() == 6  # header + 5 problems
+    assert "第" not in rows.nth(1).text_content()  # the table has its own columns
+    assert "必填" in page.text_content("#problem-rows")
+    page.screenshot(path=str(artifacts / "import_preview.png"), full_page=True)
+    with page.expect_download() as dl:
+        page.click("#problems-download")
+    book = openpyxl.load_workbook(io.BytesIO(Path(dl.value.path()).read_bytes()))
+    sheet = book.active
+    values = list(sheet.iter_rows(values_only=True))
+    assert values[0][:3] == ("原行号", "问题", "台账编号")
+    assert [r[0] for r in values[1:]] == [5, 6, 7, 8, 9]
+    assert "姓名" in values[1][1] and values[1][2] == "PL-G-3"
+    with engine.connect() as c:
+        assert c.execute(sa.text(
+            "SELECT count(*) FROM child WHERE ledger_id LIKE 'PL-G-%'")).scalar_one() == 0
+    page.click("#confirm-import")
+    page.wait_for_selector("#import-done")
+    assert page.text_content("#done-created").strip() == "2"
+    history = page.text_content("#import-history")
+    assert "children_gb18030.csv" in history and logins["admin"]["username"] in history
+    page.screenshot(path=str(artifacts / "import_done.png"), full_page=True)
+    with engine.connect() as c:
+        assert c.execute(sa.text(
+            "SELECT count(*) FROM child WHERE ledger_id LIKE 'PL-G-%'")).scalar_one() == 2
+    assert page.console_errors == []
+    assert page.hosts <= {server.split("/")[2]}
+
+
+def test_the_page_is_for_admins_and_supervisors(page, server, login, logins):
+    login(page, logins["grid_worker"])
+    resp = page.goto(f"{server}/imports")
+    assert resp.status == 403
