@@ -40,6 +40,12 @@ FOLLOWS = {
     "POST /api/reports/{report_id}/close": "GET /api/reports",
     "POST /api/reports/{report_id}/escalate": "GET /api/reports",
     "POST /api/reports/{report_id}/merge": "GET /api/reports",
+    "GET /api/comparisons/{comparison_id}": "POST /api/comparisons",
+    "POST /api/comparisons/{comparison_id}/confirm": "POST /api/comparisons",
+    # The import page's steps follow the API's import.
+    "POST /imports/preview": "POST /api/imports",
+    "POST /imports/{token}/confirm": "POST /api/imports",
+    "GET /imports/{token}/problems.xlsx": "POST /api/imports",
 }
 MISSING_ID = "999999999"
 
