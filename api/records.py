@@ -157,7 +157,8 @@ def add_visit(body):
         check_worker_in_scope(conn(), worker, user.unit_id, field="worker_id")
     visit = record_visit(conn(), _cfg()["rules"], child_id=body["child_id"], worker_id=worker,
                          visited_at=body["visited_at"], lon=body["lon"], lat=body["lat"],
-                         kind=body["kind"], outcome=body["outcome"], note=body["note"])
+                         kind=body["kind"], outcome=body["outcome"], note=body["note"],
+                         checks=body.get("checks"))
     stamp_visit(conn(), visit["id"], body.get("client_id"), user.id)
     visit["client_id"] = str(body["client_id"]) if body.get("client_id") else None
     from layers import status_cache
