@@ -76,7 +76,7 @@ def check_answers(rules: dict, checks: dict | None) -> dict | None:
                 raise InvalidInput(f"{field} must be true or false", field=field)
         elif key in ANSWER_CHOICES:
             choices = form.get(key, {})
-            if value is not None and value not in choices:
+            if value is not None and (not isinstance(value, str) or value not in choices):
                 raise InvalidInput(f"{field} must be one of {', '.join(choices)}", field=field)
         elif key == "harm_detail":
             if value is not None and (not isinstance(value, str)
