@@ -284,3 +284,29 @@ def test_map_panel_leads_to_my_route(page, server, logins, login):
     assert "/map/route/" in page.url
     page.wait_for_function(READY, timeout=20_000)
     assert page.locator("h1").inner_text().startswith("走访路线单")
+
+
+def test_start_where_i_am(browser, server, logins, login, worker, engine):
+    """"我的位置": the phone's position is the start, the API orders the tour from there
+    and the start marker sits there."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+    page = context.new_page()
+    login(page, logins["grid_head"])
+    _open(page, server, worker)
+    office = page.evaluate("() => JSON.parse(document.getElementById('gm-data').textContent)"
+                           ".route.start")
+    last = page.evaluate("() => JSON.parse(document.getElementById('gm-data').textContent)"
+                         ".route.stops.slice(-1)[0]")
+    context.grant_permissions(["geolocation"])
+    context.set_geolocation({"longitude": last["lon"], "latitude": last["lat"]})
+    page.select_option("#gm-start", "here")
+    page.evaluate("() => { window.gridmap.ready = false; }")
+    with page.expect_response(lambda r: "/api/routes?" in r.url) as info:
+        page.click("#gm-apply")
+    page.wait_for_function(READY, timeout=20_000)
+    assert "start_lon=" in info.value.url
+    route = info.value.json()
+    assert route["start"] != office
+    assert abs(route["start"][0] - last["lon"]) < 1e-5
+    assert page.locator(".gm-stop").count() > 0
+    context.close()

@@ -201,6 +201,10 @@
     q.set('date', state.date);
     if (state.budget) { q.set('budget_min', state.budget); }
     if (cfg.within_days) { q.set('within_days', cfg.within_days); }
+    if (state.here) {
+      // The tour starts and ends where the phone is (the order is computed from there).
+      q.set('start_lon', state.here[1].toFixed(6)); q.set('start_lat', state.here[0].toFixed(6));
+    }
     return q;
   }
   function apiUrl() {
