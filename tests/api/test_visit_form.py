@@ -49,6 +49,13 @@ def test_answers_are_stored_and_harm_flags_the_visit(as_role, child, engine):
         stored, flags = conn.execute(sa.text(
             "SELECT checks, flag_reason FROM visit WHERE id = :id"), {"id": visit["id"]}).one()
     assert stored == checks and "harm_signs" in flags
+    # ... and opens a discovery report for the township to accept.
+    with engine.connect() as conn:
+        report = conn.execute(sa.text(
+            "SELECT child_id, severity, source, description FROM report WHERE id = :r"),
+            {"r": visit["report_id"]}).one()
+    assert report.child_id == child and report.severity == "serious"
+    assert report.source == "grid_worker" and "手臂有淤青" in report.description
     # The supervisor sees the flag and what was seen; a grid worker not what was seen.
     sup = as_role("supervisor", "GET", f"/api/children/{child}/visits").get_json()["items"]
     mine = next(v for v in sup if v["id"] == visit["id"])
@@ -63,7 +70,7 @@ def test_no_harm_no_flag(as_role, child):
     resp = as_role("grid_worker", "POST", "/api/visits", json=_body(
         child, lon=None, checks={"child_seen": True, "harm_signs": False}))
     assert resp.status_code == 201, resp.get_json()
-    assert "harm_signs" not in resp.get_json()["flags"]
+    assert "harm_signs" not in resp.get_json()["flags"] and "report_id" not in resp.get_json()
 
 
 @pytest.mark.parametrize("checks, field", [

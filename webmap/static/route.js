@@ -382,7 +382,9 @@
     b.disabled = true;
     var text = '已记录 · ' + item.name;
     if (visit.flags && visit.flags.indexOf('no_gps') >= 0) { text += '（无定位，已标记）'; }
-    if (visit.flags && visit.flags.indexOf('harm_signs') >= 0) { text += '（受侵害迹象，已报督导员）'; }
+    if (visit.flags && visit.flags.indexOf('harm_signs') >= 0) {
+      text += visit.report_id ? '（受侵害迹象，已生成发现报告）' : '（受侵害迹象，已标记）';
+    }
     b.textContent = text;
     if (visit.id) { undoButton(b, visit, item); }
   }
