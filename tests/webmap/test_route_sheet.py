@@ -310,3 +310,20 @@ def test_start_where_i_am(browser, server, logins, login, worker, engine):
     assert abs(route["start"][0] - last["lon"]) < 1e-5
     assert page.locator(".gm-stop").count() > 0
     context.close()
+
+
+def test_sheet_opens_without_signal(phone, server, worker, artifacts):
+    """Opened once with signal, the sheet (page, plan, assets) opens again without."""
+    page = phone
+    _open(page, server, worker)
+    page.wait_for_function("() => window.gridmap.offlineReady && "
+                           "navigator.serviceWorker.controller", timeout=20_000)
+    page.wait_for_timeout(3500)  # the page keeps its own copy after 3 s
+    stops = page.locator(".gm-stop").count()
+    page.context.set_offline(True)
+    page.reload()
+    page.wait_for_function(READY, timeout=20_000)
+    assert page.locator(".gm-stop").count() == stops
+    assert page.locator(".leaflet-marker-icon").count() > 0
+    page.screenshot(path=str(artifacts / "route_offline_reload.png"))
+    page.context.set_offline(False)
