@@ -184,7 +184,9 @@ def test_offline_visits_sync_once(phone, server, worker, engine, artifacts):
     assert "离线" in page.locator("#gm-net").inner_text()
     page.screenshot(path=str(artifacts / "route_offline.png"), full_page=False)
     assert {c: len(_visits(engine, c)) for c in children} == before
-    # Sent again after a reconnect (and once more by hand): stored once each.
+    # Sent after a reconnect (the page's CSRF token having run out meanwhile: it fetches
+    # a fresh one), and once more by hand: stored once each.
+    page.evaluate("() => { window.gridmap.cfg.csrf = 'expired'; }")
     page.context.set_offline(False)
     page.wait_for_function("() => window.gridmap.queued === 0 && window.gridmap.sent >= 2",
                            timeout=20_000)

@@ -7,7 +7,7 @@
   var COLOURS = ['#2f6fb3', '#c0392b', '#27ae60', '#8e44ad', '#d35400', '#16a085', '#7f8c8d'];
   var state = {mode: cfg.mode, date: cfg.date, budget: cfg.budget_min, here: null,
                route: cfg.route, plan: null};
-  window.gridmap = {ready: false, sent: 0, queued: 0, errors: []};
+  window.gridmap = {ready: false, sent: 0, queued: 0, errors: [], cfg: cfg};
 
   function el(tag, cls, text) {
     var e = document.createElement(tag);
@@ -332,7 +332,20 @@
     }).then(status, status).then(function () { flushing = null; });
     return flushing;
   }
-  function send(item) {
+  // A page kept offline for long may hold a CSRF token that has run out: fetch the page
+  // again for a fresh one (the visit stays in the outbox meanwhile).
+  function freshToken() {
+    return fetch(location.pathname + location.search, {credentials: 'same-origin',
+                                                        cache: 'no-store'})
+      .then(function (r) { return r.text(); })
+      .then(function (t) {
+        var doc = new DOMParser().parseFromString(t, 'text/html');
+        var data = doc.getElementById('gm-data');
+        if (data) { cfg.csrf = JSON.parse(data.textContent).csrf; return true; }
+        return false;
+      });
+  }
+  function send(item, again) {
     return fetch('/api/visits', {
       method: 'POST', credentials: 'same-origin',
       headers: {'Content-Type': 'application/json', 'X-CSRFToken': cfg.csrf,
@@ -345,8 +358,18 @@
           return store('readwrite', function (s) { return s.delete(item.client_id); })
             .then(function () { saved(item, v); });
         }
-        if (r.status >= 400 && r.status < 500 && r.status !== 401 && r.status !== 408 &&
-            r.status !== 429) {
+        if (r.status === 400 && v.error && v.error.code === 'csrf_failed' && !again) {
+          return freshToken().then(function (ok) {
+            if (ok) { return send(item, true); }
+            throw new Error('retry later');
+          });
+        }
+        if (r.status === 401) {
+          say('登录已过期：请重新登录，保存在本机的走访记录随后自动发送');
+          throw new Error('retry later');
+        }
+        if (r.status >= 400 && r.status < 500 && r.status !== 408 && r.status !== 429 &&
+            !(v.error && v.error.code === 'csrf_failed')) {
           // Refused for good (e.g. an implausible time): not sent again.
           window.gridmap.errors.push(v);
           return store('readwrite', function (s) { return s.delete(item.client_id); })
@@ -363,9 +386,10 @@
   function status() {
     return queued().then(function (items) {
       window.gridmap.queued = items.length;
-      if (items.length) {
+      var now = document.getElementById('gm-net').textContent;
+      if (items.length && now.indexOf('登录已过期') !== 0) {
         say('离线：' + items.length + ' 条走访记录已保存在本机，联网后自动发送');
-      } else if (navigator.onLine) {
+      } else if (!items.length && now.indexOf('离线：') === 0) {
         say('');
       }
     });
