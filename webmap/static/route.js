@@ -26,6 +26,7 @@
   // ---- map ----------------------------------------------------------------------
   var map = L.map('gm-map', {zoomControl: true, maxZoom: 19});
   window.gridmap.map = map;
+  map.attributionControl.setPrefix(false);
   if (cfg.basemap) {
     L.tileLayer(cfg.basemap.url, {attribution: cfg.basemap.attr, maxZoom: 19}).addTo(map);
   }
