@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlencode
 
-from flask import Blueprint, current_app, request
+from flask import (
+    Blueprint,
+    current_app,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_wtf.csrf import generate_csrf
 
 from api.auth import current_user, page_login_required
@@ -18,7 +25,7 @@ from geo.scope import check_day, parse_date
 from geo.units import unit_bounds, unit_centre, villages_geojson
 from webmap.placement import placement_page
 from webmap.planner import planner_page
-from webmap.route_sheet import route_page
+from webmap.route_sheet import page_data
 from webmap.supervisor import supervisor_map
 
 STATIC = Path(__file__).resolve().parent.parent / "webmap" / "static"
@@ -46,27 +53,56 @@ def supervisor():
 @bp.get("/map/route/<int:worker>")
 @page_login_required(*sorted(access.SEES_ROUTES))
 def route_sheet(worker):
-    """A worker's route for a day (?date=YYYY-MM-DD&within_days=N&budget_min=M)."""
-
-
+    """A worker's route sheet for a day (?date=YYYY-MM-DD&budget_min=M&mode=day|week;
+    within_days=N as in /api/routes)."""
+    cfg = current_app.config["GRIDMAP"]
     try:
-        within = int(request.args.get("within_days", 7))
+        within = int(request.args.get("within_days", 0))
+    except ValueError:
+        raise InvalidInput("within_days must be a whole number", field="within_days") from None
+    try:
         budget = request.args.get("budget_min")
         budget = float(budget) if budget else None
     except ValueError:
-        raise InvalidInput("within_days and budget_min must be numbers",
-                           field="within_days") from None
-    date = parse_date(request.args.get("date"), "date",
-                      current_app.config["GRIDMAP"]["timezone"])
-    check_day(date, "date", current_app.config["GRIDMAP"]["rules"],
-              current_app.config["GRIDMAP"]["timezone"])
-    q = {"worker": worker, "date": date, "within_days": within, "budget_min": budget}
-    route = route_for_reader(q)
-    conn()
-    query = urlencode({k: v for k, v in q.items() if v is not None})
-    html = route_page(current_app.config["GRIDMAP"], route, lang(), generate_csrf(), query,
-                      nonce())
-    return html, 200, {"Content-Type": "text/html; charset=utf-8"}
+        raise InvalidInput("budget_min must be a number of minutes",
+                           field="budget_min") from None
+    mode = "week" if request.args.get("mode") == "week" else "day"
+    date = parse_date(request.args.get("date"), "date", cfg["timezone"])
+    check_day(date, "date", cfg["rules"], cfg["timezone"])
+    route = route_for_reader({"worker": worker, "date": date, "within_days": within,
+                    "budget_min": budget})
+    data = page_data(cfg, route, current_user(), generate_csrf(), within_days=within,
+                     budget_min=budget, mode=mode)
+    return render_template("route.html", data=data, user=current_user(), lang="zh")
+
+
+@bp.get("/map/route/me")
+@page_login_required(*sorted(access.SEES_ROUTES))
+def my_route():
+    """The installed app's start page: the login's own route sheet."""
+    user = current_user()
+    if user.worker_id is None:
+        return redirect(url_for("pages.supervisor"))
+    return redirect(url_for("pages.route_sheet", worker=user.worker_id))
+
+
+@bp.get("/map/route/sw.js")
+def route_worker():
+    """The route sheet's service worker, served under /map/route/ so that its scope
+    covers the sheets (no login: it holds no data)."""
+    resp = make_response(bp.send_static_file("route-sw.js"))
+    resp.headers["Content-Type"] = "text/javascript; charset=utf-8"
+    resp.headers["Service-Worker-Allowed"] = "/map/route/"
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp
+
+
+@bp.get("/map/route/manifest.webmanifest")
+def route_manifest():
+    """The web app manifest that makes the route sheet installable."""
+    resp = make_response(bp.send_static_file("route.webmanifest"))
+    resp.headers["Content-Type"] = "application/manifest+json"
+    return resp
 
 
 @bp.get("/map/planner")

@@ -154,12 +154,34 @@ def add_visit(body):
         check_worker_in_scope(conn(), worker, user.unit_id, field="worker_id")
     visit = record_visit(conn(), _cfg()["rules"], child_id=body["child_id"], worker_id=worker,
                          visited_at=body["visited_at"], lon=body["lon"], lat=body["lat"],
-                         kind=body["kind"], outcome=body["outcome"], note=body["note"])
+                         kind=body["kind"], outcome=body["outcome"], note=body["note"],
+                         checks=body.get("checks"))
     stamp_visit(conn(), visit["id"], body.get("client_id"), user.id)
     visit["client_id"] = str(body["client_id"]) if body.get("client_id") else None
+    if "harm_signs" in visit["flags"]:
+        visit["report_id"] = _harm_report(body, visit)
     audit.record(conn(), user, "create", "visit", visit["id"], ip=client_ip(),
                  detail={"child_id": body["child_id"], "flags": visit["flags"]})
     return access.redact_visit(visit, user.role)
+
+
+def _harm_report(body: dict, visit: dict) -> int:
+    """Signs of harm seen on a visit open a discovery report (发现报告, severity
+    ``serious``: the township must accept it), in the same transaction as the visit."""
+    from geo.reports import create_report
+
+    user = current_user()
+    detail = (body.get("checks") or {}).get("harm_detail")
+    rid = create_report(conn(), {
+        "source": "grid_worker", "harm": "abuse", "severity": "serious",
+        "child_id": body["child_id"], "reported_at": body["visited_at"],
+        "lon": body["lon"], "lat": body["lat"],
+        "description": "走访发现受侵害迹象" + (f"：{detail}" if detail else "")
+                       + f"（走访记录 {visit['id']}）"}, _cfg(), user)
+    audit.record(conn(), user, "create", "report", rid, ip=client_ip(),
+                 detail={"severity": "serious", "source": "grid_worker",
+                         "visit_id": visit["id"]})
+    return rid
 
 
 @bp.delete("/api/visits/<int:visit_id>")

@@ -140,7 +140,9 @@ def route_for_reader(q) -> dict:
     cfg = config()
     route = worker_route(conn(), cfg["rules"], q["worker"], q["date"],
                          within_days=q["within_days"], budget_min=q["budget_min"],
-                         tz=cfg["timezone"], scope_id=user.unit_id)
+                         tz=cfg["timezone"], scope_id=user.unit_id,
+                         start=(q["start_lon"], q["start_lat"])
+                         if q.get("start_lon") is not None else None)
     for stop in route["stops"]:
         stop["children"] = [access.redact_child(c, user.role) for c in stop["children"]]
     audit.record(conn(), user, "read", "route", q["worker"], ip=client_ip(),

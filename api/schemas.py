@@ -9,7 +9,7 @@ import re
 from apiflask import Schema, fields
 from apiflask.validators import Length, OneOf, Range
 from flask import current_app
-from marshmallow import INCLUDE, ValidationError, post_dump
+from marshmallow import INCLUDE, ValidationError, post_dump, validates_schema
 
 from geo import vocab
 from geo.scope import date_window
@@ -120,6 +120,15 @@ class RouteQuery(Schema):
                        metadata={"description": DAY_WINDOW})
     within_days = fields.Integer(load_default=0, validate=Range(0, 90))
     budget_min = fields.Float(load_default=None, validate=Range(1, 1440))
+    # Start and end the tour here (the phone's position) instead of at the office.
+    start_lon = fields.Float(load_default=None, validate=Range(-180, 180))
+    start_lat = fields.Float(load_default=None, validate=Range(-90, 90))
+
+    @validates_schema
+    def _both(self, data, **kwargs):
+        if (data.get("start_lon") is None) != (data.get("start_lat") is None):
+            raise ValidationError("give both start_lon and start_lat, or neither",
+                                  field_name="start_lon")
 
 
 class PlanQuery(Schema):
@@ -231,6 +240,8 @@ class VisitIn(Schema):
     note = fields.String(load_default=None, validate=Length(0, 2000))
     worker_id = fields.Integer(strict=True, load_default=None, validate=Range(1, 2**31 - 1))
     client_id = fields.UUID(load_default=None)
+    # The visit form's answers, checked against rules.visit_form (geo.visit_record).
+    checks = fields.Dict(load_default=None)
 
 
 class FacilityIn(Schema):

@@ -38,6 +38,9 @@ def policy(cfg: dict) -> dict[str, str]:
         "img-src": "'self' data: blob:" + tiles,
         "connect-src": "'self'",
         "font-src": "'self'",
+        # The route sheet's service worker and web app manifest (offline use).
+        "worker-src": "'self'",
+        "manifest-src": "'self'",
         "object-src": "'none'",
         "base-uri": "'none'",
         "form-action": "'self'",

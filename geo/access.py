@@ -91,6 +91,8 @@ def redact_visit(visit: dict, role: str) -> dict:
     out = dict(visit)
     if role not in SEES_VISIT_NOTES:
         out.pop("note", None)
+        if isinstance(out.get("checks"), dict):
+            out["checks"] = {k: v for k, v in out["checks"].items() if k != "harm_detail"}
     return out
 
 

@@ -78,6 +78,17 @@ DEFAULTS: dict[str, Any] = {
         "return_visit_roles": ["grid_head"],
         # A recorded visit may be taken back by the one who recorded it this long.
         "visit_undo_minutes": 10,
+        # The route sheet's visit form: the choices for living conditions, school
+        # attendance and the outcome (code: label). A county may replace the lists.
+        "visit_form": {
+            "living_conditions": {"good": "良好", "fair": "一般", "poor": "较差",
+                                  "unsafe": "存在安全隐患"},
+            "school_attendance": {"attending": "正常上学", "irregular": "经常缺课",
+                                  "dropped_out": "辍学", "not_school_age": "未到学龄或已毕业"},
+            "outcomes": {"no_concern": "情况正常", "follow_up": "需再次走访",
+                         "support_needed": "需要帮扶", "referral": "需要转介",
+                         "urgent": "需紧急处置"},
+        },
         "suppress_below": 5,
         "visit_flag_distance_m": 300,
         "visit_max_speed_kmh": 80,

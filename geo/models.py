@@ -193,6 +193,8 @@ class Visit(Base):
     # The login that recorded it (who may undo it); NULL for imported or older visits.
     created_by: Mapped[int | None] = mapped_column(
         ForeignKey("app_user.id", ondelete="SET NULL"), nullable=True)
+    # The visit form's answers (geo.visit_record.check_answers; migration 0010).
+    checks = mapped_column(JSONB, nullable=True)
 
 
 class Facility(Base):

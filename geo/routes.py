@@ -203,9 +203,11 @@ def check_budget(budget_min) -> float | None:
 def worker_route(conn: Connection, rules: dict, worker_id, date=None, *,
                  within_days: int = 0, budget_min: float | None = None, full: bool = False,
                  tz: str = "Asia/Shanghai", time_limit_s: float | None = None,
-                 scope_id: int | None = None) -> dict:
+                 scope_id: int | None = None, start: tuple | None = None) -> dict:
     """The ordered route of households to visit on ``date`` (see the module docstring);
-    with ``scope_id`` only over the cells under that unit (the reader's area)."""
+    with ``scope_id`` only over the cells under that unit (the reader's area); with
+    ``start`` ((lon, lat), e.g. where the phone is) the tour starts and ends there
+    instead of at the worker's office."""
     as_of = parse_date(date, "date", tz)
     budget_min = check_budget(budget_min)
     if budget_min is None and not full:
@@ -213,8 +215,13 @@ def worker_route(conn: Connection, rules: dict, worker_id, date=None, *,
     if not 0 <= int(within_days) <= 90:
         raise InvalidInput("within_days must be 0 to 90", field="within_days")
     worker = _worker(conn, worker_id)
+    if start is not None:
+        lon, lat = (float(v) for v in start)
+        if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+            raise InvalidInput("the start point lies outside lon/lat range", field="start_lon")
+        worker = {**worker, "lon": lon, "lat": lat}
     key = ("route", worker["id"], scope_id, as_of.isoformat(), int(within_days), budget_min,
-           tz,
+           tz, worker["lon"], worker["lat"],
            json.dumps(rules, sort_keys=True, default=str), data_version(conn, worker["id"]))
     return cached(key, lambda: _route(conn, rules, worker, as_of, int(within_days),
                                       budget_min, tz, time_limit_s, scope_id))

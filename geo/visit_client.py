@@ -58,12 +58,13 @@ def stamp_visit(conn: Connection, visit_id: int, client_id: uuid.UUID | None,
 def stored_visit(conn: Connection, visit_id: int) -> dict:
     """A stored visit in the shape POST /api/visits answers."""
     row = conn.execute(sa.text(
-        "SELECT id, child_id, worker_id, visited_at, kind, outcome, note, flagged, "
+        "SELECT id, child_id, worker_id, visited_at, kind, outcome, note, checks, flagged, "
         "flag_reason, client_id FROM visit WHERE id = :id"), {"id": visit_id}).mappings().one()
     flags = row["flag_reason"].split(",") if row["flag_reason"] else []
     return {"id": row["id"], "child_id": row["child_id"], "worker_id": row["worker_id"],
             "visited_at": row["visited_at"].isoformat(), "kind": row["kind"],
-            "outcome": row["outcome"], "note": row["note"], "flagged": row["flagged"],
+            "outcome": row["outcome"], "note": row["note"], "checks": row["checks"],
+            "flagged": row["flagged"],
             "flags": flags, "client_id": str(row["client_id"]) if row["client_id"] else None}
 
 

@@ -9,6 +9,7 @@ was too far away to reach in the time between them at ``visit_max_speed_kmh``, o
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -54,12 +55,53 @@ def _check_time(conn: Connection, rules: dict, child_id: int, visited_at: dt.dat
                            f"was registered ({child.registered_on})", field="visited_at")
 
 
+ANSWER_FLAGS = ("child_seen", "guardian_present", "harm_signs")
+ANSWER_CHOICES = ("living_conditions", "school_attendance")
+HARM_DETAIL_MAX = 500
+
+
+def check_answers(rules: dict, checks: dict | None) -> dict | None:
+    """The visit form's answers, checked: ``child_seen``, ``guardian_present`` and
+    ``harm_signs`` are true/false, ``living_conditions`` and ``school_attendance`` one of
+    the codes in ``rules.visit_form``, ``harm_detail`` (what was seen) text up to 500
+    characters. Anything else is :class:`InvalidInput` naming ``checks.<key>``."""
+    if checks is None:
+        return None
+    form = rules.get("visit_form", {})
+    out: dict = {}
+    for key, value in checks.items():
+        field = f"checks.{key}"
+        if key in ANSWER_FLAGS:
+            if not isinstance(value, bool):
+                raise InvalidInput(f"{field} must be true or false", field=field)
+        elif key in ANSWER_CHOICES:
+            choices = form.get(key, {})
+            if value is not None and (not isinstance(value, str) or value not in choices):
+                raise InvalidInput(f"{field} must be one of {', '.join(choices)}", field=field)
+        elif key == "harm_detail":
+            if value is not None and (not isinstance(value, str)
+                                      or len(value) > HARM_DETAIL_MAX):
+                raise InvalidInput(f"{field} must be text of at most {HARM_DETAIL_MAX} "
+                                   "characters", field=field)
+        else:
+            raise InvalidInput(f"{field} is not a question of the visit form", field=field)
+        out[key] = value
+    if out.get("harm_detail") and not out.get("harm_signs"):
+        raise InvalidInput("checks.harm_detail needs checks.harm_signs = true",
+                           field="checks.harm_detail")
+    return out
+
+
 def record_visit(conn: Connection, rules: dict, *, child_id: int, worker_id: int,
                  visited_at: dt.datetime, lon: float | None, lat: float | None,
                  kind: str = "regular", outcome: str | None = None,
-                 note: str | None = None) -> dict:
+                 note: str | None = None, checks: dict | None = None) -> dict:
+    """Store a visit (see the module docstring for its flags). ``checks`` are the visit
+    form's answers (:func:`check_answers`); signs of harm flag the visit ``harm_signs``
+    for the supervisor."""
     if kind not in vocab.VISIT_KINDS:
         raise InvalidInput(f"kind must be one of {', '.join(vocab.VISIT_KINDS)}", field="kind")
+    checks = check_answers(rules, checks)
     _check_time(conn, rules, child_id, visited_at)
     if (lon is None) != (lat is None):
         raise InvalidInput("give both lon and lat, or neither", field="lon")
@@ -69,6 +111,8 @@ def record_visit(conn: Connection, rules: dict, *, child_id: int, worker_id: int
         raise NotFound(f"no worker {worker_id}", field="worker_id")
     flags: list[str] = []
     detail: dict = {}
+    if checks and checks.get("harm_signs"):
+        flags.append("harm_signs")
     if lon is None and rules.get("visit_flag_without_gps", True):
         flags.append("no_gps")
     if lon is not None:
@@ -96,19 +140,22 @@ def record_visit(conn: Connection, rules: dict, *, child_id: int, worker_id: int
                 flags.append("impossible_travel")
     row = conn.execute(sa.text(
         "INSERT INTO visit (child_id, worker_id, visited_at, geom, kind, outcome, note, "
-        "flagged, flag_reason) VALUES (:c, :w, :t, CASE WHEN CAST(:x AS float8) IS NULL THEN "
-        "NULL ELSE ST_SetSRID(ST_MakePoint(:x, :y), 4326) END, :k, :o, :n, :f, :r) "
-        "RETURNING id, created_at"),
+        "flagged, flag_reason, checks) VALUES (:c, :w, :t, CASE WHEN CAST(:x AS float8) IS "
+        "NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint(:x, :y), 4326) END, :k, :o, :n, :f, :r, "
+        "CAST(:checks AS jsonb)) RETURNING id, created_at"),
         {"c": child_id, "w": worker_id, "t": visited_at, "x": lon, "y": lat, "k": kind,
-         "o": outcome, "n": note, "f": bool(flags), "r": ",".join(flags) or None}).one()
+         "o": outcome, "n": note, "f": bool(flags), "r": ",".join(flags) or None,
+         "checks": json.dumps(checks, ensure_ascii=False) if checks is not None else None}
+    ).one()
     return {"id": row.id, "child_id": child_id, "worker_id": worker_id,
             "visited_at": visited_at.isoformat(), "kind": kind, "outcome": outcome,
-            "note": note, "flagged": bool(flags), "flags": flags, **detail}
+            "note": note, "checks": checks, "flagged": bool(flags), "flags": flags, **detail}
 
 
 def child_visits(conn: Connection, child_id: int, limit: int = 100) -> list[dict]:
     rows = conn.execute(sa.text(
-        "SELECT v.id, v.visited_at, v.kind, v.outcome, v.note, v.flagged, v.flag_reason, "
+        "SELECT v.id, v.visited_at, v.kind, v.outcome, v.note, v.checks, v.flagged, "
+        "v.flag_reason, "
         "v.worker_id, w.name AS worker_name, ST_X(v.geom) AS lon, ST_Y(v.geom) AS lat "
         "FROM visit v JOIN worker w ON w.id = v.worker_id WHERE v.child_id = :c "
         "ORDER BY v.visited_at DESC LIMIT :n"), {"c": child_id, "n": limit}).mappings()

@@ -99,6 +99,8 @@ def render_page(m: folium.Map, lang: str, below: str = "", css: str | None = Non
     # The header holds our links and folium's styles and its L_NO_TOUCH switches: code
     # and ids, no data (titles and tooltips are in the body and the script).
     header = root.header.render().replace("<script>", f"<script{attr}>")
+    # Last in the header: folium's html, body {height: 100%} would cut a print to one page.
+    header += f'\n<link rel="stylesheet" href="{STATIC}/print.css" media="print">'
     return f"""<!DOCTYPE html>
 <html lang="{"zh-CN" if lang == "zh" else "en"}">
 <head>

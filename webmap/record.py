@@ -29,7 +29,8 @@ TEXT = {
            "ages": "接收年龄", "sex_accepted": "接收性别", "accepts_disability": "接收残疾儿童",
            "yes": "是", "no": "否", "none": "无", "days": "天",
            "no_gps": "无定位", "gps_far_from_household": "定位距住户过远",
-           "impossible_travel": "行程时间不合理", "released": "离开", "report": "发现报告"},
+           "impossible_travel": "行程时间不合理", "released": "离开", "report": "发现报告",
+           "harm_signs": "发现受侵害迹象"},
     "en": {"child": "Child's file", "household": "Household", "facility": "Facility",
            "back": "Back to the map", "name": "Name", "sex": "Sex", "birth_date": "Born",
            "categories": "Categories", "risk_level": "Risk", "guardian": "Guardian",
@@ -46,7 +47,7 @@ TEXT = {
            "none": "none", "days": "days", "no_gps": "no GPS fix",
            "gps_far_from_household": "GPS far from household",
            "impossible_travel": "impossible travel", "released": "Left",
-           "report": "Report"},
+           "report": "Report", "harm_signs": "signs of harm"},
 }
 
 

@@ -1,121 +1,74 @@
-"""The route sheet (/map/route/<worker>): today's stops for a grid head or grid worker,
-on a phone and on paper — the ordered list with children, reasons and distances, the
-route on a map, CSV and GPX downloads, and a "record visit" button per stop."""
+"""The route sheet (/map/route/<worker>): a day's or a week's stops for a grid head or
+grid worker, on a phone and on paper.
+
+The page is ``templates/route.html`` and ``static/route.js``: the server puts the day's
+route and the page's settings into a ``<script type="application/json">`` block (see
+:func:`page_data`); the script draws the map (the route line, one number per stop,
+stops that overlap at the current zoom grouped by Leaflet.markercluster), lists the
+stops with their children and Chinese reasons, fetches other days and the week plan
+from the API, and records visits with the visit form. Visits wait in IndexedDB while
+there is no signal and go out, each with its ``client_id``, when it returns; the page,
+its assets, the plan and the boundary tiles are kept by the service worker
+(``static/route-sw.js``, served as ``/map/route/sw.js``)."""
 
 from __future__ import annotations
 
-import html
-
-import folium
-
 from geo import vocab
-from webmap.base import js, local_date, offline_map, render_page, tooltip
+from geo.visit_client import ROLE_TEXT
+from webmap.base import BASEMAPS
 
-TEXT = {
-    "zh": {"title": "走访路线单", "total": "全程", "minutes": "分钟", "km": "公里",
-           "stop": "站", "leg": "本段", "record": "记录走访", "recorded": "已记录",
-           "csv": "下载 CSV", "gpx": "下载 GPX", "print": "打印", "none": "今日无待走访家庭",
-           "overdue": "逾期 {n} 天", "due_soon": "{n} 天内到期", "first_visit": "尚未走访",
-           "return": "网格长回访", "regular": "定期随访", "start": "出发/返回：办公地",
-           "no_gps": "（无定位，已标记）"},
-    "en": {"title": "Visit route", "total": "Total", "minutes": "min", "km": "km",
-           "stop": "Stop", "leg": "Leg", "record": "Record visit", "recorded": "Recorded",
-           "csv": "CSV", "gpx": "GPX", "print": "Print", "none": "No household due today",
-           "overdue": "{n} days overdue", "due_soon": "due in {n} days",
-           "first_visit": "never visited", "return": "return visit", "regular": "regular",
-           "start": "Start and end: office", "no_gps": " (no GPS fix: flagged)"},
-}
-
-
-def _reason(r: dict, t: dict, lang: str) -> str:
-    n = r["days_overdue"] if r["kind"] == "overdue" else r["days_until_due"]
-    text = t[r["kind"]].format(n=n)
-    risk = vocab.RISK_LABELS.get(r["risk_level"], r["risk_level"]) if lang == "zh" \
-        else r["risk_level"]
-    return f"{text}（{t[r['due_kind']]}，{risk}）" if lang == "zh" else \
-        f"{text} ({t[r['due_kind']]}, {risk})"
+# Files the service worker keeps when the sheet is opened (besides the page and plan).
+ASSETS = [
+    "/static/webmap/app.css",
+    "/static/webmap/route.css",
+    "/static/webmap/route.js",
+    "/static/webmap/favicon.svg",
+    "/static/webmap/vendor/leaflet/leaflet.css",
+    "/static/webmap/vendor/leaflet/leaflet.js",
+    "/static/webmap/vendor/vectorgrid/Leaflet.VectorGrid.bundled.min.js",
+    "/static/webmap/vendor/markercluster/MarkerCluster.css",
+    "/static/webmap/vendor/markercluster/MarkerCluster.Default.css",
+    "/static/webmap/vendor/markercluster/leaflet.markercluster.js",
+    "/map/route/manifest.webmanifest",
+]
 
 
-def _child(c: dict, lang: str) -> str:
-    name = html.escape(c["name"])
-    if lang == "zh":
-        cats = "、".join(vocab.CHILD_CATEGORIES.get(k, k) for k in c["categories"])
-        return f"{name}（{html.escape(cats)}）"
-    return f"{name} ({html.escape(', '.join(c['categories']))})"
+def basemap(cfg: dict) -> dict | None:
+    """The base map's tile URL and attribution, or None (boundaries only)."""
+    name = cfg.get("basemap", "osm")
+    if name == "osm":
+        return {"url": BASEMAPS["osm"][0], "attr": "© OpenStreetMap"}
+    if name == "tianditu" and cfg.get("tianditu_key"):
+        return {"url": BASEMAPS["tianditu"][0] % cfg["tianditu_key"], "attr": "© 天地图"}
+    return None
 
 
-def route_page(cfg: dict, route: dict, lang: str, csrf: str, query: str,
-               nonce: str = "") -> str:
-    t = TEXT[lang]
-    start = route["start"]
-    m = offline_map(cfg, location=[start[1], start[0]], zoom=13, height="45vh",
-                    title=f"{t['title']} · {route['worker']['name']}")
-    points = [[start[1], start[0]]] + [[s["lat"], s["lon"]] for s in route["stops"]] + \
-        [[start[1], start[0]]]
-    folium.PolyLine(points, color="#2f6fb3", weight=4, opacity=0.8).add_to(m)
-    folium.CircleMarker([start[1], start[0]], radius=8, color="#333", fill=True,
-                        fill_color="#fff", tooltip=tooltip(t["start"])).add_to(m)
-    for i, s in enumerate(route["stops"], start=1):
-        folium.Marker([s["lat"], s["lon"]], tooltip=tooltip(f"{i}. {s['address']}"),
-                      icon=folium.DivIcon(html=f'<div class="gm-num">{i}</div>',
-                                          icon_size=(22, 22), icon_anchor=(11, 11))).add_to(m)
-    if len(points) > 2:
-        m.fit_bounds([[min(p[0] for p in points), min(p[1] for p in points)],
-                      [max(p[0] for p in points), max(p[1] for p in points)]])
-    rows = []
-    for i, s in enumerate(route["stops"], start=1):
-        kids = "、".join(_child(c, lang) for c in s["children"])
-        reasons = html.escape("；".join(_reason(r, t, lang) for r in s["reasons"]))
-        buttons = "".join(
-            f'<button class="gm-record" data-child="{c["child_id"]}">'
-            f'{t["record"]} · {html.escape(c["name"])}</button>' for c in s["children"])
-        rows.append(f'<li class="gm-stop"><b>{i}. {html.escape(s["address"])}</b>'
-                    f'<div>{kids}</div><div class="gm-why">{reasons}</div>'
-                    f'<div class="gm-leg">{t["leg"]} {s["leg_m"] / 1000:.1f} {t["km"]}</div>'
-                    f'<div class="noprint">{buttons}</div></li>')
-    # A grid head's visit is the monthly return visit; the point is the phone's own fix,
-    # never the household's (a visit without one is recorded and flagged no_gps).
-    kind = "return" if route["worker"]["role"] == "grid_head" else "regular"
-    summary = (f'{t["total"]} {route["total_m"] / 1000:.1f} {t["km"]} · '
-               f'{route["total_min"]:.0f} {t["minutes"]} · {len(route["stops"])} {t["stop"]}')
-    day = local_date(route["date"], lang)
-    sheet = f"""
-    <div id="gm-sheet">
-      <h1>{t['title']} · {html.escape(route['worker']['name'])} · {day}</h1>
-      <p id="gm-summary">{summary}</p>
-      <p class="noprint"><a href="/api/routes.csv?{html.escape(query)}">{t['csv']}</a> ·
-         <a href="/api/routes.gpx?{html.escape(query)}">{t['gpx']}</a> ·
-         <a id="gm-print" href="#">{t['print']}</a></p>
-      <ol id="gm-stops">{''.join(rows) or f'<p>{t["none"]}</p>'}</ol>
-    </div>"""
-    cfg_js = js({"kind": kind, "csrf": csrf, "recorded": t["recorded"], "noGps": t["no_gps"]})
-    script = f"""
-    (function () {{
-      var cfg = {cfg_js};
-      document.getElementById('gm-print').addEventListener('click', function (e) {{
-        e.preventDefault(); window.print();
-      }});
-      document.querySelectorAll('.gm-record').forEach(function (b) {{
-        b.addEventListener('click', function () {{
-          var body = {{child_id: +b.dataset.child, visited_at: new Date().toISOString(),
-                      kind: cfg.kind}};
-          var send = function () {{
-            fetch('/api/visits', {{method: 'POST', credentials: 'same-origin',
-              headers: {{'Content-Type': 'application/json', 'X-CSRFToken': cfg.csrf}},
-              body: JSON.stringify(body)}})
-              .then(function (r) {{ return r.json().then(function (v) {{
-                if (!r.ok) {{ return; }}
-                b.disabled = true;
-                b.textContent = cfg.recorded +
-                  (v.flags.indexOf('no_gps') >= 0 ? cfg.noGps : '');
-              }}); }});
-          }};
-          if (navigator.geolocation) {{
-            navigator.geolocation.getCurrentPosition(function (p) {{
-              body.lon = p.coords.longitude; body.lat = p.coords.latitude; send();
-            }}, send, {{timeout: 3000}});
-          }} else {{ send(); }}
-        }});
-      }});
-    }})();"""
-    return render_page(m, lang, sheet, css="route.css", nonce=nonce, script=script)
+def page_data(cfg: dict, route: dict, user, csrf: str, *, within_days: int,
+              budget_min: float | None, mode: str) -> dict:
+    """Everything route.js needs, as JSON: the route, the controls' values, the visit
+    form's choices and whether this login's visits count as return visits."""
+    rules = cfg["rules"]
+    form = rules.get("visit_form", {})
+    return {
+        "route": route,
+        "worker": route["worker"],
+        "date": route["date"],
+        "mode": mode,
+        "within_days": within_days,
+        "budget_min": budget_min,
+        "workday_minutes": rules.get("workday_minutes", 480),
+        "csrf": csrf,
+        "user": {"username": user.username, "role": user.role,
+                 "role_text": ROLE_TEXT.get(user.role, user.role)},
+        # A visit counts as the monthly return visit only for these roles (else 403).
+        "visit_kind": "return" if user.role in rules.get("return_visit_roles", ["grid_head"])
+        else "regular",
+        "kind_text": vocab.VISIT_KINDS,
+        "undo_minutes": rules.get("visit_undo_minutes", 10),
+        "form": {k: form.get(k, {}) for k in ("living_conditions", "school_attendance",
+                                              "outcomes")},
+        "categories": vocab.CHILD_CATEGORIES,
+        "risk": vocab.RISK_LABELS,
+        "basemap": basemap(cfg),
+        "assets": ASSETS,
+    }
