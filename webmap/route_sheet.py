@@ -14,7 +14,6 @@ its assets, the plan and the boundary tiles are kept by the service worker
 from __future__ import annotations
 
 from geo import vocab
-from geo.visit_client import ROLE_TEXT
 from webmap.base import BASEMAPS
 
 # Files the service worker keeps when the sheet is opened (besides the page and plan).
@@ -59,9 +58,9 @@ def page_data(cfg: dict, route: dict, user, csrf: str, *, within_days: int,
         "workday_minutes": rules.get("workday_minutes", 480),
         "csrf": csrf,
         "user": {"username": user.username, "role": user.role,
-                 "role_text": ROLE_TEXT.get(user.role, user.role)},
+                 "role_text": vocab.ROLE_LABELS.get(user.role, user.role)},
         # A visit counts as the monthly return visit only for these roles (else 403).
-        "visit_kind": "return" if user.role in rules.get("return_visit_roles", ["grid_head"])
+        "visit_kind": "return" if user.role in rules["return_visit_roles"]
         else "regular",
         "kind_text": vocab.VISIT_KINDS,
         "undo_minutes": rules.get("visit_undo_minutes", 10),

@@ -15,6 +15,8 @@ PUBLIC = {
     "GET /", "GET /api/health", "GET /api/openapi.json", "POST /api/auth/token",
     "POST /api/auth/logout", "GET /login", "POST /login", "POST /logout",
     "GET /favicon.ico", "GET /static/{filename}", "GET /static/webmap/{filename}",
+    # The route sheet's service worker and manifest: code, no data.
+    "GET /map/route/sw.js", "GET /map/route/manifest.webmanifest",
     "GET /tiles/{layer}/{z}/{x}/{y}.pbf",  # one row per layer: test_every_tile_layer
 }
 # Per-id reads, changes and actions follow the row of their collection.
@@ -127,7 +129,9 @@ def test_page_matrix(as_role, client, page_ids, page, allowed):
     for role in ROLES:
         resp = as_role(role, "GET", url)
         if allowed[role]:
-            # Allowed roles get the page, or 404 for a record outside their area.
-            assert resp.status_code in (200, 404), (page, role, resp.status_code)
+            # Allowed roles get the page (or its redirect onward, never to the login),
+            # or 404 for a record outside their area.
+            assert resp.status_code in (200, 302, 404), (page, role, resp.status_code)
+            assert "/login" not in resp.headers.get("Location", ""), (page, role)
         else:
             assert resp.status_code == 403, (page, role, resp.status_code)
