@@ -100,6 +100,15 @@ DEFAULTS: dict[str, Any] = {
         # A page session (cookie) ends at logout or after this many hours.
         "session_hours": 12,
     },
+    # Logs (api.observability): one JSON line per request and per error, to stderr, or to
+    # this file rotated at log_max_bytes with log_backups old files kept.
+    "log_file": None,
+    "log_max_bytes": 10 * 1024 * 1024,
+    "log_backups": 5,
+    "log_level": "INFO",
+    # GET /metrics answers admins, and anyone on loopback when this is true (set it false
+    # behind a reverse proxy on the same host that does not pass the client's address).
+    "metrics_from_loopback": True,
     # Reverse proxies in front of the app whose X-Forwarded-For is trusted (0: none; the
     # client address is then the TCP peer, which a client cannot forge).
     "trusted_proxies": 0,
@@ -122,6 +131,8 @@ _ENV = {
     "GRIDMAP_PG_PORT": ("pg_port", int),
     "GRIDMAP_ID_KEY": ("id_key", str),
     "GRIDMAP_SECRET_KEY": ("secret_key", str),
+    "GRIDMAP_LOG_FILE": ("log_file", str),
+    "GRIDMAP_BACKUP_KEY": ("backup_key", str),
 }
 
 
