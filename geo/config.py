@@ -35,6 +35,14 @@ DEFAULTS: dict[str, Any] = {
     # one to var/secrets.toml when none is configured.
     "id_key": None,
     "secret_key": None,
+    # Key encrypting the backup repository (aes-256-cbc); generated like id_key, or
+    # GRIDMAP_BACKUP_KEY. Keep a copy apart from the backups: without it they are noise.
+    "backup_key": None,
+    # Backups of the embedded database (geo.backup, pgBackRest): the repository (default
+    # var/backup; better another disk), the nightly time in `timezone`, a full backup
+    # when the last full one is this old (else incremental), full backups kept.
+    "backup": {"repo": None, "nightly": True, "nightly_at": "02:30", "full_every_days": 7,
+               "retention_full": 2},
     # Base map under the layers: "osm" (OpenStreetMap tiles, needs internet), "tianditu"
     # (needs tianditu_key) or "none" (boundaries only; works on a closed network).
     "basemap": "osm",
