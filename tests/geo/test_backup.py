@@ -164,3 +164,11 @@ def test_backup_and_restore_commands(cfg, monkeypatch):
     finally:
         cluster.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_nightly_run_is_the_next_configured_local_time():
+    cfg = {"timezone": "Asia/Shanghai", "backup": {"nightly_at": "02:30"}}
+    now = dt.datetime(2026, 11, 25, 17, 0, tzinfo=dt.UTC)          # 01:00 in Shanghai
+    assert backup._next_run(cfg, now).isoformat() == "2026-11-26T02:30:00+08:00"
+    now = dt.datetime(2026, 11, 25, 19, 0, tzinfo=dt.UTC)          # 03:00: tomorrow
+    assert backup._next_run(cfg, now).isoformat() == "2026-11-27T02:30:00+08:00"
