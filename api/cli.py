@@ -46,10 +46,13 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--threads", default=8, show_default=True, type=int)
+@click.option("--connections", default=500, show_default=True, type=int,
+              help="Open connections accepted at once (every phone and browser keeps one).")
 @click.option("--demo/--no-demo", default=True, show_default=True,
               help="Load the demo county when the database is empty.")
 @click.option("--scale", default=None, type=float, help="Demo scale (1 = 50k households).")
-def serve(host: str, port: int, threads: int, demo: bool, scale: float | None) -> None:
+def serve(host: str, port: int, threads: int, connections: int, demo: bool,
+          scale: float | None) -> None:
     """Serve the app (starting the embedded database when DATABASE_URL is unset)."""
     from waitress import serve as waitress_serve
 
@@ -85,7 +88,11 @@ def serve(host: str, port: int, threads: int, demo: bool, scale: float | None) -
 
                 BackupLoop(cfg, engine).start()   # nightly pgBackRest backup of var/pg
             click.echo(f"gridmap serving on http://{host}:{port}/  (Ctrl-C to stop)")
-            waitress_serve(app, host=host, port=port, threads=threads, ident="gridmap")
+            # waitress's own limit (100) left the 101st phone's request waiting unread in
+            # the listen queue until its client gave up, after which it was still carried
+            # out (bench/soak.py); poll() because select() stops at 1024 descriptors.
+            waitress_serve(app, host=host, port=port, threads=threads, ident="gridmap",
+                           connection_limit=connections, asyncore_use_poll=True)
     except (DatabaseError, EmbeddedError) as exc:
         _fail(str(exc))
     except KeyboardInterrupt:

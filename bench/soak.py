@@ -413,7 +413,8 @@ def run(args, cfg, engine, url) -> None:
 
         sampler = gevent.spawn(sample)
         env_ = Environment(user_classes=[Supervisor, GridHead, Hotline, Responder, Admin],
-                           host=f"http://127.0.0.1:{args.port}", events=events)
+                           host=f"http://127.0.0.1:{args.port}", events=events,
+                           stop_timeout=180)   # at the end users finish what they began
         runner = env_.create_local_runner()
         runner.start(116, spawn_rate=20)
         print(f"116 users for {args.minutes:g} min against http://127.0.0.1:{args.port} "
@@ -462,6 +463,7 @@ def report(stats, memory, before, after, engine, log_file, args) -> None:
     mb = [(t, r / 2**20) for t, r in memory]
     print("service memory (RSS, MB, every 10 s): "
           + " ".join(f"{m:.0f}" for _, m in mb))
+    growth = 0.0
     if len(mb) >= 4:
         half = mb[len(mb) // 2][1]
         growth = (mb[-1][1] - half) / half * 100
@@ -474,12 +476,15 @@ def report(stats, memory, before, after, engine, log_file, args) -> None:
         print(f"{method + ' ' + name:<44}{entry.num_requests:>9}{entry.num_failures:>7}"
               f"{entry.median_response_time:>11.0f}"
               f"{entry.get_response_time_percentile(0.95):>9.0f}")
+    for err in sorted(stats.errors.values(), key=lambda e: -e.occurrences):
+        print(f"  failure ×{err.occurrences}: {err.method} {err.name}: {err.error}")
     total = stats.total
     print(f"{'all':<44}{total.num_requests:>9}{total.num_failures:>7}"
           f"{total.median_response_time:>11.0f}{total.get_response_time_percentile(0.95):>9.0f}"
           f"   ({total.total_rps:.1f} req/s)")
     ok = (COUNTS["server_errors"] == 0 and not error_lines and lost == 0 and extra == 0
-          and after["overbooked"] == 0 and not drift)
+          and after["overbooked"] == 0 and not drift and growth <= 10
+          and COUNTS["connection_errors"] == 0)
     print("\nverdict: " + ("PASS" if ok else "FAIL") + f" (service log: {log_file})")
 
 
