@@ -214,6 +214,7 @@ def restore(cfg: dict, src: str | os.PathLike, to_time: str | None = None,
     if not repo.is_dir():
         raise BackupError(f"no backup repository at {repo}")
     target = target_time(to_time, cfg.get("timezone", "Asia/Shanghai")) if to_time else None
+    flush_wal(cluster)
     cluster.stop()
     for path in (cluster.root, cluster.sockets, cluster.logfile.parent):
         path.mkdir(parents=True, exist_ok=True)
@@ -245,7 +246,12 @@ def restore(cfg: dict, src: str | os.PathLike, to_time: str | None = None,
                     if not conn.execute(sa.text("SELECT pg_is_in_recovery()")).scalar_one():
                         break
             except sa.exc.OperationalError:
-                pass
+                if not cluster.is_running():
+                    tail = "\n".join(cluster.logfile.read_text(errors="replace")
+                                     .splitlines()[-8:]) if cluster.logfile.exists() else ""
+                    raise BackupError(
+                        "the restored database stopped during recovery (a time after the "
+                        f"last archived change cannot be reached):\n{tail}") from None
             if time.monotonic() > deadline:
                 raise BackupError("the restored database is still recovering; see "
                                   f"{cluster.logfile}")
@@ -255,6 +261,44 @@ def restore(cfg: dict, src: str | os.PathLike, to_time: str | None = None,
     return {"restored_from": str(repo), "to_time": to_time, "recovery_target": target,
             "data_directory": str(cluster.data),
             "previous_data_kept_in": str(kept) if kept else None}
+
+
+def flush_wal(cluster: EmbeddedCluster, timeout_s: float = 60) -> bool:
+    """Before a restore: push the cluster's last WAL to the repository, so that every
+    change committed until now can be restored. The cluster is started for it when it is
+    stopped but intact (and stopped again); a cluster that will not start is left as it
+    is. True when the archive now reaches the present."""
+    if not cluster.initialised or not (cluster.root / BACKUP_CONF).exists():
+        return False
+    started = False
+    if not cluster.is_running():
+        try:
+            started = cluster.start()
+        except EmbeddedError:
+            return False
+    engine = sa.create_engine(cluster.url("postgres"), poolclass=sa.pool.NullPool,
+                              isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT txid_current()"))   # a commit stamped now
+            segment = conn.execute(sa.text(
+                "SELECT pg_walfile_name(pg_switch_wal())")).scalar_one()
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                done = conn.execute(sa.text(
+                    "SELECT last_archived_wal FROM pg_stat_archiver")).scalar()
+                if done and done[8:] >= segment[8:]:
+                    return True
+                time.sleep(0.5)
+            log.warning("WAL segment %s was not archived within %s s", segment, timeout_s)
+            return False
+    except sa.exc.SQLAlchemyError:
+        log.exception("could not flush the WAL before the restore")
+        return False
+    finally:
+        engine.dispose()
+        if started:
+            cluster.stop()
 
 
 def _next_run(cfg: dict, now: dt.datetime) -> dt.datetime:
