@@ -24,6 +24,7 @@ from api import (
     health,
     import_pages,
     ledgers,
+    observability,
     pages,
     queries,
     record_pages,
@@ -61,6 +62,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> APIFlask:
     )
     app.json.ensure_ascii = False
     app.spec_processor(_document_errors)
+    observability.init_app(app)   # request ids, request log, /metrics
     csrf.init_app(app)
     security.init_app(app, cfg)
     auth.init_app(app)

@@ -47,10 +47,13 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--threads", default=8, show_default=True, type=int)
+@click.option("--connections", default=500, show_default=True, type=int,
+              help="Open connections accepted at once (every phone and browser keeps one).")
 @click.option("--demo/--no-demo", default=True, show_default=True,
               help="Load the demo county when the database is empty.")
 @click.option("--scale", default=None, type=float, help="Demo scale (1 = 50k households).")
-def serve(host: str, port: int, threads: int, demo: bool, scale: float | None) -> None:
+def serve(host: str, port: int, threads: int, connections: int, demo: bool,
+          scale: float | None) -> None:
     """Serve the app (starting the embedded database when DATABASE_URL is unset)."""
     from waitress import serve as waitress_serve
 
@@ -81,8 +84,16 @@ def serve(host: str, port: int, threads: int, demo: bool, scale: float | None) -
             from geo.reports import EscalationLoop
 
             EscalationLoop(engine, cfg).start()   # reports past their deadline go up a level
+            if not cfg.get("database_url") and cfg["backup"].get("nightly"):
+                from geo.backup import BackupLoop
+
+                BackupLoop(cfg, engine).start()   # nightly pgBackRest backup of var/pg
             click.echo(f"gridmap serving on http://{host}:{port}/  (Ctrl-C to stop)")
-            waitress_serve(app, host=host, port=port, threads=threads, ident="gridmap")
+            # waitress's own limit (100) left the 101st phone's request waiting unread in
+            # the listen queue until its client gave up, after which it was still carried
+            # out (bench/soak.py); poll() because select() stops at 1024 descriptors.
+            waitress_serve(app, host=host, port=port, threads=threads, ident="gridmap",
+                           connection_limit=connections, asyncore_use_poll=True)
     except (DatabaseError, EmbeddedError) as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
@@ -147,6 +158,66 @@ def db_migrate() -> None:
         with open_database(_cfg()) as engine:
             click.echo(f"schema at revision {current(engine)}")
     except (DatabaseError, EmbeddedError) as exc:
+        _fail(str(exc))
+
+
+@db.command("backup")
+@click.argument("dest", required=False, type=click.Path(file_okay=False))
+@click.option("--type", "kind", default="auto", show_default=True,
+              type=click.Choice(["auto", "full", "incr", "diff"]),
+              help="auto: full when none is recent (backup.full_every_days), else incremental.")
+@click.option("--list", "listing", is_flag=True, help="List the backups in the repository.")
+def db_backup(dest: str | None, kind: str, listing: bool) -> None:
+    """Back up the embedded database (pgBackRest, encrypted) into DEST (default var/backup);
+    the WAL archived since makes any later moment restorable."""
+    from geo.backup import BackupError, backup, describe
+
+    cfg = _cfg()
+    if dest:
+        cfg = {**cfg, "backup": {**cfg["backup"], "repo": dest}}
+    try:
+        if listing:
+            click.echo(json.dumps(describe(cfg), ensure_ascii=False, indent=2))
+            return
+        with open_database(cfg) as engine:
+            click.echo(json.dumps(backup(cfg, dest, kind, engine=engine), ensure_ascii=False))
+    except (BackupError, DatabaseError, EmbeddedError) as exc:
+        _fail(str(exc))
+
+
+@db.command("restore")
+@click.argument("src", type=click.Path(exists=True, file_okay=False))
+@click.option("--to-time", default=None,
+              help="ISO time to restore to (zone optional: the configured timezone), "
+                   "e.g. 2026-11-25T21:40:00+08:00; default: the newest state.")
+@click.option("--yes", is_flag=True, help="Do not ask before replacing the database.")
+def db_restore(src: str, to_time: str | None, yes: bool) -> None:
+    """Restore the embedded database from the repository SRC (stop the service first).
+    The current data directory is kept beside as var/pg/data.before-restore-<time>."""
+    from geo.backup import BackupError, restore, target_time
+
+    cfg = _cfg()
+    if cfg.get("database_url"):
+        _fail("DATABASE_URL is set: restore that server with its own pgBackRest")
+    try:
+        if to_time:
+            target_time(to_time, cfg["timezone"])
+        if not yes:
+            click.confirm(f"replace the embedded database with the backup in {src}"
+                          + (f" as of {to_time}" if to_time else "") + "?", abort=True)
+        was_running = embedded_cluster(cfg).is_running()
+        done = restore(cfg, src, to_time)
+        from geo.db import get_engine
+        from geo.migrate import current, upgrade
+
+        engine = get_engine(database_url(cfg))
+        upgrade(engine)
+        done["schema_revision"] = current(engine)
+        engine.dispose()
+        if not was_running:
+            embedded_cluster(cfg).stop()
+        click.echo(json.dumps(done, ensure_ascii=False, indent=2))
+    except (BackupError, DatabaseError, EmbeddedError) as exc:
         _fail(str(exc))
 
 

@@ -13,6 +13,7 @@ from flask import jsonify
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from api import observability
 from api.db import rollback
 from geo.errors import GeoError
 
@@ -101,5 +102,6 @@ def register(app: APIFlask) -> None:
     @app.errorhandler(Exception)
     def _server_error(exc: Exception):
         rollback()
-        app.logger.exception("unhandled error")
-        return body("internal_error", "internal server error", 500)
+        rid = observability.log_error(exc)   # traceback and request id in the log
+        return jsonify({"error": {"code": "internal_error", "message": "internal server error",
+                                  "request_id": rid}}), 500

@@ -35,6 +35,14 @@ DEFAULTS: dict[str, Any] = {
     # one to var/secrets.toml when none is configured.
     "id_key": None,
     "secret_key": None,
+    # Key encrypting the backup repository (aes-256-cbc); generated like id_key, or
+    # GRIDMAP_BACKUP_KEY. Keep a copy apart from the backups: without it they are noise.
+    "backup_key": None,
+    # Backups of the embedded database (geo.backup, pgBackRest): the repository (default
+    # var/backup; better another disk), the nightly time in `timezone`, a full backup
+    # when the last full one is this old (else incremental), full backups kept.
+    "backup": {"repo": None, "nightly": True, "nightly_at": "02:30", "full_every_days": 7,
+               "retention_full": 2},
     # Base map under the layers: "osm" (OpenStreetMap tiles, needs internet), "tianditu"
     # (needs tianditu_key) or "none" (boundaries only; works on a closed network).
     "basemap": "osm",
@@ -130,6 +138,15 @@ DEFAULTS: dict[str, Any] = {
         # A page session (cookie) ends at logout or after this many hours.
         "session_hours": 12,
     },
+    # Logs (api.observability): one JSON line per request and per error, to stderr, or to
+    # this file rotated at log_max_bytes with log_backups old files kept.
+    "log_file": None,
+    "log_max_bytes": 10 * 1024 * 1024,
+    "log_backups": 5,
+    "log_level": "INFO",
+    # GET /metrics answers admins, and anyone on loopback when this is true (set it false
+    # behind a reverse proxy on the same host that does not pass the client's address).
+    "metrics_from_loopback": True,
     # Reverse proxies in front of the app whose X-Forwarded-For is trusted (0: none; the
     # client address is then the TCP peer, which a client cannot forge).
     "trusted_proxies": 0,
@@ -152,6 +169,8 @@ _ENV = {
     "GRIDMAP_PG_PORT": ("pg_port", int),
     "GRIDMAP_ID_KEY": ("id_key", str),
     "GRIDMAP_SECRET_KEY": ("secret_key", str),
+    "GRIDMAP_LOG_FILE": ("log_file", str),
+    "GRIDMAP_BACKUP_KEY": ("backup_key", str),
 }
 
 

@@ -34,7 +34,15 @@ SERVER_SETTINGS = {
     "jit": "off",
     "log_min_messages": "warning",
     "timezone": "'Asia/Shanghai'",
+    # WAL archiving for point-in-time recovery (geo.backup): the archive command pushes
+    # to pgBackRest once `gridmap db backup` has written var/pg/pgbackrest.conf, and
+    # drops the segment until then (there is no backup it could extend).
+    "wal_level": "replica",
+    "archive_mode": "on",
+    "archive_timeout": "300",
 }
+BACKUP_CONF = "pgbackrest.conf"
+STANZA = "gridmap"
 
 
 class EmbeddedError(RuntimeError):
@@ -143,13 +151,37 @@ class EmbeddedCluster:
             bindir / "initdb", "-D", self.data, "-U", SUPERUSER, "--auth=trust",
             "--encoding=UTF8", "--locale=C.UTF-8",
         )
-        conf = self.data / "postgresql.auto.conf"
-        settings = dict(SERVER_SETTINGS, port=str(self.port),
-                        unix_socket_directories=f"'{self.sockets}'")
-        lines = [f"{key} = {value}" for key, value in settings.items()]
-        with open(conf, "a", encoding="utf-8") as fh:
-            fh.write("\n# gridmap embedded cluster\n" + "\n".join(lines) + "\n")
+        self.write_settings(dict(SERVER_SETTINGS, **self.own_settings()))
         return True
+
+    def own_settings(self) -> dict[str, str]:
+        """Settings naming this cluster's own places (port, socket, archive command)."""
+        conf = self.root / BACKUP_CONF
+        archive = (f'test ! -f "{conf}" || pgbackrest --config="{conf}" --stanza={STANZA} '
+                   'archive-push "%p"')
+        return {"port": str(self.port), "unix_socket_directories": f"'{self.sockets}'",
+                "archive_command": "'" + archive.replace("'", "''") + "'"}
+
+    def write_settings(self, settings: dict[str, str]) -> None:
+        """Set ``settings`` in postgresql.auto.conf, replacing earlier lines for them."""
+        conf = self.data / "postgresql.auto.conf"
+        kept = []
+        if conf.exists():
+            kept = [line for line in conf.read_text("utf-8").splitlines()
+                    if line.split("=", 1)[0].strip() not in settings
+                    and line != "# gridmap embedded cluster"]
+        lines = [f"{key} = {value}" for key, value in settings.items()]
+        conf.write_text("\n".join(kept + ["# gridmap embedded cluster"] + lines) + "\n",
+                        encoding="utf-8")
+
+    def ensure_archiving(self) -> None:
+        """Clusters made before WAL archiving was on get it at their next start."""
+        conf = self.data / "postgresql.auto.conf"
+        text = conf.read_text("utf-8") if conf.exists() else ""
+        if "archive_command" not in text:
+            keys = ("wal_level", "archive_mode", "archive_timeout")
+            self.write_settings({**{k: SERVER_SETTINGS[k] for k in keys},
+                                 "archive_command": self.own_settings()["archive_command"]})
 
     def is_running(self) -> bool:
         if not self.initialised:
@@ -162,6 +194,7 @@ class EmbeddedCluster:
         self.init()
         if self.is_running():
             return False
+        self.ensure_archiving()
         self._grant_traverse()
         proc = self._run(
             find_bindir() / "pg_ctl", "start", "-D", self.data, "-l", self.logfile,

@@ -32,6 +32,7 @@ from geo import vocab
 from geo.children import find_child
 from geo.chinacrs import CRS_NAMES, to_wgs84
 from geo.errors import Conflict, InvalidInput, NotFound
+from geo.metrics import ESCALATION_PASSES, REPORTS_ESCALATED
 from geo.nearest import check_point
 
 log = logging.getLogger(__name__)
@@ -534,9 +535,12 @@ class EscalationLoop(threading.Thread):
         while not self._stop_event.is_set():
             try:
                 moved = run_escalation(self.engine, self.cfg)
+                ESCALATION_PASSES.labels("ok").inc()
+                REPORTS_ESCALATED.inc(len(moved))
                 if moved:
                     log.info("escalated %d reports", len(moved))
             except Exception:  # noqa: BLE001 - a failed pass must not end the loop
+                ESCALATION_PASSES.labels("failed").inc()
                 log.exception("report escalation pass failed")
             self._stop_event.wait(self.every_s)
 

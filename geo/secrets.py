@@ -1,6 +1,7 @@
-"""Keys that must not live in the repository: the identity-number hash key and the
-session key. Configured keys win; otherwise they are generated once into
-``var/secrets.toml`` (mode 0600) and reused, so hashes stay comparable across runs.
+"""Keys that must not live in the repository: the identity-number hash key, the
+session key and the key that encrypts backups (``GRIDMAP_BACKUP_KEY``). Configured keys
+win; otherwise they are generated once into ``var/secrets.toml`` (mode 0600) and reused,
+so hashes stay comparable across runs.
 
 Production deployments set ``GRIDMAP_ID_KEY`` and ``GRIDMAP_SECRET_KEY`` and keep them
 in their own secret store: changing the ID key breaks de-duplication of old records.
@@ -14,11 +15,11 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-KEYS = ("id_key", "secret_key")
+KEYS = ("id_key", "secret_key", "backup_key")
 
 
 def ensure_secrets(cfg: dict[str, Any]) -> dict[str, Any]:
-    """Return ``cfg`` with ``id_key`` and ``secret_key`` filled in."""
+    """Return ``cfg`` with ``id_key``, ``secret_key`` and ``backup_key`` filled in."""
     if all(cfg.get(k) for k in KEYS):
         return cfg
     path = Path(cfg["var_dir"]) / "secrets.toml"

@@ -47,3 +47,25 @@ def test_postgis_enabled(engine):
     with engine.connect() as conn:
         version = conn.execute(sa.text("SELECT postgis_full_version()")).scalar_one()
     assert "POSTGIS=" in version and "GEOS=" in version and "PROJ=" in version
+
+
+def test_wal_archiving_is_on_and_waits_for_a_backup(cluster, engine):
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SHOW archive_mode")).scalar_one() == "on"
+        command = conn.execute(sa.text("SHOW archive_command")).scalar_one()
+    conf = cluster.root / "pgbackrest.conf"
+    assert command.startswith(f'test ! -f "{conf}" || pgbackrest --config="{conf}"')
+
+
+def test_older_clusters_get_archiving_at_their_next_start(tmp_path):
+    from geo.embedded import EmbeddedCluster
+
+    old = EmbeddedCluster(tmp_path / "var", port=54399)
+    old.data.mkdir(parents=True)
+    auto = old.data / "postgresql.auto.conf"
+    auto.write_text("# old\nport = 54399\nshared_buffers = '1GB'\n", encoding="utf-8")
+    old.ensure_archiving()
+    old.ensure_archiving()                       # once only
+    text = auto.read_text("utf-8")
+    assert text.count("archive_command") == 1 and "archive_mode = on" in text
+    assert "port = 54399" in text and "shared_buffers = '1GB'" in text
