@@ -43,6 +43,7 @@ from apiflask import APIBlueprint, abort
 from flask import Flask, Response, current_app, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
+from geo import access
 from geo.metrics import IMPORT_JOBS
 
 LOGGERS = ("gridmap", "geo", "api")
@@ -171,8 +172,8 @@ def _finish(response: Response) -> Response:
 @bp.get("/metrics")
 @bp.doc(hide=True)
 def metrics():
-    from api.app import engine_for
     from api.auth import current_user
+    from api.db import engine_for
 
     cfg = current_app.config["GRIDMAP"]
     loopback = cfg.get("metrics_from_loopback", True) and request.remote_addr in LOOPBACK
@@ -180,7 +181,7 @@ def metrics():
         user = current_user()
         if user is None:
             abort(401, "log in as an admin, or ask from the server itself")
-        if user.role != "admin":
+        if user.role not in access.READS_METRICS:
             abort(403, f"the {user.role} role may not read the metrics")
     pool = engine_for(current_app).pool
     for state, read in (("in_use", "checkedout"), ("idle", "checkedin"), ("size", "size")):

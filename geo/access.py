@@ -51,6 +51,7 @@ SEES_ROUTES = frozenset({"admin", "supervisor", "grid_head", "grid_worker"})
 # Grid heads and grid workers read only their own route.
 OWN_ROUTE_ONLY = frozenset({"grid_head", "grid_worker"})
 READS_AUDIT = frozenset({"admin"})
+READS_METRICS = frozenset({"admin"})
 # Ledgers: imports through the API, exports of records, the monthly report.
 IMPORTS_LEDGERS = frozenset({"admin", "supervisor"})
 EXPORTS_LEDGERS = WRITES_RECORDS

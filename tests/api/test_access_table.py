@@ -15,6 +15,8 @@ PUBLIC = {
     "GET /", "GET /api/health", "GET /api/openapi.json", "POST /api/auth/token",
     "POST /api/auth/logout", "GET /login", "POST /login", "POST /logout",
     "GET /favicon.ico", "GET /static/{filename}", "GET /static/webmap/{filename}",
+    # Metrics: admins, or anyone on the loopback (tests/api/test_observability.py).
+    "GET /metrics",
     # The route sheet's service worker and manifest: code, no data.
     "GET /map/route/sw.js", "GET /map/route/manifest.webmanifest",
     "GET /tiles/{layer}/{z}/{x}/{y}.pbf",  # one row per layer: test_every_tile_layer
