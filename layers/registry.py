@@ -115,7 +115,7 @@ REGISTRY: list[MapLayer] = [
              colour_by="band", colours=REPORT_COLOURS,
              popup=(("severity_label", "紧急程度", "Severity"), ("state", "状态", "Status"),
                     ("deadline", "受理期限", "Accept by")),
-             link="/reports/{id}",
+             link="/reports/{id}", visible=False,
              legend={"overdue": {"zh": "已逾期未受理", "en": "Overdue"},
                      "within_1h": {"zh": "1小时内到期", "en": "Due within 1 h"},
                      "within_24h": {"zh": "24小时内到期", "en": "Due within 24 h"},

@@ -204,3 +204,34 @@ def test_intake_says_what_is_wrong_in_chinese(phone, server, logins, login):
     assert "经度" in text and "辖区" in text, text
     assert not re.search(r"[A-Za-z]{4,}", text), text
     assert "/reports/new" in phone.url
+
+
+def test_report_layer_on_the_map(page, server, logins, login, engine, web_app, child):
+    """The layer of open reports is in the map's layer list (off by default) and draws
+    the reports in time-left colours, with its legend."""
+    from types import SimpleNamespace
+
+    with engine.begin() as conn:
+        county = conn.execute(sa.text(
+            "SELECT id FROM unit WHERE code = :c"), {"c": logins["admin"]["unit"]}).scalar_one()
+        reports.create_report(conn, {
+            "source": "public", "harm": "street", "severity": "urgent",
+            "description": "街头有儿童独自乞讨", "child_id": child["id"]},
+            web_app.config["GRIDMAP"], SimpleNamespace(id=None, username="test",
+                                                       unit_id=county))
+    login(page, logins["admin"])
+    page.goto(f"{server}/map")
+    page.wait_for_function("() => window.gridmap && window.gridmap.unitLoaded", timeout=30_000)
+    assert "已逾期未受理" not in page.locator(".gm-legend").inner_text()
+    fills = """() => Array.from(document.querySelectorAll('.leaflet-tile-pane path'))
+        .filter(p => p.getAttribute('fill') === '#ef6c00').length"""
+    page.wait_for_function("() => window.gridmap.layers.facilities", timeout=15_000)
+    page.wait_for_timeout(1000)
+    before = page.evaluate(fills)
+    page.get_by_label("待处理发现报告").check()
+    page.wait_for_function("() => window.gridmap.layers.reports", timeout=15_000)
+    assert "已逾期未受理" in page.locator(".gm-legend").inner_text()
+    assert "1小时内到期" in page.locator(".gm-legend").inner_text()
+    page.wait_for_timeout(500)
+    assert page.evaluate(fills) > before     # an urgent report due within the hour
+    assert page.console_errors == []
