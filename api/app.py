@@ -24,6 +24,7 @@ from api import (
     facilities,
     health,
     ledgers,
+    lists,
     pages,
     queries,
     record_pages,
@@ -80,6 +81,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> APIFlask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(record_pages.bp)
     app.register_blueprint(reports.bp)
+    app.register_blueprint(lists.bp)
     return app
 
 

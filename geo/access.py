@@ -78,3 +78,18 @@ def cell_in_scope_sql(alias: str = "c") -> str:
     """SQL condition: cell ``alias`` lies under the unit bound as ``:scope_id``."""
     return (f":scope_id IN ({alias}.id, {alias}.village_id, {alias}.township_id, "
             f"{alias}.county_id)")
+
+
+# The lists behind the figures (geo/lists.py) and the pages of the home page (/).
+READS_DUE_LISTS = frozenset({"admin", "supervisor", "grid_head", "grid_worker"})
+READS_CELL_LISTS = READS_DUE_LISTS | {"planner"}
+READS_FLAGGED = frozenset({"admin", "supervisor", "grid_head"})
+READS_CASELOADS = WRITES_WORKERS
+READS_LISTS = READS_CELL_LISTS | READS_FLAGGED | READS_CASELOADS | SEES_COVERAGE \
+    | PLACES_CHILDREN
+EVERYONE = PERSON_ROLES | {"planner"}
+HAS_OWN_ROUTE = frozenset({"grid_head", "grid_worker"})
+IMPORTS_LEDGERS = frozenset({"admin", "supervisor"})
+READS_MONTHLY_REPORT = frozenset({"admin", "supervisor", "planner"})
+EXPORTS_LEDGER = frozenset({"admin", "supervisor", "grid_head", "grid_worker"})
+SEARCHES_PEOPLE = PERSON_ROLES
