@@ -281,3 +281,31 @@ def home(user):
     return render_template("home.html", user=user, lang="zh", role=ROLE_NAMES.get(user.role),
                            unit_name=lists.unit_name(conn(), user.unit_code),
                            figures=_figures(user), links=_links(user))
+
+
+# -- search ---------------------------------------------------------------------------
+
+class SearchQuery(Page):
+    q = fields.String(required=True, validate=Length(1, 50),
+                      metadata={"description": "part of a name, address or village, or a "
+                                               "ledger id"})
+
+
+@bp.get("/api/search")
+@login_required(*sorted(access.EVERYONE))
+@bp.input(SearchQuery, location="query", arg_name="q")
+@bp.output(ListTotalOut)
+@bp.doc(summary="Every match in your area (villages, townships; children by name or ledger "
+        "id, households by address or ledger id for roles that read people), paged",
+        security="BearerAuth")
+def search_json(q):
+    from geo.search import search
+
+    user = current_user()
+    people = user.role in access.SEARCHES_PEOPLE
+    rows, total = search(conn(), q["q"], user.unit_id, people, q["limit"], q["offset"])
+    audit.record(conn(), user, "list", "search", ip=client_ip(), detail={
+        "q": q["q"], "children": [r["id"] for r in rows if r["kind"] == "child"],
+        "households": [r["id"] for r in rows if r["kind"] == "household"]})
+    return {"items": rows, "total": total,
+            "next": next_link(q, q["offset"] + len(rows) < total)}

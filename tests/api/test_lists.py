@@ -232,3 +232,67 @@ def test_list_page(app, logins):
     assert "/api/lists/overdue?" in page and "format=xlsx" in page
     assert _session(app, logins["planner"]).get("/lists/overdue").status_code == 403
     assert app.test_client().get("/lists/overdue").status_code == 302
+
+
+# -- search -----------------------------------------------------------------------------
+
+def _common_surname(engine, unit_code):
+    with engine.connect() as c:
+        return c.execute(sa.text(
+            "SELECT left(ch.name, 1) s, count(*) FROM child ch "
+            "JOIN household h ON h.id = ch.household_id JOIN unit c ON c.id = h.cell_id "
+            "JOIN unit t ON t.id = c.township_id WHERE t.code = :t "
+            "GROUP BY 1 ORDER BY 2 DESC LIMIT 1"), {"t": unit_code}).one()
+
+
+def test_search_lists_every_match_paged(as_role, engine, logins):
+    surname, n = _common_surname(engine, logins["supervisor"]["unit"])
+    first = as_role("supervisor", "GET", f"/api/search?q={surname}&limit=3").get_json()
+    assert first["total"] >= n > 3 and len(first["items"]) == 3 and first["next"]
+    ids, offset = [], 0
+    while offset < first["total"]:
+        page = as_role("supervisor", "GET",
+                       f"/api/search?q={surname}&limit=3&offset={offset}").get_json()
+        ids += [(r["kind"], r["id"]) for r in page["items"]]
+        offset += 3
+    assert len(set(ids)) == len(ids) == first["total"]
+    kid = next(r for r in first["items"] if r["kind"] == "child")
+    assert kid["record"] == f"/record/child/{kid['id']}" and kid["lat"] and kid["place"]
+    entry = _audit(engine, "list", "search")
+    assert entry.detail["q"] == surname
+    assert entry.detail["children"] == [i for _, i in ids[offset - 3:]]
+
+
+def test_search_by_ledger_id_address_and_village(as_role, engine, logins):
+    with engine.connect() as c:
+        kid = c.execute(sa.text(
+            "SELECT ch.id, ch.ledger_id, h.id AS hid, h.address, v.name AS village "
+            "FROM child ch JOIN household h ON h.id = ch.household_id "
+            "JOIN unit c ON c.id = h.cell_id JOIN unit v ON v.id = c.village_id "
+            "WHERE v.code = :v AND ch.ledger_id IS NOT NULL ORDER BY ch.id LIMIT 1"),
+            {"v": logins["grid_worker"]["unit"]}).one()
+    by_id = as_role("grid_worker", "GET", f"/api/search?q={kid.ledger_id}").get_json()
+    assert ("child", kid.id) in {(r["kind"], r["id"]) for r in by_id["items"]}
+    by_addr = as_role("grid_worker", "GET", f"/api/search?q={kid.address}").get_json()
+    assert ("household", kid.hid) in {(r["kind"], r["id"]) for r in by_addr["items"]}
+    by_village = as_role("grid_worker", "GET", f"/api/search?q={kid.village}").get_json()
+    assert by_village["items"][0]["kind"] == "village"
+    # Planners find places, not people; an empty query names the field.
+    planner = as_role("planner", "GET", f"/api/search?q={kid.village}").get_json()
+    assert planner["items"] and {r["kind"] for r in planner["items"]} <= {"village",
+                                                                          "township"}
+    assert as_role("planner", "GET", f"/api/search?q={kid.ledger_id}").get_json()["total"] == 0
+    bad = as_role("planner", "GET", "/api/search?q=")
+    assert bad.status_code == 400 and bad.get_json()["error"]["field"] == "q"
+
+
+def test_search_stays_in_the_area(as_role, engine, logins):
+    with engine.connect() as c:
+        other = c.execute(sa.text(
+            "SELECT ch.ledger_id FROM child ch JOIN household h ON h.id = ch.household_id "
+            "JOIN unit c ON c.id = h.cell_id JOIN unit v ON v.id = c.village_id "
+            "WHERE v.code <> :v AND ch.ledger_id IS NOT NULL LIMIT 1"),
+            {"v": logins["grid_worker"]["unit"]}).scalar_one()
+    assert as_role("grid_worker", "GET", f"/api/search?q={other}").get_json()["total"] == 0
+    assert as_role("admin", "GET", f"/api/search?q={other}").get_json()["total"] == 1
+    assert as_role("admin", "GET", "/api/search?q=%25").get_json()["total"] == 0
