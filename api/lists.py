@@ -176,7 +176,7 @@ def list_page(name):
     desc = s.desc if q.get("order") is None else q["order"] == "desc"
     heads = []
     for key, label in s.columns:
-        order = ("asc" if desc else "desc") if key == sort else ("desc" if s.desc else "asc")
+        order = ("asc" if desc else "desc") if key == sort else "asc"
         heads.append({"key": key, "label": label, "active": key == sort,
                       "arrow": ("↓" if desc else "↑") if key == sort else "",
                       "href": "?" + _query_string(args, sort=key, order=order, offset=None)})

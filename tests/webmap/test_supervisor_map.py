@@ -98,6 +98,9 @@ def test_search_finds_a_child(page, server, logins, login, engine, artifacts):
     page.wait_for_function("() => window.gridmap && window.gridmap.unitLoaded", timeout=30_000)
     page.fill("#gm-search", name)
     page.press("#gm-search", "Enter")
+    # Every match is listed (one alone is shown at once); pick the child.
+    page.wait_for_function("() => window.gridmap.searchHits > 0", timeout=10_000)
+    page.locator("#gm-results li.gm-hit a", has_text=name).first.click()
     page.wait_for_function("() => window.gridmap.found", timeout=10_000)
     found = page.evaluate("window.gridmap.found")
     with engine.connect() as conn:
