@@ -22,9 +22,9 @@ BASEMAPS = {
 
 
 def offline_map(cfg: dict, location, zoom: int = 10, title: str = "gridmap",
-                height: str = "100%") -> folium.Map:
+                height: str = "100%", scale: bool = True) -> folium.Map:
     m = folium.Map(location=location, zoom_start=zoom, tiles=None, prefer_canvas=False,
-                   control_scale=True, height=height)
+                   control_scale=scale, height=height)
     m.default_js = [("leaflet", f"{STATIC}/vendor/leaflet/leaflet.js"),
                     ("vectorgrid", f"{STATIC}/vendor/vectorgrid/"
                                    "Leaflet.VectorGrid.bundled.min.js")]

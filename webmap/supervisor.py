@@ -10,7 +10,7 @@ from branca.element import MacroElement, Template
 from geo import access, vocab
 from geo.access import PERSON_ROLES
 from geo.scope import today
-from layers.registry import layers_for
+from layers.registry import GROUPS, layers_for
 from webmap.base import offline_map, render_page
 
 TEXT = {
@@ -46,7 +46,8 @@ class GridLayers(MacroElement):
       var cfg = {{ this.config | tojson }};
       var t = cfg.text;
       window.gridmap = {tilesLoaded: 0, layers: {}, errors: []};
-      var overlays = {};
+      var overlays = {}, vgs = {};
+      window.gridmap.vgs = vgs;
       // Leaflet 1.9 places a click on a small circle marker at the marker's own latlng,
       // which VectorGrid's point symbols do not have (the click threw and no popup
       // opened): such symbols take the mouse position instead.
@@ -106,9 +107,24 @@ class GridLayers(MacroElement):
                   weight: layer.name === 'townships' ? 2.5 : (outline ? 1.2 : 0.4)};
         };
         var url = cfg.tileUrl.replace('__layer__', layer.name);
+        // Drawn only at the zooms its tiles exist for (a status group shows villages
+        // zoomed out and cells zoomed in).
         var vg = L.vectorGrid.protobuf(url, {
-          vectorTileLayerStyles: styles, interactive: true, maxNativeZoom: 16
+          vectorTileLayerStyles: styles, interactive: true, maxNativeZoom: 16,
+          minZoom: layer.min_zoom, maxZoom: layer.max_zoom < 16 ? layer.max_zoom : 22
         });
+        vgs[layer.name] = vg;
+        if (layer.kind === 'point') {
+          // Symbols come from the current zoom's tiles only: tiles of another zoom kept
+          // while new ones load would be scaled up (symbols ten times their size).
+          var hideOtherLevels = function () {
+            Object.keys(vg._levels || {}).forEach(function (z) {
+              vg._levels[z].el.style.display = (+z === vg._tileZoom) ? '' : 'none';
+            });
+          };
+          vg.on('load tileload', hideOtherLevels);
+          map.on('zoomend', hideOtherLevels);
+        }
         vg.on('click', function (e) {
           L.popup().setLatLng(e.latlng).setContent(popupContent(layer, e.layer.properties))
             .openOn(map);
@@ -120,9 +136,22 @@ class GridLayers(MacroElement):
           }
         });
         vg.on('tileerror', function (e) { window.gridmap.errors.push(layer.name); });
-        overlays[layer.title[cfg.lang]] = vg;
-        if (layer.visible) { vg.addTo(map); }
+        if (layer.group) {
+          var title = cfg.groups[layer.group][cfg.lang];
+          if (!overlays[title]) {
+            overlays[title] = L.layerGroup();
+            if (layer.visible) { overlays[title].addTo(map); }
+          }
+          overlays[title].addLayer(vg);
+        } else {
+          overlays[layer.title[cfg.lang]] = vg;
+          if (layer.visible) { vg.addTo(map); }
+        }
       });
+      function shown(layer) {
+        var z = map.getZoom();
+        return map.hasLayer(vgs[layer.name]) && z >= layer.min_zoom && z <= layer.max_zoom;
+      }
       // On a phone the layer list and the legend start folded, so the map shows.
       var narrow = window.innerWidth < 700;
       L.control.layers(null, overlays, {collapsed: narrow}).addTo(map);
@@ -135,8 +164,10 @@ class GridLayers(MacroElement):
         legendDiv.appendChild(el('h2', t.legend));
         cfg.layers.forEach(function (layer) {
           var keys = layer.legend_order;  // the registry's order (tojson sorts keys)
-          if (!keys.length || !map.hasLayer(overlays[layer.title[cfg.lang]])) { return; }
-          legendDiv.appendChild(el('h3', layer.title[cfg.lang]));
+          if (!keys.length || !shown(layer)) { return; }
+          legendDiv.appendChild(el('h3', layer.group
+            ? cfg.groups[layer.group][cfg.lang] + ' · ' + layer.title[cfg.lang]
+            : layer.title[cfg.lang]));
           keys.forEach(function (k) {
             var row = legendDiv.appendChild(el('div')), swatch = el('i');
             swatch.style.background = layer.colours[k];
@@ -155,7 +186,11 @@ class GridLayers(MacroElement):
         L.DomEvent.disableClickPropagation(legendDiv);
         return legendDiv;
       };
-      map.on('overlayadd overlayremove', function () { if (legendDiv) { drawLegend(); } });
+      map.on('overlayadd overlayremove zoomend', function () {
+        if (legendDiv) { drawLegend(); }
+      });
+      // A metric scale bar (folium's shows miles too).
+      L.control.scale({metric: true, imperial: false}).addTo(map);
       legend.addTo(map);
 
       var panel = L.control({position: 'topleft'});
@@ -216,6 +251,7 @@ class GridLayers(MacroElement):
             .then(function (u) { map.fitBounds(L.geoJSON(u.geometry).getBounds()); });
           return;
         }
+        map.closePopup();
         map.setView([hit.lat, hit.lon], 16);
         var box = el('div');
         box.appendChild(el('b', hit.name));
@@ -319,7 +355,7 @@ def _list_links(user) -> dict:
 def supervisor_map(cfg: dict, user, lang: str = "zh", csrf: str = "", nonce: str = "") -> str:
     """The whole HTML page for ``user`` in ``lang`` ("zh" or "en")."""
     text = TEXT[lang]
-    m = offline_map(cfg, location=[26.5, 101.7], zoom=10, title=text["title"])
+    m = offline_map(cfg, location=[26.5, 101.7], zoom=10, title=text["title"], scale=False)
     other = "?lang=" + ("en" if lang == "zh" else "zh")
     suffix = "&lang=en" if lang == "en" else ""
     pages = [(href + suffix, text[key]) for href, key, roles in _pages(cfg, user)
@@ -328,7 +364,8 @@ def supervisor_map(cfg: dict, user, lang: str = "zh", csrf: str = "", nonce: str
                "colour_by": layer.colour_by, "colours": layer.colours, "colour": layer.colour,
                "popup": [list(p) for p in layer.popup], "legend": layer.legend,
                "legend_order": list(layer.legend),
-               "visible": layer.visible, "link": layer.link}
+               "visible": layer.visible, "link": layer.link, "group": layer.group,
+               "min_zoom": layer.min_zoom, "max_zoom": layer.max_zoom}
               for layer in layers_for(user.role)]
     GridLayers({
         "lang": lang, "locale": "zh-CN" if lang == "zh" else "en", "text": text,
@@ -339,5 +376,6 @@ def supervisor_map(cfg: dict, user, lang: str = "zh", csrf: str = "", nonce: str
         "caseloadLimit": cfg["rules"]["caseload_limit"],
         "childSearch": user.role in PERSON_ROLES,
         "lists": _list_links(user),
+        "groups": GROUPS,
     }).add_to(m)
     return render_page(m, lang, nonce=nonce)

@@ -141,3 +141,45 @@ def test_chinese_404_page(browser, server, logins, login):
     resp = page.goto(f"{server}/lists/overdue")
     assert resp.status == 403 and page.locator("h1").inner_text() == "无权访问"
     context.close()
+
+
+MAP = "window[Object.keys(window).find(k => k.startsWith('map_') && window[k].setView)]"
+
+
+def test_map_reads_at_a_glance(browser, server, logins, login, artifacts):
+    for width, height, name in ((1366, 768, "map_1366x768.png"), (390, 844, "map_390x844.png")):
+        context, page = _fresh(browser, width, height)
+        login(page, logins["supervisor"])
+        page.goto(f"{server}/map")
+        page.wait_for_function("() => window.gridmap && window.gridmap.unitLoaded "
+                               "&& window.gridmap.layers.status", timeout=30_000)
+        page.wait_for_timeout(1500)
+        # One entry for the status layers in the layer list.
+        labels = page.locator(".leaflet-control-layers-overlays label").all_inner_texts()
+        assert sum("走访状况" in t for t in labels) == 1
+        assert not any("网格走访状态" in t or "村级走访状况" in t for t in labels)
+        # Facility symbols come from the current zoom's tiles only (tiles of another
+        # zoom would be drawn scaled up).
+        levels = page.evaluate("""() => { const vg = window.gridmap.vgs.facilities;
+            return Object.keys(vg._levels).filter(
+              z => vg._levels[z].el.style.display !== 'none').map(Number)
+              .concat([vg._tileZoom]); }""")
+        assert len(set(levels)) == 1, levels
+        if width < 700:
+            panel = page.locator("#gm-panel")
+            assert "gm-folded" in panel.get_attribute("class")
+            assert not page.locator("#gm-figures").is_visible()
+            page.screenshot(path=str(artifacts / name))
+            page.locator("#gm-unit").click()
+            assert page.locator("#gm-figures").is_visible()
+            page.screenshot(path=str(artifacts / name.replace(".png", "_panel.png")))
+        else:
+            page.screenshot(path=str(artifacts / name))
+            # Zoomed out, the villages' status is shown and keyed instead of the cells'.
+            page.evaluate(f"() => {{ const m = {MAP}; m.setView(m.getCenter(), 9); }}")
+            page.wait_for_timeout(1500)
+            legend = page.locator(".gm-legend").inner_text()
+            assert "逾期网格 <10%" in legend and "按期走访" not in legend
+            page.screenshot(path=str(artifacts / "map_1366x768_zoomed_out.png"))
+        assert page.console_errors == []
+        context.close()
