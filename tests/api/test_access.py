@@ -47,6 +47,7 @@ def _url(endpoint, ids):
         "/api/coverage/blind-spots": "?type=school",
         "/api/coverage/suggest-sites": "?type=school&k=1",
         "/api/routes": f"?worker={ids['worker']}&date=2026-11-24",
+        "/api/search": "?q=村",
     }.get(path, "")
     return method, path + query
 
