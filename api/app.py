@@ -24,6 +24,7 @@ from api import (
     health,
     import_pages,
     ledgers,
+    lists,
     observability,
     pages,
     queries,
@@ -84,6 +85,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> APIFlask:
     app.register_blueprint(import_pages.bp)
     app.register_blueprint(reports.bp)
     app.register_blueprint(report_pages.bp)
+    app.register_blueprint(lists.bp)
     return app
 
 

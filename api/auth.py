@@ -84,7 +84,9 @@ def page_login_required(*roles: str):
         def inner(*args, **kwargs):
             user = current_user()
             if user is None:
-                return redirect(url_for("auth.login", next=request.full_path))
+                # A session cookie whose session has ended: say so on the login page.
+                expired = {"expired": 1} if _session_token() else {}
+                return redirect(url_for("auth.login", next=request.full_path, **expired))
             if roles and user.role not in roles:
                 abort(403, f"the {user.role} role may not use this page")
             return view(*args, **kwargs)
@@ -181,6 +183,8 @@ def _end_session() -> None:
 @bp.doc(hide=True)
 def login():
     error, status, headers = None, 200, {}
+    if request.args.get("expired"):
+        error = "登录已过期，请重新登录"
     if request.method == "POST":
         csrf.protect()
         result = _attempt(request.form.get("username", ""), request.form.get("password", ""),

@@ -80,6 +80,8 @@ def register(app: APIFlask) -> None:
             err["field"] = field
         return {"error": err}, status, error.headers
 
+    app.after_request(readable_errors)
+
     @app.errorhandler(GeoError)
     def _geo_error(exc: GeoError):
         rollback()
@@ -105,3 +107,67 @@ def register(app: APIFlask) -> None:
         rid = observability.log_error(exc)   # traceback and request id in the log
         return jsonify({"error": {"code": "internal_error", "message": "internal server error",
                                   "request_id": rid}}), 500
+
+
+# -- errors people can read (a browser gets a Chinese page, API clients JSON) ----------
+
+# Chinese text of the generic messages, by code; field-specific messages stay as raised.
+MESSAGES_ZH = {
+    "unauthorized": "请先登录",
+    "forbidden": "当前角色无权使用此功能",
+    "not_found": "没有找到所请求的内容（或不在您的辖区内）",
+    "method_not_allowed": "不支持此请求方法",
+    "internal_error": "服务器内部错误，请稍后再试",
+    "too_large": "上传的内容过大",
+}
+# Fields a generic error names by default (see STATUS_FIELDS): such an error is generic.
+GENERIC_FIELDS = (None, "Authorization", "path", "method")
+PAGE_TITLES = {401: "登录已过期或尚未登录", 403: "无权访问", 404: "页面不存在",
+               405: "不支持的请求", 500: "服务器出错了"}
+
+
+def wants_page() -> bool:
+    """A browser asking for a page: HTML preferred to JSON, not an API or tile URL."""
+    from flask import request
+
+    if request.path.startswith(("/api/", "/tiles/", "/static/")):
+        return False
+    return request.accept_mimetypes.best_match(["application/json", "text/html"]) \
+        == "text/html"
+
+
+def prefers_chinese() -> bool:
+    from flask import request
+
+    return (request.accept_languages.best_match(["zh", "en"]) or "en") == "zh"
+
+
+def readable_errors(response):
+    """After a request: an error answered as JSON becomes a Chinese page for a browser
+    asking for a page, and a generic error message is Chinese when the client prefers
+    Chinese (Accept-Language); the code stays."""
+    if response.status_code < 400 or not response.is_json:
+        return response
+    data = response.get_json(silent=True) or {}
+    err = data.get("error") if isinstance(data, dict) else None
+    if not isinstance(err, dict):
+        return response
+    generic = err.get("code") in MESSAGES_ZH and err.get("field") in GENERIC_FIELDS
+    if wants_page():
+        from flask import g, render_template, request
+
+        status = response.status_code
+        page = render_template(
+            "error.html", user=g.get("user"), lang="zh", status=status,
+            title=PAGE_TITLES.get(status, "出错了"),
+            message=MESSAGES_ZH.get(err.get("code")) if generic else err.get("message"),
+            login_href="/login?next=" + request.full_path.rstrip("?") if status == 401 else None)
+        out = response.__class__(page, status=status, mimetype="text/html")
+        for key in ("Retry-After", "WWW-Authenticate"):
+            if key in response.headers:
+                out.headers[key] = response.headers[key]
+        return out
+    if generic and prefers_chinese():
+        err["message"] = MESSAGES_ZH[err["code"]]
+        response.set_data(jsonify(data).get_data())
+    return response

@@ -1,4 +1,5 @@
-"""Health: ``GET /api/health`` (JSON, no auth) and the start page ``/``."""
+"""Health: ``GET /api/health`` (JSON, no auth) and the start page ``/`` (the public
+status page; signed in, the role's home page)."""
 
 from __future__ import annotations
 
@@ -41,5 +42,13 @@ def api_health():
 @bp.get("/")
 @bp.doc(hide=True)
 def index():
+    """Signed in: the role's home page (api/lists.py); signed out: the status page."""
+    from api.auth import current_user
+
+    user = current_user()
+    if user is not None:
+        from api.lists import home
+
+        return home(user)
     body, status = _status()
     return render_template("index.html", health=body), status

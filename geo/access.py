@@ -127,3 +127,13 @@ def in_scope_sql(alias: str = "c", param: str = "scope_id", everything_when_null
 def cell_in_scope_sql(alias: str = "c") -> str:
     """SQL condition: cell ``alias`` lies under the unit bound as ``:scope_id``."""
     return in_scope_sql(alias)
+
+
+# The lists behind the figures (geo/lists.py) and the pages of the home page (/).
+READS_DUE_LISTS = SEES_DUE_VISITS
+READS_CELL_LISTS = READS_DUE_LISTS | AGGREGATE_ROLES
+READS_FLAGGED = frozenset({"admin", "supervisor", "grid_head"})
+READS_CASELOADS = WRITES_WORKERS
+READS_LISTS = READS_CELL_LISTS | READS_FLAGGED | READS_CASELOADS | SEES_COVERAGE \
+    | PLACES_CHILDREN
+SEARCHES_PEOPLE = PERSON_ROLES

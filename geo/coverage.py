@@ -24,6 +24,10 @@ from geo.reach import pairs_within
 from geo.scope import CELL_IN_SCOPE, unit_id
 
 MAX_SITES = 50
+# Staffing: a cell (alias ``c``) is looked after by a grid worker assigned (worker_unit
+# alias ``wu``) to the cell, its village or its township. The map's coverage layer, the
+# gaps query (GET /api/coverage/gaps, ``gridmap query gaps``) and the lists use this rule.
+STAFFED_BY = "wu.unit_id IN (c.id, c.village_id, c.township_id)"
 
 # Households in scope with their children and whether a facility of the type is in
 # reach. Coverage is found from the facilities' side (few facilities, each an index range
@@ -156,7 +160,7 @@ def cells_without_worker(conn: Connection, unit: str | None = None) -> list[dict
            AND NOT EXISTS (
                SELECT 1 FROM worker_unit wu JOIN worker w ON w.id = wu.worker_id
                 WHERE w.role = 'grid_worker' AND w.active
-                  AND wu.unit_id IN (c.id, c.village_id, c.township_id))
+                  AND {STAFFED_BY})
          GROUP BY c.id ORDER BY c.code
     """
     return [dict(r) for r in conn.execute(sa.text(sql), {"unit_id": unit_id(conn, unit)})
@@ -172,7 +176,7 @@ def caseloads(conn: Connection, rules: dict, unit: str | None = None,
                count(DISTINCT c.id) AS cells
           FROM worker w
           JOIN worker_unit wu ON wu.worker_id = w.id
-          JOIN unit c ON c.level = 'cell' AND wu.unit_id IN (c.id, c.village_id, c.township_id)
+          JOIN unit c ON c.level = 'cell' AND {STAFFED_BY}
           LEFT JOIN household h ON h.cell_id = c.id
           LEFT JOIN child ch ON ch.household_id = h.id
          WHERE w.role = 'grid_worker' AND w.active AND {CELL_IN_SCOPE}

@@ -11,13 +11,30 @@ from dataclasses import dataclass, field
 from geo.access import SEES_COVERAGE
 from layers.tiles import LAYERS as TILE_LAYERS
 
-STATUS_COLOURS = {"up_to_date": "#2e9d5b", "overdue": "#e08a1e", "never_visited": "#c62828",
-                  "empty": "#b0b7bf"}
+# Colours (ColorBrewer, colorbrewer2.org): one meaning per colour across the registry
+# (tests/webmap/test_registry_colours.py checks it). The status layers use colour-blind
+# safe schemes: cells RdYlBu, villages Purples, staffing BrBG; the ten facility types take
+# the ten colours of "Paired" (no colour-blind-safe qualitative scheme has ten classes:
+# the legend and the popup name the type).
+STATUS_COLOURS = {"up_to_date": "#4575b4", "overdue": "#fdae61", "never_visited": "#d73027",
+                  "empty": "#d9d9d9"}
 FACILITY_COLOURS = {
-    "rescue_station": "#c62828", "welfare_home": "#ad1457", "nursing_home": "#6a1b9a",
-    "designated_hospital": "#1565c0", "hospital": "#1e88e5", "school": "#2e7d32",
-    "special_school": "#558b2f", "police_station": "#37474f", "children_home": "#ef6c00",
-    "health_center": "#00838f",
+    "rescue_station": "#e31a1c", "welfare_home": "#fb9a99", "nursing_home": "#cab2d6",
+    "designated_hospital": "#1f78b4", "hospital": "#a6cee3", "school": "#33a02c",
+    "special_school": "#b2df8a", "police_station": "#6a3d9a", "children_home": "#ff7f00",
+    "health_center": "#fdbf6f",
+}
+FACILITY_LEGEND = {
+    "rescue_station": {"zh": "救助站/保护中心", "en": "Rescue station"},
+    "welfare_home": {"zh": "儿童福利院", "en": "Children's welfare home"},
+    "nursing_home": {"zh": "敬老院", "en": "Nursing home"},
+    "designated_hospital": {"zh": "定点医院", "en": "Designated hospital"},
+    "hospital": {"zh": "医院", "en": "Hospital"},
+    "school": {"zh": "学校", "en": "School"},
+    "special_school": {"zh": "特殊教育学校", "en": "Special school"},
+    "police_station": {"zh": "派出所", "en": "Police station"},
+    "children_home": {"zh": "儿童之家", "en": "Children's home"},
+    "health_center": {"zh": "卫生院/社区卫生服务中心", "en": "Health centre"},
 }
 
 
@@ -26,11 +43,14 @@ SHARE_BANDS = [(0.05, "#e8f5e9", "≤5%"), (0.2, "#fff3c4", "5–20%"),
                (0.4, "#ffcc80", "20–40%"), (0.6, "#ff8a65", "40–60%"),
                (1.0, "#d84315", ">60%")]
 
-BAND_COLOURS = {"low": "#2e9d5b", "mid": "#e08a1e", "high": "#c62828", "empty": "#b0b7bf"}
-# Open discovery reports by the time left to accept them (红: overdue).
-REPORT_COLOURS = {"overdue": "#c62828", "within_1h": "#ef6c00", "within_24h": "#f9a825",
-                  "later": "#2e7d32", "accepted": "#1565c0"}
-LOAD_COLOURS = {"none": "#c62828", "ok": "#81c784", "over": "#ff7043"}
+BAND_COLOURS = {"low": "#dadaeb", "mid": "#9e9ac8", "high": "#54278f", "empty": "#f0f0f0"}
+LOAD_COLOURS = {"none": "#8c510a", "ok": "#80cdc1", "over": "#dfc27d"}
+# Layers drawn as one entry of the layer list, each member at its own zooms.
+GROUPS = {"status": {"zh": "走访状况", "en": "Visit status"}}
+# Open discovery reports by the time left to accept them (ColorBrewer PuRd, darkest =
+# overdue; no other layer uses these).
+REPORT_COLOURS = {"overdue": "#67001f", "within_1h": "#ce1256", "within_24h": "#df65b0",
+                  "later": "#d4b9da", "accepted": "#f1eef6"}
 
 
 @dataclass(frozen=True)
@@ -48,10 +68,22 @@ class MapLayer:
     # "tiles": the vector-tile layer of the same name; "aggregate": GeoJSON of counts per
     # unit that a page builds from the coverage queries (never a person or a household).
     source: str = "tiles"
+    group: str | None = None       # one entry of the layer list with others (GROUPS)
 
     @property
     def min_zoom(self) -> int:
         return TILE_LAYERS[self.name].min_zoom if self.source == "tiles" else 0
+
+    @property
+    def max_zoom(self) -> int:
+        return TILE_LAYERS[self.name].max_zoom if self.source == "tiles" else 22
+
+    def meaning(self, key: str | None = None) -> str:
+        """What a colour of this layer stands for: the facility type for layers coloured
+        by it, else the layer and value."""
+        if key is None:
+            return self.name
+        return f"facility:{key}" if self.colour_by == "type" else f"{self.name}:{key}"
 
     @property
     def roles(self) -> frozenset[str]:
@@ -60,10 +92,10 @@ class MapLayer:
 
 REGISTRY: list[MapLayer] = [
     MapLayer("townships", {"zh": "乡镇/街道边界", "en": "Township boundaries"}, "polygon",
-             colour="#263238", popup=(("name", "乡镇/街道", "Township"),
+             colour="#252525", popup=(("name", "乡镇/街道", "Township"),
                                       ("code", "代码", "Code"))),
     MapLayer("villages", {"zh": "村/社区边界", "en": "Village boundaries"}, "polygon",
-             colour="#455a64", popup=(("name", "村/社区", "Village"), ("code", "代码", "Code"))),
+             colour="#737373", popup=(("name", "村/社区", "Village"), ("code", "代码", "Code"))),
     MapLayer("village_status", {"zh": "村级走访状况（缩小时）",
                                 "en": "Villages by visit status (zoomed out)"}, "polygon",
              colour_by="band", colours=BAND_COLOURS,
@@ -73,7 +105,9 @@ REGISTRY: list[MapLayer] = [
                     ("overdue_children", "逾期未走访", "Overdue")),
              legend={"low": {"zh": "逾期网格 <10%", "en": "<10% cells overdue"},
                      "mid": {"zh": "逾期网格 10–30%", "en": "10–30% cells overdue"},
-                     "high": {"zh": "逾期网格 ≥30%", "en": "≥30% cells overdue"}}),
+                     "high": {"zh": "逾期网格 ≥30%", "en": "≥30% cells overdue"},
+                     "empty": {"zh": "村内无在册儿童", "en": "No children in the village"}},
+             group="status"),
     MapLayer("cell_status", {"zh": "网格走访状态", "en": "Cells by visit status"}, "polygon",
              colour_by="status", colours=STATUS_COLOURS,
              popup=(("name", "网格", "Cell"), ("code", "代码", "Code"),
@@ -83,7 +117,8 @@ REGISTRY: list[MapLayer] = [
              legend={"up_to_date": {"zh": "按期走访", "en": "Up to date"},
                      "overdue": {"zh": "有逾期", "en": "Overdue"},
                      "never_visited": {"zh": "从未走访", "en": "Never visited"},
-                     "empty": {"zh": "无在册儿童", "en": "No children"}}),
+                     "empty": {"zh": "网格内无在册儿童", "en": "No children in the cell"}},
+             group="status"),
     MapLayer("coverage", {"zh": "网格员覆盖与工作量", "en": "Grid workers' coverage"},
              "polygon", colour_by="load", colours=LOAD_COLOURS,
              popup=(("name", "网格", "Cell"), ("workers", "网格员", "Grid worker"),
@@ -97,7 +132,7 @@ REGISTRY: list[MapLayer] = [
              popup=(("name", "机构", "Facility"), ("metres", "半径(米)", "Reach (m)")),
              visible=False),
     MapLayer("households", {"zh": "家庭户（放大后显示）", "en": "Households (zoom in)"},
-             "point", colour="#5c6bc0",
+             "point", colour="#01665e",
              popup=(("id", "户编号", "Household"), ("cell", "网格", "Cell"),
                     ("households", "户数", "Households"),
                     ("children", "未成年人", "Children")), visible=False,
@@ -107,10 +142,7 @@ REGISTRY: list[MapLayer] = [
              popup=(("name", "名称", "Name"), ("type_label", "类型", "Type"),
                     ("free_beds", "空余床位", "Free beds")),
              link="/record/facility/{id}",
-             legend={"rescue_station": {"zh": "救助站/保护中心", "en": "Rescue station"},
-                     "designated_hospital": {"zh": "定点医院", "en": "Designated hospital"},
-                     "school": {"zh": "学校", "en": "School"},
-                     "children_home": {"zh": "儿童之家", "en": "Children's home"}}),
+             legend=FACILITY_LEGEND),
     MapLayer("reports", {"zh": "待处理发现报告", "en": "Open discovery reports"}, "point",
              colour_by="band", colours=REPORT_COLOURS,
              popup=(("severity_label", "紧急程度", "Severity"), ("state", "状态", "Status"),

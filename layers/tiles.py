@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 
 from geo import access
 from geo.access import in_scope_sql
+from geo.coverage import STAFFED_BY
 from geo.errors import InvalidInput, NotFound
 from geo.vocab import REPORT_SEVERITIES, REPORT_STATUSES
 
@@ -98,18 +99,22 @@ LAYERS = {layer.name: layer for layer in (
         SELECT c.geom, c.id, c.code, c.name
           FROM unit c, bounds
          WHERE c.level = 'township' AND c.geom && bounds.geom4326 AND {_SCOPE}"""),
-    # Each cell with its grid worker(s) and their caseload (children in all their cells).
+    # Each cell with its grid worker(s) and their caseload (children in all their cells),
+    # staffed by the same rule as the gaps query (geo.coverage.STAFFED_BY: a worker of the
+    # cell, its village or its township).
     TileLayer("coverage", access.SEES_WORKERS, f"""
         SELECT c.geom, c.id, c.code, c.name,
                COALESCE(string_agg(DISTINCT w.name, '、'), '') AS workers,
                COALESCE(max(load.children), 0) AS caseload,
                count(w.id) = 0 AS unstaffed
           FROM unit c CROSS JOIN bounds
-          LEFT JOIN worker_unit wu ON wu.unit_id = c.id
+          LEFT JOIN worker_unit wu ON {STAFFED_BY}
           LEFT JOIN worker w ON w.id = wu.worker_id AND w.role = 'grid_worker' AND w.active
           LEFT JOIN LATERAL (
-              SELECT count(*) AS children FROM worker_unit wu2
-                JOIN household h ON h.cell_id = wu2.unit_id
+              SELECT count(DISTINCT ch.id) AS children FROM worker_unit wu2
+                JOIN unit c2 ON c2.level = 'cell'
+                            AND wu2.unit_id IN (c2.id, c2.village_id, c2.township_id)
+                JOIN household h ON h.cell_id = c2.id
                 JOIN child ch ON ch.household_id = h.id
                WHERE wu2.worker_id = w.id) load ON true
          WHERE c.level = 'cell' AND c.geom && bounds.geom4326 AND {_SCOPE}

@@ -22,13 +22,13 @@ BASEMAPS = {
 
 
 def offline_map(cfg: dict, location=None, zoom: int = 10, title: str = "gridmap",
-                height: str = "100%", bounds=None) -> folium.Map:
+                height: str = "100%", bounds=None, scale: bool = True) -> folium.Map:
     """A folium map on our own scripts and styles; opened on ``bounds`` (the user's
     area, ``[[south, west], [north, east]]``) when given, else at ``location``."""
     if location is None and bounds:
         location = [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]
     m = folium.Map(location=location, zoom_start=zoom, tiles=None, prefer_canvas=False,
-                   control_scale=True, height=height)
+                   control_scale=scale, height=height)
     if bounds:
         m.fit_bounds(bounds)
     m.default_js = [("leaflet", f"{STATIC}/vendor/leaflet/leaflet.js"),

@@ -10,7 +10,7 @@ from branca.element import MacroElement, Template
 from geo import access, vocab
 from geo.access import PERSON_ROLES
 from geo.scope import today
-from layers.registry import layers_for
+from layers.registry import GROUPS, layers_for
 from webmap.base import offline_map, render_page
 
 TEXT = {
@@ -20,7 +20,9 @@ TEXT = {
            "lang": "English", "area": "平方公里", "planner": "规划视图",
            "overdue": "逾期未走访儿童", "never": "从未走访网格", "record": "查看档案",
            "nearest": "紧急安置", "route": "我的走访路线", "report": "上月月报",
-           "ledger": "导出儿童台账"},
+           "ledger": "导出儿童台账", "matches": "条结果", "more": "更多…",
+           "kinds": {"village": "村/社区", "township": "乡镇", "child": "儿童",
+                     "household": "家庭户"}, "home": "首页"},
     "en": {"title": "Grid map for children in distress", "children": "Children on file",
            "households": "Households", "cells": "Cells", "free_beds": "Free beds",
            "legend": "Legend", "search": "Find a village or child", "logout": "Log out",
@@ -28,7 +30,9 @@ TEXT = {
            "overdue": "Overdue children", "never": "Cells never visited",
            "record": "Open record", "nearest": "Emergency placement",
            "route": "My visit route", "report": "Last month's report",
-           "ledger": "Export children's ledger"},
+           "ledger": "Export children's ledger", "matches": "matches", "more": "More…",
+           "kinds": {"village": "village", "township": "township", "child": "child",
+                     "household": "household"}, "home": "Home"},
 }
 
 
@@ -42,7 +46,8 @@ class GridLayers(MacroElement):
       var cfg = {{ this.config | tojson }};
       var t = cfg.text;
       window.gridmap = {tilesLoaded: 0, layers: {}, errors: []};
-      var overlays = {};
+      var overlays = {}, vgs = {};
+      window.gridmap.vgs = vgs;
       // Leaflet 1.9 places a click on a small circle marker at the marker's own latlng,
       // which VectorGrid's point symbols do not have (the click threw and no popup
       // opened): such symbols take the mouse position instead.
@@ -102,9 +107,24 @@ class GridLayers(MacroElement):
                   weight: layer.name === 'townships' ? 2.5 : (outline ? 1.2 : 0.4)};
         };
         var url = cfg.tileUrl.replace('__layer__', layer.name);
+        // Drawn only at the zooms its tiles exist for (a status group shows villages
+        // zoomed out and cells zoomed in).
         var vg = L.vectorGrid.protobuf(url, {
-          vectorTileLayerStyles: styles, interactive: true, maxNativeZoom: 16
+          vectorTileLayerStyles: styles, interactive: true, maxNativeZoom: 16,
+          minZoom: layer.min_zoom, maxZoom: layer.max_zoom < 16 ? layer.max_zoom : 22
         });
+        vgs[layer.name] = vg;
+        if (layer.kind === 'point') {
+          // Symbols come from the current zoom's tiles only: tiles of another zoom kept
+          // while new ones load would be scaled up (symbols ten times their size).
+          var hideOtherLevels = function () {
+            Object.keys(vg._levels || {}).forEach(function (z) {
+              vg._levels[z].el.style.display = (+z === vg._tileZoom) ? '' : 'none';
+            });
+          };
+          vg.on('load tileload', hideOtherLevels);
+          map.on('zoomend', hideOtherLevels);
+        }
         vg.on('click', function (e) {
           L.popup().setLatLng(e.latlng).setContent(popupContent(layer, e.layer.properties))
             .openOn(map);
@@ -116,9 +136,22 @@ class GridLayers(MacroElement):
           }
         });
         vg.on('tileerror', function (e) { window.gridmap.errors.push(layer.name); });
-        overlays[layer.title[cfg.lang]] = vg;
-        if (layer.visible) { vg.addTo(map); }
+        if (layer.group) {
+          var title = cfg.groups[layer.group][cfg.lang];
+          if (!overlays[title]) {
+            overlays[title] = L.layerGroup();
+            if (layer.visible) { overlays[title].addTo(map); }
+          }
+          overlays[title].addLayer(vg);
+        } else {
+          overlays[layer.title[cfg.lang]] = vg;
+          if (layer.visible) { vg.addTo(map); }
+        }
       });
+      function shown(layer) {
+        var z = map.getZoom();
+        return map.hasLayer(vgs[layer.name]) && z >= layer.min_zoom && z <= layer.max_zoom;
+      }
       // On a phone the layer list and the legend start folded, so the map shows.
       var narrow = window.innerWidth < 700;
       L.control.layers(null, overlays, {collapsed: narrow}).addTo(map);
@@ -131,8 +164,10 @@ class GridLayers(MacroElement):
         legendDiv.appendChild(el('h2', t.legend));
         cfg.layers.forEach(function (layer) {
           var keys = layer.legend_order;  // the registry's order (tojson sorts keys)
-          if (!keys.length || !map.hasLayer(overlays[layer.title[cfg.lang]])) { return; }
-          legendDiv.appendChild(el('h3', layer.title[cfg.lang]));
+          if (!keys.length || !shown(layer)) { return; }
+          legendDiv.appendChild(el('h3', layer.group
+            ? cfg.groups[layer.group][cfg.lang] + ' · ' + layer.title[cfg.lang]
+            : layer.title[cfg.lang]));
           keys.forEach(function (k) {
             var row = legendDiv.appendChild(el('div')), swatch = el('i');
             swatch.style.background = layer.colours[k];
@@ -151,14 +186,21 @@ class GridLayers(MacroElement):
         L.DomEvent.disableClickPropagation(legendDiv);
         return legendDiv;
       };
-      map.on('overlayadd overlayremove', function () { if (legendDiv) { drawLegend(); } });
+      map.on('overlayadd overlayremove zoomend', function () {
+        if (legendDiv) { drawLegend(); }
+      });
+      // A metric scale bar (folium's shows miles too).
+      L.control.scale({metric: true, imperial: false}).addTo(map);
       legend.addTo(map);
 
       var panel = L.control({position: 'topleft'});
       panel.onAdd = function () {
-        var div = L.DomUtil.create('div', 'gm-panel');
+        // On a phone the panel starts folded to its title; a tap on the title unfolds it.
+        var div = L.DomUtil.create('div', 'gm-panel' + (narrow ? ' gm-folded' : ''));
         div.id = 'gm-panel';
-        div.appendChild(el('h2', t.title)).id = 'gm-unit';
+        var head = div.appendChild(el('h2', t.title));
+        head.id = 'gm-unit';
+        head.addEventListener('click', function () { div.classList.toggle('gm-folded'); });
         div.appendChild(el('table')).id = 'gm-figures';
         var input = div.appendChild(el('div', null, 'gm-search')).appendChild(el('input'));
         input.id = 'gm-search'; input.placeholder = t.search;
@@ -186,47 +228,91 @@ class GridLayers(MacroElement):
           document.getElementById('gm-unit').textContent = p.name;
           var figures = document.getElementById('gm-figures');
           [[t.children, p.children], [t.households, p.households], [t.cells, p.cells],
-           [t.free_beds, p.free_beds], [t.overdue, p.overdue_children],
-           [t.never, p.cells_never_visited]].forEach(function (row) {
+           [t.free_beds, p.free_beds], [t.overdue, p.overdue_children, cfg.lists.overdue],
+           [t.never, p.cells_never_visited, cfg.lists.cells]].forEach(function (row) {
             var tr = figures.appendChild(el('tr'));
-            tr.appendChild(el('td', row[0]));
+            var label = tr.appendChild(el('td'));
+            if (row[2]) {
+              var a = label.appendChild(el('a', row[0])); a.href = row[2];
+            } else { label.textContent = row[0]; }
             tr.appendChild(el('td', fmt(row[1]), 'n'));
           });
           var g = L.geoJSON(u.geometry);
-          map.fitBounds(g.getBounds());
+          if (window.gridmap.at) { map.setView(window.gridmap.at, 16); }
+          else { map.fitBounds(g.getBounds()); }
           window.gridmap.unitLoaded = true;
         });
-      fetch('/api/units?depth=village', {credentials: 'same-origin'})
-        .then(function (r) { return r.json(); })
-        .then(function (tree) {
-          var input = document.getElementById('gm-search');
-          input.addEventListener('change', function () {
-            var hit = tree.items.find(function (u) { return u.name.indexOf(input.value) >= 0; });
-            if (hit) {
-              fetch('/api/units/' + hit.code).then(function (r) { return r.json(); })
-                .then(function (u) { map.fitBounds(L.geoJSON(u.geometry).getBounds()); });
-              return;
+      // Search: every match (villages, children, households), a page at a time.
+      var results = null, searchText = '', searchNext = null;
+      function showHit(hit) {
+        if (hit.kind === 'village' || hit.kind === 'township') {
+          fetch('/api/units/' + encodeURIComponent(hit.ledger_id), {credentials: 'same-origin'})
+            .then(function (r) { return r.json(); })
+            .then(function (u) { map.fitBounds(L.geoJSON(u.geometry).getBounds()); });
+          return;
+        }
+        map.closePopup();
+        map.setView([hit.lat, hit.lon], 16);
+        var box = el('div');
+        box.appendChild(el('b', hit.name));
+        box.appendChild(el('br'));
+        box.appendChild(document.createTextNode(hit.address || ''));
+        if (hit.record) {
+          box.appendChild(el('br'));
+          var a = box.appendChild(el('a', t.record));
+          a.target = '_blank'; a.rel = 'noopener'; a.href = hit.record;
+        }
+        L.popup().setLatLng([hit.lat, hit.lon]).setContent(box).openOn(map);
+        window.gridmap.found = hit.id;
+      }
+      function searchPage(url, append) {
+        fetch(url, {credentials: 'same-origin'})
+          .then(function (r) { return r.json(); })
+          .then(function (b) {
+            if (!append) { results.textContent = ''; }
+            var more = document.getElementById('gm-more');
+            if (more) { more.remove(); }
+            var items = b.items || [];
+            if (!append) {
+              results.appendChild(el('li', (b.total || 0) + ' ' + t.matches, 'gm-count'));
             }
-            if (!cfg.childSearch) { return; }
-            fetch('/api/children?limit=1&name=' + encodeURIComponent(input.value))
-              .then(function (r) { return r.json(); })
-              .then(function (b) {
-                if (!b.items || !b.items.length) { return; }
-                var c = b.items[0];
-                map.setView([c.lat, c.lon], 16);
-                var box = el('div');
-                box.appendChild(el('b', c.name));
-                box.appendChild(el('br'));
-                box.appendChild(document.createTextNode(c.address));
-                box.appendChild(el('br'));
-                var a = box.appendChild(el('a', t.record));
-                a.target = '_blank'; a.rel = 'noopener';
-                a.href = '/record/child/' + encodeURIComponent(c.id);
-                L.popup().setLatLng([c.lat, c.lon]).setContent(box).openOn(map);
-                window.gridmap.found = c.id;
+            items.forEach(function (hit) {
+              var li = results.appendChild(el('li', null, 'gm-hit'));
+              var a = li.appendChild(el('a', hit.name));
+              a.href = '#';
+              li.appendChild(el('span', ' ' + (t.kinds[hit.kind] || '') + ' · ' +
+                                (hit.place || hit.address || ''), 'gm-muted'));
+              a.addEventListener('click', function (e) { e.preventDefault(); showHit(hit); });
+            });
+            searchNext = b.next;
+            if (b.next) {
+              var m = results.appendChild(el('li')).appendChild(el('a', t.more));
+              m.id = 'gm-more'; m.href = '#';
+              m.addEventListener('click', function (e) {
+                e.preventDefault(); searchPage(searchNext, true);
               });
+            }
+            window.gridmap.searchHits = results.querySelectorAll('li.gm-hit').length;
+            if (!append && items.length === 1) { showHit(items[0]); }
           });
+      }
+      (function () {
+        var input = document.getElementById('gm-search');
+        results = input.parentNode.appendChild(el('ul', null, 'gm-results'));
+        results.id = 'gm-results';
+        input.addEventListener('change', function () {
+          searchText = input.value.trim();
+          if (!searchText) { results.textContent = ''; return; }
+          searchPage('/api/search?limit=10&q=' + encodeURIComponent(searchText), false);
         });
+      })();
+      // A position to show (?at=lat,lon from a list's row).
+      var at = new URLSearchParams(window.location.search).get('at');
+      if (at && /^-?[0-9.]+,-?[0-9.]+$/.test(at)) {
+        var ll = at.split(',').map(Number);
+        window.gridmap.at = ll;
+        L.circleMarker(ll, {radius: 9, color: '#000', weight: 2, fill: false}).addTo(map);
+      }
     })();
     {% endmacro %}
     """)
@@ -243,6 +329,7 @@ def _pages(cfg: dict, user) -> list[tuple[str, str, frozenset[str]]]:
     last_month = (first - dt.timedelta(days=1)).strftime("%Y-%m")
     own_route = access.OWN_ROUTE_ONLY if user.worker_id else frozenset()
     return [
+        ("/?", "home", access.EVERYONE),
         (f"/map/route/{user.worker_id}?", "route", frozenset(own_route)),
         ("/map/nearest?", "nearest", access.PLACES_CHILDREN),
         ("/map/planner?", "planner", access.SEES_COVERAGE),
@@ -253,12 +340,24 @@ def _pages(cfg: dict, user) -> list[tuple[str, str, frozenset[str]]]:
     ]
 
 
+def _list_links(user) -> dict:
+    """The lists behind the panel's figures that the role may open."""
+    from geo.lists import LISTS
+
+    def may(name):
+        spec = LISTS[name]
+        return user.role in spec.roles and not (access.aggregates_only(user.role) and spec.person)
+
+    return {"overdue": "/lists/overdue" if may("overdue") else None,
+            "cells": "/lists/cells" if may("cells") else None}
+
+
 def supervisor_map(cfg: dict, user, lang: str = "zh", csrf: str = "", nonce: str = "",
                    bounds=None) -> str:
     """The whole HTML page for ``user`` in ``lang`` ("zh" or "en"), opened on
     ``bounds`` (the user's area)."""
     text = TEXT[lang]
-    m = offline_map(cfg, zoom=10, title=text["title"], bounds=bounds)
+    m = offline_map(cfg, zoom=10, title=text["title"], bounds=bounds, scale=False)
     other = "?lang=" + ("en" if lang == "zh" else "zh")
     suffix = "&lang=en" if lang == "en" else ""
     pages = [(href + suffix, text[key]) for href, key, roles in _pages(cfg, user)
@@ -267,7 +366,8 @@ def supervisor_map(cfg: dict, user, lang: str = "zh", csrf: str = "", nonce: str
                "colour_by": layer.colour_by, "colours": layer.colours, "colour": layer.colour,
                "popup": [list(p) for p in layer.popup], "legend": layer.legend,
                "legend_order": list(layer.legend),
-               "visible": layer.visible, "link": layer.link}
+               "visible": layer.visible, "link": layer.link, "group": layer.group,
+               "min_zoom": layer.min_zoom, "max_zoom": layer.max_zoom}
               for layer in layers_for(user.role)]
     GridLayers({
         "lang": lang, "locale": "zh-CN" if lang == "zh" else "en", "text": text,
@@ -277,5 +377,7 @@ def supervisor_map(cfg: dict, user, lang: str = "zh", csrf: str = "", nonce: str
         "typeLabels": dict(vocab.FACILITY_TYPES),
         "caseloadLimit": cfg["rules"]["caseload_limit"],
         "childSearch": user.role in PERSON_ROLES,
+        "lists": _list_links(user),
+        "groups": GROUPS,
     }).add_to(m)
     return render_page(m, lang, nonce=nonce)

@@ -52,6 +52,7 @@ def _url(endpoint, ids):
         "/api/exports/ledger": "?kind=facilities",
         "/api/exports/layer": "?layer=villages&format=geojson",
         "/api/reports/monthly": "?month=2026-10",
+        "/api/search": "?q=村",
     }.get(path, "")
     return method, path + query
 

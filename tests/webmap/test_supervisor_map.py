@@ -46,12 +46,21 @@ def test_supervisor_map(page, server, logins, artifacts, login):
     legend = page.locator(".gm-legend")
     assert "按期走访" in legend.inner_text() and "无网格员" not in legend.inner_text()
     text = legend.inner_text()  # in the registry's order, not alphabetical
-    assert text.index("<10%") < text.index("10–30%") < text.index("≥30%")
-    page.get_by_label("网格走访状态").uncheck()
+    assert text.index("按期走访") < text.index("有逾期") < text.index("从未走访")
+    # One status layer at a time: zoomed in, cells; the villages' bands are not keyed.
+    assert "<10%" not in text and "走访状况" in text
+    # Every facility type in the legend; a metric scale bar.
+    from geo.vocab import FACILITY_TYPES
+    from layers.registry import FACILITY_LEGEND
+
+    assert all(FACILITY_LEGEND[k]["zh"] in text for k in FACILITY_TYPES)
+    scale = page.locator(".leaflet-control-scale-line")
+    assert scale.count() == 1 and scale.inner_text().endswith("m")
+    page.get_by_label("走访状况").uncheck()
     page.wait_for_function(f"() => {PATHS} < {before}", timeout=5_000)
     assert "按期走访" not in legend.inner_text()  # the legend follows the layers shown
     page.evaluate("window.gridmap.layers.cell_status = false")
-    page.get_by_label("网格走访状态").check()
+    page.get_by_label("走访状况").check()
     _redrawn(page, "cell_status")
     # A popup with the figures of whatever was clicked (a cell, a village, a facility).
     _click_a_feature(page)
@@ -98,13 +107,17 @@ def test_search_finds_a_child(page, server, logins, login, engine, artifacts):
     page.wait_for_function("() => window.gridmap && window.gridmap.unitLoaded", timeout=30_000)
     page.fill("#gm-search", name)
     page.press("#gm-search", "Enter")
+    # Every match is listed (one alone is shown at once); pick the child.
+    page.wait_for_function("() => window.gridmap.searchHits > 0", timeout=10_000)
+    if not page.evaluate("() => window.gridmap.found"):
+        page.locator("#gm-results li.gm-hit a", has_text=name).first.click()
     page.wait_for_function("() => window.gridmap.found", timeout=10_000)
     found = page.evaluate("window.gridmap.found")
     with engine.connect() as conn:
         same = conn.execute(sa.text("SELECT name FROM child WHERE id = :i"),
                             {"i": found}).scalar()
     assert same == name or name in same
-    href = page.locator(".leaflet-popup-content a").get_attribute("href")
+    href = page.locator(".leaflet-popup-content a").last.get_attribute("href")
     assert href == f"/record/child/{found}"
     # The record behind the link: the child's file with the place on a small map.
     page.goto(f"{server}{href}")
@@ -160,12 +173,12 @@ def test_on_a_phone_the_map_shows(browser, server, logins, login, artifacts):
     page.wait_for_function("() => window.gridmap && window.gridmap.unitLoaded", timeout=30_000)
     page.wait_for_function("() => window.gridmap.layers.status", timeout=15_000)
     page.wait_for_timeout(800)  # the zoom to the unit settles
-    assert not page.get_by_label("网格走访状态").is_visible()
+    assert not page.get_by_label("走访状况").is_visible()
     legend = page.locator(".gm-legend")
     assert "按期走访" not in legend.inner_text()
     page.screenshot(path=str(artifacts / "supervisor_map_phone.png"))
     legend.click()
     assert "按期走访" in legend.inner_text()
     page.locator(".leaflet-control-layers").hover()
-    assert page.get_by_label("网格走访状态").is_visible()
+    assert page.get_by_label("走访状况").is_visible()
     context.close()

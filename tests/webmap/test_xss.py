@@ -208,9 +208,9 @@ def test_stored_script_never_runs(page, server, logins, login, poisoned, artifac
     _only_layer(page, "救助与服务机构")
     assert "院XSSFAC</title>" in _click_at(page, fac.lat, fac.lon, 16, "facilities")
     assert page.evaluate("window.__xss") is None, "script ran in a facility popup"
-    _only_layer(page, "网格走访状态")
+    _only_layer(page, "走访状况")
     assert "格XSSCELL</title>" in _click_at(page, lat, lon, 15, "cell_status")
-    _only_layer(page, "村级走访状况（缩小时）")
+    _only_layer(page, "走访状况")
     assert "村XSSVILL</title>" in _click_at(page, lat, lon, 10, "village_status")
     page.screenshot(path=str(artifacts / "xss_map_popup.png"))
     _safe(page, resp, "/map")
