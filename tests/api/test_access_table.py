@@ -73,6 +73,12 @@ def _table(marker: str) -> dict[str, dict[str, bool]]:
 
 def test_every_route_has_a_row(app):
     api_rows = {name for name, _ in matrix()}
+    # One route serves every list; each list has its own row (the page /lists/<name>
+    # follows the same row).
+    from geo.lists import LISTS
+
+    assert {f"GET /api/lists/{n}" for n in LISTS} <= api_rows, "a list without a row"
+    api_rows |= {"GET /api/lists/{name}", "GET /lists/{name}"}
     pages = set(_table("page-matrix"))
     missing = sorted(r for r in _routes(app)
                      if r not in api_rows and r not in FOLLOWS and r not in PUBLIC
@@ -85,6 +91,17 @@ def test_every_route_has_a_row(app):
 def test_every_tile_layer_has_a_row():
     rows = {name for name, _ in matrix() if name.startswith("GET /tiles/")}
     assert {f"GET /tiles/{layer}" for layer in LAYERS} == rows
+
+
+def test_list_pages_follow_their_rows(as_role):
+    from geo.lists import LISTS
+
+    rows = dict(matrix())
+    for name in LISTS:
+        allowed = rows[f"GET /api/lists/{name}"]
+        for role in ROLES:
+            status = as_role(role, "GET", f"/lists/{name}").status_code
+            assert (status == 200) if allowed[role] else (status == 403), (name, role, status)
 
 
 @pytest.mark.parametrize("route, collection", sorted(FOLLOWS.items()))
