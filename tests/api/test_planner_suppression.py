@@ -270,6 +270,7 @@ def test_planner_tiles_hide_free_beds_of_small_occupancy(as_role, small_facility
 
 
 def test_planner_page_and_csv_use_the_same_pattern(as_role, tokens, client):
+    import html
     import json
     import re
 
@@ -278,7 +279,7 @@ def test_planner_page_and_csv_use_the_same_pattern(as_role, tokens, client):
                       headers={"Authorization": f"Bearer {tokens['planner']}"})
     assert resp.status_code == 200
     page = resp.get_data(as_text=True)
-    data = json.loads(re.search(r"var data = (\[.*?\]);\n", page).group(1))
+    data = json.loads(html.unescape(re.search(r'data-rows="([^"]*)"', page).group(1)))
     assert [[v["children"], v["uncovered_children"]] for v in api["villages"]] == \
         [row[1:] for row in data]
     assert any(None in row for row in data)
