@@ -223,8 +223,11 @@ def test_report_layer_on_the_map(page, server, logins, login, engine, web_app, c
     page.goto(f"{server}/map")
     page.wait_for_function("() => window.gridmap && window.gridmap.unitLoaded", timeout=30_000)
     assert "已逾期未受理" not in page.locator(".gm-legend").inner_text()
-    fills = """() => Array.from(document.querySelectorAll('.leaflet-tile-pane path'))
-        .filter(p => p.getAttribute('fill') === '#ef6c00').length"""
+    from layers.registry import REPORT_COLOURS
+
+    # An urgent report just filed is due within the hour.
+    fills = f"""() => Array.from(document.querySelectorAll('.leaflet-tile-pane path'))
+        .filter(p => p.getAttribute('fill') === '{REPORT_COLOURS["within_1h"]}').length"""
     page.wait_for_function("() => window.gridmap.layers.facilities", timeout=15_000)
     page.wait_for_timeout(1000)
     before = page.evaluate(fills)
