@@ -17,6 +17,7 @@ from apiflask import APIFlask
 from api import (
     admin,
     auth,
+    cases,
     children,
     db,
     errors,
@@ -78,6 +79,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> APIFlask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(record_pages.bp)
     app.register_blueprint(reports.bp)
+    app.register_blueprint(cases.bp)
     return app
 
 

@@ -57,6 +57,14 @@ FILES_REPORTS = WRITES_RECORDS | {"responder"}
 HANDLES_REPORTS = frozenset({"admin", "supervisor", "grid_head", "grid_worker", "responder"})
 SEES_REPORTER = frozenset({"admin", "supervisor", "responder"})
 COUNTS_REPORTS = HANDLES_REPORTS | AGGREGATE_ROLES
+# The case loop (geo/cases.py): record writers move a case along (assess, support,
+# monitor) and read it; closing and reopening a case is the supervisor's (and the county
+# office's). Assessments are taken by grid heads and supervisors, approved by supervisors.
+READS_CASES = WRITES_RECORDS
+MOVES_CASES = WRITES_RECORDS
+CLOSES_CASES = frozenset({"admin", "supervisor"})
+TAKES_ASSESSMENTS = frozenset({"admin", "supervisor", "grid_head"})
+APPROVES_ASSESSMENTS = frozenset({"admin", "supervisor"})
 # Filtering by a sensitive category reveals it: only for roles that may see it.
 SENSITIVE_CATEGORIES_FILTER = SENSITIVE_CATEGORIES
 

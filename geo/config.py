@@ -109,6 +109,15 @@ DEFAULTS: dict[str, Any] = {
         # The service's escalation loop runs a pass this often (seconds).
         "escalate_every_s": 60,
     },
+    # The case loop (geo/cases.py): the assessment form (调查评估) — each item is scored 0
+    # (no concern), 1 (some concern) or 2 (serious concern) and weighted; the weighted sum
+    # proposes a risk level, the first whose minimum score it reaches (levels from
+    # rules.risk_levels, most urgent first); the last level has minimum 0.
+    "cases": {
+        "assessment_items": {"guardian": 3, "basic_needs": 2, "schooling": 1, "health": 2,
+                             "safety": 3, "income": 1},
+        "assessment_thresholds": {"high": 12, "medium": 6, "low": 0},
+    },
     # Logging in (geo.logins): failed logins per user name and per client address.
     # `failures` wrong passwords within `window_s` seconds lock further attempts for
     # `lock_s` seconds (HTTP 429 with Retry-After); each wrong password after a lock

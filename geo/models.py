@@ -102,6 +102,7 @@ class Child(Base):
     __table_args__ = (
         CheckConstraint(_in("sex", vocab.SEXES), name="child_sex_check"),
         CheckConstraint(categories_check(), name="child_categories_check"),
+        CheckConstraint(_in("case_status", vocab.CASE_STATUSES), name="child_case_status_check"),
         Index("child_categories_gin", "categories", postgresql_using="gin"),
     )
 
@@ -124,6 +125,8 @@ class Child(Base):
     # Kept current by triggers on visit (migration 0006): never written by the app.
     last_visit_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     last_return_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # The case (geo/cases.py): moved only through its actions, each in case_event.
+    case_status: Mapped[str] = mapped_column(String(16), server_default=text("'open'"))
     registered_on: Mapped[dt.date] = mapped_column(Date, server_default=func.current_date())
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
@@ -442,3 +445,55 @@ class ReportEvent(Base):
     from_status: Mapped[str | None] = mapped_column(String(16))
     to_status: Mapped[str | None] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class CaseEvent(Base):
+    """A case's history: append-only (a trigger refuses UPDATE and DELETE)."""
+
+    __tablename__ = "case_event"
+    __table_args__ = (
+        CheckConstraint(f"reason IS NULL OR {_in('reason', vocab.CLOSE_REASONS)}",
+                        name="case_event_reason_check"),
+        CheckConstraint("to_status <> 'closed' OR reason IS NOT NULL",
+                        name="case_event_close_reason_check"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("child.id"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    username: Mapped[str | None] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(String(16))
+    from_status: Mapped[str] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(32))
+    # The destination county's code of a child who moved away (for the transfer).
+    destination: Mapped[str | None] = mapped_column(String(12))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class Assessment(Base):
+    """An assessment (调查评估): the scored answers, the risk level they propose, and
+    the supervisor's approval that alone changes the child's risk level."""
+
+    __tablename__ = "assessment"
+    __table_args__ = (
+        CheckConstraint(_in("status", vocab.ASSESSMENT_STATUSES),
+                        name="assessment_status_check"),
+        CheckConstraint("(status = 'approved') = (approved_at IS NOT NULL)",
+                        name="assessment_approved_check"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("child.id"), index=True)
+    answers: Mapped[dict] = mapped_column(JSONB)
+    score: Mapped[int] = mapped_column(Integer)
+    proposed_risk: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'proposed'"))
+    taken_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    taken_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True),
+                                                  server_default=func.now())
+    approved_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    approved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    previous_risk: Mapped[str | None] = mapped_column(String(16))

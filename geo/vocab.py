@@ -109,3 +109,13 @@ RELEASE_REASONS = {
     "transferred": "转送其他机构",
     "hospital_discharge": "出院",
 }
+
+# The case loop (issue 15): a child's case status, the actions that move it, closure
+# reasons, support types and the departments a need is referred to.
+CASE_STATUSES = {"open": "在册", "assessed": "已评估", "supported": "帮扶中",
+                 "monitoring": "跟踪随访", "closed": "已结案"}
+CASE_ACTIONS = {"assess": "评估", "support": "帮扶", "monitor": "跟踪", "close": "结案",
+                "reopen": "重新开案"}
+CLOSE_REASONS = {"turned_18": "年满18周岁", "resolved": "困境已消除", "moved_away": "迁出",
+                 "long_term_placement": "收养或长期安置", "died": "死亡", "duplicate": "重复建档"}
+ASSESSMENT_STATUSES = {"proposed": "待审批", "approved": "已审批"}

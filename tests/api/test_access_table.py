@@ -39,6 +39,7 @@ FOLLOWS = {
     "POST /api/reports/{report_id}/close": "GET /api/reports",
     "POST /api/reports/{report_id}/escalate": "GET /api/reports",
     "POST /api/reports/{report_id}/merge": "GET /api/reports",
+    "POST /api/assessments/{assessment_id}/approve": "GET /api/assessments",
 }
 MISSING_ID = "999999999"
 

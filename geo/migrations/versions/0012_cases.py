@@ -1,0 +1,101 @@
+"""The case loop (issue 15): a case status on each child with its append-only history
+(``case_event``), and assessments (scored form → proposed risk level → approved by a
+supervisor).
+
+Revision ID: 0012
+Revises: 0011
+"""
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects.postgresql import JSONB
+
+revision = "0012"
+down_revision = "0011"
+branch_labels = None
+depends_on = None
+
+CASE_STATUSES = ("open", "assessed", "supported", "monitoring", "closed")
+CLOSE_REASONS = ("turned_18", "resolved", "moved_away", "long_term_placement", "died",
+                 "duplicate")
+ASSESSMENT_STATUSES = ("proposed", "approved")
+
+
+def _in(column, values):
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+APPEND_ONLY = """
+CREATE FUNCTION gridmap_case_event_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the case history is append-only' USING ERRCODE = 'insufficient_privilege';
+END $$;
+CREATE TRIGGER case_event_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON case_event
+    FOR EACH STATEMENT EXECUTE FUNCTION gridmap_case_event_append_only();
+"""
+
+
+def upgrade() -> None:
+    op.add_column("child", sa.Column("case_status", sa.String(length=16),
+                                     server_default=sa.text("'open'"), nullable=False))
+    op.create_check_constraint("child_case_status_check", "child",
+                               _in("case_status", CASE_STATUSES))
+    op.create_table(
+        "case_event",
+        sa.Column("id", sa.BigInteger(), nullable=False),
+        sa.Column("child_id", sa.Integer(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), server_default=sa.text("now()"),
+                  nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=True),
+        sa.Column("username", sa.Text(), nullable=True),
+        sa.Column("action", sa.String(length=16), nullable=False),
+        sa.Column("from_status", sa.String(length=16), nullable=False),
+        sa.Column("to_status", sa.String(length=16), nullable=False),
+        sa.Column("reason", sa.String(length=32), nullable=True),
+        sa.Column("destination", sa.String(length=12), nullable=True),
+        sa.Column("note", sa.Text(), nullable=True),
+        sa.CheckConstraint(f"reason IS NULL OR {_in('reason', CLOSE_REASONS)}",
+                           name="case_event_reason_check"),
+        sa.CheckConstraint("to_status <> 'closed' OR reason IS NOT NULL",
+                           name="case_event_close_reason_check"),
+        sa.ForeignKeyConstraint(["child_id"], ["child.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_case_event_child_id", "case_event", ["child_id"])
+    op.execute(APPEND_ONLY)
+    op.create_table(
+        "assessment",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("child_id", sa.Integer(), nullable=False),
+        sa.Column("answers", JSONB(), nullable=False),
+        sa.Column("score", sa.Integer(), nullable=False),
+        sa.Column("proposed_risk", sa.String(length=16), nullable=False),
+        sa.Column("note", sa.Text(), nullable=True),
+        sa.Column("status", sa.String(length=16), server_default=sa.text("'proposed'"),
+                  nullable=False),
+        sa.Column("taken_by", sa.Integer(), nullable=True),
+        sa.Column("taken_at", sa.DateTime(timezone=True), server_default=sa.text("now()"),
+                  nullable=False),
+        sa.Column("approved_by", sa.Integer(), nullable=True),
+        sa.Column("approved_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("previous_risk", sa.String(length=16), nullable=True),
+        sa.CheckConstraint(_in("status", ASSESSMENT_STATUSES), name="assessment_status_check"),
+        sa.CheckConstraint("(status = 'approved') = (approved_at IS NOT NULL)",
+                           name="assessment_approved_check"),
+        sa.ForeignKeyConstraint(["child_id"], ["child.id"]),
+        sa.ForeignKeyConstraint(["taken_by"], ["app_user.id"]),
+        sa.ForeignKeyConstraint(["approved_by"], ["app_user.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_assessment_child_id", "assessment", ["child_id"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_assessment_child_id", table_name="assessment")
+    op.drop_table("assessment")
+    op.execute("DROP TRIGGER case_event_append_only ON case_event")
+    op.execute("DROP FUNCTION gridmap_case_event_append_only()")
+    op.drop_index("ix_case_event_child_id", table_name="case_event")
+    op.drop_table("case_event")
+    op.drop_constraint("child_case_status_check", "child")
+    op.drop_column("child", "case_status")
