@@ -161,3 +161,116 @@ def approve(assessment_id):
                                          "risk_level": out["proposed_risk"],
                                          "previous": out["previous_risk"]})
     return _json(out)
+
+
+# -- guardians and supports ----------------------------------------------------------------
+class GuardianIn(Schema):
+    relation = fields.String(required=True, validate=OneOf(list(vocab.GUARDIAN_RELATIONS)))
+    name = fields.String(required=True, validate=Length(1, 100))
+    phone = fields.String(load_default=None, validate=Length(0, 40))
+    lives_with_child = fields.Boolean(load_default=False)
+    able_to_care = fields.Boolean(load_default=True)
+    appointed_carer = fields.Boolean(load_default=False, metadata={
+        "description": "the appointed carer (委托监护人) of a left-behind child"})
+    unavailable_until = fields.Date(load_default=None, metadata={
+        "description": "last day the guardian cannot care (with unavailable_reason)"})
+    unavailable_reason = fields.String(load_default=None,
+                                       validate=OneOf(list(vocab.UNAVAILABLE_REASONS)))
+
+
+class DayQuery(Schema):
+    as_of = fields.Date(load_default=None, metadata={"description": "default: today"})
+
+
+class NoGuardianQuery(AsOfQuery, Page):
+    pass
+
+
+class SupportIn(Schema):
+    type = fields.String(required=True, validate=OneOf(list(vocab.SUPPORT_TYPES)))
+    amount = fields.Decimal(load_default=None, places=2, as_string=False,
+                            validate=Range(0, 10_000_000))
+    start_on = fields.Date(required=True)
+    end_on = fields.Date(load_default=None)
+    granted_by = fields.String(required=True, validate=Length(1, 200))
+    guardian_id = fields.Integer(load_default=None, validate=Range(1, 2**31 - 1), metadata={
+        "description": "the support ends when this guardian is available again"})
+    note = fields.String(load_default=None, validate=Length(0, 2000))
+
+
+def _day(value) -> dt.date:
+    return parse_date(value, "as_of", config()["timezone"])
+
+
+def _money(rows: list[dict]) -> list[dict]:
+    return [{**r, "amount": None if r.get("amount") is None else float(r["amount"])}
+            for r in rows]
+
+
+@bp.get("/api/children/<int:child_id>/guardians")
+@login_required(*access.roles(access.READS_GUARDIANS))
+@bp.input(DayQuery, location="query", arg_name="q")
+@bp.output(ListOut)
+@bp.doc(summary="A child's guardians, effective or not on the day (names and phones by "
+                "role)", security="BearerAuth", responses={404: "no such child in your area"})
+def list_guardians(child_id, q):
+    user = current_user()
+    rows = cases.guardians(conn(), child_id, _uid(), _day(q["as_of"]))
+    placing = user.role in access.SEES_GUARDIAN_CONTACT_WHEN_PLACING and \
+        cases.is_placed(conn(), child_id)
+    items = [access.redact_guardian(r, user.role, placing) for r in rows]
+    audit.record(conn(), user, "list", "guardian", child_id, ip=client_ip())
+    return {"items": _json(items), "next": None}
+
+
+@bp.post("/api/children/<int:child_id>/guardians")
+@login_required(*access.roles(access.WRITES_GUARDIANS))
+@bp.input(GuardianIn, arg_name="body")
+@bp.output(AnyObject, status_code=201)
+@bp.doc(summary="Record a guardian or appointed carer", security="BearerAuth")
+def add_guardian(child_id, body):
+    gid = cases.add_guardian(conn(), child_id, _uid(), current_user(), body)
+    audit.record(conn(), current_user(), "create", "guardian", gid, ip=client_ip(),
+                 detail={"child_id": child_id, "relation": body["relation"]})
+    rows = cases.guardians(conn(), child_id, _uid(), _day(None))
+    return _json(next(r for r in rows if r["id"] == gid))
+
+
+@bp.get("/api/cases/no-guardian")
+@login_required(*access.roles(access.READS_CASES))
+@bp.input(NoGuardianQuery, location="query", arg_name="q")
+@bp.output(ListOut)
+@bp.doc(summary="Open cases with no effective guardian on the day", security="BearerAuth")
+def no_guardian(q):
+    rows = cases.without_guardian(conn(), scope_id(q["unit"]), _day(q["as_of"]))
+    page = rows[q["offset"]: q["offset"] + q["limit"]]
+    audit.record(conn(), current_user(), "list", "child", ip=client_ip(),
+                 detail={"ids": [r["child_id"] for r in page], "query": "no_guardian"})
+    return {"items": _json(page), "next": next_link(q, q["offset"] + q["limit"] < len(rows))}
+
+
+@bp.get("/api/children/<int:child_id>/supports")
+@login_required(*access.roles(access.READS_SUPPORT))
+@bp.input(DayQuery, location="query", arg_name="q")
+@bp.output(ListOut)
+@bp.doc(summary="A child's supports (帮扶), active or not on the day", security="BearerAuth",
+        responses={404: "no such child in your area"})
+def list_supports(child_id, q):
+    rows = cases.supports(conn(), child_id, _uid(), _day(q["as_of"]))
+    audit.record(conn(), current_user(), "list", "support", child_id, ip=client_ip())
+    return {"items": _json(_money(rows)), "next": None}
+
+
+@bp.post("/api/children/<int:child_id>/supports")
+@login_required(*access.roles(access.RECORDS_SUPPORT))
+@bp.input(SupportIn, arg_name="body")
+@bp.output(AnyObject, status_code=201)
+@bp.doc(summary="Record a support; overlapping exclusive allowances are refused (409, "
+                "the rule named)", security="BearerAuth",
+        responses={409: "exclusive_allowance: overlaps another allowance of the rule"})
+def add_support(child_id, body):
+    sid = cases.add_support(conn(), config(), child_id, _uid(), current_user(), body)
+    audit.record(conn(), current_user(), "create", "support", sid, ip=client_ip(),
+                 detail={"child_id": child_id, "type": body["type"]})
+    rows = cases.supports(conn(), child_id, _uid(), _day(None))
+    return _json(_money([r for r in rows if r["id"] == sid])[0])

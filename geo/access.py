@@ -65,6 +65,17 @@ MOVES_CASES = WRITES_RECORDS
 CLOSES_CASES = frozenset({"admin", "supervisor"})
 TAKES_ASSESSMENTS = frozenset({"admin", "supervisor", "grid_head"})
 APPROVES_ASSESSMENTS = frozenset({"admin", "supervisor"})
+# Guardians: every role that reads children reads them, but names and phones only these
+# roles, and responders while the child is placed (an active placement): planners never.
+# Supports are recorded by grid heads and supervisors; lists of the case loop (turning
+# 18, no effective guardian) are for the record writers.
+READS_GUARDIANS = PERSON_ROLES
+WRITES_GUARDIANS = WRITES_RECORDS
+SEES_GUARDIAN_CONTACT = frozenset({"admin", "supervisor", "grid_head", "grid_worker"})
+SEES_GUARDIAN_CONTACT_WHEN_PLACING = frozenset({"responder"})
+GUARDIAN_CONTACT_FIELDS = ("name", "phone")
+READS_SUPPORT = WRITES_RECORDS
+RECORDS_SUPPORT = frozenset({"admin", "supervisor", "grid_head"})
 # Filtering by a sensitive category reveals it: only for roles that may see it.
 SENSITIVE_CATEGORIES_FILTER = SENSITIVE_CATEGORIES
 
@@ -87,6 +98,17 @@ def redact_child(child: dict, role: str) -> dict:
     if role not in SEES_ID_NUMBER:
         out.pop("id_masked", None)
     out.pop("id_hash", None)
+    return out
+
+
+def redact_guardian(guardian: dict, role: str, placing: bool = False) -> dict:
+    """A guardian as ``role`` may see it: no name or phone for roles without the right
+    (responders have it while ``placing`` the child)."""
+    out = dict(guardian)
+    if role not in SEES_GUARDIAN_CONTACT and not (
+            placing and role in SEES_GUARDIAN_CONTACT_WHEN_PLACING):
+        for key in GUARDIAN_CONTACT_FIELDS:
+            out.pop(key, None)
     return out
 
 

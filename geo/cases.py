@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection
 from geo import vocab
 from geo.access import cell_in_scope_sql
 from geo.errors import Conflict, InvalidInput, NotFound
+from geo.scope import parse_date
 
 # action → (statuses it starts from, status it leads to)
 TRANSITIONS = {
@@ -229,3 +230,142 @@ def assessment_queue(conn: Connection, scope_id: int, status: str | None = "prop
          ORDER BY q.taken_at, q.id LIMIT :limit OFFSET :offset"""),
         {"scope_id": scope_id, "status": status, "limit": limit, "offset": offset})
     return [dict(r) for r in rows.mappings()]
+
+
+# -- guardians ---------------------------------------------------------------------------
+# A guardian is effective on :day when able to care and not unavailable then (an
+# ``unavailable_until`` date is the last day of the absence).
+EFFECTIVE = "g.able_to_care AND (g.unavailable_until IS NULL OR g.unavailable_until < :day)"
+
+
+def add_guardian(conn: Connection, child_id: int, scope_id: int, user, data: dict) -> int:
+    _child_status(conn, child_id, scope_id)
+    if data.get("relation") not in vocab.GUARDIAN_RELATIONS:
+        raise InvalidInput(f"unknown relation '{data.get('relation')}' "
+                           f"(one of {', '.join(vocab.GUARDIAN_RELATIONS)})", field="relation")
+    until, why = data.get("unavailable_until"), data.get("unavailable_reason")
+    if (until is None) != (why is None):
+        raise InvalidInput("暂不能履行监护职责须同时填写截止日期和原因",
+                           field="unavailable_reason" if why is None else "unavailable_until")
+    if why is not None and why not in vocab.UNAVAILABLE_REASONS:
+        raise InvalidInput(f"unknown reason '{why}' "
+                           f"(one of {', '.join(vocab.UNAVAILABLE_REASONS)})",
+                           field="unavailable_reason")
+    return conn.execute(sa.text(
+        "INSERT INTO guardian (child_id, relation, name, phone, lives_with_child, "
+        "able_to_care, appointed_carer, unavailable_until, unavailable_reason, created_by) "
+        "VALUES (:c, :relation, :name, :phone, :lives, :able, :appointed, :until, :why, :u) "
+        "RETURNING id"),
+        {"c": child_id, "relation": data["relation"], "name": data["name"],
+         "phone": data.get("phone"), "lives": bool(data.get("lives_with_child")),
+         "able": bool(data.get("able_to_care", True)),
+         "appointed": bool(data.get("appointed_carer")), "until": until, "why": why,
+         "u": getattr(user, "id", None)}).scalar_one()
+
+
+def guardians(conn: Connection, child_id: int, scope_id: int, day: dt.date) -> list[dict]:
+    """The child's guardians, each with ``effective`` on ``day``."""
+    _child_status(conn, child_id, scope_id)
+    rows = conn.execute(sa.text(
+        f"SELECT g.id, g.child_id, g.relation, g.name, g.phone, g.lives_with_child, "
+        f"g.able_to_care, g.appointed_carer, g.unavailable_until, g.unavailable_reason, "
+        f"g.created_at, {EFFECTIVE} AS effective FROM guardian g WHERE g.child_id = :c "
+        f"ORDER BY g.id"), {"c": child_id, "day": day})
+    return [dict(r) for r in rows.mappings()]
+
+
+def is_placed(conn: Connection, child_id: int) -> bool:
+    """True while the child has an active placement."""
+    return conn.execute(sa.text("SELECT EXISTS (SELECT 1 FROM placement WHERE child_id = :c "
+                                "AND status = 'active')"), {"c": child_id}).scalar_one()
+
+
+def without_guardian(conn: Connection, scope_id: int, day: dt.date | str | None = None,
+                     tz: str | None = None) -> list[dict]:
+    """Open cases of children under 18 under ``scope_id`` with no effective guardian on
+    ``day`` (none recorded, or none able and available), with the guardian nearest to
+    coming back."""
+    day = parse_date(day, "as_of", tz)
+    rows = conn.execute(sa.text(f"""
+        SELECT ch.id AS child_id, ch.name, ch.sex, ch.birth_date, ch.risk_level,
+               ch.case_status, c.code AS cell_code, v.name AS village_name,
+               ST_X(h.geom) AS lon, ST_Y(h.geom) AS lat,
+               (SELECT count(*) FROM guardian g WHERE g.child_id = ch.id) AS guardians,
+               (SELECT min(g.unavailable_until) FROM guardian g WHERE g.child_id = ch.id
+                   AND g.able_to_care AND g.unavailable_until >= :day) AS back_on
+          FROM child ch JOIN household h ON h.id = ch.household_id
+          JOIN unit c ON c.id = h.cell_id JOIN unit v ON v.id = c.village_id
+         WHERE {cell_in_scope_sql()} AND ch.case_status <> 'closed'
+           AND (ch.birth_date + interval '18 years')::date > :day
+           AND NOT EXISTS (SELECT 1 FROM guardian g WHERE g.child_id = ch.id
+                           AND {EFFECTIVE})
+         ORDER BY c.code, ch.id"""), {"scope_id": scope_id, "day": day})
+    return [dict(r) for r in rows.mappings()]
+
+
+# -- supports ----------------------------------------------------------------------------
+# A support's last day: its end date, or the last day its guardian is away (a support
+# for a child whose parent is in prison ends when the parent is back).
+_SUPPORT_END = "LEAST(s.end_on, g.unavailable_until)"
+_SUPPORT = f"""
+SELECT s.id, s.child_id, s.type, s.amount, s.start_on, s.end_on, s.granted_by,
+       s.guardian_id, s.note, s.created_at, {_SUPPORT_END} AS ends_on
+  FROM support s LEFT JOIN guardian g ON g.id = s.guardian_id
+"""
+
+
+def supports(conn: Connection, child_id: int, scope_id: int, day: dt.date) -> list[dict]:
+    """The child's supports, each with ``active`` on ``day``, newest start first."""
+    _child_status(conn, child_id, scope_id)
+    rows = conn.execute(sa.text(
+        f"SELECT q.*, q.start_on <= :day AND (q.ends_on IS NULL OR q.ends_on >= :day) "
+        f"AS active FROM ({_SUPPORT}) q WHERE q.child_id = :c ORDER BY q.start_on DESC, "
+        f"q.id DESC"), {"c": child_id, "day": day})
+    return [dict(r) for r in rows.mappings()]
+
+
+def add_support(conn: Connection, cfg: dict, child_id: int, scope_id: int, user,
+                data: dict) -> int:
+    """Record a support; one of the exclusive allowances (``cases.exclusive_allowances``)
+    that overlaps another is refused (Conflict naming the rule and the higher one)."""
+    _child_status(conn, child_id, scope_id, lock=True)
+    kind = data.get("type")
+    if kind not in vocab.SUPPORT_TYPES:
+        raise InvalidInput(f"unknown support type '{kind}' "
+                           f"(one of {', '.join(vocab.SUPPORT_TYPES)})", field="type")
+    start, end = data["start_on"], data.get("end_on")
+    if end is not None and end < start:
+        raise InvalidInput("end_on lies before start_on", field="end_on")
+    guardian = data.get("guardian_id")
+    if guardian is not None and not conn.execute(sa.text(
+            "SELECT 1 FROM guardian WHERE id = :g AND child_id = :c"),
+            {"g": guardian, "c": child_id}).first():
+        raise NotFound(f"no guardian {guardian} of child {child_id}", field="guardian_id")
+    exclusive = list(cfg["cases"].get("exclusive_allowances", []))
+    if kind in exclusive:
+        clash = conn.execute(sa.text(
+            f"SELECT q.* FROM ({_SUPPORT}) q WHERE q.child_id = :c "
+            f"AND q.type = ANY(:types) AND q.start_on <= COALESCE(CAST(:end AS date), "
+            f"'infinity'::date) AND COALESCE(q.ends_on, 'infinity'::date) >= :start "
+            f"ORDER BY q.start_on LIMIT 1"),
+            {"c": child_id, "types": exclusive, "start": start, "end": end}
+        ).mappings().first()
+        if clash is not None:
+            names = "、".join(vocab.SUPPORT_TYPES[t] for t in exclusive)
+            old_amount = float(clash["amount"] or 0)
+            new_amount = float(data.get("amount") or 0)
+            higher = (f"新的{vocab.SUPPORT_TYPES[kind]}较高，请先结束现有的"
+                      f"{vocab.SUPPORT_TYPES[clash['type']]}" if new_amount > old_amount else
+                      f"现有的{vocab.SUPPORT_TYPES[clash['type']]}较高或相同，保留现有一项")
+            raise Conflict(
+                f"{names}不得重复享受（规则 cases.exclusive_allowances：就高不就低）："
+                f"与现有的{vocab.SUPPORT_TYPES[clash['type']]}（#{clash['id']}，"
+                f"{clash['start_on'].isoformat()}起，{old_amount:g}元）时间重叠；{higher}",
+                field="type", code="exclusive_allowance")
+    return conn.execute(sa.text(
+        "INSERT INTO support (child_id, type, amount, start_on, end_on, granted_by, "
+        "guardian_id, note, created_by) VALUES (:c, :t, :a, :s, :e, :g, :gid, :n, :u) "
+        "RETURNING id"),
+        {"c": child_id, "t": kind, "a": data.get("amount"), "s": start, "e": end,
+         "g": data["granted_by"], "gid": guardian, "n": data.get("note"),
+         "u": getattr(user, "id", None)}).scalar_one()

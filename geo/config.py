@@ -117,6 +117,9 @@ DEFAULTS: dict[str, Any] = {
         "assessment_items": {"guardian": 3, "basic_needs": 2, "schooling": 1, "health": 2,
                              "safety": 3, "income": 1},
         "assessment_thresholds": {"high": 12, "medium": 6, "low": 0},
+        # Allowances one child may not draw at the same time (不重复享受): adding one that
+        # overlaps another of this list is refused; the higher one stands.
+        "exclusive_allowances": ["dibao", "living_allowance"],
     },
     # Logging in (geo.logins): failed logins per user name and per client address.
     # `failures` wrong passwords within `window_s` seconds lock further attempts for

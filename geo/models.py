@@ -23,6 +23,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Numeric,
     String,
     Text,
     func,
@@ -497,3 +498,58 @@ class Assessment(Base):
     approved_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     approved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     previous_risk: Mapped[str | None] = mapped_column(String(16))
+
+
+class Guardian(Base):
+    """A child's guardian (监护人) or appointed carer (委托监护人); one who is unavailable
+    (prison, rehabilitation, …) is so until ``unavailable_until``."""
+
+    __tablename__ = "guardian"
+    __table_args__ = (
+        CheckConstraint(_in("relation", vocab.GUARDIAN_RELATIONS),
+                        name="guardian_relation_check"),
+        CheckConstraint(f"unavailable_reason IS NULL OR "
+                        f"{_in('unavailable_reason', vocab.UNAVAILABLE_REASONS)}",
+                        name="guardian_unavailable_reason_check"),
+        CheckConstraint("(unavailable_until IS NULL) = (unavailable_reason IS NULL)",
+                        name="guardian_unavailable_check"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("child.id"), index=True)
+    relation: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(Text)
+    phone: Mapped[str | None] = mapped_column(Text)
+    lives_with_child: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    able_to_care: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    appointed_carer: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    unavailable_until: Mapped[dt.date | None] = mapped_column(Date)
+    unavailable_reason: Mapped[str | None] = mapped_column(String(32))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True),
+                                                    server_default=func.now())
+
+
+class Support(Base):
+    """A support measure (帮扶) granted to a child; one tied to a guardian's absence
+    (``guardian_id``) ends when that guardian is available again."""
+
+    __tablename__ = "support"
+    __table_args__ = (
+        CheckConstraint(_in("type", vocab.SUPPORT_TYPES), name="support_type_check"),
+        CheckConstraint("end_on IS NULL OR end_on >= start_on", name="support_dates_check"),
+        CheckConstraint("amount IS NULL OR amount >= 0", name="support_amount_check"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("child.id"), index=True)
+    type: Mapped[str] = mapped_column(String(32))
+    amount: Mapped[float | None] = mapped_column(Numeric(10, 2))
+    start_on: Mapped[dt.date] = mapped_column(Date)
+    end_on: Mapped[dt.date | None] = mapped_column(Date)
+    granted_by: Mapped[str] = mapped_column(Text)
+    guardian_id: Mapped[int | None] = mapped_column(ForeignKey("guardian.id"))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True),
+                                                    server_default=func.now())

@@ -119,3 +119,12 @@ CASE_ACTIONS = {"assess": "评估", "support": "帮扶", "monitor": "跟踪", "c
 CLOSE_REASONS = {"turned_18": "年满18周岁", "resolved": "困境已消除", "moved_away": "迁出",
                  "long_term_placement": "收养或长期安置", "died": "死亡", "duplicate": "重复建档"}
 ASSESSMENT_STATUSES = {"proposed": "待审批", "approved": "已审批"}
+GUARDIAN_RELATIONS = {"father": "父亲", "mother": "母亲", "grandparent": "祖父母/外祖父母",
+                      "sibling": "兄姐", "relative": "其他亲属", "appointed": "受委托照护人",
+                      "institution": "机构", "other": "其他"}
+UNAVAILABLE_REASONS = {"prison": "服刑", "rehabilitation": "强制隔离戒毒",
+                       "serious_illness": "重病", "disability": "重残", "missing": "失联",
+                       "working_away": "外出务工", "other": "其他"}
+SUPPORT_TYPES = {"dibao": "低保", "temporary_aid": "临时救助", "living_allowance": "基本生活费",
+                 "serious_illness_grant": "大病救助", "school_support": "助学",
+                 "medical_aid": "医疗救助", "volunteer_pairing": "结对帮扶（代理妈妈）"}

@@ -110,3 +110,66 @@ def test_assessment_approved_by_supervisor(as_role, child):
     assert items[0]["id"] == made["id"] and items[0]["approved_by"] == "demo_supervisor"
     queue = as_role("supervisor", "GET", "/api/assessments").get_json()["items"]
     assert made["id"] not in [a["id"] for a in queue]
+
+
+@pytest.fixture
+def clean_child(engine, child):
+    yield child
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM support WHERE child_id = :c"), {"c": child})
+        conn.execute(sa.text("DELETE FROM guardian WHERE child_id = :c"), {"c": child})
+
+
+def test_guardians_contacts_by_role(as_role, clean_child, engine):
+    child = clean_child
+    url = f"/api/children/{child}/guardians"
+    listed = as_role("grid_worker", "GET", "/api/cases/no-guardian").get_json()["items"]
+    assert child in [r["child_id"] for r in listed]
+    resp = as_role("grid_worker", "POST", url, json={
+        "relation": "appointed", "name": "李阿姨", "phone": "13700000000",
+        "appointed_carer": True, "lives_with_child": True})
+    assert resp.status_code == 201, resp.get_json()
+    assert resp.get_json()["effective"] is True
+    resp = as_role("grid_worker", "POST", url, json={
+        "relation": "father", "name": "张父", "unavailable_until": "2027-06-30"})
+    assert resp.status_code == 400 and resp.get_json()["error"]["field"] == "unavailable_reason"
+    listed = as_role("grid_worker", "GET", "/api/cases/no-guardian").get_json()["items"]
+    assert child not in [r["child_id"] for r in listed]
+    seen = as_role("grid_head", "GET", url).get_json()["items"]
+    assert seen[0]["name"] == "李阿姨" and seen[0]["phone"] == "13700000000"
+    # Responders: no name or phone unless the child is placed.
+    seen = as_role("responder", "GET", url).get_json()["items"]
+    assert seen and not {"name", "phone"} & seen[0].keys()
+    assert as_role("planner", "GET", url).status_code == 403
+    assert as_role("responder", "POST", url, json={"relation": "other", "name": "x"}
+                   ).status_code == 403
+
+
+def test_overlapping_allowance_refused(as_role, clean_child):
+    url = f"/api/children/{clean_child}/supports"
+    body = {"type": "dibao", "amount": 500, "start_on": "2026-01-01",
+            "end_on": "2026-12-31", "granted_by": "区民政局"}
+    assert as_role("grid_worker", "POST", url, json=body).status_code == 403
+    resp = as_role("grid_head", "POST", url, json=body)
+    assert resp.status_code == 201, resp.get_json()
+    assert resp.get_json()["amount"] == 500 and resp.get_json()["active"] is True
+    resp = as_role("grid_head", "POST", url, json={**body, "type": "living_allowance",
+                                                   "amount": 300, "start_on": "2026-10-01"})
+    assert resp.status_code == 409
+    err = resp.get_json()["error"]
+    assert err["field"] == "type" and err["code"] == "exclusive_allowance"
+    assert "cases.exclusive_allowances" in err["message"] and "保留现有一项" in err["message"]
+    resp = as_role("grid_head", "POST", url, json={**body, "type": "pony"})
+    assert resp.status_code in (400, 422)
+    items = as_role("grid_worker", "GET", url).get_json()["items"]
+    assert [i["type"] for i in items] == ["dibao"]
+
+
+def test_guardian_contact_rule():
+    from geo import access
+
+    g = {"relation": "father", "name": "张父", "phone": "139"}
+    assert access.redact_guardian(g, "responder", placing=True) == g
+    assert access.redact_guardian(g, "responder") == {"relation": "father"}
+    assert access.redact_guardian(g, "planner", placing=True) == {"relation": "father"}
+    assert access.redact_guardian(g, "grid_worker") == g

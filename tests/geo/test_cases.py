@@ -185,3 +185,71 @@ def test_only_an_approved_assessment_changes_the_interval(conn):
     with pytest.raises(Conflict):
         cases.approve_assessment(conn, aid, scope, USER)
     assert [a["id"] for a in cases.assessments(conn, cid, scope)] == [aid]
+
+
+def _guardian(**kw):
+    return {"relation": "father", "name": "张父", "phone": "13900000000",
+            "lives_with_child": False, "able_to_care": True, **kw}
+
+
+def test_effective_guardian_and_the_no_guardian_list(conn, worker_child):
+    cid = worker_child[1]["child_id"]
+    scope = county_id(conn)
+    conn.execute(sa.text("DELETE FROM guardian WHERE child_id = :c"), {"c": cid})
+    assert cid in _ids(cases.without_guardian(conn, scope, DAY))  # none recorded
+    cases.add_guardian(conn, cid, scope, USER, _guardian(
+        unavailable_until=dt.date(2027, 6, 30), unavailable_reason="prison"))
+    cases.add_guardian(conn, cid, scope, USER, _guardian(relation="grandparent",
+                                                          able_to_care=False))
+    row = next(r for r in cases.without_guardian(conn, scope, DAY) if r["child_id"] == cid)
+    assert row["guardians"] == 2 and row["back_on"] == dt.date(2027, 6, 30)
+    # The father is back after the last day of his absence.
+    assert cid in _ids(cases.without_guardian(conn, scope, dt.date(2027, 6, 30)))
+    assert cid not in _ids(cases.without_guardian(conn, scope, dt.date(2027, 7, 1)))
+    # An appointed carer (委托监护人) able to care: effective today.
+    cases.add_guardian(conn, cid, scope, USER, _guardian(relation="appointed",
+                                                          appointed_carer=True))
+    assert cid not in _ids(cases.without_guardian(conn, scope, DAY))
+    assert [g["effective"] for g in cases.guardians(conn, cid, scope, DAY)] == [
+        False, False, True]
+    with pytest.raises(InvalidInput) as err:
+        cases.add_guardian(conn, cid, scope, USER, _guardian(unavailable_until=DAY))
+    assert err.value.field == "unavailable_reason"
+
+
+def _support(**kw):
+    return {"type": "dibao", "amount": 500, "start_on": dt.date(2026, 1, 1),
+            "end_on": dt.date(2026, 12, 31), "granted_by": "区民政局", **kw}
+
+
+def test_overlapping_allowances_are_refused_naming_the_rule(conn, worker_child):
+    cid = worker_child[1]["child_id"]
+    scope = county_id(conn)
+    conn.execute(sa.text("DELETE FROM support WHERE child_id = :c"), {"c": cid})
+    cases.add_support(conn, DEFAULTS, cid, scope, USER, _support())
+    with pytest.raises(Conflict) as err:
+        cases.add_support(conn, DEFAULTS, cid, scope, USER, _support(
+            type="living_allowance", amount=1200, start_on=dt.date(2026, 6, 1), end_on=None))
+    assert err.value.field == "type" and "cases.exclusive_allowances" in err.value.message
+    assert "不得重复享受" in err.value.message and "新的基本生活费较高" in err.value.message
+    # Not overlapping, or not an exclusive allowance: fine.
+    cases.add_support(conn, DEFAULTS, cid, scope, USER, _support(
+        type="living_allowance", amount=1200, start_on=dt.date(2027, 1, 1), end_on=None))
+    cases.add_support(conn, DEFAULTS, cid, scope, USER, _support(type="school_support"))
+    assert len(cases.supports(conn, cid, scope, DAY)) == 3
+
+
+def test_a_support_ends_when_its_guardian_is_back(conn, worker_child):
+    cid = worker_child[1]["child_id"]
+    scope = county_id(conn)
+    conn.execute(sa.text("DELETE FROM support WHERE child_id = :c"), {"c": cid})
+    gid = cases.add_guardian(conn, cid, scope, USER, _guardian(
+        unavailable_until=dt.date(2026, 12, 31), unavailable_reason="rehabilitation"))
+    cases.add_support(conn, DEFAULTS, cid, scope, USER, _support(
+        type="living_allowance", end_on=None, guardian_id=gid))
+    (only,) = cases.supports(conn, cid, scope, DAY)
+    assert only["active"] and only["ends_on"] == dt.date(2026, 12, 31)
+    assert not cases.supports(conn, cid, scope, dt.date(2027, 1, 1))[0]["active"]
+    # Past its guardian's return it no longer blocks a new allowance.
+    cases.add_support(conn, DEFAULTS, cid, scope, USER, _support(
+        start_on=dt.date(2027, 1, 1), end_on=None))

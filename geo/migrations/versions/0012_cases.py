@@ -1,6 +1,6 @@
 """The case loop (issue 15): a case status on each child with its append-only history
-(``case_event``), and assessments (scored form → proposed risk level → approved by a
-supervisor).
+(``case_event``), assessments (scored form → proposed risk level → approved by a
+supervisor), guardians (who may be unavailable until a date) and supports.
 
 Revision ID: 0012
 Revises: 0011
@@ -19,6 +19,12 @@ CASE_STATUSES = ("open", "assessed", "supported", "monitoring", "closed")
 CLOSE_REASONS = ("turned_18", "resolved", "moved_away", "long_term_placement", "died",
                  "duplicate")
 ASSESSMENT_STATUSES = ("proposed", "approved")
+RELATIONS = ("father", "mother", "grandparent", "sibling", "relative", "appointed",
+             "institution", "other")
+UNAVAILABLE = ("prison", "rehabilitation", "serious_illness", "disability", "missing",
+               "working_away", "other")
+SUPPORT_TYPES = ("dibao", "temporary_aid", "living_allowance", "serious_illness_grant",
+                 "school_support", "medical_aid", "volunteer_pairing")
 
 
 def _in(column, values):
@@ -88,9 +94,65 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_assessment_child_id", "assessment", ["child_id"])
+    op.create_table(
+        "guardian",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("child_id", sa.Integer(), nullable=False),
+        sa.Column("relation", sa.String(length=16), nullable=False),
+        sa.Column("name", sa.Text(), nullable=False),
+        sa.Column("phone", sa.Text(), nullable=True),
+        sa.Column("lives_with_child", sa.Boolean(), server_default=sa.text("false"),
+                  nullable=False),
+        sa.Column("able_to_care", sa.Boolean(), server_default=sa.text("true"),
+                  nullable=False),
+        sa.Column("appointed_carer", sa.Boolean(), server_default=sa.text("false"),
+                  nullable=False),
+        sa.Column("unavailable_until", sa.Date(), nullable=True),
+        sa.Column("unavailable_reason", sa.String(length=32), nullable=True),
+        sa.Column("created_by", sa.Integer(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"),
+                  nullable=False),
+        sa.CheckConstraint(_in("relation", RELATIONS), name="guardian_relation_check"),
+        sa.CheckConstraint(f"unavailable_reason IS NULL OR "
+                           f"{_in('unavailable_reason', UNAVAILABLE)}",
+                           name="guardian_unavailable_reason_check"),
+        sa.CheckConstraint("(unavailable_until IS NULL) = (unavailable_reason IS NULL)",
+                           name="guardian_unavailable_check"),
+        sa.ForeignKeyConstraint(["child_id"], ["child.id"]),
+        sa.ForeignKeyConstraint(["created_by"], ["app_user.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_guardian_child_id", "guardian", ["child_id"])
+    op.create_table(
+        "support",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("child_id", sa.Integer(), nullable=False),
+        sa.Column("type", sa.String(length=32), nullable=False),
+        sa.Column("amount", sa.Numeric(10, 2), nullable=True),
+        sa.Column("start_on", sa.Date(), nullable=False),
+        sa.Column("end_on", sa.Date(), nullable=True),
+        sa.Column("granted_by", sa.Text(), nullable=False),
+        sa.Column("guardian_id", sa.Integer(), nullable=True),
+        sa.Column("note", sa.Text(), nullable=True),
+        sa.Column("created_by", sa.Integer(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"),
+                  nullable=False),
+        sa.CheckConstraint(_in("type", SUPPORT_TYPES), name="support_type_check"),
+        sa.CheckConstraint("end_on IS NULL OR end_on >= start_on", name="support_dates_check"),
+        sa.CheckConstraint("amount IS NULL OR amount >= 0", name="support_amount_check"),
+        sa.ForeignKeyConstraint(["child_id"], ["child.id"]),
+        sa.ForeignKeyConstraint(["guardian_id"], ["guardian.id"]),
+        sa.ForeignKeyConstraint(["created_by"], ["app_user.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_support_child_id", "support", ["child_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_support_child_id", table_name="support")
+    op.drop_table("support")
+    op.drop_index("ix_guardian_child_id", table_name="guardian")
+    op.drop_table("guardian")
     op.drop_index("ix_assessment_child_id", table_name="assessment")
     op.drop_table("assessment")
     op.execute("DROP TRIGGER case_event_append_only ON case_event")
