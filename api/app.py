@@ -28,6 +28,7 @@ from api import (
     queries,
     record_pages,
     records,
+    referrals,
     reports,
     security,
     textcheck,
@@ -80,6 +81,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> APIFlask:
     app.register_blueprint(record_pages.bp)
     app.register_blueprint(reports.bp)
     app.register_blueprint(cases.bp)
+    app.register_blueprint(referrals.bp)
     return app
 
 

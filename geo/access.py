@@ -20,11 +20,14 @@ from geo.vocab import SENSITIVE_CATEGORIES
 ROLES = frozenset(USER_ROLES)
 # The role the command line acts as by default (the county office).
 COUNTY_ADMIN = "admin"
-EVERYONE = ROLES
+# Department users (education, public security, …) see only the referrals sent to their
+# department, with the minimum fields of the child (geo/referrals.py): nothing else.
+DEPARTMENT_ROLES = frozenset({"department"})
+EVERYONE = ROLES - DEPARTMENT_ROLES
 # Planners work on aggregates only: no names, no points, small counts hidden.
 AGGREGATE_ROLES = frozenset({"planner"})
 # Roles that may read records of individual children and households (names, points).
-PERSON_ROLES = ROLES - AGGREGATE_ROLES
+PERSON_ROLES = ROLES - AGGREGATE_ROLES - DEPARTMENT_ROLES
 # Field rights on child and visit records.
 SEES_SENSITIVE_CATEGORIES = frozenset({"admin", "supervisor", "grid_head"})
 SEES_ID_NUMBER = frozenset({"admin", "supervisor"})
@@ -76,6 +79,13 @@ SEES_GUARDIAN_CONTACT_WHEN_PLACING = frozenset({"responder"})
 GUARDIAN_CONTACT_FIELDS = ("name", "phone")
 READS_SUPPORT = WRITES_RECORDS
 RECORDS_SUPPORT = frozenset({"admin", "supervisor", "grid_head"})
+# Referrals (转介): sent by grid heads and supervisors, read by the record writers of the
+# area and by the department they were sent to, answered (accept, decline, done) only by
+# that department. A department user reads these fields of the child, no more.
+SENDS_REFERRALS = frozenset({"admin", "supervisor", "grid_head"})
+READS_REFERRALS = WRITES_RECORDS | DEPARTMENT_ROLES
+ANSWERS_REFERRALS = DEPARTMENT_ROLES
+DEPARTMENT_CHILD_FIELDS = ("child_name", "child_sex", "child_age", "village_name")
 # Filtering by a sensitive category reveals it: only for roles that may see it.
 SENSITIVE_CATEGORIES_FILTER = SENSITIVE_CATEGORIES
 

@@ -288,14 +288,20 @@ class Road(Base):
     reverse_cost: Mapped[float] = mapped_column(Float)
 
 
-USER_ROLES = ("admin", "supervisor", "grid_head", "grid_worker", "planner", "responder")
+USER_ROLES = ("admin", "supervisor", "grid_head", "grid_worker", "planner", "responder",
+              "department")
 
 
 class AppUser(Base):
     """Someone who logs in: a role and the unit their access is scoped to."""
 
     __tablename__ = "app_user"
-    __table_args__ = (CheckConstraint(_in("role", USER_ROLES), name="app_user_role_check"),)
+    __table_args__ = (
+        CheckConstraint(_in("role", USER_ROLES), name="app_user_role_check"),
+        CheckConstraint(f"(role = 'department') = (department IS NOT NULL) AND "
+                        f"(department IS NULL OR {_in('department', vocab.DEPARTMENTS)})",
+                        name="app_user_department_check"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(Text, unique=True)
@@ -304,6 +310,8 @@ class AppUser(Base):
     unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"))
     # The worker record of a grid worker or grid head, for "my route".
     worker_id: Mapped[int | None] = mapped_column(ForeignKey("worker.id"))
+    # A department user's department (vocab.DEPARTMENTS): the referrals it sees.
+    department: Mapped[str | None] = mapped_column(String(32))
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
@@ -553,3 +561,49 @@ class Support(Base):
     created_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True),
                                                     server_default=func.now())
+
+
+class Referral(Base):
+    """A need referred (转介) to the department that owns it."""
+
+    __tablename__ = "referral"
+    __table_args__ = (
+        CheckConstraint(_in("department", vocab.DEPARTMENTS), name="referral_department_check"),
+        CheckConstraint(_in("status", vocab.REFERRAL_STATUSES), name="referral_status_check"),
+        CheckConstraint("(status = 'declined') = (decline_reason IS NOT NULL)",
+                        name="referral_declined_check"),
+        CheckConstraint("(status = 'done') = (outcome IS NOT NULL)",
+                        name="referral_done_check"),
+        Index("referral_department_status", "department", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("child.id"), index=True)
+    department: Mapped[str] = mapped_column(String(32))
+    service: Mapped[str] = mapped_column(Text)
+    due_on: Mapped[dt.date] = mapped_column(Date)
+    note: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'sent'"))
+    decline_reason: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str | None] = mapped_column(Text)
+    sent_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    sent_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True),
+                                                 server_default=func.now())
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True),
+                                                    server_default=func.now())
+
+
+class ReferralEvent(Base):
+    """A referral's history: append-only (a trigger refuses UPDATE and DELETE)."""
+
+    __tablename__ = "referral_event"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    referral_id: Mapped[int] = mapped_column(ForeignKey("referral.id"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    username: Mapped[str | None] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(String(16))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)

@@ -128,3 +128,10 @@ UNAVAILABLE_REASONS = {"prison": "服刑", "rehabilitation": "强制隔离戒毒
 SUPPORT_TYPES = {"dibao": "低保", "temporary_aid": "临时救助", "living_allowance": "基本生活费",
                  "serious_illness_grant": "大病救助", "school_support": "助学",
                  "medical_aid": "医疗救助", "volunteer_pairing": "结对帮扶（代理妈妈）"}
+DEPARTMENTS = {"education": "教育", "public_security": "公安", "justice": "司法",
+               "health": "卫生健康", "human_resources": "人力资源社会保障",
+               "womens_federation": "妇联", "youth_league": "共青团",
+               "disabled_persons_federation": "残联", "civil_affairs": "民政"}
+REFERRAL_STATUSES = {"sent": "已转介", "accepted": "已接收", "declined": "已退回",
+                     "done": "已办结"}
+REFERRAL_OPEN_STATUSES = ("sent", "accepted")

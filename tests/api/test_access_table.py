@@ -40,6 +40,7 @@ FOLLOWS = {
     "POST /api/reports/{report_id}/escalate": "GET /api/reports",
     "POST /api/reports/{report_id}/merge": "GET /api/reports",
     "POST /api/assessments/{assessment_id}/approve": "GET /api/assessments",
+    "GET /api/referrals/{referral_id}": "GET /api/referrals",
 }
 MISSING_ID = "999999999"
 

@@ -1,6 +1,7 @@
 """The case loop (issue 15): a case status on each child with its append-only history
 (``case_event``), assessments (scored form → proposed risk level → approved by a
-supervisor), guardians (who may be unavailable until a date) and supports.
+supervisor), guardians (who may be unavailable until a date), supports, and referrals
+to departments with the ``department`` user role.
 
 Revision ID: 0012
 Revises: 0011
@@ -23,6 +24,12 @@ RELATIONS = ("father", "mother", "grandparent", "sibling", "relative", "appointe
              "institution", "other")
 UNAVAILABLE = ("prison", "rehabilitation", "serious_illness", "disability", "missing",
                "working_away", "other")
+OLD_ROLES = ("admin", "supervisor", "grid_head", "grid_worker", "planner", "responder")
+ROLES = (*OLD_ROLES, "department")
+DEPARTMENTS = ("education", "public_security", "justice", "health", "human_resources",
+               "womens_federation", "youth_league", "disabled_persons_federation",
+               "civil_affairs")
+REFERRAL_STATUSES = ("sent", "accepted", "declined", "done")
 SUPPORT_TYPES = ("dibao", "temporary_aid", "living_allowance", "serious_illness_grant",
                  "school_support", "medical_aid", "volunteer_pairing")
 
@@ -37,6 +44,9 @@ BEGIN
     RAISE EXCEPTION 'the case history is append-only' USING ERRCODE = 'insufficient_privilege';
 END $$;
 CREATE TRIGGER case_event_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON case_event
+    FOR EACH STATEMENT EXECUTE FUNCTION gridmap_case_event_append_only();
+CREATE TRIGGER referral_event_append_only BEFORE UPDATE OR DELETE OR TRUNCATE
+    ON referral_event
     FOR EACH STATEMENT EXECUTE FUNCTION gridmap_case_event_append_only();
 """
 
@@ -68,7 +78,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_case_event_child_id", "case_event", ["child_id"])
-    op.execute(APPEND_ONLY)
     op.create_table(
         "assessment",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -146,9 +155,75 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_support_child_id", "support", ["child_id"])
+    # Department users (转介): a role with its department code.
+    op.drop_constraint("app_user_role_check", "app_user")
+    op.create_check_constraint("app_user_role_check", "app_user", _in("role", ROLES))
+    op.add_column("app_user", sa.Column("department", sa.String(length=32), nullable=True))
+    op.create_check_constraint(
+        "app_user_department_check", "app_user",
+        f"(role = 'department') = (department IS NOT NULL) AND "
+        f"(department IS NULL OR {_in('department', DEPARTMENTS)})")
+    op.create_table(
+        "referral",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("child_id", sa.Integer(), nullable=False),
+        sa.Column("department", sa.String(length=32), nullable=False),
+        sa.Column("service", sa.Text(), nullable=False),
+        sa.Column("due_on", sa.Date(), nullable=False),
+        sa.Column("note", sa.Text(), nullable=True),
+        sa.Column("status", sa.String(length=16), server_default=sa.text("'sent'"),
+                  nullable=False),
+        sa.Column("decline_reason", sa.Text(), nullable=True),
+        sa.Column("outcome", sa.Text(), nullable=True),
+        sa.Column("sent_by", sa.Integer(), nullable=True),
+        sa.Column("sent_at", sa.DateTime(timezone=True), server_default=sa.text("now()"),
+                  nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"),
+                  nullable=False),
+        sa.CheckConstraint(_in("department", DEPARTMENTS), name="referral_department_check"),
+        sa.CheckConstraint(_in("status", REFERRAL_STATUSES), name="referral_status_check"),
+        sa.CheckConstraint("(status = 'declined') = (decline_reason IS NOT NULL)",
+                           name="referral_declined_check"),
+        sa.CheckConstraint("(status = 'done') = (outcome IS NOT NULL)",
+                           name="referral_done_check"),
+        sa.ForeignKeyConstraint(["child_id"], ["child.id"]),
+        sa.ForeignKeyConstraint(["sent_by"], ["app_user.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_referral_child_id", "referral", ["child_id"])
+    op.create_index("referral_department_status", "referral", ["department", "status"])
+    op.create_table(
+        "referral_event",
+        sa.Column("id", sa.BigInteger(), nullable=False),
+        sa.Column("referral_id", sa.Integer(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), server_default=sa.text("now()"),
+                  nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=True),
+        sa.Column("username", sa.Text(), nullable=True),
+        sa.Column("action", sa.String(length=16), nullable=False),
+        sa.Column("from_status", sa.String(length=16), nullable=True),
+        sa.Column("to_status", sa.String(length=16), nullable=False),
+        sa.Column("note", sa.Text(), nullable=True),
+        sa.ForeignKeyConstraint(["referral_id"], ["referral.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_referral_event_referral_id", "referral_event", ["referral_id"])
+    op.execute(APPEND_ONLY)
 
 
 def downgrade() -> None:
+    op.execute("DROP TRIGGER referral_event_append_only ON referral_event")
+    op.drop_index("ix_referral_event_referral_id", table_name="referral_event")
+    op.drop_table("referral_event")
+    op.drop_index("referral_department_status", table_name="referral")
+    op.drop_index("ix_referral_child_id", table_name="referral")
+    op.drop_table("referral")
+    op.drop_constraint("app_user_department_check", "app_user")
+    op.drop_column("app_user", "department")
+    op.drop_constraint("app_user_role_check", "app_user")
+    op.execute("DELETE FROM api_token WHERE user_id IN (SELECT id FROM app_user "
+               "WHERE role = 'department')")
+    op.create_check_constraint("app_user_role_check", "app_user", _in("role", OLD_ROLES))
     op.drop_index("ix_support_child_id", table_name="support")
     op.drop_table("support")
     op.drop_index("ix_guardian_child_id", table_name="guardian")
