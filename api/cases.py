@@ -13,8 +13,8 @@ from apiflask.validators import Length, OneOf, Range
 from api.auth import client_ip, current_user, login_required
 from api.db import conn
 from api.request import config, next_link, scope_id
-from api.schemas import AnyObject, AsOfQuery, ListOut, Page
-from geo import access, audit, cases, vocab
+from api.schemas import AnyObject, AsOfQuery, ListOut, Page, plausible_month
+from geo import access, audit, case_report, cases, vocab
 from geo.errors import Forbidden
 from geo.scope import parse_date
 
@@ -188,8 +188,8 @@ class NoGuardianQuery(AsOfQuery, Page):
 
 class SupportIn(Schema):
     type = fields.String(required=True, validate=OneOf(list(vocab.SUPPORT_TYPES)))
-    amount = fields.Decimal(load_default=None, places=2, as_string=False,
-                            validate=Range(0, 10_000_000))
+    amount = fields.Float(load_default=None, validate=Range(0, 10_000_000),
+                          metadata={"description": "yuan (a month, for allowances)"})
     start_on = fields.Date(required=True)
     end_on = fields.Date(load_default=None)
     granted_by = fields.String(required=True, validate=Length(1, 200))
@@ -274,3 +274,48 @@ def add_support(child_id, body):
                  detail={"child_id": child_id, "type": body["type"]})
     rows = cases.supports(conn(), child_id, _uid(), _day(None))
     return _json(_money([r for r in rows if r["id"] == sid])[0])
+
+
+# -- the monthly report: case figures per unit, submissions ------------------------------
+class MonthQuery(Schema):
+    month = fields.String(required=True, validate=plausible_month,
+                          metadata={"description": "YYYY-MM"})
+    unit = fields.String(load_default=None, validate=Length(1, 32))
+
+
+class SubmitIn(Schema):
+    month = fields.String(required=True, validate=plausible_month)
+    unit = fields.String(load_default=None, validate=Length(1, 32),
+                         metadata={"description": "village or township code (default: "
+                                                  "your own unit)"})
+
+
+@bp.get("/api/cases/monthly")
+@login_required(*access.roles(access.READS_CASE_REPORT))
+@bp.input(MonthQuery, location="query", arg_name="q")
+@bp.output(AnyObject)
+@bp.doc(summary="The case loop's monthly figures per township (county) or village "
+                "(township), and which units submitted their report by the due day",
+        security="BearerAuth")
+def monthly(q):
+    unit = access.unit_in_scope(conn(), _uid(), q["unit"])
+    out = case_report.monthly_case_figures(conn(), config(), unit, q["month"],
+                                           config()["timezone"])
+    audit.record(conn(), current_user(), "export", "case_report", unit, ip=client_ip(),
+                 detail={"month": q["month"]})
+    return _json(out)
+
+
+@bp.post("/api/cases/monthly/submit")
+@login_required(*access.roles(access.SUBMITS_MONTHLY_REPORT))
+@bp.input(SubmitIn, arg_name="body")
+@bp.output(AnyObject, status_code=201)
+@bp.doc(summary="Mark a village's or township's monthly report submitted (who, when)",
+        security="BearerAuth", responses={409: "already submitted"})
+def submit(body):
+    user = current_user()
+    code = body["unit"] or user.unit_code
+    out = case_report.submit(conn(), user, code, body["month"], _uid())
+    audit.record(conn(), user, "create", "report_submission", code, ip=client_ip(),
+                 detail={"month": body["month"]})
+    return _json(out)

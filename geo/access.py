@@ -86,6 +86,11 @@ SENDS_REFERRALS = frozenset({"admin", "supervisor", "grid_head"})
 READS_REFERRALS = WRITES_RECORDS | DEPARTMENT_ROLES
 ANSWERS_REFERRALS = DEPARTMENT_ROLES
 DEPARTMENT_CHILD_FIELDS = ("child_name", "child_sex", "child_age", "village_name")
+# The case loop's monthly figures per unit and the submission state (who submitted,
+# who is late): the county office and township supervisors; villages and townships mark
+# their report submitted (grid heads for a village).
+READS_CASE_REPORT = frozenset({"admin", "supervisor"})
+SUBMITS_MONTHLY_REPORT = frozenset({"admin", "supervisor", "grid_head"})
 # Filtering by a sensitive category reveals it: only for roles that may see it.
 SENSITIVE_CATEGORIES_FILTER = SENSITIVE_CATEGORIES
 

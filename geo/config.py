@@ -120,6 +120,9 @@ DEFAULTS: dict[str, Any] = {
         # Allowances one child may not draw at the same time (不重复享受): adding one that
         # overlaps another of this list is refused; the higher one stands.
         "exclusive_allowances": ["dibao", "living_allowance"],
+        # The monthly report is due on this day of the following month (每月15日上报);
+        # a unit that submits later, or has not submitted by then, is late.
+        "report_due_day": 15,
     },
     # Logging in (geo.logins): failed logins per user name and per client address.
     # `failures` wrong passwords within `window_s` seconds lock further attempts for

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Numeric,
     String,
     Text,
+    UniqueConstraint,
     func,
     text,
 )
@@ -607,3 +608,20 @@ class ReferralEvent(Base):
     from_status: Mapped[str | None] = mapped_column(String(16))
     to_status: Mapped[str] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class ReportSubmission(Base):
+    """A unit's monthly report marked submitted (每月15日上报): who and when."""
+
+    __tablename__ = "report_submission"
+    __table_args__ = (
+        CheckConstraint("month ~ '^[0-9]{4}-[0-9]{2}$'", name="report_submission_month_check"),
+        UniqueConstraint("unit_id", "month", name="report_submission_unit_month"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"))
+    month: Mapped[str] = mapped_column(String(7))
+    submitted_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    submitted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True),
+                                                      server_default=func.now())

@@ -173,3 +173,29 @@ def test_guardian_contact_rule():
     assert access.redact_guardian(g, "responder") == {"relation": "father"}
     assert access.redact_guardian(g, "planner", placing=True) == {"relation": "father"}
     assert access.redact_guardian(g, "grid_worker") == g
+
+
+def test_monthly_case_figures_and_submission(as_role, engine, logins):
+    resp = as_role("supervisor", "GET", "/api/cases/monthly?month=2026-10")
+    assert resp.status_code == 200, resp.get_json()
+    report = resp.get_json()
+    assert report["by"] == "village" and report["due"] == "2026-11-15"
+    assert report["units"] and all("submission" in u and "cases_closed" in u
+                                   for u in report["units"])
+    assert as_role("planner", "GET", "/api/cases/monthly?month=2026-10").status_code == 403
+    assert as_role("supervisor", "GET", "/api/cases/monthly?month=2026-13").status_code \
+        in (400, 422)
+    village = report["units"][0]["unit"]["code"]
+    try:
+        resp = as_role("supervisor", "POST", "/api/cases/monthly/submit",
+                       json={"month": "2026-10", "unit": village})
+        assert resp.status_code == 201, resp.get_json()
+        again = as_role("supervisor", "POST", "/api/cases/monthly/submit",
+                        json={"month": "2026-10", "unit": village})
+        assert again.status_code == 409
+        got = as_role("supervisor", "GET", "/api/cases/monthly?month=2026-10").get_json()
+        sub = next(u for u in got["units"] if u["unit"]["code"] == village)["submission"]
+        assert sub["submitted"] and sub["submitted_by"] == "demo_supervisor"
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM report_submission WHERE month = '2026-10'"))

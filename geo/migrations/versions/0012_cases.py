@@ -208,10 +208,26 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_referral_event_referral_id", "referral_event", ["referral_id"])
+    # The monthly report (每月15日上报): which unit submitted which month, who and when.
+    op.create_table(
+        "report_submission",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("unit_id", sa.Integer(), nullable=False),
+        sa.Column("month", sa.String(length=7), nullable=False),
+        sa.Column("submitted_by", sa.Integer(), nullable=True),
+        sa.Column("submitted_at", sa.DateTime(timezone=True), server_default=sa.text("now()"),
+                  nullable=False),
+        sa.CheckConstraint("month ~ '^[0-9]{4}-[0-9]{2}$'", name="report_submission_month_check"),
+        sa.ForeignKeyConstraint(["unit_id"], ["unit.id"]),
+        sa.ForeignKeyConstraint(["submitted_by"], ["app_user.id"]),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("unit_id", "month", name="report_submission_unit_month"),
+    )
     op.execute(APPEND_ONLY)
 
 
 def downgrade() -> None:
+    op.drop_table("report_submission")
     op.execute("DROP TRIGGER referral_event_append_only ON referral_event")
     op.drop_index("ix_referral_event_referral_id", table_name="referral_event")
     op.drop_table("referral_event")
