@@ -17,6 +17,7 @@ from apiflask import APIFlask
 from api import (
     admin,
     auth,
+    cases,
     children,
     db,
     errors,
@@ -30,6 +31,7 @@ from api import (
     queries,
     record_pages,
     records,
+    referrals,
     report_pages,
     reports,
     security,
@@ -86,6 +88,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> APIFlask:
     app.register_blueprint(reports.bp)
     app.register_blueprint(report_pages.bp)
     app.register_blueprint(lists.bp)
+    app.register_blueprint(cases.bp)
+    app.register_blueprint(referrals.bp)
     return app
 
 

@@ -11,7 +11,7 @@ import time
 
 import click
 
-from geo import access
+from geo import access, vocab
 from geo.config import load_config
 from geo.db import DatabaseError, database_url, embedded_cluster, open_database
 from geo.embedded import EmbeddedError
@@ -529,13 +529,16 @@ def users() -> None:
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 @click.option("--worker", "worker_id", type=int, default=None,
               help="The worker record of a grid worker or grid head.")
-def users_create(username, role, unit_code, password, worker_id):
+@click.option("--department", default=None, type=click.Choice(list(vocab.DEPARTMENTS)),
+              help="The department of a department user (the referrals it sees).")
+def users_create(username, role, unit_code, password, worker_id, department):
     """Create a login."""
     from geo.users import create_user
 
     def run(conn, cfg, engine):
         with conn.begin():
-            user = create_user(conn, username, role, unit_code, password, worker_id)
+            user = create_user(conn, username, role, unit_code, password, worker_id,
+                               department=department)
         return {"id": user.id, "username": user.username, "role": user.role,
                 "unit": user.unit_code}
 

@@ -20,11 +20,14 @@ from geo.vocab import SENSITIVE_CATEGORIES
 ROLES = frozenset(USER_ROLES)
 # The role the command line acts as by default (the county office).
 COUNTY_ADMIN = "admin"
-EVERYONE = ROLES
+# Department users (education, public security, …) see only the referrals sent to their
+# department, with the minimum fields of the child (geo/referrals.py): nothing else.
+DEPARTMENT_ROLES = frozenset({"department"})
+EVERYONE = ROLES - DEPARTMENT_ROLES
 # Planners work on aggregates only: no names, no points, small counts hidden.
 AGGREGATE_ROLES = frozenset({"planner"})
 # Roles that may read records of individual children and households (names, points).
-PERSON_ROLES = ROLES - AGGREGATE_ROLES
+PERSON_ROLES = ROLES - AGGREGATE_ROLES - DEPARTMENT_ROLES
 # Field rights on child and visit records.
 SEES_SENSITIVE_CATEGORIES = frozenset({"admin", "supervisor", "grid_head"})
 SEES_ID_NUMBER = frozenset({"admin", "supervisor"})
@@ -63,6 +66,37 @@ FILES_REPORTS = WRITES_RECORDS | {"responder"}
 HANDLES_REPORTS = frozenset({"admin", "supervisor", "grid_head", "grid_worker", "responder"})
 SEES_REPORTER = frozenset({"admin", "supervisor", "responder"})
 COUNTS_REPORTS = HANDLES_REPORTS | AGGREGATE_ROLES
+# The case loop (geo/cases.py): record writers move a case along (assess, support,
+# monitor) and read it; closing and reopening a case is the supervisor's (and the county
+# office's). Assessments are taken by grid heads and supervisors, approved by supervisors.
+READS_CASES = WRITES_RECORDS
+MOVES_CASES = WRITES_RECORDS
+CLOSES_CASES = frozenset({"admin", "supervisor"})
+TAKES_ASSESSMENTS = frozenset({"admin", "supervisor", "grid_head"})
+APPROVES_ASSESSMENTS = frozenset({"admin", "supervisor"})
+# Guardians: every role that reads children reads them, but names and phones only these
+# roles, and responders while the child is placed (an active placement): planners never.
+# Supports are recorded by grid heads and supervisors; lists of the case loop (turning
+# 18, no effective guardian) are for the record writers.
+READS_GUARDIANS = PERSON_ROLES
+WRITES_GUARDIANS = WRITES_RECORDS
+SEES_GUARDIAN_CONTACT = frozenset({"admin", "supervisor", "grid_head", "grid_worker"})
+SEES_GUARDIAN_CONTACT_WHEN_PLACING = frozenset({"responder"})
+GUARDIAN_CONTACT_FIELDS = ("name", "phone")
+READS_SUPPORT = WRITES_RECORDS
+RECORDS_SUPPORT = frozenset({"admin", "supervisor", "grid_head"})
+# Referrals (转介): sent by grid heads and supervisors, read by the record writers of the
+# area and by the department they were sent to, answered (accept, decline, done) only by
+# that department. A department user reads these fields of the child, no more.
+SENDS_REFERRALS = frozenset({"admin", "supervisor", "grid_head"})
+READS_REFERRALS = WRITES_RECORDS | DEPARTMENT_ROLES
+ANSWERS_REFERRALS = DEPARTMENT_ROLES
+DEPARTMENT_CHILD_FIELDS = ("child_name", "child_sex", "child_age", "village_name")
+# The case loop's monthly figures per unit and the submission state (who submitted,
+# who is late): the county office and township supervisors; villages and townships mark
+# their report submitted (grid heads for a village).
+READS_CASE_REPORT = frozenset({"admin", "supervisor"})
+SUBMITS_MONTHLY_REPORT = frozenset({"admin", "supervisor", "grid_head"})
 # Filtering by a sensitive category reveals it: only for roles that may see it.
 SENSITIVE_CATEGORIES_FILTER = SENSITIVE_CATEGORIES
 
@@ -85,6 +119,17 @@ def redact_child(child: dict, role: str) -> dict:
     if role not in SEES_ID_NUMBER:
         out.pop("id_masked", None)
     out.pop("id_hash", None)
+    return out
+
+
+def redact_guardian(guardian: dict, role: str, placing: bool = False) -> dict:
+    """A guardian as ``role`` may see it: no name or phone for roles without the right
+    (responders have it while ``placing`` the child)."""
+    out = dict(guardian)
+    if role not in SEES_GUARDIAN_CONTACT and not (
+            placing and role in SEES_GUARDIAN_CONTACT_WHEN_PLACING):
+        for key in GUARDIAN_CONTACT_FIELDS:
+            out.pop(key, None)
     return out
 
 

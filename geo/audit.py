@@ -14,6 +14,8 @@ ACTIONS = ("read", "list", "create", "update", "delete", "export", "login", "pla
            "release", "login_failed", "logout", "read_denied")
 # Actions on discovery reports (geo/reports.py).
 ACTIONS += ("accept", "escalate", "close", "merge")
+# Actions on cases, assessments and referrals (geo/cases.py).
+ACTIONS += ("assess", "support", "monitor", "reopen", "approve", "decline", "done")
 
 
 def record(conn: Connection, user, action: str, resource: str, resource_id=None,

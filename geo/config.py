@@ -128,6 +128,21 @@ DEFAULTS: dict[str, Any] = {
         # The service's escalation loop runs a pass this often (seconds).
         "escalate_every_s": 60,
     },
+    # The case loop (geo/cases.py): the assessment form (调查评估) — each item is scored 0
+    # (no concern), 1 (some concern) or 2 (serious concern) and weighted; the weighted sum
+    # proposes a risk level, the first whose minimum score it reaches (levels from
+    # rules.risk_levels, most urgent first); the last level has minimum 0.
+    "cases": {
+        "assessment_items": {"guardian": 3, "basic_needs": 2, "schooling": 1, "health": 2,
+                             "safety": 3, "income": 1},
+        "assessment_thresholds": {"high": 12, "medium": 6, "low": 0},
+        # Allowances one child may not draw at the same time (不重复享受): adding one that
+        # overlaps another of this list is refused; the higher one stands.
+        "exclusive_allowances": ["dibao", "living_allowance"],
+        # The monthly report is due on this day of the following month (每月15日上报);
+        # a unit that submits later, or has not submitted by then, is late.
+        "report_due_day": 15,
+    },
     # Logging in (geo.logins): failed logins per user name and per client address.
     # `failures` wrong passwords within `window_s` seconds lock further attempts for
     # `lock_s` seconds (HTTP 429 with Retry-After); each wrong password after a lock

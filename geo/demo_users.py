@@ -14,7 +14,8 @@ from sqlalchemy.engine import Engine
 from geo.users import create_user
 
 ROLES_ZH = {"admin": "区民政局管理员", "supervisor": "乡镇督导员", "grid_head": "网格长",
-            "grid_worker": "网格员", "planner": "规划人员", "responder": "应急处置"}
+            "grid_worker": "网格员", "planner": "规划人员", "responder": "应急处置",
+            "department": "教育局（转介）"}
 
 
 def _file(cfg: dict) -> Path:
@@ -39,11 +40,13 @@ def create_demo_users(engine: Engine, cfg: dict) -> list[dict]:
             "ORDER BY w.id LIMIT 1"), {"v": head.code}).one()
         plan = [("admin", county, None), ("supervisor", town, None),
                 ("grid_head", head.code, head.id), ("grid_worker", gridder.code, gridder.id),
-                ("planner", county, None), ("responder", county, None)]
+                ("planner", county, None), ("responder", county, None),
+                ("department", county, None)]
         users = []
         for role, unit, worker in plan:
             password = secrets.token_urlsafe(9)
-            create_user(conn, f"demo_{role}", role, unit, password, worker_id=worker)
+            create_user(conn, f"demo_{role}", role, unit, password, worker_id=worker,
+                        department="education" if role == "department" else None)
             users.append({"username": f"demo_{role}", "password": password, "role": role,
                           "unit": unit})
     path = _file(cfg)

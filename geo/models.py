@@ -23,8 +23,10 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Numeric,
     String,
     Text,
+    UniqueConstraint,
     func,
     text,
 )
@@ -102,6 +104,7 @@ class Child(Base):
     __table_args__ = (
         CheckConstraint(_in("sex", vocab.SEXES), name="child_sex_check"),
         CheckConstraint(categories_check(), name="child_categories_check"),
+        CheckConstraint(_in("case_status", vocab.CASE_STATUSES), name="child_case_status_check"),
         Index("child_categories_gin", "categories", postgresql_using="gin"),
     )
 
@@ -124,6 +127,8 @@ class Child(Base):
     # Kept current by triggers on visit (migration 0006): never written by the app.
     last_visit_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     last_return_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # The case (geo/cases.py): moved only through its actions, each in case_event.
+    case_status: Mapped[str] = mapped_column(String(16), server_default=text("'open'"))
     registered_on: Mapped[dt.date] = mapped_column(Date, server_default=func.current_date())
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
@@ -286,14 +291,20 @@ class Road(Base):
     reverse_cost: Mapped[float] = mapped_column(Float)
 
 
-USER_ROLES = ("admin", "supervisor", "grid_head", "grid_worker", "planner", "responder")
+USER_ROLES = ("admin", "supervisor", "grid_head", "grid_worker", "planner", "responder",
+              "department")
 
 
 class AppUser(Base):
     """Someone who logs in: a role and the unit their access is scoped to."""
 
     __tablename__ = "app_user"
-    __table_args__ = (CheckConstraint(_in("role", USER_ROLES), name="app_user_role_check"),)
+    __table_args__ = (
+        CheckConstraint(_in("role", USER_ROLES), name="app_user_role_check"),
+        CheckConstraint(f"(role = 'department') = (department IS NOT NULL) AND "
+                        f"(department IS NULL OR {_in('department', vocab.DEPARTMENTS)})",
+                        name="app_user_department_check"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(Text, unique=True)
@@ -302,6 +313,8 @@ class AppUser(Base):
     unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"))
     # The worker record of a grid worker or grid head, for "my route".
     worker_id: Mapped[int | None] = mapped_column(ForeignKey("worker.id"))
+    # A department user's department (vocab.DEPARTMENTS): the referrals it sees.
+    department: Mapped[str | None] = mapped_column(String(32))
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
@@ -500,3 +513,173 @@ class Task(Base):
         DateTime(timezone=True), server_default=func.now()
     )
     closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class CaseEvent(Base):
+    """A case's history: append-only (a trigger refuses UPDATE and DELETE)."""
+
+    __tablename__ = "case_event"
+    __table_args__ = (
+        CheckConstraint(f"reason IS NULL OR {_in('reason', vocab.CLOSE_REASONS)}",
+                        name="case_event_reason_check"),
+        CheckConstraint("to_status <> 'closed' OR reason IS NOT NULL",
+                        name="case_event_close_reason_check"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("child.id"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    username: Mapped[str | None] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(String(16))
+    from_status: Mapped[str] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(32))
+    # The destination county's code of a child who moved away (for the transfer).
+    destination: Mapped[str | None] = mapped_column(String(12))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class Assessment(Base):
+    """An assessment (调查评估): the scored answers, the risk level they propose, and
+    the supervisor's approval that alone changes the child's risk level."""
+
+    __tablename__ = "assessment"
+    __table_args__ = (
+        CheckConstraint(_in("status", vocab.ASSESSMENT_STATUSES),
+                        name="assessment_status_check"),
+        CheckConstraint("(status = 'approved') = (approved_at IS NOT NULL)",
+                        name="assessment_approved_check"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("child.id"), index=True)
+    answers: Mapped[dict] = mapped_column(JSONB)
+    score: Mapped[int] = mapped_column(Integer)
+    proposed_risk: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'proposed'"))
+    taken_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    taken_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True),
+                                                  server_default=func.now())
+    approved_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    approved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    previous_risk: Mapped[str | None] = mapped_column(String(16))
+
+
+class Guardian(Base):
+    """A child's guardian (监护人) or appointed carer (委托监护人); one who is unavailable
+    (prison, rehabilitation, …) is so until ``unavailable_until``."""
+
+    __tablename__ = "guardian"
+    __table_args__ = (
+        CheckConstraint(_in("relation", vocab.GUARDIAN_RELATIONS),
+                        name="guardian_relation_check"),
+        CheckConstraint(f"unavailable_reason IS NULL OR "
+                        f"{_in('unavailable_reason', vocab.UNAVAILABLE_REASONS)}",
+                        name="guardian_unavailable_reason_check"),
+        CheckConstraint("(unavailable_until IS NULL) = (unavailable_reason IS NULL)",
+                        name="guardian_unavailable_check"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("child.id"), index=True)
+    relation: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(Text)
+    phone: Mapped[str | None] = mapped_column(Text)
+    lives_with_child: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    able_to_care: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    appointed_carer: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    unavailable_until: Mapped[dt.date | None] = mapped_column(Date)
+    unavailable_reason: Mapped[str | None] = mapped_column(String(32))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True),
+                                                    server_default=func.now())
+
+
+class Support(Base):
+    """A support measure (帮扶) granted to a child; one tied to a guardian's absence
+    (``guardian_id``) ends when that guardian is available again."""
+
+    __tablename__ = "support"
+    __table_args__ = (
+        CheckConstraint(_in("type", vocab.SUPPORT_TYPES), name="support_type_check"),
+        CheckConstraint("end_on IS NULL OR end_on >= start_on", name="support_dates_check"),
+        CheckConstraint("amount IS NULL OR amount >= 0", name="support_amount_check"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("child.id"), index=True)
+    type: Mapped[str] = mapped_column(String(32))
+    amount: Mapped[float | None] = mapped_column(Numeric(10, 2))
+    start_on: Mapped[dt.date] = mapped_column(Date)
+    end_on: Mapped[dt.date | None] = mapped_column(Date)
+    granted_by: Mapped[str] = mapped_column(Text)
+    guardian_id: Mapped[int | None] = mapped_column(ForeignKey("guardian.id"))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True),
+                                                    server_default=func.now())
+
+
+class Referral(Base):
+    """A need referred (转介) to the department that owns it."""
+
+    __tablename__ = "referral"
+    __table_args__ = (
+        CheckConstraint(_in("department", vocab.DEPARTMENTS), name="referral_department_check"),
+        CheckConstraint(_in("status", vocab.REFERRAL_STATUSES), name="referral_status_check"),
+        CheckConstraint("(status = 'declined') = (decline_reason IS NOT NULL)",
+                        name="referral_declined_check"),
+        CheckConstraint("(status = 'done') = (outcome IS NOT NULL)",
+                        name="referral_done_check"),
+        Index("referral_department_status", "department", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("child.id"), index=True)
+    department: Mapped[str] = mapped_column(String(32))
+    service: Mapped[str] = mapped_column(Text)
+    due_on: Mapped[dt.date] = mapped_column(Date)
+    note: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'sent'"))
+    decline_reason: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str | None] = mapped_column(Text)
+    sent_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    sent_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True),
+                                                 server_default=func.now())
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True),
+                                                    server_default=func.now())
+
+
+class ReferralEvent(Base):
+    """A referral's history: append-only (a trigger refuses UPDATE and DELETE)."""
+
+    __tablename__ = "referral_event"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    referral_id: Mapped[int] = mapped_column(ForeignKey("referral.id"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    username: Mapped[str | None] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(String(16))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class ReportSubmission(Base):
+    """A unit's monthly report marked submitted (每月15日上报): who and when."""
+
+    __tablename__ = "report_submission"
+    __table_args__ = (
+        CheckConstraint("month ~ '^[0-9]{4}-[0-9]{2}$'", name="report_submission_month_check"),
+        UniqueConstraint("unit_id", "month", name="report_submission_unit_month"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"))
+    month: Mapped[str] = mapped_column(String(7))
+    submitted_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    submitted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True),
+                                                      server_default=func.now())

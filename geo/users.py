@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 
 from geo.errors import Conflict, InvalidInput, NotFound
 from geo.models import USER_ROLES
+from geo.vocab import DEPARTMENTS
 
 HASHER = PasswordHasher()
 MIN_PASSWORD = 8
@@ -37,20 +38,28 @@ class User:
     unit_code: str
     unit_level: str
     worker_id: int | None = None
+    # A department user's department (vocab.DEPARTMENTS), None for everyone else.
+    department: str | None = None
 
 
 _USER = """
 SELECT a.id, a.username, a.role, a.unit_id, u.code AS unit_code, u.level AS unit_level,
-       a.worker_id
+       a.worker_id, a.department
   FROM app_user a JOIN unit u ON u.id = a.unit_id
 """
 
 
 def create_user(conn: Connection, username: str, role: str, unit_code: str, password: str,
-                worker_id: int | None = None) -> User:
+                worker_id: int | None = None, department: str | None = None) -> User:
     if role not in USER_ROLES:
         raise InvalidInput(f"unknown role '{role}' (one of {', '.join(USER_ROLES)})",
                            field="role")
+    if (role == "department") != (department is not None):
+        raise InvalidInput("a department user needs a department, and only one has one",
+                           field="department")
+    if department is not None and department not in DEPARTMENTS:
+        raise InvalidInput(f"unknown department '{department}' "
+                           f"(one of {', '.join(DEPARTMENTS)})", field="department")
     if not username or len(username) > 64:
         raise InvalidInput("username must be 1 to 64 characters", field="username")
     if len(password) < MIN_PASSWORD:
@@ -62,10 +71,10 @@ def create_user(conn: Connection, username: str, role: str, unit_code: str, pass
     try:
         with conn.begin_nested():
             uid = conn.execute(sa.text(
-                "INSERT INTO app_user (username, password_hash, role, unit_id, worker_id) "
-                "VALUES (:u, :h, :r, :unit, :w) RETURNING id"),
+                "INSERT INTO app_user (username, password_hash, role, unit_id, worker_id, "
+                "department) VALUES (:u, :h, :r, :unit, :w, :d) RETURNING id"),
                 {"u": username, "h": HASHER.hash(password), "r": role, "unit": unit.id,
-                 "w": worker_id}).scalar_one()
+                 "w": worker_id, "d": department}).scalar_one()
     except sa.exc.IntegrityError:
         raise Conflict(f"user {username} already exists", field="username",
                        code="user_exists") from None

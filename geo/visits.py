@@ -25,6 +25,14 @@ from geo.scope import CELL_IN_SCOPE, check_day, find_unit, parse_date
 
 STATUSES = ("up_to_date", "overdue", "never_visited", "empty")
 
+# Who is on the books on ``as_of``: a child whose case is closed, or whose 18th birthday
+# falls on or before ``as_of``, is never due (so never in cell status, routes, plans or
+# the report's counts). The age test is made here, at query time, rather than by closing
+# cases on the birthday in a background pass: it costs one comparison and is right for
+# any ``as_of``, past or future, even before anyone closes the case (geo/cases.py lists
+# those still open for closing with reason ``turned_18``). The case status is today's.
+UNDER_18 = "(ch.birth_date + interval '18 years')::date > CAST(:as_of AS date)"
+
 # The last visit and last return visit of each child in ``kids``, read from the state
 # the database keeps current (child.last_visit_at / last_return_at, maintained by
 # triggers on visit). Only for a child whose stored last visit lies after the cutoff
@@ -60,6 +68,7 @@ WITH rules AS (
       JOIN child ch ON ch.household_id = h.id
       JOIN rules r ON r.risk_level = ch.risk_level
      WHERE c.level = 'cell' AND {CELL_IN_SCOPE} AND ch.registered_on <= CAST(:as_of AS date)
+       AND ch.case_status <> 'closed' AND {UNDER_18}
        AND (CAST(:cells AS int[]) IS NULL OR c.id = ANY(CAST(:cells AS int[])))
 ), last AS ({_LAST}
 ), due AS (

@@ -142,3 +142,29 @@ TASK_KINDS = {
     "confirm_category": "确认困境类别变更",
 }
 TASK_STATUSES = ("open", "done", "dismissed")
+
+# The case loop (issue 15): a child's case status, the actions that move it, closure
+# reasons, support types and the departments a need is referred to.
+CASE_STATUSES = {"open": "在册", "assessed": "已评估", "supported": "帮扶中",
+                 "monitoring": "跟踪随访", "closed": "已结案"}
+CASE_ACTIONS = {"assess": "评估", "support": "帮扶", "monitor": "跟踪", "close": "结案",
+                "reopen": "重新开案"}
+CLOSE_REASONS = {"turned_18": "年满18周岁", "resolved": "困境已消除", "moved_away": "迁出",
+                 "long_term_placement": "收养或长期安置", "died": "死亡", "duplicate": "重复建档"}
+ASSESSMENT_STATUSES = {"proposed": "待审批", "approved": "已审批"}
+GUARDIAN_RELATIONS = {"father": "父亲", "mother": "母亲", "grandparent": "祖父母/外祖父母",
+                      "sibling": "兄姐", "relative": "其他亲属", "appointed": "受委托照护人",
+                      "institution": "机构", "other": "其他"}
+UNAVAILABLE_REASONS = {"prison": "服刑", "rehabilitation": "强制隔离戒毒",
+                       "serious_illness": "重病", "disability": "重残", "missing": "失联",
+                       "working_away": "外出务工", "other": "其他"}
+SUPPORT_TYPES = {"dibao": "低保", "temporary_aid": "临时救助", "living_allowance": "基本生活费",
+                 "serious_illness_grant": "大病救助", "school_support": "助学",
+                 "medical_aid": "医疗救助", "volunteer_pairing": "结对帮扶（代理妈妈）"}
+DEPARTMENTS = {"education": "教育", "public_security": "公安", "justice": "司法",
+               "health": "卫生健康", "human_resources": "人力资源社会保障",
+               "womens_federation": "妇联", "youth_league": "共青团",
+               "disabled_persons_federation": "残联", "civil_affairs": "民政"}
+REFERRAL_STATUSES = {"sent": "已转介", "accepted": "已接收", "declined": "已退回",
+                     "done": "已办结"}
+REFERRAL_OPEN_STATUSES = ("sent", "accepted")

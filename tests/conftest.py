@@ -101,5 +101,5 @@ def app(database, demo, cfg, tmp_path_factory):
 @pytest.fixture(scope="session")
 def logins(app, engine):
     users = create_demo_users(engine, app.config["GRIDMAP"])
-    assert len(users) == 6
+    assert len(users) == 7  # one per role, the department user of education
     return {u["role"]: u for u in users}

@@ -40,6 +40,8 @@ def ids(engine, demo, logins):
 
 def _url(endpoint, ids):
     method, path = endpoint.split(" ", 1)
+    path = path.replace("{child_id}", str(ids["child"]))  # per-child rows (case loop)
+    path = path.replace("{referral_id}", "999999999")  # referral answers: role check first
     if path.startswith("/tiles/"):
         return method, f"{path}/12/3200/1700.pbf"
     query = {

@@ -50,6 +50,8 @@ FOLLOWS = {
     "POST /imports/preview": "POST /api/imports",
     "POST /imports/{token}/confirm": "POST /api/imports",
     "GET /imports/{token}/problems.xlsx": "POST /api/imports",
+    "POST /api/assessments/{assessment_id}/approve": "GET /api/assessments",
+    "GET /api/referrals/{referral_id}": "GET /api/referrals",
 }
 MISSING_ID = "999999999"
 
