@@ -75,11 +75,12 @@ def js(value) -> str:
 
 
 def render_page(m: folium.Map, lang: str, below: str = "", css: str | None = None,
-                nonce: str = "", script: str = "", scripts: tuple[str, ...] | list = ()
-                ) -> str:
+                nonce: str = "", script: str = "", scripts: tuple[str, ...] | list = (),
+                data: dict | None = None) -> str:
     """The map's HTML page in ``lang``, with ``below`` (our own markup, values escaped,
     no scripts) after the map and ``script`` (our own code, values put in with
-    :func:`js`) after folium's, then our static ``scripts`` (file names under static/).
+    :func:`js`) after folium's, then our static ``scripts`` (file names under static/),
+    which read ``data`` (id -> value) from JSON blocks the browser never runs.
     With ``css``, a phone viewport and that stylesheet of ours.
 
     The inline scripts carry ``nonce``, the request's Content-Security-Policy nonce: only
@@ -110,6 +111,8 @@ def render_page(m: folium.Map, lang: str, below: str = "", css: str | None = Non
 <body>
 {root.html.render()}
 {below}
+{"".join(f'<script type="application/json" id="{html.escape(key)}"{attr}>{js(value)}</script>'
+         for key, value in (data or {}).items())}
 <script{attr}>
 {root.script.render()}
 {script}
