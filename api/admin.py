@@ -11,8 +11,8 @@ from api.db import conn
 from api.request import next_link
 from api.schemas import AnyObject, FacilityIn, FacilityPatch, ListOut, Page, WorkerIn, WorkerPatch
 from geo import access, audit, vocab
-from geo.facility_admin import create_facility, delete_facility, get_facility, update_facility
-from geo.units import unit_feature, unit_tree
+from geo.facilities.admin import create_facility, delete_facility, get_facility, update_facility
+from geo.grid.units import unit_feature, unit_tree
 from geo.workers import create_worker, get_worker, list_workers, update_worker
 from layers import status_cache
 

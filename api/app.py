@@ -40,8 +40,8 @@ from api import (
 )
 from api.db import csrf
 from geo.config import load_config
-from geo.db import database_url
-from geo.secrets import ensure_secrets
+from geo.office.secrets import ensure_secrets
+from geo.store.db import database_url
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> APIFlask:

@@ -4,7 +4,7 @@ endpoints by role; scoping by area is done by each endpoint with geo.access.
 
 Both kinds of login end server-side: ``POST /api/auth/logout`` revokes the bearer token
 sent, ``POST /logout`` deletes the page session (the cookie only carries its id). Failed
-logins are throttled and audited by geo.logins.
+logins are throttled and audited by geo.office.logins.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from flask import current_app, g, redirect, render_template, request, session, u
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api.db import conn, csrf, engine_for
-from geo import audit, logins
-from geo.users import issue_token, revoke_token, user_for_token
+from geo import audit
+from geo.office import logins
+from geo.office.users import issue_token, revoke_token, user_for_token
 
 bp = APIBlueprint("auth", __name__, tag="auth")
 

@@ -1,7 +1,7 @@
 """The case loop (issue 15): a child's case status and history and the actions that move
 it, the children about to turn 18, assessments and their approval. Area-scoped like
 children (404 outside the user's area); every read and change is audited. The queries
-and rules are in geo/cases.py."""
+and rules are in geo/cases/lifecycle.py."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ from api.auth import client_ip, current_user, login_required
 from api.db import conn
 from api.request import config, next_link, scope_id
 from api.schemas import AnyObject, AsOfQuery, ListOut, Page, plausible_month
-from geo import access, audit, case_report, cases, vocab
+from geo import access, audit, vocab
+from geo.cases import lifecycle as cases
 from geo.errors import Forbidden
+from geo.reporting import case_monthly as case_report
 from geo.scope import parse_date
 
 bp = APIBlueprint("cases", __name__, tag="cases")

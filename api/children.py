@@ -11,8 +11,8 @@ from api.db import conn
 from api.request import child_or_404, child_out, next_link, scope_id
 from api.schemas import AnyObject, ChildrenQuery, ListOut, OverdueQuery
 from geo import access, audit
-from geo.children import find_children
-from geo.visits import due_visits
+from geo.people.children import find_children
+from geo.visits.due import due_visits
 
 bp = APIBlueprint("children", __name__, tag="children")
 PERSON = access.roles(access.PERSON_ROLES)

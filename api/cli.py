@@ -13,9 +13,9 @@ import click
 
 from geo import access, vocab
 from geo.config import load_config
-from geo.db import DatabaseError, database_url, embedded_cluster, open_database
-from geo.embedded import EmbeddedError
-from geo.secrets import ensure_secrets
+from geo.office.secrets import ensure_secrets
+from geo.store.db import DatabaseError, database_url, embedded_cluster, open_database
+from geo.store.embedded import EmbeddedError
 
 
 def _cfg() -> dict:
@@ -72,7 +72,7 @@ def serve(host: str, port: int, threads: int, connections: int, demo: bool,
                 click.echo(f"demo loaded in {time.perf_counter() - started:.1f} s: "
                            + ", ".join(f"{k} {v:,}" for k, v in summary["rows"].items()))
             if demo:
-                from geo.demo_users import create_demo_users, describe
+                from geo.office.demo_users import create_demo_users, describe
 
                 click.echo(describe(create_demo_users(engine, cfg)))
             app = create_app()
@@ -81,11 +81,11 @@ def serve(host: str, port: int, threads: int, connections: int, demo: bool,
             from layers import status_cache
 
             threading.Thread(target=status_cache.warm, args=(engine, cfg), daemon=True).start()
-            from geo.reports import EscalationLoop
+            from geo.cases.reports import EscalationLoop
 
             EscalationLoop(engine, cfg).start()   # reports past their deadline go up a level
             if not cfg.get("database_url") and cfg["backup"].get("nightly"):
-                from geo.backup import BackupLoop
+                from geo.store.backup import BackupLoop
 
                 BackupLoop(cfg, engine).start()   # nightly pgBackRest backup of var/pg
             click.echo(f"gridmap serving on http://{host}:{port}/  (Ctrl-C to stop)")
@@ -124,7 +124,7 @@ def db_start() -> None:
         started = cluster.start()
     except EmbeddedError as exc:
         _fail(str(exc))
-    from geo.db import create_database
+    from geo.store.db import create_database
 
     create_database(database_url(cfg))
     click.echo(("started" if started else "already running") + f": {database_url(cfg)}")
@@ -170,7 +170,7 @@ def db_migrate() -> None:
 def db_backup(dest: str | None, kind: str, listing: bool) -> None:
     """Back up the embedded database (pgBackRest, encrypted) into DEST (default var/backup);
     the WAL archived since makes any later moment restorable."""
-    from geo.backup import BackupError, backup, describe
+    from geo.store.backup import BackupError, backup, describe
 
     cfg = _cfg()
     if dest:
@@ -194,7 +194,7 @@ def db_backup(dest: str | None, kind: str, listing: bool) -> None:
 def db_restore(src: str, to_time: str | None, yes: bool) -> None:
     """Restore the embedded database from the repository SRC (stop the service first).
     The current data directory is kept beside as var/pg/data.before-restore-<time>."""
-    from geo.backup import BackupError, restore, target_time
+    from geo.store.backup import BackupError, restore, target_time
 
     cfg = _cfg()
     if cfg.get("database_url"):
@@ -207,8 +207,8 @@ def db_restore(src: str, to_time: str | None, yes: bool) -> None:
                           + (f" as of {to_time}" if to_time else "") + "?", abort=True)
         was_running = embedded_cluster(cfg).is_running()
         done = restore(cfg, src, to_time)
-        from geo.db import get_engine
         from geo.migrate import current, upgrade
+        from geo.store.db import get_engine
 
         engine = get_engine(database_url(cfg))
         upgrade(engine)
@@ -274,7 +274,7 @@ def units() -> None:
 def units_import(path: str, level: str, code_field: str, name_field: str,
                  parent_field: str | None, dry_run: bool) -> None:
     """Import one level of boundaries from GeoJSON, Shapefile or GeoPackage."""
-    from geo.units_import import UnitImportError, import_units
+    from geo.grid.units_import import UnitImportError, import_units
 
     cfg = _cfg()
     try:
@@ -328,7 +328,7 @@ def query() -> None:
 @click.option("--rollup", type=click.Choice(["cell", "village", "township"]), default="cell")
 def query_status(unit, as_of, rollup):
     """Visit status of every cell (or rolled up per village / township)."""
-    from geo.visits import cell_status, status_rollup
+    from geo.visits.due import cell_status, status_rollup
 
     def run(conn, cfg, engine):
         cells = cell_status(conn, cfg["rules"], as_of=as_of, unit=unit, tz=cfg["timezone"])
@@ -343,7 +343,7 @@ def query_status(unit, as_of, rollup):
 @click.option("--within-days", default=0, type=int, help="Also children due this soon.")
 def query_overdue(unit, as_of, within_days):
     """Children overdue (or due within N days), most overdue first."""
-    from geo.visits import due_visits
+    from geo.visits.due import due_visits
 
     _query(lambda conn, cfg, engine: due_visits(
         conn, cfg["rules"], as_of=as_of, unit=unit, within_days=within_days,
@@ -365,7 +365,7 @@ def query_overdue(unit, as_of, within_days):
 def query_nearest(lon, lat, child_id, types, k, need_bed, open_24h, age, sex, disability,
                   rank):
     """The nearest suitable facilities for an emergency placement."""
-    from geo.nearest import nearest_facilities
+    from geo.facilities.nearest import nearest_facilities
 
     _query(lambda conn, cfg, engine: nearest_facilities(
         conn, lon, lat, types=types, k=k, need_bed=need_bed, open_24h=open_24h, age=age,
@@ -379,7 +379,7 @@ def query_nearest(lon, lat, child_id, types, k, need_bed, open_24h, age, sex, di
 @click.option("--with-geometry", is_flag=True, help="Include the blind-spot polygons.")
 def query_blind_spots(facility_type, reach_m, unit, with_geometry):
     """Children and households beyond reach of a facility type."""
-    from geo.coverage import blind_spots
+    from geo.planning.coverage import blind_spots
 
     def run(conn, cfg, engine):
         result = blind_spots(conn, cfg["rules"], facility_type, reach_m=reach_m, unit=unit)
@@ -394,7 +394,7 @@ def query_blind_spots(facility_type, reach_m, unit, with_geometry):
 @click.option("--unit", default=None)
 def query_gaps(unit):
     """Cells with no grid worker, overloaded workers, villages without a children's home."""
-    from geo.coverage import caseloads, cells_without_worker, villages_without
+    from geo.planning.coverage import caseloads, cells_without_worker, villages_without
 
     _query(lambda conn, cfg, engine: {
         "cells_without_worker": cells_without_worker(conn, unit),
@@ -409,7 +409,7 @@ def query_gaps(unit):
 @click.option("--unit", default=None)
 def query_suggest_sites(facility_type, k, reach_m, unit):
     """Where k new facilities would reach the most children beyond reach today."""
-    from geo.coverage import suggest_sites
+    from geo.planning.coverage import suggest_sites
 
     _query(lambda conn, cfg, engine: suggest_sites(
         conn, cfg["rules"], facility_type, k, reach_m=reach_m, unit=unit))
@@ -422,7 +422,7 @@ def query_suggest_sites(facility_type, k, reach_m, unit):
 @click.option("--budget-min", type=float, default=None, help="Time budget in minutes.")
 def query_route(worker_id, date, within_days, budget_min):
     """A worker's visit route for a day."""
-    from geo.routes import worker_route
+    from geo.routing.routes import worker_route
 
     _query(lambda conn, cfg, engine: worker_route(
         conn, cfg["rules"], worker_id, date, within_days=within_days, budget_min=budget_min,
@@ -437,7 +437,7 @@ def query_route(worker_id, date, within_days, budget_min):
               help="Minutes per day (default: the working day).")
 def query_plan(worker_id, start, days, budget_min):
     """A worker's plan over several working days."""
-    from geo.plan import week_plan
+    from geo.routing.plan import week_plan
 
     _query(lambda conn, cfg, engine: week_plan(
         conn, cfg["rules"], worker_id, start, days, budget_min=budget_min,
@@ -454,7 +454,7 @@ def placements() -> None:
 @click.option("--facility", "facility_id", required=True, type=int)
 def placements_reserve(child_id, facility_id):
     """Place a child at a facility (takes a bed)."""
-    from geo.placement import reserve_bed
+    from geo.facilities.placement import reserve_bed
 
     _query(lambda conn, cfg, engine: reserve_bed(engine, child_id, facility_id))
 
@@ -466,7 +466,7 @@ def placements_reserve(child_id, facility_id):
     help="Why the placement ends.")
 def placements_release(placement_id, reason):
     """End a placement (frees the bed)."""
-    from geo.placement import release_placement
+    from geo.facilities.placement import release_placement
 
     _query(lambda conn, cfg, engine: release_placement(engine, placement_id, reason=reason))
 
@@ -483,7 +483,7 @@ def reports_escalate(now):
     """One escalation pass: reports not accepted by their deadline go up one level."""
     import datetime as dt
 
-    from geo.reports import run_escalation
+    from geo.cases.reports import run_escalation
 
     when = None
     if now:
@@ -508,7 +508,7 @@ def roads() -> None:
 @click.option("--oneway-field", default=None, help="Field that says yes for one-way roads.")
 def roads_import(path, name_field, kind_field, oneway_field):
     """Replace the road network with a line layer (GeoPackage, Shapefile, GeoJSON)."""
-    from geo.roads import import_roads
+    from geo.grid.roads import import_roads
 
     _query(lambda conn, cfg, engine: import_roads(
         engine, path, name_field=name_field, kind_field=kind_field,
@@ -533,7 +533,7 @@ def users() -> None:
               help="The department of a department user (the referrals it sees).")
 def users_create(username, role, unit_code, password, worker_id, department):
     """Create a login."""
-    from geo.users import create_user
+    from geo.office.users import create_user
 
     def run(conn, cfg, engine):
         with conn.begin():
@@ -567,7 +567,7 @@ def import_file(path, kind, crs, dry_run, strict, as_user):
 
     from geo import audit
     from geo.errors import GeoError
-    from geo.ledger import acting_user, import_ledger
+    from geo.ledgers.ledger import acting_user, import_ledger
 
     cfg = _cfg()
     try:
@@ -629,9 +629,9 @@ def compare_cmd(path, list_kind, threshold, as_user, as_json):
     import json
 
     from geo import audit
-    from geo.compare import compare_list
     from geo.errors import GeoError
-    from geo.ledger import acting_user
+    from geo.ledgers.compare import compare_list
+    from geo.ledgers.ledger import acting_user
 
     cfg = _cfg()
     try:
@@ -673,7 +673,7 @@ def compare_cmd(path, list_kind, threshold, as_user, as_json):
 @click.argument("out", type=click.Path(dir_okay=False, writable=True))
 def template_cmd(kind, out):
     """Write an .xlsx template with the column headers and an example row."""
-    from geo.ledger import template
+    from geo.ledgers.ledger import template
 
     with open(out, "wb") as fh:
         fh.write(template(kind))

@@ -8,7 +8,7 @@ from flask import Flask, current_app, g
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.engine import Connection
 
-from geo.db import get_engine
+from geo.store.db import get_engine
 
 # CSRF protection for cookie sessions (bearer-token clients are exempt); the app factory
 # binds it with ``csrf.init_app(app)``.

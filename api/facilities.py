@@ -18,16 +18,17 @@ from api.schemas import (
     PlacementOut,
     ReleaseIn,
 )
-from geo import access, audit, reports
+from geo import access, audit
+from geo.cases import reports
 from geo.errors import InvalidInput
-from geo.features import facility_features
-from geo.nearest import nearest_facilities
-from geo.placement import (
+from geo.facilities.nearest import nearest_facilities
+from geo.facilities.placement import (
     child_placements,
     placement_child,
     release_placement,
     reserve_bed,
 )
+from geo.people.features import facility_features
 from geo.scope import today
 from geo.suppression import hide_occupancy
 

@@ -8,7 +8,7 @@ from flask import current_app, render_template
 from sqlalchemy.exc import SQLAlchemyError
 
 from api.db import engine_for
-from geo.health import database_health
+from geo.store.health import database_health
 
 bp = APIBlueprint("health", __name__, tag="health")
 

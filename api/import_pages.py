@@ -21,9 +21,9 @@ from api.auth import client_ip, current_user, page_login_required
 from api.db import conn
 from geo import access, audit
 from geo.errors import GeoError, InvalidInput
-from geo.ledger import COLUMNS, import_ledger
-from geo.ledger_read import read_rows
-from geo.spreadsheet import neutralise
+from geo.ledgers.ledger import COLUMNS, import_ledger
+from geo.ledgers.read import read_rows
+from geo.ledgers.spreadsheet import neutralise
 
 bp = Blueprint("import_pages", __name__)
 KIND_LABELS = {"households": "家庭户台账", "children": "儿童台账", "facilities": "机构台账",

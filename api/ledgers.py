@@ -16,10 +16,10 @@ from api.request import scope_id
 from api.schemas import AnyObject, plausible_month
 from geo import access, audit, vocab
 from geo.errors import GeoError, InvalidInput
-from geo.export import LAYER_SQL, layer_file, ledger_xlsx
-from geo.ledger import COLUMNS, import_ledger, template
-from geo.ledger_messages import wants_english
-from geo.report import monthly_report, planner_hidden, report_xlsx, suppress_small_counts
+from geo.ledgers.export import LAYER_SQL, layer_file, ledger_xlsx
+from geo.ledgers.ledger import COLUMNS, import_ledger, template
+from geo.ledgers.messages import wants_english
+from geo.reporting.monthly import monthly_report, planner_hidden, report_xlsx, suppress_small_counts
 
 bp = APIBlueprint("ledgers", __name__, tag="ledgers")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -201,7 +201,7 @@ class TaskQuery(Schema):
 @bp.doc(summary="Compare a department's list with the children on file (信息比对)",
         security="BearerAuth")
 def compare(form):
-    from geo.compare import compare_list
+    from geo.ledgers.compare import compare_list
 
     user = current_user()
     attempt = {"list": form["list"], "file": (form["file"].filename or "")[:200],
@@ -231,7 +231,7 @@ def compare(form):
 @bp.doc(summary="A comparison: counts and the proposals waiting for confirmation",
         security="BearerAuth")
 def comparison(comparison_id):
-    from geo.compare import get_comparison
+    from geo.ledgers.compare import get_comparison
 
     found = get_comparison(conn(), comparison_id, current_user().unit_id)
     return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in found.items()}
@@ -243,7 +243,7 @@ def comparison(comparison_id):
 @bp.output(AnyObject)
 @bp.doc(summary="Apply the chosen category changes of a comparison", security="BearerAuth")
 def confirm_comparison(comparison_id, body):
-    from geo.compare import confirm
+    from geo.ledgers.compare import confirm
 
     user = current_user()
     out = confirm(conn(), comparison_id, body["proposals"], role=user.role,
@@ -260,7 +260,7 @@ def confirm_comparison(comparison_id, body):
 @bp.doc(summary="Tasks in your area (verify unregistered children, 劝返, categories)",
         security="BearerAuth")
 def tasks(q):
-    from geo.compare import list_tasks
+    from geo.ledgers.compare import list_tasks
 
     return {"tasks": list_tasks(conn(), current_user().unit_id, q["status"], q["kind"])}
 

@@ -1,7 +1,7 @@
 """The supervisor's workspace: the home page per role (``/`` when signed in), the lists
 behind its figures (``GET /api/lists/<name>``, pages ``/lists/<name>``, .xlsx exports)
 and the staffing gaps (``GET /api/coverage/gaps``). Scope, field rights, planner
-suppression and audit as the other endpoints; the SQL is in geo/lists.py."""
+suppression and audit as the other endpoints; the SQL is in geo/reporting/lists.py."""
 
 from __future__ import annotations
 
@@ -16,9 +16,11 @@ from api.auth import client_ip, current_user, login_required, page_login_require
 from api.db import conn
 from api.request import next_link
 from api.schemas import AnyObject, Page, UnitQuery, plausible_day
-from geo import access, audit, lists, reports, suppression, vocab
-from geo.coverage import caseloads, cells_without_worker, villages_without
+from geo import access, audit, suppression, vocab
+from geo.cases import reports
 from geo.errors import InvalidInput
+from geo.planning.coverage import caseloads, cells_without_worker, villages_without
+from geo.reporting import lists
 
 bp = APIBlueprint("lists", __name__, tag="lists")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -213,7 +215,7 @@ def _figures(user) -> list[dict]:
         s = lists.LISTS[name]
         return user.role in s.roles and not (access.aggregates_only(user.role) and s.person)
 
-    from geo.visits import cell_status
+    from geo.visits.due import cell_status
 
     cells = cell_status(conn(), rules, unit=unit, tz=tz)
     children = sum(c["children"] for c in cells)
@@ -299,7 +301,7 @@ class SearchQuery(Page):
         "id, households by address or ledger id for roles that read people), paged",
         security="BearerAuth")
 def search_json(q):
-    from geo.search import search
+    from geo.people.search import search
 
     user = current_user()
     people = user.role in access.SEARCHES_PEOPLE

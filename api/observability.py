@@ -20,7 +20,7 @@ to ``log_file`` (rotated at ``log_max_bytes``, ``log_backups`` kept) when config
 
 **Metrics.** ``GET /metrics`` in the Prometheus text format (``prometheus-client``):
 requests and latency per endpoint, method and status, the database pool, import jobs,
-escalation passes and backups (``geo.metrics``), and the process's memory and CPU. Admins
+escalation passes and backups (``geo.store.metrics``), and the process's memory and CPU. Admins
 (bearer token or page session) may read it, and anyone on loopback when
 ``metrics_from_loopback`` is true (set it false behind a reverse proxy on the same host
 that does not pass the client's address).
@@ -44,7 +44,7 @@ from flask import Flask, Response, current_app, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 from geo import access
-from geo.metrics import IMPORT_JOBS
+from geo.store.metrics import IMPORT_JOBS
 
 LOGGERS = ("gridmap", "geo", "api")
 ACCESS = logging.getLogger("gridmap.request")

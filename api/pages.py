@@ -21,8 +21,8 @@ from api.request import coverage_for_reader, lang, route_for_reader
 from api.security import nonce
 from geo import access
 from geo.errors import InvalidInput
+from geo.grid.units import unit_bounds, unit_centre, villages_geojson
 from geo.scope import check_day, parse_date
-from geo.units import unit_bounds, unit_centre, villages_geojson
 from webmap.placement import placement_page
 from webmap.planner import planner_page
 from webmap.route_sheet import page_data
@@ -139,7 +139,8 @@ def _placement_prefill(user) -> tuple[dict, dict | None]:
 
     from api.auth import client_ip
     from api.db import conn
-    from geo import access, audit, reports
+    from geo import access, audit
+    from geo.cases import reports
     from geo.errors import InvalidInput
 
     def number(name):

@@ -32,10 +32,10 @@ from api.schemas import (
     SuggestQuery,
 )
 from geo import access, audit
-from geo.coverage import blind_spots, suggest_sites
-from geo.plan import week_plan
-from geo.spreadsheet import neutralise, neutralise_row
-from geo.visits import cell_status, status_rollup
+from geo.ledgers.spreadsheet import neutralise, neutralise_row
+from geo.planning.coverage import blind_spots, suggest_sites
+from geo.routing.plan import week_plan
+from geo.visits.due import cell_status, status_rollup
 
 bp = APIBlueprint("queries", __name__, tag="queries")
 

@@ -13,11 +13,11 @@ from api.db import conn
 from api.request import child_or_404, household_or_404, lang
 from api.security import nonce
 from geo import access, audit
-from geo.children import find_children
-from geo.facility_admin import get_facility
-from geo.placement import child_placements
-from geo.visit_record import child_visits
-from geo.visits import due_visits
+from geo.facilities.admin import get_facility
+from geo.facilities.placement import child_placements
+from geo.people.children import find_children
+from geo.visits.due import due_visits
+from geo.visits.record import child_visits
 from webmap.record import child_page, facility_page, household_page
 
 bp = Blueprint("records_pages", __name__)

@@ -21,21 +21,21 @@ from api.schemas import (
 )
 from geo import access, audit
 from geo.errors import InvalidInput
-from geo.features import household_features
-from geo.records import (
+from geo.people.features import household_features
+from geo.people.households_children import (
     create_child,
     create_household,
     update_child,
     update_household,
 )
-from geo.visit_client import (
+from geo.visits.client import (
     check_return_visit,
     claim_client_id,
     stamp_visit,
     stored_visit,
     undo_visit,
 )
-from geo.visit_record import child_visits, record_visit
+from geo.visits.record import child_visits, record_visit
 from geo.workers import check_worker_in_scope
 
 bp = APIBlueprint("records", __name__, tag="records")
@@ -168,7 +168,7 @@ def add_visit(body):
 def _harm_report(body: dict, visit: dict) -> int:
     """Signs of harm seen on a visit open a discovery report (发现报告, severity
     ``serious``: the township must accept it), in the same transaction as the visit."""
-    from geo.reports import create_report
+    from geo.cases.reports import create_report
 
     user = current_user()
     detail = (body.get("checks") or {}).get("harm_detail")

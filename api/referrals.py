@@ -2,7 +2,7 @@
 them (the area's record writers; a department user only those sent to its department,
 with the minimum fields of the child, 404 for any other), and the department's answers
 (accept, decline with a reason, done with what was done). Every read and status change
-is audited. The queries are in geo/referrals.py."""
+is audited. The queries are in geo/cases/referrals.py."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from api.auth import client_ip, current_user, login_required
 from api.db import conn
 from api.request import audit_denied, config, next_link, scope_id
 from api.schemas import AnyObject, ListOut, Page
-from geo import access, audit, referrals, vocab
+from geo import access, audit, vocab
+from geo.cases import referrals
 from geo.errors import NotFound
 from geo.scope import today
 

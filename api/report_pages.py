@@ -1,7 +1,7 @@
 """Pages for discovery reports (发现报告): the intake form (/reports/new), the inbox at the
 user's level (/reports) and one report with its history, placements and actions
 (/reports/<id>). Scoped and audited like the JSON API (a report outside the user's area
-is 404); the pages' buttons post to the API (geo/reports.py holds the queries)."""
+is 404); the pages' buttons post to the API (geo/cases/reports.py holds the queries)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from flask_wtf.csrf import generate_csrf
 
 from api.auth import client_ip, current_user, page_login_required
 from api.db import conn
-from geo import access, audit, reports, vocab
+from geo import access, audit, vocab
+from geo.cases import reports
 from geo.errors import InvalidInput
-from geo.units import unit_centre, unit_tree
+from geo.grid.units import unit_centre, unit_tree
 
 bp = Blueprint("report_pages", __name__)
 FILERS = tuple(sorted(access.FILES_REPORTS))

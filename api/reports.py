@@ -2,7 +2,7 @@
 history and placements, and the actions (accept, escalate, close, merge). Area-scoped
 like children (404 outside the user's area); planners get counts per unit only, small
 counts hidden. Every read and every action is in the audit log. The queries are in
-geo/reports.py."""
+geo/cases/reports.py."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ from api.auth import client_ip, current_user, login_required
 from api.db import conn
 from api.request import next_link, scope_id
 from api.schemas import AnyObject, ListOut
-from geo import access, audit, reports, vocab
-from geo.chinacrs import CRS_NAMES
+from geo import access, audit, vocab
+from geo.cases import reports
+from geo.grid.chinacrs import CRS_NAMES
 
 bp = APIBlueprint("reports", __name__, tag="reports")
 FILERS = tuple(sorted(access.FILES_REPORTS))

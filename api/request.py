@@ -12,11 +12,11 @@ from flask import current_app, request
 from api.auth import client_ip, current_user
 from api.db import conn, engine_for
 from geo import access, audit, suppression
-from geo.children import find_child
-from geo.coverage import blind_spots, suggest_sites
 from geo.errors import InvalidInput, NotFound
-from geo.records import household_in_scope
-from geo.routes import worker_route
+from geo.people.children import find_child
+from geo.people.households_children import household_in_scope
+from geo.planning.coverage import blind_spots, suggest_sites
+from geo.routing.routes import worker_route
 from geo.scope import find_unit, unit_id
 from geo.workers import check_worker_in_scope
 

@@ -240,7 +240,7 @@ class VisitIn(Schema):
     note = fields.String(load_default=None, validate=Length(0, 2000))
     worker_id = fields.Integer(strict=True, load_default=None, validate=Range(1, 2**31 - 1))
     client_id = fields.UUID(load_default=None)
-    # The visit form's answers, checked against rules.visit_form (geo.visit_record).
+    # The visit form's answers, checked against rules.visit_form (geo.visits.record).
     checks = fields.Dict(load_default=None)
 
 

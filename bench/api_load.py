@@ -27,9 +27,9 @@ from pathlib import Path
 import sqlalchemy as sa
 from common import bench_engine, config
 
-from geo.db import open_database
-from geo.nearest import _NEAREST
-from geo.users import create_user, issue_token, user_for_token
+from geo.facilities.nearest import _NEAREST
+from geo.office.users import create_user, issue_token, user_for_token
+from geo.store.db import open_database
 from layers.tiles import LAYERS, tile
 
 PORT = 5077
@@ -123,7 +123,7 @@ def main() -> None:
             user = conn.execute(sa.text("SELECT id FROM app_user WHERE username = 'bench_admin'"))
             if user.first() is None:
                 create_user(conn, "bench_admin", "admin", "510411", "bench-password-1")
-            from geo.users import authenticate
+            from geo.office.users import authenticate
 
             token = issue_token(conn, authenticate(conn, "bench_admin", "bench-password-1"))
             token = token["token"]

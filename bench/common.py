@@ -15,9 +15,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from geo import migrate  # noqa: E402
 from geo.config import load_config  # noqa: E402
-from geo.db import create_database, database_url, get_engine  # noqa: E402
 from geo.demo import is_empty, load_demo  # noqa: E402
-from geo.secrets import ensure_secrets  # noqa: E402
+from geo.office.secrets import ensure_secrets  # noqa: E402
+from geo.store.db import create_database, database_url, get_engine  # noqa: E402
 
 BENCH_TODAY = "2026-11-24"
 

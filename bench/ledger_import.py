@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "geo")
 from test_ledger import _children, _households, _write  # noqa: E402
 
 from geo import migrate  # noqa: E402
-from geo.db import create_database, database_url, drop_database, get_engine, open_database  # noqa: E402,E501
 from geo.demo import load_demo  # noqa: E402
-from geo.ledger import import_ledger, read_table  # noqa: E402
+from geo.ledgers.ledger import import_ledger, read_table  # noqa: E402
+from geo.store.db import create_database, database_url, drop_database, get_engine, open_database  # noqa: E402,E501
 
 
 def main() -> None:
@@ -51,8 +51,8 @@ def bench_county(args) -> None:
     """The county's children exported, and a department list compared with them."""
     import openpyxl
 
-    from geo.compare import compare_list
-    from geo.export import ledger_xlsx
+    from geo.ledgers.compare import compare_list
+    from geo.ledgers.export import ledger_xlsx
 
     cfg = config()
     with open_database(cfg, migrate=False):

@@ -17,9 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy import make_url
 
 from geo.config import load_config
-from geo.db import create_database, database_url, drop_database, get_engine, open_database
 from geo.demo import load_demo
-from geo.secrets import ensure_secrets
+from geo.office.secrets import ensure_secrets
+from geo.store.db import create_database, database_url, drop_database, get_engine, open_database
 
 TABLES = ["unit", "household", "child", "worker", "worker_unit", "facility", "visit",
           "placement"]

@@ -23,8 +23,8 @@ from playwright.sync_api import sync_playwright
 from waitress.server import create_server
 
 from api.app import create_app
-from geo.db import open_database
-from geo.users import create_user
+from geo.office.users import create_user
+from geo.store.db import open_database
 
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 

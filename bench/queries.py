@@ -23,11 +23,11 @@ import sqlalchemy as sa
 from common import BENCH_TODAY, bench_engine, config, timed
 from pyproj import Geod
 
-from geo.coverage import blind_spots
-from geo.db import open_database
-from geo.nearest import nearest_facilities
+from geo.facilities.nearest import nearest_facilities
+from geo.planning.coverage import blind_spots
 from geo.routing import Stop, StraightLine, solve_route
-from geo.visits import cell_status
+from geo.store.db import open_database
+from geo.visits.due import cell_status
 
 GEOD = Geod(ellps="WGS84")
 TARGETS_MS = {("nearest", 20): 20, ("status", 1): 1000, ("status", 20): 5000,

@@ -18,8 +18,8 @@ import datetime as dt
 import sqlalchemy as sa
 from common import bench_engine, config, timed
 
-from geo import reports
-from geo.db import open_database
+from geo.cases import reports
+from geo.store.db import open_database
 
 TARGETS_MS = {"escalation pass": 1000, "inbox first page": 100}
 NOW = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))

@@ -20,11 +20,11 @@ import numpy as np
 import sqlalchemy as sa
 from common import BENCH_TODAY, bench_engine, config
 
-from geo.db import open_database
-from geo.plan import week_plan
-from geo.routes import clear_route_cache
 from geo.routing import StraightLine, nearest_neighbour, solve_tour
 from geo.routing.improve import tour_length
+from geo.routing.plan import week_plan
+from geo.routing.routes import clear_route_cache
+from geo.store.db import open_database
 
 SIZES = (25, 50, 100, 200)
 INSTANCES = 3

@@ -50,9 +50,9 @@ import sqlalchemy as sa
 from common import bench_engine, config, machine_line
 from sqlalchemy import make_url
 
-from geo.db import database_url, get_engine, open_database
-from geo.ledger import COLUMNS
-from geo.users import create_user, issue_token
+from geo.ledgers.ledger import COLUMNS
+from geo.office.users import create_user, issue_token
+from geo.store.db import database_url, get_engine, open_database
 from geo.vocab import REPORT_HARMS
 
 ROOT = Path(__file__).resolve().parent.parent

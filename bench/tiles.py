@@ -14,7 +14,7 @@ import math
 import sqlalchemy as sa
 from common import bench_engine, config, timed
 
-from geo.db import open_database
+from geo.store.db import open_database
 from layers.tiles import LAYERS, tile
 
 ZOOMS = (10, 12, 13, 14, 15)

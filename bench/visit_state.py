@@ -15,8 +15,8 @@ import os
 import sqlalchemy as sa
 from common import BENCH_TODAY, bench_engine, config, machine_line, timed
 
-from geo import visits
-from geo.visits import cell_status
+from geo.visits import due as visits
+from geo.visits.due import cell_status
 
 TARGET_MS = {1: 60, 20: 500}
 

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from geo.errors import NotFound
-from geo.models import USER_ROLES
+from geo.store.models import USER_ROLES
 from geo.vocab import SENSITIVE_CATEGORIES
 
 # Every user role (the database checks the same list: models.USER_ROLES).
@@ -21,7 +21,7 @@ ROLES = frozenset(USER_ROLES)
 # The role the command line acts as by default (the county office).
 COUNTY_ADMIN = "admin"
 # Department users (education, public security, …) see only the referrals sent to their
-# department, with the minimum fields of the child (geo/referrals.py): nothing else.
+# department, with the minimum fields of the child (geo/cases/referrals.py): nothing else.
 DEPARTMENT_ROLES = frozenset({"department"})
 EVERYONE = ROLES - DEPARTMENT_ROLES
 # Planners work on aggregates only: no names, no points, small counts hidden.
@@ -41,7 +41,7 @@ CREDITS_ANY_WORKER = frozenset({"admin", "supervisor"})
 WRITES_FACILITIES = frozenset({"admin"})
 WRITES_WORKERS = frozenset({"admin", "supervisor"})
 # Who compares other departments' lists with the children on file and confirms the
-# category changes a comparison proposes (geo/compare.py).
+# category changes a comparison proposes (geo/ledgers/compare.py).
 COMPARES_LISTS = frozenset({"admin", "supervisor"})
 # Who uses the import page (/imports): the roles the API lets import.
 IMPORTS_LEDGERS = frozenset({"admin", "supervisor"})
@@ -66,7 +66,7 @@ FILES_REPORTS = WRITES_RECORDS | {"responder"}
 HANDLES_REPORTS = frozenset({"admin", "supervisor", "grid_head", "grid_worker", "responder"})
 SEES_REPORTER = frozenset({"admin", "supervisor", "responder"})
 COUNTS_REPORTS = HANDLES_REPORTS | AGGREGATE_ROLES
-# The case loop (geo/cases.py): record writers move a case along (assess, support,
+# The case loop (geo/cases/lifecycle.py): record writers move a case along (assess, support,
 # monitor) and read it; closing and reopening a case is the supervisor's (and the county
 # office's). Assessments are taken by grid heads and supervisors, approved by supervisors.
 READS_CASES = WRITES_RECORDS
@@ -174,7 +174,7 @@ def cell_in_scope_sql(alias: str = "c") -> str:
     return in_scope_sql(alias)
 
 
-# The lists behind the figures (geo/lists.py) and the pages of the home page (/).
+# The lists behind the figures (geo/reporting/lists.py) and the pages of the home page (/).
 READS_DUE_LISTS = SEES_DUE_VISITS
 READS_CELL_LISTS = READS_DUE_LISTS | AGGREGATE_ROLES
 READS_FLAGGED = frozenset({"admin", "supervisor", "grid_head"})

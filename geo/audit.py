@@ -12,9 +12,9 @@ from sqlalchemy.engine import Connection, Engine
 
 ACTIONS = ("read", "list", "create", "update", "delete", "export", "login", "place",
            "release", "login_failed", "logout", "read_denied")
-# Actions on discovery reports (geo/reports.py).
+# Actions on discovery reports (geo/cases/reports.py).
 ACTIONS += ("accept", "escalate", "close", "merge")
-# Actions on cases, assessments and referrals (geo/cases.py).
+# Actions on cases, assessments and referrals (geo/cases/lifecycle.py).
 ACTIONS += ("assess", "support", "monitor", "reopen", "approve", "decline", "done")
 
 

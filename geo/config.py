@@ -38,7 +38,7 @@ DEFAULTS: dict[str, Any] = {
     # Key encrypting the backup repository (aes-256-cbc); generated like id_key, or
     # GRIDMAP_BACKUP_KEY. Keep a copy apart from the backups: without it they are noise.
     "backup_key": None,
-    # Backups of the embedded database (geo.backup, pgBackRest): the repository (default
+    # Backups of the embedded database (geo.store.backup, pgBackRest): the repository (default
     # var/backup; better another disk), the nightly time in `timezone`, a full backup
     # when the last full one is this old (else incremental), full backups kept.
     "backup": {"repo": None, "nightly": True, "nightly_at": "02:30", "full_every_days": 7,
@@ -128,7 +128,7 @@ DEFAULTS: dict[str, Any] = {
         # The service's escalation loop runs a pass this often (seconds).
         "escalate_every_s": 60,
     },
-    # The case loop (geo/cases.py): the assessment form (调查评估) — each item is scored 0
+    # The case loop (geo/cases/lifecycle.py): the assessment form (调查评估) — each item is scored 0
     # (no concern), 1 (some concern) or 2 (serious concern) and weighted; the weighted sum
     # proposes a risk level, the first whose minimum score it reaches (levels from
     # rules.risk_levels, most urgent first); the last level has minimum 0.
@@ -143,7 +143,7 @@ DEFAULTS: dict[str, Any] = {
         # a unit that submits later, or has not submitted by then, is late.
         "report_due_day": 15,
     },
-    # Logging in (geo.logins): failed logins per user name and per client address.
+    # Logging in (geo.office.logins): failed logins per user name and per client address.
     # `failures` wrong passwords within `window_s` seconds lock further attempts for
     # `lock_s` seconds (HTTP 429 with Retry-After); each wrong password after a lock
     # doubles the next one, up to `max_lock_s`.

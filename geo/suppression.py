@@ -182,7 +182,7 @@ def status_pattern(conn, rules: dict, scope_code: str, as_of, tz: str, threshold
                    cells: list[dict] | None = None) -> set:
     """Hidden status counts (children, overdue children) over the scope's unit tree."""
     if cells is None:
-        from geo.visits import cell_status
+        from geo.visits.due import cell_status
 
         cells = cell_status(conn, rules, as_of=as_of, unit=scope_code, tz=tz)
     return protect_tree(cells, STATUS_FIELDS, threshold)
@@ -192,7 +192,7 @@ def blind_pattern(conn, rules: dict, facility_type: str, reach_m, scope_code: st
                   threshold: int) -> set:
     """Hidden blind-spot counts (households, children, and those beyond reach) over the
     scope's unit tree."""
-    from geo.coverage import coverage_cells
+    from geo.planning.coverage import coverage_cells
 
     cells = coverage_cells(conn, rules, facility_type, reach_m=reach_m, unit=scope_code)
     return protect_tree(cells, BLIND_FIELDS, threshold)
@@ -201,13 +201,13 @@ def blind_pattern(conn, rules: dict, facility_type: str, reach_m, scope_code: st
 def people_pattern(conn, scope_code: str, threshold: int) -> set:
     """Hidden households and children over the scope's unit tree (the same pattern as
     those two fields get in :func:`blind_pattern`)."""
-    from geo.coverage import people_cells
+    from geo.planning.coverage import people_cells
 
     return protect_tree(people_cells(conn, scope_code), PEOPLE_FIELDS, threshold)
 
 
 def blind_for_planner(result: dict, hidden: set, total_key: tuple) -> dict:
-    """A :func:`geo.coverage.blind_spots` result with the pattern applied at every level
+    """A :func:`geo.planning.coverage.blind_spots` result with the pattern applied at every level
     (``total_key`` is the unit the totals are for)."""
     out = dict(result)
     out["totals"] = blank(result["totals"], *total_key, BLIND_FIELDS, hidden)
@@ -222,7 +222,7 @@ def blind_for_planner(result: dict, hidden: set, total_key: tuple) -> dict:
 
 
 def sites_for_planner(result: dict, threshold: int, before_hidden: bool) -> dict:
-    """A :func:`geo.coverage.suggest_sites` result as a planner may see it: the totals
+    """A :func:`geo.planning.coverage.suggest_sites` result as a planner may see it: the totals
     (before = reached + after, reached = sum of the sites) and each site's children,
     complementary; ``before_hidden`` when the blind-spot pattern hides that total."""
     sites = result["sites"]

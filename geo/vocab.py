@@ -120,11 +120,11 @@ REPORT_ACTIONS = {
     "merged_from": "合并报告",
     "place": "安置",
 }
-# Coordinate systems a place may be typed in (geo.chinacrs).
+# Coordinate systems a place may be typed in (geo.grid.chinacrs).
 CRS_LABELS = {"wgs84": "WGS84（GPS/天地图）", "gcj02": "GCJ-02（高德/腾讯）",
               "bd09": "BD-09（百度）"}
 
-# Other departments' lists compared with the children on file (信息比对, geo/compare.py).
+# Other departments' lists compared with the children on file (信息比对, geo/ledgers/compare.py).
 COMPARISON_LISTS = {
     "prisoners": "服刑人员名单",
     "rehabilitation": "强制隔离戒毒人员名单",

@@ -7,7 +7,7 @@ from sqlalchemy.engine import Connection
 
 from geo.access import in_scope_sql
 from geo.errors import InvalidInput, NotFound
-from geo.nearest import check_point
+from geo.facilities.nearest import check_point
 
 _WORKER = """
 SELECT w.id, w.role, w.name, w.phone, w.active, u.code AS unit, ST_X(w.office) AS lon,

@@ -1,5 +1,5 @@
 """A tile for a user: the role's right to the layer, the area scope, the statuses a
-status layer needs (from the status cache, rolled up per village by geo.visits), the
+status layer needs (from the status cache, rolled up per village by geo.visits.due), the
 planner's suppression, and whether the request is audited — everything the tile
 endpoint needs, so the handler only parses and answers.
 
@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 
 from geo import access, suppression
 from geo.errors import Forbidden
-from geo.visits import status_rollup
+from geo.visits.due import status_rollup
 from layers import status_cache
 from layers.tiles import cells_in_tile, layer_for, tile
 

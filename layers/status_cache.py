@@ -1,7 +1,7 @@
 """Cell statuses for the map's status layer, computed once per scope and day and kept a
 while, so the tiles of a view do not each recompute the visit rules. The key holds the
 day, so statuses roll over at midnight, and the database's data generation, which any
-write to visits, children, households or units moves forward (geo/generation.py): no
+write to visits, children, households or units moves forward (geo/store/generation.py): no
 caller has to clear it, and a write by another process shows too."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import time
 
 from sqlalchemy.engine import Connection
 
-from geo.generation import MAX_AGE_S, generation
 from geo.scope import today
-from geo.visits import cell_status
+from geo.store.generation import MAX_AGE_S, generation
+from geo.visits.due import cell_status
 
 TTL_S = MAX_AGE_S
 _cache: dict[tuple, tuple[float, dict[int, dict]]] = {}

@@ -11,8 +11,8 @@ from sqlalchemy.engine import Connection
 
 from geo import access
 from geo.access import in_scope_sql
-from geo.coverage import STAFFED_BY
 from geo.errors import InvalidInput, NotFound
+from geo.planning.coverage import STAFFED_BY
 from geo.vocab import REPORT_SEVERITIES, REPORT_STATUSES
 
 MAX_ZOOM = 22
@@ -71,7 +71,7 @@ LAYERS = {layer.name: layer for layer in (
           FROM unit c, bounds
          WHERE c.level = 'cell' AND c.geom && bounds.geom4326 AND {_SCOPE}""", min_zoom=9),
     # Cells coloured by visit status: statuses for the cells in the tile come from
-    # geo.visits (the same rules as everywhere) and are joined in as :statuses.
+    # geo.visits.due (the same rules as everywhere) and are joined in as :statuses.
     TileLayer("cell_status", ALL, """
         SELECT c.geom, c.id, c.code, c.name, s.status, s.children, s.overdue_children,
                s.days_since_visit
@@ -100,7 +100,7 @@ LAYERS = {layer.name: layer for layer in (
           FROM unit c, bounds
          WHERE c.level = 'township' AND c.geom && bounds.geom4326 AND {_SCOPE}"""),
     # Each cell with its grid worker(s) and their caseload (children in all their cells),
-    # staffed by the same rule as the gaps query (geo.coverage.STAFFED_BY: a worker of the
+    # staffed by the same rule as the gaps query (geo.planning.coverage.STAFFED_BY: a worker of the
     # cell, its village or its township).
     TileLayer("coverage", access.SEES_WORKERS, f"""
         SELECT c.geom, c.id, c.code, c.name,

@@ -16,7 +16,9 @@ from sqlalchemy.orm import Session
 from api.app import create_app
 from geo import migrate
 from geo.config import load_config
-from geo.db import (
+from geo.office.demo_users import create_demo_users
+from geo.office.secrets import ensure_secrets
+from geo.store.db import (
     check_postgis,
     create_database,
     database_url,
@@ -24,8 +26,6 @@ from geo.db import (
     embedded_cluster,
     get_engine,
 )
-from geo.demo_users import create_demo_users
-from geo.secrets import ensure_secrets
 
 # The demo every test sees: small enough to load in seconds, large enough that every
 # cell status, facility type and worker role occurs.

@@ -10,7 +10,7 @@ import json
 import folium
 
 from geo import vocab
-from geo.spreadsheet import neutralise
+from geo.ledgers.spreadsheet import neutralise
 from layers.registry import planner_layer, share_band
 from webmap.base import Legend, offline_map, render_page, text, tooltip
 from webmap.templating import render

@@ -71,7 +71,7 @@ def _pages(cfg: dict, user) -> list[tuple[str, str, frozenset[str]]]:
 
 def _list_links(user) -> dict:
     """The lists behind the panel's figures that the role may open."""
-    from geo.lists import LISTS
+    from geo.reporting.lists import LISTS
 
     def may(name):
         spec = LISTS[name]

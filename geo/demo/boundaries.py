@@ -10,7 +10,7 @@ from pathlib import Path
 import shapely
 from shapely.geometry import shape
 
-from geo.partition import partition
+from geo.grid.partition import partition
 
 BOUNDARIES = Path(__file__).resolve().parents[2] / "data" / "boundaries"
 COUNTY_FILE = BOUNDARIES / "renhe_510411.geojson"

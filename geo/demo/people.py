@@ -15,7 +15,7 @@ import shapely
 from geo import identity
 from geo.demo.copyload import pg_array
 from geo.demo.names import person_names, phones, short_village
-from geo.partition import random_points_in
+from geo.grid.partition import random_points_in
 
 # Share of children with each category (a child may have several).
 CATEGORY_RATES = {

@@ -6,9 +6,9 @@ from geoalchemy2 import alembic_helpers
 from sqlalchemy import create_engine, pool
 
 from geo.config import load_config
-from geo.db import database_url
 from geo.migrate import include_object
-from geo.models import Base
+from geo.store.db import database_url
+from geo.store.models import Base
 
 config = context.config
 target_metadata = Base.metadata

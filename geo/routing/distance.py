@@ -1,7 +1,7 @@
 """Where route distances come from: one small interface, two sources.
 
 ``StraightLine`` is the geodesic on the WGS84 ellipsoid times a circuity factor (roads
-are not straight); ``geo.roads.RoadNetwork`` asks pgRouting for real road distances.
+are not straight); ``geo.grid.roads.RoadNetwork`` asks pgRouting for real road distances.
 """
 
 from __future__ import annotations

@@ -77,7 +77,7 @@ def test_every_route_has_a_row(app):
     api_rows = {name for name, _ in matrix()}
     # One route serves every list; each list has its own row (the page /lists/<name>
     # follows the same row).
-    from geo.lists import LISTS
+    from geo.reporting.lists import LISTS
 
     assert {f"GET /api/lists/{n}" for n in LISTS} <= api_rows, "a list without a row"
     api_rows |= {"GET /api/lists/{name}", "GET /lists/{name}"}
@@ -96,7 +96,7 @@ def test_every_tile_layer_has_a_row():
 
 
 def test_list_pages_follow_their_rows(as_role):
-    from geo.lists import LISTS
+    from geo.reporting.lists import LISTS
 
     rows = dict(matrix())
     for name in LISTS:

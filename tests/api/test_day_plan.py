@@ -18,7 +18,7 @@ def workers(engine, logins):
 
 
 def test_route_is_the_same_every_time_in_json_csv_and_gpx(as_role, workers):
-    from geo.routes import clear_route_cache
+    from geo.routing.routes import clear_route_cache
 
     url = f"?worker={workers['grid_head']}&date=2026-11-24&within_days=14"
     first = as_role("grid_head", "GET", "/api/routes" + url)

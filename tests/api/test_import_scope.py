@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from api.cli import main
-from geo.ledger import COLUMNS, template
+from geo.ledgers.ledger import COLUMNS, template
 
 ROLES = ("admin", "supervisor", "grid_head", "grid_worker", "planner", "responder")
 KINDS = ("households", "children", "facilities", "workers")

@@ -8,8 +8,8 @@ import openpyxl
 import pandas as pd
 import sqlalchemy as sa
 
-from geo.export import CHILD_EXTRA, ledger_xlsx
-from geo.visits import due_visits
+from geo.ledgers.export import CHILD_EXTRA, ledger_xlsx
+from geo.visits.due import due_visits
 
 
 def test_children_export_has_place_and_visit_columns(as_role, logins, engine, cfg):

@@ -9,9 +9,9 @@ import pytest
 import sqlalchemy as sa
 from openpyxl import load_workbook
 
-from geo import lists
-from geo.coverage import cells_without_worker
-from geo.visits import due_visits
+from geo.planning.coverage import cells_without_worker
+from geo.reporting import lists
+from geo.visits.due import due_visits
 from tests.api.test_tiles import tile_of
 
 ROLES = ["admin", "supervisor", "grid_head", "grid_worker", "planner", "responder"]

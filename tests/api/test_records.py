@@ -161,7 +161,7 @@ def test_units_and_workers(as_role, logins, engine, cfg):
     props = feature["properties"]
     assert props["children"] > 0
     # The panel's visit figures are today's statuses of the township's cells.
-    from geo.visits import cell_status
+    from geo.visits.due import cell_status
 
     with engine.connect() as conn:
         cells = cell_status(conn, cfg["rules"], unit=town, tz=cfg["timezone"])

@@ -13,9 +13,9 @@ from sqlalchemy import make_url
 
 from api.app import create_app
 from geo import migrate
-from geo.db import create_database, drop_database, get_engine
 from geo.demo import load_demo
-from geo.demo_users import create_demo_users
+from geo.office.demo_users import create_demo_users
+from geo.store.db import create_database, drop_database, get_engine
 
 # The bar: no server error and nothing that contradicts the schema. (Business
 # rules beyond the schema — a point outside the county, an adult's birth date — are

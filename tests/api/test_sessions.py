@@ -13,8 +13,8 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from geo import logins
-from geo.users import create_user
+from geo.office import logins
+from geo.office.users import create_user
 
 _addresses = itertools.count(1)
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from geo.config import DEFAULTS
 from geo.errors import Forbidden
-from geo.visit_client import check_return_visit
+from geo.visits.client import check_return_visit
 
 TZ = dt.timezone(dt.timedelta(hours=8))
 

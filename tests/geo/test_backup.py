@@ -14,10 +14,11 @@ import pytest
 import sqlalchemy as sa
 
 from api.app import create_app
-from geo import audit, backup, migrate
-from geo.db import get_engine, open_database
-from geo.embedded import BACKUP_CONF, EmbeddedCluster
-from geo.visit_record import record_visit
+from geo import audit, migrate
+from geo.store import backup
+from geo.store.db import get_engine, open_database
+from geo.store.embedded import BACKUP_CONF, EmbeddedCluster
+from geo.visits.record import record_visit
 
 pytestmark = pytest.mark.slow
 

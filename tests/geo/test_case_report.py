@@ -1,4 +1,4 @@
-"""The case loop's monthly figures per unit (geo/case_report.py): closures by reason,
+"""The case loop's monthly figures per unit (geo/reporting/case_monthly.py): closures by reason,
 openings, percentages, overdue referrals, and the submission state (late after the
 15th of the following month)."""
 
@@ -8,9 +8,10 @@ from types import SimpleNamespace
 import pytest
 import sqlalchemy as sa
 
-from geo import case_report, cases
+from geo.cases import lifecycle as cases
 from geo.config import DEFAULTS
 from geo.errors import Conflict, InvalidInput
+from geo.reporting import case_monthly as case_report
 
 MONTH = "2026-10"
 

@@ -1,4 +1,4 @@
-"""The case loop in the database (geo/cases.py): adults and closed cases drop out of due
+"""The case loop in the database (geo/cases/lifecycle.py): adults and closed cases drop out of due
 visits, cell status, routes and week plans; case moves and their history; closing needs
 a reason; the turning-18 list; assessments change the risk level only when approved."""
 
@@ -8,12 +8,12 @@ from types import SimpleNamespace
 import pytest
 import sqlalchemy as sa
 
-from geo import cases
+from geo.cases import lifecycle as cases
 from geo.config import DEFAULTS
 from geo.errors import Conflict, InvalidInput, NotFound
-from geo.plan import week_plan
-from geo.routes import worker_cells, worker_route
-from geo.visits import cell_status, due_visits
+from geo.routing.plan import week_plan
+from geo.routing.routes import worker_cells, worker_route
+from geo.visits.due import cell_status, due_visits
 
 RULES = DEFAULTS["rules"]
 DAY = dt.date(2026, 11, 24)

@@ -5,7 +5,7 @@ import prcoords
 import pytest
 import shapely
 
-from geo import chinacrs
+from geo.grid import chinacrs
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ import pytest
 import sqlalchemy as sa
 
 from geo import identity
-from geo.compare import compare_list, confirm
 from geo.errors import Forbidden, InvalidInput
+from geo.ledgers.compare import compare_list, confirm
 
 TODAY = dt.date(2026, 11, 24)
 HEAD = ["序号", "姓名", "性别", "身份证号", "村（社区）", "家庭住址", "子女姓名",

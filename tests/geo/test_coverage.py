@@ -7,14 +7,14 @@ import sqlalchemy as sa
 from pyproj import Geod
 
 from geo.config import DEFAULTS
-from geo.coverage import (
+from geo.errors import InvalidInput
+from geo.planning.coverage import (
     blind_spots,
     caseloads,
     cells_without_worker,
     suggest_sites,
     villages_without,
 )
-from geo.errors import InvalidInput
 
 RULES = DEFAULTS["rules"]
 GEOD = Geod(ellps="WGS84")

@@ -6,7 +6,7 @@ import stat
 import pytest
 import sqlalchemy as sa
 
-from geo.db import embedded_cluster
+from geo.store.db import embedded_cluster
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ def test_wal_archiving_is_on_and_waits_for_a_backup(cluster, engine):
 
 
 def test_older_clusters_get_archiving_at_their_next_start(tmp_path):
-    from geo.embedded import EmbeddedCluster
+    from geo.store.embedded import EmbeddedCluster
 
     old = EmbeddedCluster(tmp_path / "var", port=54399)
     old.data.mkdir(parents=True)

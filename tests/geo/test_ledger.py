@@ -12,8 +12,8 @@ from pyproj import Geod
 
 from geo import identity
 from geo.errors import InvalidInput
-from geo.ledger import COLUMNS, template
-from geo.ledger import import_ledger as _import_ledger
+from geo.ledgers.ledger import COLUMNS, template
+from geo.ledgers.ledger import import_ledger as _import_ledger
 
 TODAY = dt.date(2026, 11, 24)
 GEOD = Geod(ellps="WGS84")

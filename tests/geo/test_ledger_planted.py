@@ -12,8 +12,8 @@ import openpyxl
 import pytest
 import sqlalchemy as sa
 
-from geo.ledger import import_ledger as _import_ledger
-from geo.ledger_read import decode, parse_date, read_rows
+from geo.ledgers.ledger import import_ledger as _import_ledger
+from geo.ledgers.read import decode, parse_date, read_rows
 
 DATA = Path(__file__).parent.parent / "data"
 PLANTED = json.loads((DATA / "planted_ledgers.json").read_text(encoding="utf-8"))
@@ -135,7 +135,7 @@ def test_dry_run_counts_new_changed_unchanged_and_writes_nothing(conn, cfg, hous
 
 
 def test_text_array_binds_any_text(conn):
-    from geo.ledger import text_array
+    from geo.ledgers.ledger import text_array
 
     values = ["a", "b,c", 'd"e', "f\\g", "{x}", "", "NULL", "空 格", "'q'"]
     assert conn.execute(sa.text("SELECT CAST(:v AS text[])"),

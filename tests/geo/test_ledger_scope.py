@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from geo import access, identity
 from geo.errors import Forbidden
-from geo.ledger import COLUMNS, import_ledger
+from geo.ledgers.ledger import COLUMNS, import_ledger
 
 TODAY = dt.date(2026, 11, 24)
 ROLES = ("admin", "supervisor", "grid_head", "grid_worker", "planner", "responder")

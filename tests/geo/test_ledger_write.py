@@ -7,7 +7,7 @@ import io
 import openpyxl
 from python_calamine import CalamineWorkbook
 
-from geo.ledger_write import xlsx_bytes
+from geo.ledgers.write import xlsx_bytes
 
 
 def test_written_workbook_reads_back(tmp_path):

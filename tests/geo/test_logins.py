@@ -7,8 +7,8 @@ import pytest
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 
-from geo import logins, users
-from geo.users import authenticate, check_password, create_user
+from geo.office import logins, users
+from geo.office.users import authenticate, check_password, create_user
 
 
 class CountingHasher(PasswordHasher):

@@ -7,9 +7,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import make_url
 
 from geo import migrate
-from geo.db import create_database, drop_database, get_engine
 from geo.migrate import include_object
-from geo.models import Base
+from geo.store.db import create_database, drop_database, get_engine
+from geo.store.models import Base
 
 
 def test_models_match_migrated_schema(engine):

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from pyproj import Geod
 
 from geo.errors import InvalidInput, NotFound
-from geo.nearest import nearest_facilities
+from geo.facilities.nearest import nearest_facilities
 
 GEOD = Geod(ellps="WGS84")
 

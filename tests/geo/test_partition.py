@@ -5,7 +5,7 @@ import pytest
 import shapely
 from shapely.geometry import Polygon
 
-from geo.partition import partition, random_points_in
+from geo.grid.partition import partition, random_points_in
 
 # A concave, county-sized shape (about 60 km across at 26.5° N).
 PARENT = Polygon([(101.4, 26.2), (101.95, 26.25), (101.9, 26.75), (101.65, 26.45),

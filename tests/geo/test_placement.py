@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from geo.errors import Conflict, NotFound
-from geo.placement import release_placement, reserve_bed
+from geo.facilities.placement import release_placement, reserve_bed
 
 
 @pytest.fixture

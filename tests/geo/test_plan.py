@@ -9,10 +9,10 @@ import sqlalchemy as sa
 
 from geo.config import DEFAULTS
 from geo.errors import InvalidInput
-from geo.plan import week_plan, working_days
-from geo.routes import clear_route_cache, worker_cells
 from geo.routing import StraightLine
-from geo.visits import due_visits
+from geo.routing.plan import week_plan, working_days
+from geo.routing.routes import clear_route_cache, worker_cells
+from geo.visits.due import due_visits
 
 RULES = DEFAULTS["rules"]
 MONDAY = dt.date(2026, 11, 23)

@@ -7,11 +7,11 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from geo import reports
-from geo.chinacrs import wgs84_to_gcj02
+from geo.cases import reports
 from geo.config import load_config
 from geo.errors import Conflict, InvalidInput, NotFound
-from geo.users import get_user
+from geo.grid.chinacrs import wgs84_to_gcj02
+from geo.office.users import get_user
 
 CST = dt.timezone(dt.timedelta(hours=8))
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=CST)

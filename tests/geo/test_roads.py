@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from pyproj import Geod
 
 from geo.errors import InvalidInput
-from geo.nearest import nearest_facilities
-from geo.roads import has_roads, import_roads, road_distances_from, road_matrix
+from geo.facilities.nearest import nearest_facilities
+from geo.grid.roads import has_roads, import_roads, road_distances_from, road_matrix
 
 GEOD = Geod(ellps="WGS84")
 N, STEP = 8, 0.01  # an 8 x 8 lattice of streets 0.01 degrees apart
@@ -122,7 +122,7 @@ def test_bad_road_files(conn, tmp_path):
 
 def test_routes_go_by_road_when_a_network_is_loaded(conn, network):
     from geo.config import DEFAULTS
-    from geo.routes import worker_route
+    from geo.routing.routes import worker_route
 
     worker = conn.execute(sa.text(
         "SELECT w.id FROM worker w WHERE w.role = 'grid_head' ORDER BY w.id LIMIT 1")).scalar()

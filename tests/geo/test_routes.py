@@ -7,8 +7,8 @@ import sqlalchemy as sa
 
 from geo.config import DEFAULTS
 from geo.errors import InvalidInput, NotFound
-from geo.routes import worker_cells, worker_route
-from geo.visits import due_visits
+from geo.routing.routes import worker_cells, worker_route
+from geo.visits.due import due_visits
 
 RULES = DEFAULTS["rules"]
 DAY = dt.date(2026, 11, 24)
@@ -89,7 +89,7 @@ def test_day_plan_fits_the_working_day(conn, busy_worker):
 
 
 def test_same_route_every_time_and_cache_follows_the_data(conn, busy_worker):
-    from geo.routes import clear_route_cache
+    from geo.routing.routes import clear_route_cache
 
     first = worker_route(conn, RULES, busy_worker, DAY, within_days=30)
     clear_route_cache()
@@ -110,7 +110,7 @@ def test_same_route_every_time_and_cache_follows_the_data(conn, busy_worker):
 
 
 def test_reasons_read_in_chinese(conn, busy_worker):
-    from geo.routes import reason_text
+    from geo.routing.routes import reason_text
 
     route = worker_route(conn, RULES, busy_worker, DAY, within_days=30)
     texts = [r["text"] for s in route["stops"] for r in s["reasons"]]

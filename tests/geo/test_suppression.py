@@ -52,8 +52,8 @@ def test_status_and_people_children_share_a_pattern(conn, cfg):
     """The status tables and the unit / blind-spot tables both show children per unit;
     where the two counts agree, they are hidden alike (else one would reveal the
     other)."""
-    from geo.coverage import people_cells
-    from geo.visits import cell_status
+    from geo.planning.coverage import people_cells
+    from geo.visits.due import cell_status
 
     status = cell_status(conn, cfg["rules"], as_of="2026-11-24", unit=COUNTY)
     people = people_cells(conn, COUNTY)

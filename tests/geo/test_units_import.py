@@ -8,7 +8,7 @@ import shapely
 import sqlalchemy as sa
 from shapely.geometry import Polygon, box, mapping
 
-from geo.units_import import UnitImportError, import_units
+from geo.grid.units_import import UnitImportError, import_units
 
 
 def _village(conn, offset=0):

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy import make_url
 
 from geo import migrate
-from geo.db import create_database, drop_database, get_engine
+from geo.store.db import create_database, drop_database, get_engine
 
 pytestmark = pytest.mark.slow
 PREVIOUS = "0005"

@@ -9,7 +9,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from geo.config import DEFAULTS
-from geo.visits import due_visits
+from geo.visits.due import due_visits
 
 RULES = DEFAULTS["rules"]
 TZ = "Asia/Shanghai"

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from geo.config import DEFAULTS
 from geo.errors import InvalidInput, NotFound
-from geo.visits import cell_status, due_visits, status_rollup
+from geo.visits.due import cell_status, due_visits, status_rollup
 
 RULES = DEFAULTS["rules"]
 TZ = "Asia/Shanghai"

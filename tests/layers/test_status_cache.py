@@ -5,8 +5,8 @@ once, without anybody clearing a cache."""
 import sqlalchemy as sa
 
 from geo.config import DEFAULTS
-from geo.generation import generation
-from geo.routes import worker_route
+from geo.routing.routes import worker_route
+from geo.store.generation import generation
 from layers import status_cache
 
 RULES = DEFAULTS["rules"]

@@ -9,7 +9,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from geo import reports
+from geo.cases import reports
 
 PHONE = {"width": 390, "height": 844}
 

@@ -8,7 +8,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from geo.routes import clear_route_cache
+from geo.routing.routes import clear_route_cache
 
 # Markup for HTML text, an attribute, a <title>, a JSON-in-script and a JS template
 # literal (folium's tooltips): whichever context a value lands in, one of these would

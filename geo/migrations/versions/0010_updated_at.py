@@ -1,7 +1,7 @@
 """Every change to a household or child row moves its ``updated_at``.
 
 Routes and plans are cached under a key that includes the newest ``updated_at`` of
-households and children (geo/routes.py ``data_version``); before this, a household's
+households and children (geo/routing/routes.py ``data_version``); before this, a household's
 ``updated_at`` moved only with its point, so a corrected address or phone kept an old
 route sheet. A row trigger now sets it on every UPDATE, whoever writes.
 

@@ -6,7 +6,7 @@ write through any path — API, import, command line, another process, psql — 
 recompute; the application never has to remember to clear them. A sequence is not
 transactional: a reader may see the new number while the write is still uncommitted and
 keep the old data under it, so the caches also expire after a short time (see
-geo/generation.py).
+geo/store/generation.py).
 
 Revision ID: 0011
 Revises: 0010

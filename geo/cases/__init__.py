@@ -1,0 +1,3 @@
+"""The case loop: discovery reports and escalation, case state, assessments, guardians,
+supports, referrals.
+"""

@@ -1,0 +1,1 @@
+"""Facilities: the nearest suitable one, beds and placements, managing facilities."""

@@ -1,0 +1,1 @@
+"""The grid: units and their import, generated partitions, roads, Chinese coordinate systems."""

@@ -1,0 +1,3 @@
+"""Ledgers in and out: reading messy files, import, export, formula-safe cells, comparing
+department lists.
+"""

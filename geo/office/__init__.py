@@ -1,0 +1,1 @@
+"""The office: accounts, sessions and login throttling, generated secrets, the demo logins."""

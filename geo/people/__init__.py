@@ -1,0 +1,1 @@
+"""Households and children: reading, writing and searching their records, scoped to a unit."""

@@ -1,0 +1,1 @@
+"""Coverage: blind spots, staffing gaps, caseloads, new sites, service reach."""

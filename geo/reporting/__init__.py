@@ -1,0 +1,3 @@
+"""Figures: the monthly report, the lists behind the home page's figures, the case loop's
+monthly figures.
+"""

@@ -1,0 +1,178 @@
+"""Due visits and cell status, by the configured interval rules, in one SQL query each.
+
+A child's next visit is due ``visit_interval_days[risk_level]`` days after their last
+visit of any kind, and — unless all their categories are exempt (left-behind or migrant
+children) — ``return_visit_days`` after their last grid-head return visit, whichever
+comes first. A child never visited is due that long after registration. Only visits up
+to the end of ``as_of`` (in the configured time zone) count.
+
+A cell is ``empty`` with no children, ``never_visited`` when none of its children has a
+visit, ``overdue`` when any child is overdue, and ``up_to_date`` otherwise.
+
+>>> rows = cell_status(conn, rules, as_of=date(2026, 11, 24), unit="510411100")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from geo.scope import CELL_IN_SCOPE, check_day, find_unit, parse_date
+
+STATUSES = ("up_to_date", "overdue", "never_visited", "empty")
+
+# Who is on the books on ``as_of``: a child whose case is closed, or whose 18th birthday
+# falls on or before ``as_of``, is never due (so never in cell status, routes, plans or
+# the report's counts). The age test is made here, at query time, rather than by closing
+# cases on the birthday in a background pass: it costs one comparison and is right for
+# any ``as_of``, past or future, even before anyone closes the case (geo/cases/lifecycle.py lists
+# those still open for closing with reason ``turned_18``). The case status is today's.
+UNDER_18 = "(ch.birth_date + interval '18 years')::date > CAST(:as_of AS date)"
+
+# The last visit and last return visit of each child in ``kids``, read from the state
+# the database keeps current (child.last_visit_at / last_return_at, maintained by
+# triggers on visit). Only for a child whose stored last visit lies after the cutoff
+# (``as_of`` in the past) are its visits looked up, through the (child, time) index.
+_LAST = """
+    SELECT k.*,
+           CASE WHEN k.stored_visit IS NULL OR k.stored_visit < :cutoff THEN k.stored_visit
+                ELSE (SELECT max(v.visited_at) FROM visit v
+                       WHERE v.child_id = k.id AND v.visited_at < :cutoff) END
+               AS last_visit,
+           CASE WHEN k.stored_return IS NULL OR k.stored_return < :cutoff THEN k.stored_return
+                ELSE (SELECT max(v.visited_at) FROM visit v
+                       WHERE v.child_id = k.id AND v.kind = 'return'
+                         AND v.visited_at < :cutoff) END
+               AS last_return,
+           NOT (k.categories <@ CAST(:exempt AS text[])) AS return_due
+      FROM kids k
+"""
+
+# One row per child in scope with last visits, due date and days overdue.
+_DUE_SQL = f"""
+WITH rules AS (
+    SELECT key AS risk_level, value::int AS days
+      FROM jsonb_each_text(CAST(:intervals AS jsonb))
+), bounds AS (
+    SELECT CAST(:as_of AS date) AS as_of
+), kids AS (
+    SELECT ch.id, ch.name, ch.risk_level, ch.categories, ch.registered_on, ch.household_id,
+           ch.last_visit_at AS stored_visit, ch.last_return_at AS stored_return,
+           c.id AS cell_id, c.village_id, c.township_id, r.days
+      FROM unit c
+      JOIN household h ON h.cell_id = c.id
+      JOIN child ch ON ch.household_id = h.id
+      JOIN rules r ON r.risk_level = ch.risk_level
+     WHERE c.level = 'cell' AND {CELL_IN_SCOPE} AND ch.registered_on <= CAST(:as_of AS date)
+       AND ch.case_status <> 'closed' AND {UNDER_18}
+       AND (CAST(:cells AS int[]) IS NULL OR c.id = ANY(CAST(:cells AS int[])))
+), last AS ({_LAST}
+), due AS (
+    SELECT l.*,
+           COALESCE((l.last_visit AT TIME ZONE :tz)::date, l.registered_on) + l.days
+               AS regular_due,
+           CASE WHEN l.return_due THEN
+               COALESCE((l.last_return AT TIME ZONE :tz)::date, l.registered_on)
+               + CAST(:return_days AS int) END AS return_due_on
+      FROM last l
+)
+SELECT d.*, LEAST(d.regular_due, d.return_due_on) AS next_due,
+       GREATEST((SELECT as_of FROM bounds) - LEAST(d.regular_due, d.return_due_on), 0)
+           AS days_overdue,
+       (SELECT as_of FROM bounds) > LEAST(d.regular_due, d.return_due_on) AS overdue
+  FROM due d
+"""
+
+
+def _due_sql(params: dict) -> str:
+    """The due query (one shape for every scope: no scan of the visits)."""
+    return _DUE_SQL
+
+
+def _params(conn: Connection, rules: dict, as_of, unit: str | None, tz: str,
+            cells: list[int] | None = None) -> dict:
+    found = find_unit(conn, unit)
+    day = parse_date(as_of, "as_of", tz)
+    check_day(day, "as_of", rules, tz)
+    cutoff = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), ZoneInfo(tz))
+    return {
+        "cells": cells,
+        "unit_level": found.level if found else None,
+        "cutoff": cutoff,
+        "intervals": json.dumps(rules["visit_interval_days"]),
+        "return_days": int(rules["return_visit_days"]),
+        "exempt": list(rules.get("return_visit_exempt_categories", [])),
+        "as_of": day,
+        "tz": tz,
+        "unit_id": found.id if found else None,
+    }
+
+
+def due_visits(conn: Connection, rules: dict, as_of: dt.date | str | None = None,
+               unit: str | None = None, within_days: int | None = None,
+               tz: str = "Asia/Shanghai", cells: list[int] | None = None) -> list[dict]:
+    """Every child in ``unit`` (or in the given cell ids) with last visit, next due date
+    and days overdue, most overdue first. ``within_days`` keeps only children overdue
+    or due that soon."""
+    params = _params(conn, rules, as_of, unit, tz, cells)
+    sql = f"""
+        SELECT q.id AS child_id, q.household_id, q.cell_id, q.risk_level, q.categories,
+               q.last_visit, q.last_return, q.regular_due, q.return_due_on, q.next_due,
+               q.days_overdue, q.overdue,
+               CASE WHEN q.next_due = q.return_due_on AND q.return_due_on < q.regular_due
+                    THEN 'return' ELSE 'regular' END AS due_kind
+          FROM ({_due_sql(params)}) q
+         WHERE CAST(:within AS int) IS NULL
+            OR q.next_due <= CAST(:as_of AS date) + CAST(:within AS int)
+         ORDER BY q.days_overdue DESC, q.next_due, q.id
+    """
+    rows = conn.execute(sa.text(sql), {**params, "within": within_days}).mappings()
+    return [dict(r) for r in rows]
+
+
+def cell_status(conn: Connection, rules: dict, as_of: dt.date | str | None = None,
+                unit: str | None = None, tz: str = "Asia/Shanghai",
+                cells: list[int] | None = None) -> list[dict]:
+    """Every cell in ``unit`` (or of the given cell ids) with its status, children,
+    overdue children and the days since the last visit to any child in it."""
+    params = _params(conn, rules, as_of, unit, tz, cells)
+    sql = f"""
+        WITH d AS ({_due_sql(params)})
+        SELECT c.id AS cell_id, c.code, c.name, c.village_id, c.township_id,
+               count(d.id) AS children,
+               count(d.id) FILTER (WHERE d.overdue) AS overdue_children,
+               CAST(:as_of AS date) - (max(d.last_visit) AT TIME ZONE :tz)::date
+                   AS days_since_visit,
+               CASE WHEN count(d.id) = 0 THEN 'empty'
+                    WHEN count(d.last_visit) = 0 THEN 'never_visited'
+                    WHEN bool_or(d.overdue) THEN 'overdue'
+                    ELSE 'up_to_date' END AS status
+          FROM unit c LEFT JOIN d ON d.cell_id = c.id
+         WHERE c.level = 'cell' AND {CELL_IN_SCOPE}
+           AND (CAST(:cells AS int[]) IS NULL OR c.id = ANY(CAST(:cells AS int[])))
+         GROUP BY c.id
+         ORDER BY c.code
+    """
+    return [dict(r) for r in conn.execute(sa.text(sql), params).mappings()]
+
+
+def status_rollup(conn: Connection, cells: list[dict], level: str) -> list[dict]:
+    """Cells' statuses summed per village or township (``level``), with unit names."""
+    key = {"village": "village_id", "township": "township_id"}[level]
+    out: dict[int, dict] = {}
+    for cell in cells:
+        agg = out.setdefault(cell[key], {"unit_id": cell[key], "cells": 0, "children": 0,
+                                         "overdue_children": 0, **dict.fromkeys(STATUSES, 0)})
+        agg["cells"] += 1
+        agg["children"] += cell["children"]
+        agg["overdue_children"] += cell["overdue_children"]
+        agg[cell["status"]] += 1
+    names = {r.id: (r.code, r.name) for r in conn.execute(
+        sa.text("SELECT id, code, name FROM unit WHERE id = ANY(:ids)"), {"ids": list(out)})}
+    for agg in out.values():
+        agg["code"], agg["name"] = names[agg["unit_id"]]
+    return sorted(out.values(), key=lambda r: r["code"])
