@@ -8,14 +8,15 @@ from sqlalchemy.engine import Connection
 from geo.access import in_scope_sql
 from geo.errors import InvalidInput, NotFound
 from geo.facilities.nearest import check_point
+from geo.planning.coverage import STAFFED_BY
 
-_WORKER = """
+_WORKER = f"""
 SELECT w.id, w.role, w.name, w.phone, w.active, u.code AS unit, ST_X(w.office) AS lon,
        ST_Y(w.office) AS lat,
        COALESCE((SELECT array_agg(a.code ORDER BY a.code) FROM worker_unit wu
-                   JOIN unit a ON a.id = wu.unit_id WHERE wu.worker_id = w.id), '{}') AS units,
+                   JOIN unit a ON a.id = wu.unit_id WHERE wu.worker_id = w.id), '{{}}') AS units,
        (SELECT count(DISTINCT ch.id) FROM worker_unit wu
-          JOIN unit c ON c.level = 'cell' AND wu.unit_id IN (c.id, c.village_id, c.township_id)
+          JOIN unit c ON c.level = 'cell' AND {STAFFED_BY}
           JOIN household h ON h.cell_id = c.id JOIN child ch ON ch.household_id = h.id
          WHERE wu.worker_id = w.id) AS caseload
   FROM worker w JOIN unit u ON u.id = w.unit_id

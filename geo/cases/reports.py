@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from geo import vocab
+from geo.access import in_scope_sql
 from geo.errors import Conflict, InvalidInput, NotFound
 from geo.facilities.nearest import check_point
 from geo.grid.chinacrs import CRS_NAMES, to_wgs84
@@ -41,7 +42,8 @@ LEVELS = list(vocab.REPORT_LEVELS)  # village, township, county: escalation goes
 OPEN = vocab.REPORT_OPEN_STATUSES
 SYSTEM = "gridmap-escalation"
 # SQL: the report's village (alias v) lies in the unit bound as :scope_id.
-IN_SCOPE = ":scope_id IN (r.cell_id, v.id, v.township_id, v.county_id)"
+# A report lies in scope when its cell is the scope unit or its village lies under it.
+IN_SCOPE = f"(:scope_id = r.cell_id OR {in_scope_sql('v')})"
 _UNIT_AT = {"village": "v.id", "township": "v.township_id", "county": "v.county_id"}
 
 REPORTER_FIELDS = ("reporter_name", "reporter_phone", "reporter_org")
@@ -92,7 +94,7 @@ def _event(conn: Connection, report_id: int, user, action: str, *, from_level=No
 def _village_in_scope(conn: Connection, code: str, scope_id: int) -> int:
     row = conn.execute(sa.text(
         "SELECT v.id FROM unit v WHERE v.code = :code AND v.level = 'village' AND "
-        ":scope_id IN (v.id, v.township_id, v.county_id)"),
+        f"{in_scope_sql('v')}"),
         {"code": str(code), "scope_id": scope_id}).first()
     if row is None:
         raise NotFound(f"no village with code {code} in your area", field="village")
@@ -101,7 +103,7 @@ def _village_in_scope(conn: Connection, code: str, scope_id: int) -> int:
 
 def _village_of_point(conn: Connection, lon: float, lat: float, scope_id: int) -> int:
     row = conn.execute(sa.text(
-        "SELECT v.id, :scope_id IN (c.id, v.id, v.township_id, v.county_id) AS mine "
+        f"SELECT v.id, {in_scope_sql('c')} AS mine "
         "FROM unit c JOIN unit v ON v.id = c.village_id "
         "WHERE c.id = gridmap_cell_at(ST_SetSRID(ST_MakePoint(:x, :y), 4326))"),
         {"x": lon, "y": lat, "scope_id": scope_id}).first()
@@ -301,7 +303,7 @@ def counts(conn: Connection, scope_id: int, by: str, now: dt.datetime | None = N
           FROM unit u
           LEFT JOIN unit v ON v.{col} = u.id AND v.level = 'village'
           LEFT JOIN report r ON r.village_id = v.id AND r.status = ANY(:open)
-         WHERE u.level = :by AND :scope_id IN (u.id, u.township_id, u.county_id)
+         WHERE u.level = :by AND {in_scope_sql('u')}
          GROUP BY u.id, u.code, u.name ORDER BY u.code
         """), {"by": by, "scope_id": scope_id, "now": _now(now), "open": list(OPEN)}
     ).mappings()
@@ -322,7 +324,7 @@ def _lock(conn: Connection, report_id: int, user, lock: bool = True) -> dict:
     row = conn.execute(sa.text(
         f"""
         SELECT r.id, r.status, r.level, r.severity, r.child_id, r.deadline, r.village_id,
-               r.unit_id, :scope_id IN (u.id, u.township_id, u.county_id) AS answerable
+               r.unit_id, {in_scope_sql('u')} AS answerable
           FROM report r JOIN unit v ON v.id = r.village_id JOIN unit u ON u.id = r.unit_id
          WHERE r.id = :id AND {IN_SCOPE}
         {"FOR UPDATE OF r" if lock else ""}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from geo.access import in_scope_sql
 from geo.errors import InvalidInput
 
 MAX_QUERY = 50
@@ -19,27 +20,27 @@ def _like(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-_SQL = """
+_SQL = f"""
 WITH units AS (
     SELECT CASE u.level WHEN 'village' THEN 1 ELSE 0 END AS rank, u.level AS kind, u.id,
            u.name, u.code AS ledger_id, p.name AS place, NULL::text AS address,
            ST_X(ST_PointOnSurface(u.geom)) AS lon, ST_Y(ST_PointOnSurface(u.geom)) AS lat
       FROM unit u LEFT JOIN unit p ON p.id = u.parent_id
      WHERE u.level IN ('township', 'village')
-       AND :scope_id IN (u.id, u.township_id, u.county_id, u.village_id, u.parent_id)
+       AND {in_scope_sql('u')}
        AND u.name LIKE :pat
 ), kids AS (
     SELECT 2 AS rank, 'child' AS kind, ch.id, ch.name, ch.ledger_id, v.name AS place,
            h.address, ST_X(h.geom) AS lon, ST_Y(h.geom) AS lat
       FROM child ch JOIN household h ON h.id = ch.household_id
       JOIN unit c ON c.id = h.cell_id JOIN unit v ON v.id = c.village_id
-     WHERE :people AND :scope_id IN (c.id, c.village_id, c.township_id, c.county_id)
+     WHERE :people AND {in_scope_sql('c')}
        AND (ch.name LIKE :pat OR ch.ledger_id = :q)
 ), homes AS (
     SELECT 3 AS rank, 'household' AS kind, h.id, COALESCE(h.head_name, h.address) AS name,
            h.ledger_id, v.name AS place, h.address, ST_X(h.geom) AS lon, ST_Y(h.geom) AS lat
       FROM household h JOIN unit c ON c.id = h.cell_id JOIN unit v ON v.id = c.village_id
-     WHERE :people AND :scope_id IN (c.id, c.village_id, c.township_id, c.county_id)
+     WHERE :people AND {in_scope_sql('c')}
        AND (h.address LIKE :pat OR h.ledger_id = :q)
 )
 SELECT m.*, count(*) OVER () AS total FROM (

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from geo import vocab
+from geo.access import in_scope_sql
 from geo.errors import InvalidInput
 from geo.facilities.nearest import check_point
 from geo.planning.reach import pairs_within
@@ -194,14 +195,13 @@ def villages_without(conn: Connection, facility_type: str = "children_home",
                      unit: str | None = None) -> list[dict]:
     """Villages with no facility of ``facility_type`` inside them."""
     reach_of({"service_reach_m": {facility_type: 1}}, facility_type)  # validates the type
-    sql = """
+    sql = f"""
         SELECT v.id AS village_id, v.code, v.name,
                (SELECT count(*) FROM child ch JOIN household h ON h.id = ch.household_id
                   JOIN unit c ON c.id = h.cell_id WHERE c.village_id = v.id) AS children
           FROM unit v
          WHERE v.level = 'village'
-           AND (CAST(:unit_id AS integer) IS NULL
-                OR :unit_id IN (v.id, v.township_id, v.county_id))
+           AND {in_scope_sql('v', 'unit_id', everything_when_null=True)}
            AND NOT EXISTS (SELECT 1 FROM facility f JOIN unit c ON c.id = f.unit_id
                             WHERE f.type = :type AND c.village_id = v.id)
          ORDER BY v.code

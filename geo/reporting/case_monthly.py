@@ -190,7 +190,7 @@ def submit(conn: Connection, user, unit_code: str, month: str, scope_id: int) ->
     a second submission is refused."""
     month_bounds(month)
     row = conn.execute(sa.text(
-        "SELECT id, level FROM unit WHERE code = :c AND :s IN (id, township_id, county_id)"),
+        f"SELECT u.id, u.level FROM unit u WHERE u.code = :c AND {in_scope_sql('u', 's')}"),
         {"c": str(unit_code), "s": scope_id}).first()
     if row is None:
         raise NotFound(f"no unit with code {unit_code}", field="unit")

@@ -32,6 +32,7 @@ from geo import vocab
 from geo.access import cell_in_scope_sql
 from geo.errors import InvalidInput, NotFound
 from geo.grid.roads import RoadNetwork, has_roads
+from geo.planning.coverage import STAFFED_BY
 from geo.routing import Stop, StraightLine, solve_route
 from geo.scope import parse_date
 from geo.store.generation import MAX_AGE_S, generation
@@ -67,7 +68,7 @@ def worker_cells(conn: Connection, worker_id: int, scope_id: int | None = None) 
     in_scope = f" AND {cell_in_scope_sql('c')}" if scope_id is not None else ""
     return list(conn.execute(sa.text(
         "SELECT DISTINCT c.id FROM worker_unit wu JOIN unit c ON c.level = 'cell' "
-        "AND wu.unit_id IN (c.id, c.village_id, c.township_id) WHERE wu.worker_id = :w"
+        f"AND {STAFFED_BY} WHERE wu.worker_id = :w"
         f"{in_scope} ORDER BY c.id"), {"w": worker_id, "scope_id": scope_id}).scalars())
 
 
