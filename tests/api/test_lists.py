@@ -8,11 +8,11 @@ import mapbox_vector_tile
 import pytest
 import sqlalchemy as sa
 from openpyxl import load_workbook
+from test_tiles import tile_of
 
 from geo.planning.coverage import cells_without_worker
 from geo.reporting import lists
 from geo.visits.due import due_visits
-from tests.api.test_tiles import tile_of
 
 ROLES = ["admin", "supervisor", "grid_head", "grid_worker", "planner", "responder"]
 
