@@ -15,6 +15,7 @@ import os
 import sqlalchemy as sa
 from common import BENCH_TODAY, bench_engine, config, machine_line, timed
 
+from geo.store.db import open_database
 from geo.visits import due as visits
 from geo.visits.due import cell_status
 
@@ -40,36 +41,42 @@ def main() -> None:
     cfg = config()
     rules, tz = cfg["rules"], cfg["timezone"]
     print(machine_line())
-    for scale in args.scale or [1.0]:
-        engine = bench_engine(cfg, scale)
-        with engine.connect() as conn:
-            counts = conn.execute(sa.text(
-                "SELECT (SELECT count(*) FROM unit WHERE level = 'cell'), "
-                "(SELECT count(*) FROM child), (SELECT count(*) FROM visit)")).one()
-            print(f"scale {scale:g}: {counts[0]:,} cells, {counts[1]:,} children, "
-                  f"{counts[2]:,} visits")
-            kept = timed(lambda c=conn: cell_status(c, rules, BENCH_TODAY, None, tz),
-                         args.repeat)
-            saved = visits._DUE_SQL
-            start = saved.index("last AS (") + len("last AS (")
-            end = saved.index("), due AS (")
-            visits._DUE_SQL = saved[:start] + _AGGREGATE + saved[end:]
-            try:
-                again = timed(lambda c=conn: cell_status(c, rules, BENCH_TODAY, None, tz),
-                              args.repeat)
-            finally:
-                visits._DUE_SQL = saved
-        if not kept["result"] or not again["result"]:
-            print("  one side returned nothing: no ratio")
-            continue
-        same = ([(r["cell_id"], r["status"]) for r in kept["result"]]
-                == [(r["cell_id"], r["status"]) for r in again["result"]])
-        target = TARGET_MS.get(round(scale))
-        print(f"  kept state      median {kept['median_ms']:8.1f} ms  p95 {kept['p95_ms']:8.1f} ms"
-              + (f"  (target {target} ms)" if target else ""))
-        print(f"  re-aggregated   median {again['median_ms']:8.1f} ms  "
-              f"p95 {again['p95_ms']:8.1f} ms")
-        print(f"  same statuses: {same}; p95 ratio {again['p95_ms'] / kept['p95_ms']:.1f}x")
+    with open_database(cfg, migrate=False):
+        for scale in args.scale or [1.0]:
+            _measure(cfg, rules, tz, scale, args.repeat)
+
+
+def _measure(cfg, rules, tz, scale, repeat) -> None:
+    """Both sides for one scale, same database, same run."""
+    engine = bench_engine(cfg, scale)
+    with engine.connect() as conn:
+        counts = conn.execute(sa.text(
+            "SELECT (SELECT count(*) FROM unit WHERE level = 'cell'), "
+            "(SELECT count(*) FROM child), (SELECT count(*) FROM visit)")).one()
+        print(f"scale {scale:g}: {counts[0]:,} cells, {counts[1]:,} children, "
+              f"{counts[2]:,} visits")
+        kept = timed(lambda c=conn: cell_status(c, rules, BENCH_TODAY, None, tz),
+                     repeat)
+        saved = visits._DUE_SQL
+        start = saved.index("last AS (") + len("last AS (")
+        end = saved.index("), due AS (")
+        visits._DUE_SQL = saved[:start] + _AGGREGATE + saved[end:]
+        try:
+            again = timed(lambda c=conn: cell_status(c, rules, BENCH_TODAY, None, tz),
+                          repeat)
+        finally:
+            visits._DUE_SQL = saved
+    if not kept["result"] or not again["result"]:
+        print("  one side returned nothing: no ratio")
+        return
+    same = ([(r["cell_id"], r["status"]) for r in kept["result"]]
+            == [(r["cell_id"], r["status"]) for r in again["result"]])
+    target = TARGET_MS.get(round(scale))
+    print(f"  kept state      median {kept['median_ms']:8.1f} ms  p95 {kept['p95_ms']:8.1f} ms"
+          + (f"  (target {target} ms)" if target else ""))
+    print(f"  re-aggregated   median {again['median_ms']:8.1f} ms  "
+          f"p95 {again['p95_ms']:8.1f} ms")
+    print(f"  same statuses: {same}; p95 ratio {again['p95_ms'] / kept['p95_ms']:.1f}x")
 
 
 if __name__ == "__main__":
