@@ -12,7 +12,7 @@ from apiflask.validators import Length, OneOf, Range
 
 from api.auth import client_ip, current_user, login_required
 from api.db import conn
-from api.request import config, next_link, scope_id
+from api.request import config, json_safe, next_link, scope_id
 from api.schemas import AnyObject, AsOfQuery, ListOut, Page, plausible_month
 from geo import access, audit, vocab
 from geo.cases import lifecycle as cases
@@ -44,16 +44,6 @@ class AssessmentIn(Schema):
     note = fields.String(load_default=None, validate=Length(0, 2000))
 
 
-def _json(obj):
-    if isinstance(obj, dict):
-        return {k: _json(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_json(v) for v in obj]
-    if isinstance(obj, dt.datetime | dt.date):
-        return obj.isoformat()
-    return obj
-
-
 def _uid() -> int:
     return current_user().unit_id
 
@@ -66,7 +56,7 @@ def _uid() -> int:
 def get_case(child_id):
     out = cases.case(conn(), child_id, _uid())
     audit.record(conn(), current_user(), "read", "case", child_id, ip=client_ip())
-    return _json(out)
+    return json_safe(out)
 
 
 @bp.post("/api/children/<int:child_id>/case")
@@ -85,7 +75,7 @@ def move(child_id, body):
                             note=body["note"])
     audit.record(conn(), user, body["action"], "case", child_id, ip=client_ip(),
                  detail={**moved, "action": body["action"], "reason": body["reason"]})
-    return _json(cases.case(conn(), child_id, _uid()))
+    return json_safe(cases.case(conn(), child_id, _uid()))
 
 
 @bp.get("/api/cases/turning-18")
@@ -100,7 +90,7 @@ def turning_18(q):
     page = rows[q["offset"]: q["offset"] + q["limit"]]
     audit.record(conn(), current_user(), "list", "child", ip=client_ip(),
                  detail={"ids": [r["child_id"] for r in page], "query": "turning_18"})
-    return {"items": _json(page), "next": next_link(q, q["offset"] + q["limit"] < len(rows))}
+    return {"items": json_safe(page), "next": next_link(q, q["offset"] + q["limit"] < len(rows))}
 
 
 @bp.get("/api/children/<int:child_id>/assessments")
@@ -111,7 +101,7 @@ def turning_18(q):
 def list_assessments(child_id):
     rows = cases.assessments(conn(), child_id, _uid())
     audit.record(conn(), current_user(), "list", "assessment", child_id, ip=client_ip())
-    return {"items": _json(rows), "next": None}
+    return {"items": json_safe(rows), "next": None}
 
 
 @bp.post("/api/children/<int:child_id>/assessments")
@@ -125,7 +115,7 @@ def add_assessment(child_id, body):
                                body["answers"], body["note"])
     audit.record(conn(), current_user(), "create", "assessment", aid, ip=client_ip(),
                  detail={"child_id": child_id})
-    return _json(cases.find_assessment(conn(), aid, _uid()))
+    return json_safe(cases.find_assessment(conn(), aid, _uid()))
 
 
 class QueueQuery(Page):
@@ -147,7 +137,7 @@ def queue(q):
     items = rows[: q["limit"]]
     audit.record(conn(), current_user(), "list", "assessment", ip=client_ip(),
                  detail={"ids": [r["id"] for r in items], "status": q["status"]})
-    return {"items": _json(items), "next": next_link(q, len(rows) > q["limit"])}
+    return {"items": json_safe(items), "next": next_link(q, len(rows) > q["limit"])}
 
 
 @bp.post("/api/assessments/<int:assessment_id>/approve")
@@ -162,7 +152,7 @@ def approve(assessment_id):
                  ip=client_ip(), detail={"child_id": out["child_id"],
                                          "risk_level": out["proposed_risk"],
                                          "previous": out["previous_risk"]})
-    return _json(out)
+    return json_safe(out)
 
 
 # -- guardians and supports ----------------------------------------------------------------
@@ -222,7 +212,7 @@ def list_guardians(child_id, q):
         cases.is_placed(conn(), child_id)
     items = [access.redact_guardian(r, user.role, placing) for r in rows]
     audit.record(conn(), user, "list", "guardian", child_id, ip=client_ip())
-    return {"items": _json(items), "next": None}
+    return {"items": json_safe(items), "next": None}
 
 
 @bp.post("/api/children/<int:child_id>/guardians")
@@ -235,7 +225,7 @@ def add_guardian(child_id, body):
     audit.record(conn(), current_user(), "create", "guardian", gid, ip=client_ip(),
                  detail={"child_id": child_id, "relation": body["relation"]})
     rows = cases.guardians(conn(), child_id, _uid(), _day(None))
-    return _json(next(r for r in rows if r["id"] == gid))
+    return json_safe(next(r for r in rows if r["id"] == gid))
 
 
 @bp.get("/api/cases/no-guardian")
@@ -248,7 +238,7 @@ def no_guardian(q):
     page = rows[q["offset"]: q["offset"] + q["limit"]]
     audit.record(conn(), current_user(), "list", "child", ip=client_ip(),
                  detail={"ids": [r["child_id"] for r in page], "query": "no_guardian"})
-    return {"items": _json(page), "next": next_link(q, q["offset"] + q["limit"] < len(rows))}
+    return {"items": json_safe(page), "next": next_link(q, q["offset"] + q["limit"] < len(rows))}
 
 
 @bp.get("/api/children/<int:child_id>/supports")
@@ -260,7 +250,7 @@ def no_guardian(q):
 def list_supports(child_id, q):
     rows = cases.supports(conn(), child_id, _uid(), _day(q["as_of"]))
     audit.record(conn(), current_user(), "list", "support", child_id, ip=client_ip())
-    return {"items": _json(_money(rows)), "next": None}
+    return {"items": json_safe(_money(rows)), "next": None}
 
 
 @bp.post("/api/children/<int:child_id>/supports")
@@ -275,7 +265,7 @@ def add_support(child_id, body):
     audit.record(conn(), current_user(), "create", "support", sid, ip=client_ip(),
                  detail={"child_id": child_id, "type": body["type"]})
     rows = cases.supports(conn(), child_id, _uid(), _day(None))
-    return _json(_money([r for r in rows if r["id"] == sid])[0])
+    return json_safe(_money([r for r in rows if r["id"] == sid])[0])
 
 
 # -- the monthly report: case figures per unit, submissions ------------------------------
@@ -305,7 +295,7 @@ def monthly(q):
                                            config()["timezone"])
     audit.record(conn(), current_user(), "export", "case_report", unit, ip=client_ip(),
                  detail={"month": q["month"]})
-    return _json(out)
+    return json_safe(out)
 
 
 @bp.post("/api/cases/monthly/submit")
@@ -320,4 +310,4 @@ def submit(body):
     out = case_report.submit(conn(), user, code, body["month"], _uid())
     audit.record(conn(), user, "create", "report_submission", code, ip=client_ip(),
                  detail={"month": body["month"]})
-    return _json(out)
+    return json_safe(out)

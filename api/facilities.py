@@ -7,7 +7,7 @@ from flask import current_app
 
 from api.auth import client_ip, current_user, login_required
 from api.db import conn, engine_for
-from api.request import bbox, child_or_404, next_link, scope_id
+from api.request import bbox, child_or_404, next_link, scope_id, threshold
 from api.schemas import (
     AnyObject,
     FacilitiesQuery,
@@ -36,10 +36,6 @@ bp = APIBlueprint("facilities", __name__, tag="facilities")
 ALL = access.roles(access.EVERYONE)
 
 
-def _threshold() -> int:
-    return int(current_app.config["GRIDMAP"]["rules"]["suppress_below"])
-
-
 @bp.get("/api/facilities")
 @login_required(*ALL)
 @bp.input(FacilitiesQuery, location="query", arg_name="q")
@@ -50,7 +46,7 @@ def list_facilities(q):
     rows = facility_features(conn(), scope_id(q["unit"]), box, facility_type=q["type"],
                              limit=q["limit"], offset=q["offset"])
     if access.aggregates_only(current_user().role):
-        rows = [{**f, "properties": hide_occupancy(f["properties"], _threshold())}
+        rows = [{**f, "properties": hide_occupancy(f["properties"], threshold())}
                 for f in rows]
     return {"type": "FeatureCollection", "features": rows[: q["limit"]],
             "next": next_link(q, len(rows) > q["limit"])}
@@ -78,7 +74,7 @@ def nearest(q):
         audit.record(conn(), current_user(), "read", "child", q["child_id"], ip=client_ip(),
                      detail={"query": "nearest_facility", "point": out["point"]})
     if access.aggregates_only(current_user().role):
-        out["facilities"] = [hide_occupancy(f, _threshold()) for f in out["facilities"]]
+        out["facilities"] = [hide_occupancy(f, threshold()) for f in out["facilities"]]
     return out
 
 

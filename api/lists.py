@@ -9,12 +9,12 @@ from urllib.parse import urlencode
 
 from apiflask import APIBlueprint, Schema, abort, fields
 from apiflask.validators import Length, OneOf
-from flask import Response, current_app, render_template, request
+from flask import Response, render_template, request
 from marshmallow import ValidationError
 
 from api.auth import client_ip, current_user, login_required, page_login_required
 from api.db import conn
-from api.request import next_link
+from api.request import config, json_safe, next_link, threshold
 from api.schemas import AnyObject, Page, UnitQuery, plausible_day
 from geo import access, audit, suppression, vocab
 from geo.cases import reports
@@ -43,14 +43,6 @@ class ListTotalOut(Schema):
     next = fields.String(allow_none=True)
 
 
-def _cfg() -> dict:
-    return current_app.config["GRIDMAP"]
-
-
-def _threshold() -> int:
-    return int(_cfg()["rules"]["suppress_below"])
-
-
 FILTERS = ("category", "risk", "as_of", "since", "until")
 
 
@@ -62,7 +54,7 @@ def _rows(name: str, q: dict, limit: int | None) -> tuple[lists.ListSpec, str, l
     if user.role not in s.roles or (access.aggregates_only(user.role) and s.person):
         abort(403, f"the {user.role} role may not read the {name} list")
     unit = access.unit_in_scope(conn(), user.unit_id, q.get("unit"))
-    cfg = _cfg()
+    cfg = config()
     filters = {k: q.get(k) for k in FILTERS if q.get(k) is not None}
     if filters.get("category") in access.SENSITIVE_CATEGORIES_FILTER and \
             user.role not in access.SEES_SENSITIVE_CATEGORIES:
@@ -75,16 +67,12 @@ def _rows(name: str, q: dict, limit: int | None) -> tuple[lists.ListSpec, str, l
     if access.aggregates_only(user.role) and s.planner_fields:
         if name == "cells":
             hidden = suppression.status_pattern(conn(), cfg["rules"], user.unit_code,
-                                                q.get("as_of"), cfg["timezone"], _threshold())
+                                                q.get("as_of"), cfg["timezone"], threshold())
         else:
-            hidden = suppression.people_pattern(conn(), user.unit_code, _threshold())
+            hidden = suppression.people_pattern(conn(), user.unit_code, threshold())
         rows = [suppression.blank(r, "cell", r["cell_id"], s.planner_fields, hidden)
                 for r in rows]
     return s, unit, rows, total
-
-
-def _json_safe(row: dict) -> dict:
-    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
 
 
 def _export(name: str, s, unit: str, rows: list) -> Response:
@@ -112,7 +100,7 @@ def list_json(name, q):
         return _export(name, s, unit, rows)
     audit.record(conn(), current_user(), "list", f"list:{name}", ip=client_ip(),
                  detail={"unit": unit, "ids": [r["id"] for r in rows]})
-    return {"items": [_json_safe(r) for r in rows], "total": total,
+    return {"items": [json_safe(r) for r in rows], "total": total,
             "next": next_link(q, q["offset"] + len(rows) < total)}
 
 
@@ -124,7 +112,7 @@ def list_json(name, q):
         "limit, villages without a children's home (planners: counts only, small ones "
         "hidden)", security="BearerAuth")
 def gaps(q):
-    user, cfg = current_user(), _cfg()
+    user, cfg = current_user(), config()
     unit = access.unit_in_scope(conn(), user.unit_id, q["unit"])
     cells = cells_without_worker(conn(), unit)
     workers = caseloads(conn(), cfg["rules"], unit, over_only=True)
@@ -135,7 +123,7 @@ def gaps(q):
            "cells_without_worker": cells, "workers_over_limit": workers,
            "villages_without_children_home": villages}
     if access.aggregates_only(user.role):
-        hidden = suppression.people_pattern(conn(), user.unit_code, _threshold())
+        hidden = suppression.people_pattern(conn(), user.unit_code, threshold())
         out["cells_without_worker"] = [suppression.blank(c, "cell", c["cell_id"],
                                                          ("children",), hidden) for c in cells]
         out["villages_without_children_home"] = [
@@ -194,7 +182,7 @@ def list_page(name):
         unit_name=lists.unit_name(conn(), unit),
         export_href=f"/api/lists/{name}?" + _query_string(args, format="xlsx", offset=None,
                                                           limit=None),
-        categories=lists.vocab.CHILD_CATEGORIES, risks=list(_cfg()["rules"]
+        categories=lists.vocab.CHILD_CATEGORIES, risks=list(config()["rules"]
                                                             ["visit_interval_days"]),
         risk_labels=lists.vocab.RISK_LABELS)
 
@@ -204,7 +192,7 @@ def list_page(name):
 def _figures(user) -> list[dict]:
     """The figures of the user's unit today, each with the list behind it (only those the
     role may read; planners' counts through the suppression pattern)."""
-    cfg = _cfg()
+    cfg = config()
     rules, tz, unit = cfg["rules"], cfg["timezone"], user.unit_code
     out = []
 
@@ -221,7 +209,7 @@ def _figures(user) -> list[dict]:
     children = sum(c["children"] for c in cells)
     overdue = sum(c["overdue_children"] for c in cells)
     if access.aggregates_only(user.role):
-        hidden = suppression.status_pattern(conn(), rules, unit, None, tz, _threshold(),
+        hidden = suppression.status_pattern(conn(), rules, unit, None, tz, threshold(),
                                             cells=cells)
         root = suppression.ROOT
         children = None if (*root, "children") in hidden else children

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from apiflask import APIBlueprint
-from flask import current_app
 
 from api.auth import client_ip, current_user, login_required
 from api.db import conn
-from api.request import bbox, child_or_404, child_out, household_or_404, next_link, scope_id
+from api.request import bbox, child_or_404, child_out, config, household_or_404, next_link, scope_id
 from api.schemas import (
     AnyObject,
     BboxPage,
@@ -41,10 +40,6 @@ from geo.workers import check_worker_in_scope
 bp = APIBlueprint("records", __name__, tag="records")
 WRITERS = access.roles(access.WRITES_RECORDS)
 PERSON = access.roles(access.PERSON_ROLES)
-
-
-def _cfg():
-    return current_app.config["GRIDMAP"]
 
 
 def _scope() -> int:
@@ -111,7 +106,7 @@ def patch_household(household_id, body):
 @bp.doc(summary="Register a child (the identity number is kept only masked and hashed)",
         responses={409: "duplicate_child"}, security="BearerAuth")
 def add_child(body):
-    cfg = _cfg()
+    cfg = config()
     cid = create_child(conn(), body, cfg["rules"], cfg["id_key"], _scope(),
                        sees_sensitive=_sees_sensitive())
     audit.record(conn(), current_user(), "create", "child", cid, ip=client_ip())
@@ -125,7 +120,7 @@ def add_child(body):
 @bp.doc(summary="Change a child's record", security="BearerAuth")
 def patch_child(child_id, body):
     child_or_404(child_id)
-    cfg = _cfg()
+    cfg = config()
     update_child(conn(), child_id, body, cfg["rules"], cfg["id_key"], _scope(),
                  sees_sensitive=_sees_sensitive())
     audit.record(conn(), current_user(), "update", "child", child_id, ip=client_ip(),
@@ -142,7 +137,7 @@ def patch_child(child_id, body):
 def add_visit(body):
     child_or_404(body["child_id"])
     user = current_user()
-    check_return_visit(user.role, body["kind"], _cfg()["rules"])
+    check_return_visit(user.role, body["kind"], config()["rules"])
     known = claim_client_id(conn(), body.get("client_id"), user.id)
     if known is not None:
         return access.redact_visit(stored_visit(conn(), known), user.role), 200
@@ -152,7 +147,7 @@ def add_visit(body):
                            field="worker_id")
     if worker != user.worker_id:
         check_worker_in_scope(conn(), worker, user.unit_id, field="worker_id")
-    visit = record_visit(conn(), _cfg()["rules"], child_id=body["child_id"], worker_id=worker,
+    visit = record_visit(conn(), config()["rules"], child_id=body["child_id"], worker_id=worker,
                          visited_at=body["visited_at"], lon=body["lon"], lat=body["lat"],
                          kind=body["kind"], outcome=body["outcome"], note=body["note"],
                          checks=body.get("checks"))
@@ -177,7 +172,7 @@ def _harm_report(body: dict, visit: dict) -> int:
         "child_id": body["child_id"], "reported_at": body["visited_at"],
         "lon": body["lon"], "lat": body["lat"],
         "description": "走访发现受侵害迹象" + (f"：{detail}" if detail else "")
-                       + f"（走访记录 {visit['id']}）"}, _cfg(), user)
+                       + f"（走访记录 {visit['id']}）"}, config(), user)
     audit.record(conn(), user, "create", "report", rid, ip=client_ip(),
                  detail={"severity": "serious", "source": "grid_worker",
                          "visit_id": visit["id"]})
@@ -192,7 +187,7 @@ def _harm_report(body: dict, visit: dict) -> int:
         security="BearerAuth")
 def delete_visit(visit_id):
     user = current_user()
-    gone = undo_visit(conn(), _cfg()["rules"], visit_id, user.id)
+    gone = undo_visit(conn(), config()["rules"], visit_id, user.id)
     audit.record(conn(), user, "delete", "visit", visit_id, ip=client_ip(),
                  detail={"child_id": gone["child_id"], "visited_at": gone["visited_at"],
                          "kind": gone["kind"]})

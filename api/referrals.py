@@ -11,7 +11,7 @@ from apiflask.validators import Length, OneOf, Range
 
 from api.auth import client_ip, current_user, login_required
 from api.db import conn
-from api.request import audit_denied, config, next_link, scope_id
+from api.request import audit_denied, config, json_safe, next_link, scope_id
 from api.schemas import AnyObject, ListOut, Page
 from geo import access, audit, vocab
 from geo.cases import referrals
@@ -53,14 +53,6 @@ class DoneIn(Schema):
                             metadata={"description": "what was done (required)"})
 
 
-def _json(obj):
-    if isinstance(obj, dict):
-        return {k: _json(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_json(v) for v in obj]
-    return obj.isoformat() if hasattr(obj, "isoformat") else obj
-
-
 def _day():
     return today(config()["timezone"])
 
@@ -72,7 +64,7 @@ def _detail(referral_id: int) -> dict:
     except NotFound:
         audit_denied("referral", referral_id)
         raise
-    return _json(referrals.shape(row, user))
+    return json_safe(referrals.shape(row, user))
 
 
 @bp.post("/api/referrals")
@@ -103,7 +95,7 @@ def listing(q):
     items = [referrals.shape(r, user) for r in rows[: q["limit"]]]
     audit.record(conn(), user, "list", "referral", ip=client_ip(),
                  detail={"ids": [r["id"] for r in items]})
-    return {"items": _json(items), "next": next_link(q, len(rows) > q["limit"])}
+    return {"items": json_safe(items), "next": next_link(q, len(rows) > q["limit"])}
 
 
 @bp.get("/api/referrals/<int:referral_id>")

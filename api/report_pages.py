@@ -8,11 +8,12 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, render_template, request
 from flask_wtf.csrf import generate_csrf
 
 from api.auth import client_ip, current_user, page_login_required
 from api.db import conn
+from api.request import config
 from geo import access, audit, vocab
 from geo.cases import reports
 from geo.errors import InvalidInput
@@ -25,12 +26,8 @@ PAGE_SIZE = 25
 _RANK = {"village": 0, "township": 1, "county": 2}
 
 
-def _cfg() -> dict:
-    return current_app.config["GRIDMAP"]
-
-
 def _tz() -> ZoneInfo:
-    return ZoneInfo(_cfg().get("timezone") or "Asia/Shanghai")
+    return ZoneInfo(config().get("timezone") or "Asia/Shanghai")
 
 
 def _level_of(user) -> str:
@@ -107,7 +104,7 @@ def basemap() -> dict | None:
     base map, e.g. on a closed network; the village outlines still show)."""
     from webmap.base import BASEMAPS
 
-    cfg = _cfg()
+    cfg = config()
     if cfg.get("basemap", "osm") == "osm":
         return {"url": BASEMAPS["osm"][0], "attr": "© OpenStreetMap contributors"}
     if cfg.get("basemap") == "tianditu" and cfg.get("tianditu_key"):
@@ -127,14 +124,14 @@ def new():
     now = dt.datetime.now(_tz())
     offset = now.strftime("%z")
     centre = unit_centre(conn(), user.unit_id)
-    sources = [(s, vocab.REPORT_SOURCES.get(s, s)) for s in _cfg()["reports"]["sources"]]
+    sources = [(s, vocab.REPORT_SOURCES.get(s, s)) for s in config()["reports"]["sources"]]
     page_config = {"page": "new", "csrf": generate_csrf(), "offset": f"{offset[:3]}:{offset[3:]}",
                    "centre": [centre[1], centre[0]], "basemap": basemap(),
                    "fields": FIELD_LABELS, "hints": FIELD_HINTS, "sexes": vocab.SEXES}
     return _render("reports_new.html", sources=sources, villages=villages,
                    now_local=now.strftime("%Y-%m-%dT%H:%M"), page_config=page_config,
-                   route=_cfg()["reports"]["route"],
-                   accept_hours=_cfg()["reports"]["accept_hours"])
+                   route=config()["reports"]["route"],
+                   accept_hours=config()["reports"]["accept_hours"])
 
 
 @bp.get("/reports")

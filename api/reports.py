@@ -6,15 +6,12 @@ geo/cases/reports.py."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 from apiflask import APIBlueprint, Schema, fields
 from apiflask.validators import Length, OneOf, Range
-from flask import current_app
 
 from api.auth import client_ip, current_user, login_required
 from api.db import conn
-from api.request import next_link, scope_id
+from api.request import config, json_safe, next_link, scope_id
 from api.schemas import AnyObject, ListOut
 from geo import access, audit, vocab
 from geo.cases import reports
@@ -78,22 +75,8 @@ class MergeIn(NoteIn):
     into = fields.Integer(required=True, validate=Range(1, 2**31 - 1))
 
 
-def _json(obj):
-    if isinstance(obj, dict):
-        return {k: _json(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_json(v) for v in obj]
-    if isinstance(obj, dt.datetime | dt.date):
-        return obj.isoformat()
-    return obj
-
-
-def _cfg() -> dict:
-    return current_app.config["GRIDMAP"]
-
-
 def _out(row: dict) -> dict:
-    return _json(reports.redact(row, current_user().role, access.SEES_REPORTER))
+    return json_safe(reports.redact(row, current_user().role, access.SEES_REPORTER))
 
 
 def _level_of(user) -> str:
@@ -108,7 +91,7 @@ def _level_of(user) -> str:
         security="BearerAuth")
 def create(body):
     user = current_user()
-    rid = reports.create_report(conn(), body, _cfg(), user)
+    rid = reports.create_report(conn(), body, config(), user)
     audit.record(conn(), user, "create", "report", rid, ip=client_ip(),
                  detail={"severity": body["severity"], "source": body["source"]})
     return _detail(rid)
@@ -153,7 +136,7 @@ def report_counts(q):
     items = reports.counts(conn(), sid, by)
     out = {"by": by, "items": items}
     if access.aggregates_only(user.role):
-        out["items"] = suppress(items, int(_cfg()["rules"]["suppress_below"]))
+        out["items"] = suppress(items, int(config()["rules"]["suppress_below"]))
     else:
         out["waiting_for_you"] = reports.waiting_for(conn(), user.unit_id)
     audit.record(conn(), user, "list", "report_counts", ip=client_ip(),
@@ -205,7 +188,7 @@ def accept(report_id, body):
         security="BearerAuth")
 def escalate(report_id, body):
     return _action(report_id, "escalate", lambda: reports.escalate(
-        conn(), report_id, current_user(), _cfg(), body["note"]))
+        conn(), report_id, current_user(), config(), body["note"]))
 
 
 @bp.post("/api/reports/<int:report_id>/close")

@@ -25,6 +25,15 @@ def config() -> dict:
     return current_app.config["GRIDMAP"]
 
 
+def json_safe(obj):
+    """``obj`` with every date and time (at any depth) as its ISO text, ready for JSON."""
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [json_safe(v) for v in obj]
+    return obj.isoformat() if hasattr(obj, "isoformat") else obj
+
+
 def lang() -> str:
     """The page language: Chinese unless ``?lang=en``."""
     return "en" if request.args.get("lang") == "en" else "zh"
