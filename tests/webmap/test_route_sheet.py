@@ -329,3 +329,27 @@ def test_sheet_opens_without_signal(phone, server, worker, artifacts):
     assert page.locator(".leaflet-marker-icon").count() > 0
     page.screenshot(path=str(artifacts / "route_offline_reload.png"))
     page.context.set_offline(False)
+
+
+def test_signing_out_forgets_the_kept_sheet(phone, server, worker):
+    """The kept copy of a route sheet holds children's names and addresses: after the
+    grid head signs out, the phone must not open it without signal."""
+    page = phone
+    _open(page, server, worker)
+    page.wait_for_function("() => window.gridmap.offlineReady && "
+                           "navigator.serviceWorker.controller", timeout=20_000)
+    page.wait_for_timeout(3500)
+    kept = page.evaluate("() => caches.open('gridmap-route-v1').then(c => c.keys())"
+                         ".then(k => k.length)")
+    assert kept > 0
+    page.locator("form.gm-logout button").click()
+    page.wait_for_url("**/login**")
+    page.wait_for_function("() => window.gridmapSignedOut === true", timeout=10_000)
+    left = page.evaluate("() => caches.keys()")
+    assert "gridmap-route-v1" not in left
+    page.context.set_offline(True)
+    resp = page.goto(f"{server}/map/route/{worker}?date={DATE}&within_days=30")
+    assert page.locator(".gm-stop").count() == 0
+    assert resp is None or resp.status != 200 or "登录" in page.content() or \
+        "没有网络" in page.content()
+    page.context.set_offline(False)

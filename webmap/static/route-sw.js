@@ -8,14 +8,15 @@
    - everything else, and every request that is not a GET (visits), passes through:
      visits recorded offline wait in the page's IndexedDB outbox, not here. */
 'use strict';
-var CACHE = 'gridmap-route-v1';
+var CACHE = 'gridmap-route-v1';  // deleted by signed-out.js on the sign-in page
 
 self.addEventListener('install', function () { self.skipWaiting(); });
 self.addEventListener('activate', function (e) { e.waitUntil(self.clients.claim()); });
 
 function networkFirst(req) {
   return fetch(req).then(function (resp) {
-    if (resp.ok) {
+    // A redirect (to the sign-in page) is never kept in place of the page asked for.
+    if (resp.ok && !resp.redirected) {
       var copy = resp.clone();
       caches.open(CACHE).then(function (c) { c.put(req, copy); });
     }

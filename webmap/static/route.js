@@ -527,7 +527,7 @@
         .filter(function (n) { return n.indexOf(location.origin + '/tiles/') === 0; });
       urls.concat(tiles).forEach(function (u) {
         fetch(u, {credentials: 'same-origin'}).then(function (r) {
-          if (r.ok) { c.put(u, r); }
+          if (r.ok && !r.redirected) { c.put(u, r); }
         }).catch(function () {});
       });
     }).catch(function () {});
