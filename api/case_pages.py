@@ -42,6 +42,11 @@ FIELD_LABELS = {
 }
 
 
+# The buttons that move a case along (closing has its own form).
+MOVE_LABELS = {"assess": "标记为已评估", "support": "转入帮扶", "monitor": "转入跟踪随访",
+               "reopen": "重新开案"}
+
+
 def labels() -> dict:
     return {"statuses": vocab.CASE_STATUSES, "actions": vocab.CASE_ACTIONS,
             "close_reasons": vocab.CLOSE_REASONS, "risks": vocab.RISK_LABELS,
@@ -83,6 +88,7 @@ def case_panel(user, child: dict) -> tuple[str, dict]:
         return "", {}
     day = today(_tz())
     out = {"can": can, "labels": labels(), "child": child, "static": STATIC,
+           "move_labels": MOVE_LABELS,
            "items": cfg["cases"]["assessment_items"],
            "levels": list(cfg["rules"]["risk_levels"]), "moves": [],
            "case": None, "assessments": [], "guardians": [], "supports": [],
@@ -211,12 +217,23 @@ def monthly_page():
         "case_monthly.html", user=user, lang="zh", r=report, month=month,
         figures=figures, submits=submits, submitted=submitted, late=late,
         due=case_monthly.due_date(cfg, month), reasons=vocab.CLOSE_REASONS,
+        months=_months(today(_tz()), month),
         levels={"township": "乡镇（街道）", "village": "村（社区）"},
         print_href=f"/api/reports/monthly?format=html&month={month}&unit={unit}",
         xlsx_href=f"/api/reports/monthly?format=xlsx&month={month}&unit={unit}",
         reads_full=user.role in access.READS_MONTHLY_REPORT,
         page_config={"page": "monthly", "csrf": generate_csrf(), "fields": FIELD_LABELS,
                      "month": month, "unit": submits["code"] if submits else None})
+
+
+def _months(day: dt.date, chosen: str) -> list[str]:
+    """The choices of the month list: this month and the 23 before it (and the one
+    asked for, if older)."""
+    out, y, m = [], day.year, day.month
+    for _ in range(24):
+        out.append(f"{y:04d}-{m:02d}")
+        y, m = (y, m - 1) if m > 1 else (y - 1, 12)
+    return out if chosen in out else [*out, chosen]
 
 
 def _reporting_unit(user) -> str:
