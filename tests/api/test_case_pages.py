@@ -5,8 +5,10 @@ guardian, and the list and map layer of children without an effective guardian."
 
 import datetime as dt
 
+import mapbox_vector_tile
 import pytest
 import sqlalchemy as sa
+from test_tiles import tile_of
 
 from geo.scope import today
 
@@ -107,6 +109,29 @@ def test_no_guardian_list_and_layer(as_role, child, cfg):
     assert as_role("responder", "GET", "/api/lists/no_guardian").status_code == 403
     assert as_role("planner", "GET", "/tiles/no_guardian/14/0/0.pbf").status_code == 403
     assert as_role("grid_worker", "GET", "/tiles/no_guardian/14/0/0.pbf").status_code == 200
+
+
+def test_no_guardian_tile(as_role, child, engine, cfg):
+    with engine.connect() as conn:
+        lon, lat = conn.execute(sa.text(
+            "SELECT ST_X(h.geom), ST_Y(h.geom) FROM child ch JOIN household h "
+            "ON h.id = ch.household_id WHERE ch.id = :c"), {"c": child}).one()
+    x, y = tile_of(lon, lat, 15)
+    url = f"/tiles/no_guardian/15/{x}/{y}.pbf"
+
+    def features():
+        tile = mapbox_vector_tile.decode(as_role("grid_worker", "GET", url).data)
+        return {f["properties"]["id"]: f["properties"]
+                for f in tile.get("no_guardian", {}).get("features", [])}
+
+    assert child in features() and "phone" not in features()[child]
+    until = (today(cfg["timezone"]) + dt.timedelta(days=30)).isoformat()
+    _guardian(as_role, child, unavailable_until=until, unavailable_reason="prison")
+    assert features()[child]["back_on"] == until
+    assert "onerror" not in str(features()[child])  # no guardian names in the layer
+    _guardian(as_role, child)  # an effective one
+    assert child not in features()
+    assert as_role("grid_worker", "GET", "/tiles/no_guardian/12/0/0.pbf").data == b""
 
 
 def test_department_lands_on_its_referrals(as_role):
