@@ -212,7 +212,7 @@ def approve_assessment(conn: Connection, assessment_id: int, scope_id: int, user
                          "WHERE id = :c"), {"r": row.proposed_risk, "c": row.child_id})
     if row.case_status == "open":
         move_case(conn, row.child_id, scope_id, user, "assess",
-                  note=f"assessment {assessment_id}")
+                  note=f"评估 #{assessment_id} 审批通过")
     return find_assessment(conn, found["id"], scope_id)
 
 

@@ -114,6 +114,8 @@ def test_assess_and_approve(page, second, server, logins, login, engine, kids, c
     assert second.inner_text("#gm-case-status") == "已评估"
     assert "已审批" in second.inner_text("#gm-assessments")
     second.locator("#gm-case").screenshot(path=str(artifacts / "case-approve.png"))
+    assert "评估 #" in second.inner_text("#gm-case-history")
+    assert _english(second.inner_text("#gm-case")) == []
     with engine.connect() as conn:
         risk, status = conn.execute(sa.text(
             "SELECT risk_level, case_status FROM child WHERE id = :c"),
