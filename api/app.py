@@ -17,6 +17,7 @@ from apiflask import APIFlask
 from api import (
     admin,
     auth,
+    case_pages,
     cases,
     children,
     db,
@@ -90,6 +91,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> APIFlask:
     app.register_blueprint(lists.bp)
     app.register_blueprint(cases.bp)
     app.register_blueprint(referrals.bp)
+    app.register_blueprint(case_pages.bp)
     return app
 
 

@@ -228,6 +228,21 @@ def add_guardian(child_id, body):
     return json_safe(next(r for r in rows if r["id"] == gid))
 
 
+@bp.patch("/api/children/<int:child_id>/guardians/<int:guardian_id>")
+@login_required(*access.roles(access.WRITES_GUARDIANS))
+@bp.input(GuardianIn, arg_name="body")
+@bp.output(AnyObject)
+@bp.doc(summary="Edit a guardian (all fields, as when recording one; e.g. clear "
+                "unavailable_until when a parent is back)", security="BearerAuth",
+        responses={404: "no such child in your area, or no such guardian of the child"})
+def edit_guardian(child_id, guardian_id, body):
+    old = cases.update_guardian(conn(), child_id, guardian_id, _uid(), body)
+    audit.record(conn(), current_user(), "update", "guardian", guardian_id, ip=client_ip(),
+                 detail={"child_id": child_id, "before": json_safe(old)})
+    rows = cases.guardians(conn(), child_id, _uid(), _day(None))
+    return json_safe(next(r for r in rows if r["id"] == guardian_id))
+
+
 @bp.get("/api/cases/no-guardian")
 @login_required(*access.roles(access.READS_CASES))
 @bp.input(NoGuardianQuery, location="query", arg_name="q")

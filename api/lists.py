@@ -254,6 +254,9 @@ def _links(user) -> list[dict]:
         ("/reports", "发现报告", access.HANDLES_REPORTS),
         ("/reports/new", "新建发现报告", access.FILES_REPORTS),
         ("/imports", "台账导入", access.IMPORTS_LEDGERS),
+        ("/referrals", "转介事项", access.READS_REFERRALS),
+        ("/reports/monthly", "月报与报送", access.READS_CASE_REPORT
+         | access.SUBMITS_MONTHLY_REPORT),
         ("/api/exports/ledger?kind=children", "导出儿童台账", access.EXPORTS_LEDGERS),
     ]
     links += [(f"/lists/{s.name}", s.title,
@@ -266,11 +269,18 @@ ROLE_NAMES = vocab.ROLE_LABELS
 
 
 def home(user):
-    """The signed-in user's home page."""
+    """The signed-in user's home page (a department user's: its referrals)."""
+    from flask import redirect
+
+    from api.case_pages import home_block
+
+    if user.role in access.DEPARTMENT_ROLES:
+        return redirect("/referrals")
     audit.record(conn(), user, "read", "home", ip=client_ip())
     return render_template("home.html", user=user, lang="zh", role=ROLE_NAMES.get(user.role),
                            unit_name=lists.unit_name(conn(), user.unit_code),
-                           figures=_figures(user), links=_links(user))
+                           figures=_figures(user), links=_links(user),
+                           case_home=home_block(user))
 
 
 # -- search ---------------------------------------------------------------------------

@@ -42,7 +42,7 @@ def favicon():
 
 
 @bp.get("/map")
-@page_login_required()
+@page_login_required(*sorted(access.EVERYONE))
 def supervisor():
     user = current_user()
     html = supervisor_map(current_app.config["GRIDMAP"], user, lang(), generate_csrf(),
@@ -120,7 +120,7 @@ def planner():
 
 
 @bp.get("/map/nearest")
-@page_login_required()
+@page_login_required(*sorted(access.EVERYONE))
 def nearest():
     """Emergency placement: the nearest suitable facilities and a bed reservation
     (?report=ID: filled in from a discovery report, and the reservation answers it;

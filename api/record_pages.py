@@ -9,6 +9,7 @@ from apiflask import abort
 from flask import Blueprint, current_app, redirect, request, url_for
 
 from api.auth import client_ip, current_user
+from api.case_pages import case_panel
 from api.db import conn
 from api.request import child_or_404, household_or_404, lang
 from api.security import nonce
@@ -47,8 +48,9 @@ def child(child_id):
     visits = [access.redact_visit(v, user.role) for v in child_visits(conn(), child_id, 50)]
     audit.record(conn(), user, "read", "child", child_id, ip=client_ip(),
                  detail={"page": "record"})
+    panel, data = case_panel(user, row) if lang() == "zh" else ("", {})
     page = child_page(cfg, lang(), access.redact_child(row, user.role), due, visits,
-                      child_placements(conn(), child_id), nonce())
+                      child_placements(conn(), child_id), nonce(), panel=panel, data=data)
     return page, 200, HTML
 
 

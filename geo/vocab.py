@@ -152,6 +152,12 @@ CASE_ACTIONS = {"assess": "评估", "support": "帮扶", "monitor": "跟踪", "c
 CLOSE_REASONS = {"turned_18": "年满18周岁", "resolved": "困境已消除", "moved_away": "迁出",
                  "long_term_placement": "收养或长期安置", "died": "死亡", "duplicate": "重复建档"}
 ASSESSMENT_STATUSES = {"proposed": "待审批", "approved": "已审批"}
+# The assessment form's items (cases.assessment_items; a county may add its own, shown by
+# their key) and what each answer means.
+ASSESSMENT_ITEMS = {"guardian": "监护人在位且有监护能力", "basic_needs": "基本生活保障",
+                    "schooling": "就学情况", "health": "身心健康", "safety": "安全（受侵害迹象）",
+                    "income": "家庭收入"}
+ASSESSMENT_ANSWERS = {0: "无问题", 1: "有一定问题", 2: "问题严重"}
 GUARDIAN_RELATIONS = {"father": "父亲", "mother": "母亲", "grandparent": "祖父母/外祖父母",
                       "sibling": "兄姐", "relative": "其他亲属", "appointed": "受委托照护人",
                       "institution": "机构", "other": "其他"}

@@ -153,6 +153,14 @@ REGISTRY: list[MapLayer] = [
                      "within_24h": {"zh": "24小时内到期", "en": "Due within 24 h"},
                      "later": {"zh": "24小时以上", "en": "Due later"},
                      "accepted": {"zh": "已受理/处置中", "en": "Accepted"}}),
+    # Black: no other layer uses it, and nothing else on the map is as stark.
+    MapLayer("no_guardian", {"zh": "无有效监护人的儿童（放大后显示）",
+                             "en": "Children without an effective guardian (zoom in)"},
+             "point", colour="#000000",
+             popup=(("name", "儿童", "Child"), ("village", "村/社区", "Village"),
+                    ("guardians", "已登记监护人", "Guardians on file"),
+                    ("back_on", "监护人最早恢复", "First guardian back on")),
+             link="/record/child/{id}", visible=False),
 ]
 
 

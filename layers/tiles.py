@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 
 from geo import access
 from geo.access import in_scope_sql
+from geo.cases.lifecycle import EFFECTIVE
 from geo.errors import InvalidInput, NotFound
 from geo.planning.coverage import STAFFED_BY
 from geo.vocab import REPORT_SEVERITIES, REPORT_STATUSES
@@ -152,6 +153,23 @@ LAYERS = {layer.name: layer for layer in (
            AND r.geom && bounds.geom4326
            AND :scope_id IN (r.cell_id, v.id, v.township_id, v.county_id)""",
               audited=True),
+    # Children without an effective guardian today (open cases, under 18), at their
+    # household; the record writers of the area (as /api/cases/no-guardian), no
+    # guardian names (the child's record has them, by field rights).
+    TileLayer("no_guardian", access.READS_CASES, f"""
+        SELECT h.geom, ch.id, ch.name, v.name AS village,
+               (SELECT count(*) FROM guardian g WHERE g.child_id = ch.id)::int AS guardians,
+               (SELECT to_char(min(g.unavailable_until), 'YYYY-MM-DD') FROM guardian g
+                 WHERE g.child_id = ch.id AND g.able_to_care
+                   AND g.unavailable_until >= day.d) AS back_on
+          FROM child ch JOIN household h ON h.id = ch.household_id
+          JOIN unit c ON c.id = h.cell_id JOIN unit v ON v.id = c.village_id, bounds,
+               (SELECT (now() AT TIME ZONE :tz)::date AS d) day
+         WHERE h.geom && bounds.geom4326 AND {_SCOPE} AND ch.case_status <> 'closed'
+           AND (ch.birth_date + interval '18 years')::date > day.d
+           AND NOT EXISTS (SELECT 1 FROM guardian g WHERE g.child_id = ch.id
+                           AND {EFFECTIVE.replace(":day", "day.d")})""",
+              min_zoom=13, audited=True),
 )}
 
 
@@ -227,5 +245,6 @@ def _columns(layer: TileLayer) -> str:
             "townships": "id, code, name",
             "coverage": "id, code, name, workers, caseload, unstaffed",
             "reach": "id, name, type, metres",
-            "reports": "id, severity, status, band, severity_label, state, deadline"}
+            "reports": "id, severity, status, band, severity_label, state, deadline",
+            "no_guardian": "id, name, village, guardians, back_on"}
     return cols[layer.name]

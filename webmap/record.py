@@ -84,9 +84,10 @@ def _table(headers: list[str], rows: list[list], empty: str) -> str:
 
 def _page(cfg: dict, lang: str, title: str, fields: list[tuple[str, str]],
           sections: list[tuple[str, str]], point: tuple[float, float] | None,
-          nonce: str = "", bounds=None) -> str:
+          nonce: str = "", bounds=None, panel: str = "", data: dict | None = None) -> str:
     """The page: a small map at ``point``, then the fields and the sections (escaped
-    values in, HTML out)."""
+    values in, HTML out), then ``panel`` (markup of ours, e.g. the case panel) whose
+    script case.js reads ``data``."""
     t = TEXT[lang]
     centre = [point[1], point[0]] if point else None
     m = offline_map(cfg, location=centre, zoom=15, height="30vh", title=title,
@@ -103,12 +104,17 @@ def _page(cfg: dict, lang: str, title: str, fields: list[tuple[str, str]],
       <h1>{html.escape(title)}</h1>
       <table id="gm-fields">{dl}</table>
       {parts}
+      {panel}
     </div>"""
-    return render_page(m, lang, sheet, css="planner.css", nonce=nonce)
+    return render_page(m, lang, sheet, css="planner.css", nonce=nonce,
+                       scripts=("case.js",) if panel else (), data=data)
 
 
 def child_page(cfg: dict, lang: str, child: dict, due: dict | None, visits: list[dict],
-               placements: list[dict], nonce: str = "") -> str:
+               placements: list[dict], nonce: str = "", panel: str = "",
+               data: dict | None = None) -> str:
+    """The child's file; ``panel`` is the case panel (api/case_pages.py renders it from
+    webmap/templates/case_panel.html, autoescaped) with its script's ``data``."""
     t, e = TEXT[lang], html.escape
     cats = "、" if lang == "zh" else ", "
     fields = [
@@ -156,7 +162,7 @@ def child_page(cfg: dict, lang: str, child: dict, due: dict | None, visits: list
                                           t["status"], t["released"], t["report"]],
                                          placed, t["none"]))]
     return _page(cfg, lang, f"{t['child']} · {child['name']}", fields, sections,
-                 (child["lon"], child["lat"]), nonce)
+                 (child["lon"], child["lat"]), nonce, panel=panel, data=data)
 
 
 def household_page(cfg: dict, lang: str, household: dict, children: list[dict],

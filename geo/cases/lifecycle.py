@@ -212,7 +212,7 @@ def approve_assessment(conn: Connection, assessment_id: int, scope_id: int, user
                          "WHERE id = :c"), {"r": row.proposed_risk, "c": row.child_id})
     if row.case_status == "open":
         move_case(conn, row.child_id, scope_id, user, "assess",
-                  note=f"assessment {assessment_id}")
+                  note=f"评估 #{assessment_id} 审批通过")
     return find_assessment(conn, found["id"], scope_id)
 
 
@@ -238,8 +238,7 @@ def assessment_queue(conn: Connection, scope_id: int, status: str | None = "prop
 EFFECTIVE = "g.able_to_care AND (g.unavailable_until IS NULL OR g.unavailable_until < :day)"
 
 
-def add_guardian(conn: Connection, child_id: int, scope_id: int, user, data: dict) -> int:
-    _child_status(conn, child_id, scope_id)
+def _check_guardian(data: dict) -> None:
     if data.get("relation") not in vocab.GUARDIAN_RELATIONS:
         raise InvalidInput(f"unknown relation '{data.get('relation')}' "
                            f"(one of {', '.join(vocab.GUARDIAN_RELATIONS)})", field="relation")
@@ -251,6 +250,12 @@ def add_guardian(conn: Connection, child_id: int, scope_id: int, user, data: dic
         raise InvalidInput(f"unknown reason '{why}' "
                            f"(one of {', '.join(vocab.UNAVAILABLE_REASONS)})",
                            field="unavailable_reason")
+
+
+def add_guardian(conn: Connection, child_id: int, scope_id: int, user, data: dict) -> int:
+    _child_status(conn, child_id, scope_id)
+    _check_guardian(data)
+    until, why = data.get("unavailable_until"), data.get("unavailable_reason")
     return conn.execute(sa.text(
         "INSERT INTO guardian (child_id, relation, name, phone, lives_with_child, "
         "able_to_care, appointed_carer, unavailable_until, unavailable_reason, created_by) "
@@ -261,6 +266,30 @@ def add_guardian(conn: Connection, child_id: int, scope_id: int, user, data: dic
          "able": bool(data.get("able_to_care", True)),
          "appointed": bool(data.get("appointed_carer")), "until": until, "why": why,
          "u": getattr(user, "id", None)}).scalar_one()
+
+
+def update_guardian(conn: Connection, child_id: int, guardian_id: int, scope_id: int,
+                    data: dict) -> dict:
+    """Replace a guardian's fields (the edit form sends them all; e.g. a parent back from
+    prison: ``unavailable_until`` and its reason cleared). Returns the previous values."""
+    _child_status(conn, child_id, scope_id)
+    _check_guardian(data)
+    old = conn.execute(sa.text(
+        "SELECT relation, lives_with_child, able_to_care, appointed_carer, unavailable_until,"
+        " unavailable_reason FROM guardian WHERE id = :g AND child_id = :c FOR UPDATE"),
+        {"g": guardian_id, "c": child_id}).mappings().first()
+    if old is None:
+        raise NotFound(f"no guardian {guardian_id} of child {child_id}", field="guardian_id")
+    conn.execute(sa.text(
+        "UPDATE guardian SET relation = :relation, name = :name, phone = :phone, "
+        "lives_with_child = :lives, able_to_care = :able, appointed_carer = :appointed, "
+        "unavailable_until = :until, unavailable_reason = :why WHERE id = :g"),
+        {"g": guardian_id, "relation": data["relation"], "name": data["name"],
+         "phone": data.get("phone"), "lives": bool(data.get("lives_with_child")),
+         "able": bool(data.get("able_to_care", True)),
+         "appointed": bool(data.get("appointed_carer")),
+         "until": data.get("unavailable_until"), "why": data.get("unavailable_reason")})
+    return dict(old)
 
 
 def guardians(conn: Connection, child_id: int, scope_id: int, day: dt.date) -> list[dict]:

@@ -19,6 +19,7 @@ from openpyxl import Workbook
 from sqlalchemy.engine import Connection
 
 from geo import access, vocab
+from geo.cases.lifecycle import EFFECTIVE
 from geo.errors import InvalidInput, NotFound
 from geo.ledgers.spreadsheet import neutralise_row
 from geo.planning.coverage import STAFFED_BY
@@ -104,6 +105,25 @@ _PLACEMENTS = f"""
 """
 
 
+# Open cases of children under 18 without an effective guardian on the day (none
+# recorded, or none able and available: geo.cases.lifecycle.EFFECTIVE), with the day the
+# first absent guardian is back. No guardian names here: the child's record has them.
+_NO_GUARDIAN = f"""
+    SELECT ch.id AS child_id, ch.name, ch.risk_level, ch.categories, v.name AS village,
+           c.name AS cell, h.address,
+           (SELECT count(*) FROM guardian g WHERE g.child_id = ch.id)::int AS guardians,
+           (SELECT min(g.unavailable_until) FROM guardian g WHERE g.child_id = ch.id
+               AND g.able_to_care AND g.unavailable_until >= :as_of) AS back_on,
+           ST_X(h.geom) AS lon, ST_Y(h.geom) AS lat
+      FROM child ch JOIN household h ON h.id = ch.household_id
+      JOIN unit c ON c.id = h.cell_id JOIN unit v ON v.id = c.village_id
+     WHERE {CELL_IN_SCOPE} AND ch.case_status <> 'closed'
+       AND (ch.birth_date + interval '18 years')::date > :as_of
+       AND NOT EXISTS (SELECT 1 FROM guardian g WHERE g.child_id = ch.id
+                       AND {EFFECTIVE.replace(":day", ":as_of")})
+"""
+
+
 @dataclass(frozen=True)
 class ListSpec:
     name: str
@@ -162,6 +182,13 @@ LISTS = {s.name: s for s in [
               ("reason", "原因"), ("village", "村/社区")),
              _PLACEMENTS, "placement_id", "placed_on",
              filters=("category", "risk", "since", "until"), date_col="placed_on",
+             record="/record/child/{id}", record_key="child_id"),
+    ListSpec("no_guardian", "无有效监护人的儿童", access.READS_CASES,
+             (("name", "姓名"), ("risk_level", "风险等级"), ("categories", "类别"),
+              ("village", "村/社区"), ("cell", "网格"), ("guardians", "已登记监护人"),
+              ("back_on", "监护人最早恢复日期"), ("address", "住址")),
+             _NO_GUARDIAN, "child_id", "village", desc=False,
+             filters=("category", "risk", "as_of"),
              record="/record/child/{id}", record_key="child_id"),
 ]}
 

@@ -52,6 +52,8 @@ FOLLOWS = {
     "GET /imports/{token}/problems.xlsx": "POST /api/imports",
     "POST /api/assessments/{assessment_id}/approve": "GET /api/assessments",
     "GET /api/referrals/{referral_id}": "GET /api/referrals",
+    "PATCH /api/children/{child_id}/guardians/{guardian_id}":
+        "POST /api/children/{child_id}/guardians",
 }
 MISSING_ID = "999999999"
 
