@@ -51,6 +51,7 @@ from sqlalchemy.engine import Connection
 from geo import access, identity, vocab
 from geo.errors import Forbidden, InvalidInput, NotFound
 from geo.ledgers.read import fold, parse_date, read_rows
+from geo.planning.coverage import STAFFED_BY
 
 DEFAULT_THRESHOLD = 85
 ABSENT_DAYS = 7
@@ -437,12 +438,14 @@ def _place(conn: Connection, result: Comparison, households: dict, kids: list) -
         t["cell_id"], t["placed_by"] = cell, placed
 
 
-_WORKER = """
+# The cell's grid worker under the coverage query's staffing rule (a worker assigned to
+# the cell, its village or its township), the one nearest the cell first.
+_WORKER = f"""
 SELECT DISTINCT ON (c.id) c.id AS cell_id, w.id AS worker_id, w.name
-  FROM unit c JOIN worker_unit wu ON wu.unit_id IN (c.id, c.village_id)
+  FROM unit c JOIN worker_unit wu ON {STAFFED_BY}
   JOIN worker w ON w.id = wu.worker_id AND w.role = 'grid_worker' AND w.active
  WHERE c.id = ANY(:cells)
- ORDER BY c.id, (wu.unit_id = c.id) DESC, w.id
+ ORDER BY c.id, (wu.unit_id = c.id) DESC, (wu.unit_id = c.village_id) DESC, w.id
 """
 
 

@@ -251,3 +251,23 @@ def test_a_supervisor_compares_only_their_area(conn, cfg, place, planted):
     assert len(mine.unregistered) == 2
     with pytest.raises(Forbidden):
         _compare(conn, cfg, planted["path"], role="grid_worker")
+
+
+def test_a_township_assigned_worker_gets_the_task(conn, cfg, place, planted):
+    """Tasks follow the coverage query's staffing rule (STAFFED_BY): with nobody on the
+    cell or its village, the grid worker assigned to the township gets the task."""
+    conn.execute(sa.text(
+        "DELETE FROM worker_unit wu USING unit c WHERE c.id = :c "
+        "AND wu.unit_id IN (c.id, c.village_id, c.township_id)"), {"c": place["cell_id"]})
+    worker = conn.execute(sa.text(
+        "INSERT INTO worker (ledger_id, role, name, unit_id) VALUES "
+        "('CMP-TOWN-W', 'grid_worker', '乡镇网格员', :t) RETURNING id"),
+        {"t": place["township_id"]}).scalar_one()
+    conn.execute(sa.text("INSERT INTO worker_unit (worker_id, unit_id) VALUES (:w, :t)"),
+                 {"w": worker, "t": place["township_id"]})
+    result = _compare(conn, cfg, planted["path"])
+    tasks = conn.execute(sa.text(
+        "SELECT detail->>'name', cell_id, worker_id FROM task WHERE comparison_id = :c "
+        "AND kind = 'verify_unregistered' ORDER BY 1"), {"c": result.id}).all()
+    zhou = {t[0]: t for t in tasks}["周小福"]
+    assert (zhou[1], zhou[2]) == (place["cell_id"], worker)
