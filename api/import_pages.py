@@ -31,7 +31,17 @@ KIND_LABELS = {"households": "家庭户台账", "children": "儿童台账", "fac
 KEEP_SECONDS = 3600
 MAX_UPLOAD = 20 * 1024 * 1024
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-_ROLES = sorted(access.IMPORTS_LEDGERS)
+_ROLES = sorted(access.IMPORTS_LEDGERS | access.IMPORTS_LEDGERS_IF_ALLOWED)
+
+
+@bp.before_request
+def _county_allows():
+    """Grid heads use the page only when the county allows it (rules.grid_heads_import);
+    the role check of each view comes first (signed out: the login page)."""
+    user = current_user()
+    if user is not None and user.role in _ROLES and not access.may_import(
+            user.role, current_app.config["GRIDMAP"]["rules"]):
+        abort(403, "本县未允许网格长导入台账 (the county does not let grid heads import)")
 
 
 def _uploads() -> Path:
@@ -81,7 +91,8 @@ def _history(limit: int = 50) -> list[dict]:
 
 
 def _page(**context):
-    return render_template("imports.html", user=current_user(), kinds=KIND_LABELS,
+    kinds = {k: KIND_LABELS[k] for k in access.import_kinds(current_user().role, KIND_LABELS)}
+    return render_template("imports.html", user=current_user(), kinds=kinds,
                            history=_history(), lang="zh", **context)
 
 
