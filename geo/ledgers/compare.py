@@ -477,6 +477,13 @@ def _save(conn: Connection, result: Comparison, scope_id: int, user_id, username
                                              "placed_by")})
         todo.append(("bring_back_to_school", t, detail))
     _tasks(conn, todo, workers, result.id)
+    # The tasks this comparison gave or found still open, for its page.
+    task_ids = sorted({t["task_id"] for _, t, _ in todo if t.get("task_id")})
+    if task_ids:
+        conn.execute(sa.text(
+            "UPDATE comparison SET result = result || jsonb_build_object('task_ids', "
+            "CAST(:ids AS jsonb)) WHERE id = :id"), {"ids": json.dumps(task_ids),
+                                                    "id": result.id})
 
 
 def _task_key(kind: str, child_id, detail: dict, village_id) -> tuple:
@@ -596,3 +603,69 @@ def list_tasks(conn: Connection, scope_id: int, status: str = "open",
         {"scope_id": scope_id, "s": status, "k": kind}).mappings()
     return [{**dict(r), "kind_label": vocab.TASK_KINDS[r["kind"]],
              "created_at": r["created_at"].isoformat()} for r in rows]
+
+
+def recent_comparisons(conn: Connection, scope_id: int, limit: int = 50) -> list[dict]:
+    """Comparisons of the area (made over units under ``scope_id``), newest first."""
+    rows = conn.execute(sa.text(
+        f"""SELECT cm.id, cm.list_kind, cm.username, cm.created_at, cm.counts,
+                   cm.confirmed_at, cm.confirmed_by
+              FROM comparison cm JOIN unit u ON u.id = cm.unit_id
+             WHERE {access.cell_in_scope_sql('u')} ORDER BY cm.id DESC LIMIT :n"""),
+        {"scope_id": scope_id, "n": limit}).mappings()
+    return [{**dict(r), "list_label": vocab.COMPARISON_LISTS[r["list_kind"]]} for r in rows]
+
+
+def comparison_worklists(conn: Connection, comparison_id: int, scope_id: int) -> dict:
+    """A comparison as its page shows it: the matches with why they matched, the
+    category proposals, the contradictions (children on file, named from the ledger),
+    and the tasks it gave — possibly unregistered children with their cell and grid
+    worker, children to bring back to school."""
+    found = get_comparison(conn, comparison_id, scope_id)
+    result = found["result"] or {}
+    ids = sorted({m["child_id"] for m in result.get("matches", [])}
+                 | {p["child_id"] for p in result.get("proposals", [])}
+                 | {c["child_id"] for c in result.get("contradictions", [])})
+    kids = {r["id"]: dict(r) for r in conn.execute(sa.text(
+        f"""SELECT ch.id, ch.ledger_id, ch.name, ch.birth_date, ch.categories,
+                   v.name AS village, c.code AS cell
+              FROM child ch JOIN household h ON h.id = ch.household_id
+              JOIN unit c ON c.id = h.cell_id JOIN unit v ON v.id = c.village_id
+             WHERE ch.id = ANY(:ids) AND {access.cell_in_scope_sql('c')}"""),
+        {"ids": ids, "scope_id": scope_id}).mappings()}
+
+    def child(cid: int) -> dict:
+        return kids.get(cid) or {"id": cid, "ledger_id": None, "name": "", "village": "",
+                                 "cell": "", "categories": [], "birth_date": None}
+
+    matches = [{**m, "why": _why(m["how"], m["score"]), "child": child(m["child_id"])}
+               for m in result.get("matches", [])]
+    proposals = [{**p, "child": child(p["child_id"]),
+                  "action_label": "增加" if p["action"] == "add" else "终止"}
+                 for p in result.get("proposals", [])]
+    contradictions = [{**c, "child": child(c["child_id"])}
+                      for c in result.get("contradictions", [])]
+    tasks = [{**dict(r), "kind_label": vocab.TASK_KINDS[r["kind"]],
+              "placed_label": PLACED_LABELS.get((r["detail"] or {}).get("placed_by"), "")}
+             for r in conn.execute(sa.text(
+                 f"""SELECT t.id, t.kind, t.status, t.detail, c.code AS cell,
+                            c.name AS cell_name, v.name AS village, w.name AS worker,
+                            ch.ledger_id, ch.name AS child_name
+                       FROM task t JOIN unit c ON c.id = t.cell_id
+                       JOIN unit v ON v.id = c.village_id
+                       LEFT JOIN worker w ON w.id = t.worker_id
+                       LEFT JOIN child ch ON ch.id = t.child_id
+                      WHERE t.id = ANY(:ids) AND {access.cell_in_scope_sql('c')}
+                      ORDER BY t.kind DESC, t.id"""),
+                 {"ids": result.get("task_ids", []), "scope_id": scope_id}).mappings()]
+    return {**{k: found[k] for k in ("id", "list_kind", "username", "created_at", "counts",
+                                     "threshold", "confirmed_at", "confirmed_by")},
+            "list_label": vocab.COMPARISON_LISTS[found["list_kind"]],
+            "matches": matches, "proposals": proposals, "contradictions": contradictions,
+            "unregistered": [t for t in tasks if t["kind"] == "verify_unregistered"],
+            "school_tasks": [t for t in tasks if t["kind"] == "bring_back_to_school"]}
+
+
+# How an unregistered child was placed in a cell (see _place).
+PLACED_LABELS = {"address": "同地址家庭户所在网格", "guardian": "家长（户主）家庭户所在网格",
+                 "village": "所在村第一个网格"}
