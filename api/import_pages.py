@@ -8,6 +8,7 @@ hour, readable only by the user who sent it, and is deleted on confirm."""
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import secrets
@@ -35,14 +36,15 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _ROLES = sorted(access.IMPORTS_LEDGERS | access.IMPORTS_LEDGERS_IF_ALLOWED)
 
 
-@bp.before_request
-def _county_allows():
+def _county_allows(view):
     """Grid heads use the page only when the county allows it (rules.grid_heads_import);
-    the role check of each view comes first (signed out: the login page)."""
-    user = current_user()
-    if user is not None and user.role in _ROLES and not access.may_import(
-            user.role, current_app.config["GRIDMAP"]["rules"]):
-        abort(403, "本县未允许网格长导入台账 (the county does not let grid heads import)")
+    after the login and role check of page_login_required."""
+    @functools.wraps(view)
+    def inner(*args, **kwargs):
+        if not access.may_import(current_user().role, current_app.config["GRIDMAP"]["rules"]):
+            abort(403, "本县未允许网格长导入台账 (the county does not let grid heads import)")
+        return view(*args, **kwargs)
+    return inner
 
 
 def _uploads() -> Path:
@@ -105,6 +107,7 @@ def _wants_job() -> bool:
 
 @bp.get("/imports")
 @page_login_required(*_ROLES)
+@_county_allows
 def imports():
     job_id = request.args.get("job", "")
     if not job_id:
@@ -156,6 +159,7 @@ def _write_meta(folder: Path, token: str, meta: dict) -> None:
 
 @bp.post("/imports/preview")
 @page_login_required(*_ROLES)
+@_county_allows
 def preview():
     user = current_user()
     kind = request.form.get("kind", "")
@@ -201,6 +205,7 @@ def preview():
 
 @bp.get("/imports/jobs/<int:job_id>")
 @page_login_required(*_ROLES)
+@_county_allows
 def job_status(job_id):
     """A job's progress as JSON, for the page's progress bar."""
     try:
@@ -216,6 +221,7 @@ def job_status(job_id):
 
 @bp.get("/imports/<token>/problems.xlsx")
 @page_login_required(*_ROLES)
+@_county_allows
 def problems(token):
     """The bad rows as they were in the file, with a problem column beside each."""
     from openpyxl import Workbook
@@ -242,6 +248,7 @@ def problems(token):
 
 @bp.post("/imports/<token>/confirm")
 @page_login_required(*_ROLES)
+@_county_allows
 def confirm(token):
     user = current_user()
     meta, path = _pending(token)

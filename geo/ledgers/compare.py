@@ -37,6 +37,7 @@ name or number nor any other row.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import re
@@ -99,6 +100,15 @@ _NAME_DROP = re.compile(r"[\s·•．.・]")
 def name_key(name: str) -> str:
     """A name compared: full-width forms folded, spaces and middle dots gone."""
     return _NAME_DROP.sub("", unicodedata.normalize("NFKC", name or ""))
+
+
+@functools.lru_cache(maxsize=65536)
+def sounds(name: str) -> str:
+    """A name as it sounds: its pinyin without tones, lower case, no spaces (a name
+    already written in Latin letters stays itself)."""
+    from pypinyin import lazy_pinyin
+
+    return "".join(lazy_pinyin(name_key(name))).lower().replace(" ", "")
 
 
 def _lookalike(name: str) -> str:
@@ -210,9 +220,15 @@ def _header_fields(names: list[str]) -> dict[str, int]:
 def compare_list(conn: Connection, path: str | Path, list_kind: str, cfg: dict, *,
                  role: str, scope_id: int, user_id: int | None = None,
                  username: str | None = None, threshold: int | None = None,
-                 today: dt.date | None = None, save: bool = True) -> Comparison:
+                 today: dt.date | None = None, save: bool = True,
+                 pinyin: bool | None = None) -> Comparison:
     """Compare the list at ``path`` with the children in the area ``scope_id``; with
-    ``save`` keep the comparison (hash, counts, worklists) and open the tasks."""
+    ``save`` keep the comparison (hash, counts, worklists) and open the tasks. With
+    ``pinyin`` (default: the county's ``rules.comparison_pinyin``) a name no fuzzy match
+    reaches still matches a child of the same birth date and village whose name sounds
+    the same (张晓明 / 张小明, or a name written in pinyin: Zhang Xiaoming)."""
+    if pinyin is None:
+        pinyin = bool(cfg.get("rules", {}).get("comparison_pinyin", False))
     if list_kind not in vocab.COMPARISON_LISTS:
         raise InvalidInput(f"unknown list '{list_kind}' (one of "
                            f"{', '.join(vocab.COMPARISON_LISTS)})", field="list")
@@ -260,8 +276,8 @@ def compare_list(conn: Connection, path: str | Path, list_kind: str, cfg: dict, 
     category = CATEGORY[list_kind]
     proposed: set[tuple] = set()
     counts = {"rows": len(body), "matched": 0, "by_hash": 0, "by_name_date": 0, "fuzzy": 0,
-              "by_guardian": 0, "unregistered": 0, "outside_area": 0, "not_a_child": 0,
-              "no_match": 0, "bad_rows": 0}
+              "by_guardian": 0, "by_pinyin": 0, "unregistered": 0, "outside_area": 0,
+              "not_a_child": 0, "no_match": 0, "bad_rows": 0}
     for i, row_no in enumerate(numbers):
         parent = list_kind in PARENT_LISTS or any(cell(i, c) for c in (
             "child_name", "child_id_number", "child_birth_date"))
@@ -302,6 +318,12 @@ def compare_list(conn: Connection, path: str | Path, list_kind: str, cfg: dict, 
                         best = (s, c)
                 if best:
                     score, child, how = round(best[0]), best[1], "fuzzy"
+                elif pinyin:
+                    sound = sounds(k)
+                    alike = [c for c in by_birth.get((born, village), [])
+                             if sound and sounds(c.key) == sound]
+                    if len(alike) == 1:
+                        child, how = alike[0], "pinyin"
         matched = [child] if child else []
         if not matched and not parent and not name and not idno:
             continue
@@ -317,7 +339,7 @@ def compare_list(conn: Connection, path: str | Path, list_kind: str, cfg: dict, 
         if matched:
             counts["matched"] += 1
             counts[{"hash": "by_hash", "name+date": "by_name_date", "fuzzy": "fuzzy",
-                    "guardian": "by_guardian"}[how]] += 1
+                    "guardian": "by_guardian", "pinyin": "by_pinyin"}[how]] += 1
             for c in matched:
                 result.matches.append({"row": row_no, "child_id": c.id,
                                        "ledger_id": c.ledger_id, "how": how,
@@ -370,7 +392,8 @@ def _days(text: str) -> int | None:
 def _why(how: str, score) -> str:
     return {"hash": "身份证号一致", "name+date": "姓名、出生日期、村一致",
             "fuzzy": f"出生日期、村一致，姓名相似度 {score}",
-            "guardian": "家长（户主）姓名与村一致"}[how]
+            "guardian": "家长（户主）姓名与村一致",
+            "pinyin": "出生日期、村一致，姓名拼音相同"}[how]
 
 
 def _findings(result: Comparison, proposed: set, c: _Child, list_kind: str,

@@ -271,3 +271,30 @@ def test_a_township_assigned_worker_gets_the_task(conn, cfg, place, planted):
         "AND kind = 'verify_unregistered' ORDER BY 1"), {"c": result.id}).all()
     zhou = {t[0]: t for t in tasks}["周小福"]
     assert (zhou[1], zhou[2]) == (place["cell_id"], worker)
+
+
+@pytest.mark.parametrize("pinyin", [False, True])
+def test_pinyin_matching_behind_a_flag(conn, cfg, place, tmp_path, pinyin):
+    """李斯文 for 李思文 (the same sound, far apart as characters) and a name in pinyin
+    match only with the flag on; off, they are possibly unregistered."""
+    born, other = dt.date(2014, 1, 9), dt.date(2014, 1, 10)
+    si = _child(conn, cfg, place, "CMP-PY1", "李思文", born, ["left_behind"])
+    fang = _child(conn, cfg, place, "CMP-PY2", "王芳", other, ["left_behind"])
+    v = place["village"]
+    path = _xlsx(tmp_path / "py.xlsx", HEAD, [
+        [1, "李大文", "男", "", v, "", "李斯文", "", "2014-01-09", "在押"],
+        [2, "王大华", "男", "", v, "", "Wang Fang", "", "2014-01-10", "在押"]])
+    result = _compare(conn, cfg, path, pinyin=pinyin)
+    how = {m["child_id"]: m["how"] for m in result.matches}
+    if pinyin:
+        assert how == {si: "pinyin", fang: "pinyin"}
+        assert result.counts["by_pinyin"] == 2 and result.unregistered == []
+        assert all("拼音" in m["why"] for m in result.matches)
+    else:
+        assert how == {} and sorted(u["name"] for u in result.unregistered) == \
+            ["Wang Fang", "李斯文"]
+    # The county's switch gives the default.
+    flagged = {**cfg, "rules": {**cfg["rules"], "comparison_pinyin": pinyin}}
+    again = compare_list(conn, path, "prisoners", flagged, role="admin",
+                         scope_id=_county(conn), today=TODAY, save=False)
+    assert bool(again.counts["by_pinyin"]) is pinyin
