@@ -179,8 +179,14 @@ def preview():
             job_id = jobs.create_job(engine, user.id, kind, meta["file"], dry_run=True)
 
             def work(progress):
-                report = import_ledger(engine, path, kind, cfg, role=user.role,
-                                       scope_id=user.unit_id, dry_run=True, progress=progress)
+                try:
+                    report = import_ledger(engine, path, kind, cfg, role=user.role,
+                                           scope_id=user.unit_id, dry_run=True,
+                                           progress=progress)
+                except Exception:
+                    for p in (path, folder / f"{token}.json"):
+                        p.unlink(missing_ok=True)
+                    raise
                 errors = report.as_dict()["errors"]
                 _write_meta(folder, token, {**meta, "errors": errors})
                 return {"counts": _counts(report), "errors": errors[:500],

@@ -138,3 +138,11 @@ def test_progress_sentences():
     assert jobs.describe(job) == "正在校验 20,000 行…"
     assert jobs.describe({**job, "stage": "write", "done": 20000}) == "已写入 20,000 行"
     assert jobs.percent("validate", 0, 100) == 25 and jobs.percent("write", 100, 100) == 100
+
+
+def test_a_file_missing_columns_fails_its_job_in_chinese(client, tokens):
+    resp = _post(client, tokens, "admin", "/imports/preview", {
+        "kind": "children", "file": (io.BytesIO("姓名\n张三\n".encode()), "缺列.csv")})
+    assert resp.status_code == 202
+    end, _ = _wait(client, tokens, "admin", resp.get_json()["poll"])
+    assert end["status"] == "failed" and "缺少列" in end["message"]

@@ -39,7 +39,7 @@ def test_upload_preview_download_confirm_history(page, server, login, logins, ho
     assert rows.count() == 6  # header + 5 problems
     assert "第" not in rows.nth(1).text_content()  # the table has its own columns
     assert "必填" in page.text_content("#problem-rows")
-    page.screenshot(path=str(artifacts / "import_preview.png"), full_page=True)
+    page.screenshot(path=str(artifacts / "imports-preview.png"), full_page=True)
     with page.expect_download() as dl:
         page.click("#problems-download")
     book = openpyxl.load_workbook(io.BytesIO(Path(dl.value.path()).read_bytes()))
@@ -56,7 +56,7 @@ def test_upload_preview_download_confirm_history(page, server, login, logins, ho
     assert page.text_content("#done-created").strip() == "2"
     history = page.text_content("#import-history")
     assert "children_gb18030.csv" in history and logins["admin"]["username"] in history
-    page.screenshot(path=str(artifacts / "import_done.png"), full_page=True)
+    page.screenshot(path=str(artifacts / "imports-done.png"), full_page=True)
     with engine.connect() as c:
         assert c.execute(sa.text(
             "SELECT count(*) FROM child WHERE ledger_id LIKE 'PL-G-%'")).scalar_one() == 2
