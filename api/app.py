@@ -20,6 +20,7 @@ from api import (
     case_pages,
     cases,
     children,
+    comparison_pages,
     db,
     errors,
     facilities,
@@ -86,6 +87,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> APIFlask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(record_pages.bp)
     app.register_blueprint(import_pages.bp)
+    app.register_blueprint(comparison_pages.bp)
     app.register_blueprint(reports.bp)
     app.register_blueprint(report_pages.bp)
     app.register_blueprint(lists.bp)

@@ -618,8 +618,10 @@ def import_file(path, kind, crs, dry_run, strict, as_user):
               help="Fuzzy name match threshold (default 85).")
 @click.option("--as", "as_user", default=None, metavar="USERNAME",
               help="Compare as this login, over its area (default: the county's admin).")
+@click.option("--pinyin/--no-pinyin", default=None,
+              help="Also match names by pinyin (default: rules.comparison_pinyin).")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole result as JSON.")
-def compare_cmd(path, list_kind, threshold, as_user, as_json):
+def compare_cmd(path, list_kind, threshold, as_user, as_json, pinyin):
     """Compare another department's list with the children on file (信息比对).
 
     Opens tasks for the cells' grid workers (children possibly unregistered, 劝返) and
@@ -643,7 +645,8 @@ def compare_cmd(path, list_kind, threshold, as_user, as_json):
             user = acting_user(conn, as_user, label)
             result = compare_list(conn, path, list_kind, cfg, role=user.role,
                                   scope_id=user.unit_id, user_id=user.id,
-                                  username=user.username, threshold=threshold)
+                                  username=user.username, threshold=threshold,
+                                  pinyin=pinyin)
             audit.record(conn, user, "create", "comparison", result.id, detail={
                 "list": list_kind, "file": str(path)[-200:], "sha256": result.sha256,
                 "counts": result.counts, "via": "cli"})

@@ -3,10 +3,11 @@ and the monthly report."""
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from pathlib import Path
 
-from apiflask import APIBlueprint, Schema, fields
+from apiflask import APIBlueprint, Schema, abort, fields
 from apiflask.validators import OneOf, Range
 from flask import Response, current_app, render_template, request
 
@@ -56,8 +57,21 @@ class ReportQuery(Schema):
     format = fields.String(load_default="json", validate=OneOf(["json", "xlsx", "html"]))
 
 
+def imports_allowed(view):
+    """403 for a grid head while the county does not let grid heads import
+    (``rules.grid_heads_import``); before the form is read."""
+    @functools.wraps(view)
+    def inner(*args, **kwargs):
+        if not access.may_import(current_user().role, current_app.config["GRIDMAP"]["rules"]):
+            abort(403, f"the {current_user().role} role may not import ledgers here "
+                       "(本县未允许网格长导入台账)")
+        return view(*args, **kwargs)
+    return inner
+
+
 @bp.post("/api/imports")
-@login_required(*access.roles(access.IMPORTS_LEDGERS))
+@login_required(*access.roles(access.IMPORTS_LEDGERS | access.IMPORTS_LEDGERS_IF_ALLOWED))
+@imports_allowed
 @bp.input(ImportForm, location="form_and_files", arg_name="form")
 @bp.output(AnyObject)
 @bp.doc(summary="Import a ledger (.xlsx, .xls or .csv); the report lists every bad row",

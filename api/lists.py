@@ -253,7 +253,10 @@ def _links(user) -> list[dict]:
         ("/map/planner", "规划视图", access.SEES_COVERAGE),
         ("/reports", "发现报告", access.HANDLES_REPORTS),
         ("/reports/new", "新建发现报告", access.FILES_REPORTS),
-        ("/imports", "台账导入", access.IMPORTS_LEDGERS),
+        ("/imports", "台账导入", access.IMPORTS_LEDGERS | (
+            access.IMPORTS_LEDGERS_IF_ALLOWED if config()["rules"].get("grid_heads_import")
+            else frozenset())),
+        ("/comparisons", "信息比对", access.COMPARES_LISTS),
         ("/referrals", "转介事项", access.READS_REFERRALS),
         ("/reports/monthly", "月报与报送", access.READS_CASE_REPORT
          | access.SUBMITS_MONTHLY_REPORT),

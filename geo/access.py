@@ -45,6 +45,10 @@ WRITES_WORKERS = frozenset({"admin", "supervisor"})
 COMPARES_LISTS = frozenset({"admin", "supervisor"})
 # Who uses the import page (/imports): the roles the API lets import.
 IMPORTS_LEDGERS = frozenset({"admin", "supervisor"})
+# Roles that import households and children of their own area only if the county allows
+# it (rules.grid_heads_import; off by default), and the kinds they may import then.
+IMPORTS_LEDGERS_IF_ALLOWED = frozenset({"grid_head"})
+KINDS_IMPORTED_IF_ALLOWED = ("households", "children")
 PLACES_CHILDREN = frozenset({"admin", "supervisor", "grid_head", "responder"})
 SEES_COVERAGE = frozenset({"admin", "supervisor", "planner"})
 SEES_STATUS = WRITES_RECORDS | AGGREGATE_ROLES
@@ -182,3 +186,17 @@ READS_CASELOADS = WRITES_WORKERS
 READS_LISTS = READS_CELL_LISTS | READS_FLAGGED | READS_CASELOADS | SEES_COVERAGE \
     | PLACES_CHILDREN
 SEARCHES_PEOPLE = PERSON_ROLES
+
+
+def may_import(role: str, rules: dict) -> bool:
+    """Whether ``role`` may import ledgers at all under the county's ``rules``."""
+    return role in IMPORTS_LEDGERS or (
+        role in IMPORTS_LEDGERS_IF_ALLOWED and bool(rules.get("grid_heads_import")))
+
+
+def import_kinds(role: str, kinds) -> list[str]:
+    """The ledger ``kinds`` ``role`` may choose to import (all of them for the county
+    office and supervisors, households and children for grid heads when allowed)."""
+    if role in IMPORTS_LEDGERS:
+        return list(kinds)
+    return [k for k in kinds if k in KINDS_IMPORTED_IF_ALLOWED]

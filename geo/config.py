@@ -105,6 +105,13 @@ DEFAULTS: dict[str, Any] = {
         # A unit imported as a child of another may stick out of it by this share of
         # its area (digitising noise) before it is rejected.
         "import_outside_parent_tolerance": 0.01,
+        # Grid heads may import households and children of their own village(s) (the
+        # import page and POST /api/imports; rows elsewhere refused per row) when the
+        # county allows it. Off by default: imports are the county's and townships'.
+        "grid_heads_import": False,
+        # Comparisons with other departments' lists (信息比对) also match a name by its
+        # pinyin (张晓明 / 张小明, Zhang Xiaoming) when nothing closer matches.
+        "comparison_pinyin": False,
         # Plausible dates: an as_of day, route date or report month lies between
         # date_earliest and date_future_days after today; a visit lies no earlier than
         # date_earliest, the child's birth and visit_before_registration_days before the

@@ -37,6 +37,7 @@ name or number nor any other row.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import re
@@ -51,6 +52,7 @@ from sqlalchemy.engine import Connection
 from geo import access, identity, vocab
 from geo.errors import Forbidden, InvalidInput, NotFound
 from geo.ledgers.read import fold, parse_date, read_rows
+from geo.planning.coverage import STAFFED_BY
 
 DEFAULT_THRESHOLD = 85
 ABSENT_DAYS = 7
@@ -98,6 +100,15 @@ _NAME_DROP = re.compile(r"[\s·•．.・]")
 def name_key(name: str) -> str:
     """A name compared: full-width forms folded, spaces and middle dots gone."""
     return _NAME_DROP.sub("", unicodedata.normalize("NFKC", name or ""))
+
+
+@functools.lru_cache(maxsize=65536)
+def sounds(name: str) -> str:
+    """A name as it sounds: its pinyin without tones, lower case, no spaces (a name
+    already written in Latin letters stays itself)."""
+    from pypinyin import lazy_pinyin
+
+    return "".join(lazy_pinyin(name_key(name))).lower().replace(" ", "")
 
 
 def _lookalike(name: str) -> str:
@@ -209,9 +220,15 @@ def _header_fields(names: list[str]) -> dict[str, int]:
 def compare_list(conn: Connection, path: str | Path, list_kind: str, cfg: dict, *,
                  role: str, scope_id: int, user_id: int | None = None,
                  username: str | None = None, threshold: int | None = None,
-                 today: dt.date | None = None, save: bool = True) -> Comparison:
+                 today: dt.date | None = None, save: bool = True,
+                 pinyin: bool | None = None) -> Comparison:
     """Compare the list at ``path`` with the children in the area ``scope_id``; with
-    ``save`` keep the comparison (hash, counts, worklists) and open the tasks."""
+    ``save`` keep the comparison (hash, counts, worklists) and open the tasks. With
+    ``pinyin`` (default: the county's ``rules.comparison_pinyin``) a name no fuzzy match
+    reaches still matches a child of the same birth date and village whose name sounds
+    the same (张晓明 / 张小明, or a name written in pinyin: Zhang Xiaoming)."""
+    if pinyin is None:
+        pinyin = bool(cfg.get("rules", {}).get("comparison_pinyin", False))
     if list_kind not in vocab.COMPARISON_LISTS:
         raise InvalidInput(f"unknown list '{list_kind}' (one of "
                            f"{', '.join(vocab.COMPARISON_LISTS)})", field="list")
@@ -259,8 +276,8 @@ def compare_list(conn: Connection, path: str | Path, list_kind: str, cfg: dict, 
     category = CATEGORY[list_kind]
     proposed: set[tuple] = set()
     counts = {"rows": len(body), "matched": 0, "by_hash": 0, "by_name_date": 0, "fuzzy": 0,
-              "by_guardian": 0, "unregistered": 0, "outside_area": 0, "not_a_child": 0,
-              "no_match": 0, "bad_rows": 0}
+              "by_guardian": 0, "by_pinyin": 0, "unregistered": 0, "outside_area": 0,
+              "not_a_child": 0, "no_match": 0, "bad_rows": 0}
     for i, row_no in enumerate(numbers):
         parent = list_kind in PARENT_LISTS or any(cell(i, c) for c in (
             "child_name", "child_id_number", "child_birth_date"))
@@ -301,6 +318,12 @@ def compare_list(conn: Connection, path: str | Path, list_kind: str, cfg: dict, 
                         best = (s, c)
                 if best:
                     score, child, how = round(best[0]), best[1], "fuzzy"
+                elif pinyin:
+                    sound = sounds(k)
+                    alike = [c for c in by_birth.get((born, village), [])
+                             if sound and sounds(c.key) == sound]
+                    if len(alike) == 1:
+                        child, how = alike[0], "pinyin"
         matched = [child] if child else []
         if not matched and not parent and not name and not idno:
             continue
@@ -316,7 +339,7 @@ def compare_list(conn: Connection, path: str | Path, list_kind: str, cfg: dict, 
         if matched:
             counts["matched"] += 1
             counts[{"hash": "by_hash", "name+date": "by_name_date", "fuzzy": "fuzzy",
-                    "guardian": "by_guardian"}[how]] += 1
+                    "guardian": "by_guardian", "pinyin": "by_pinyin"}[how]] += 1
             for c in matched:
                 result.matches.append({"row": row_no, "child_id": c.id,
                                        "ledger_id": c.ledger_id, "how": how,
@@ -369,7 +392,8 @@ def _days(text: str) -> int | None:
 def _why(how: str, score) -> str:
     return {"hash": "身份证号一致", "name+date": "姓名、出生日期、村一致",
             "fuzzy": f"出生日期、村一致，姓名相似度 {score}",
-            "guardian": "家长（户主）姓名与村一致"}[how]
+            "guardian": "家长（户主）姓名与村一致",
+            "pinyin": "出生日期、村一致，姓名拼音相同"}[how]
 
 
 def _findings(result: Comparison, proposed: set, c: _Child, list_kind: str,
@@ -437,12 +461,14 @@ def _place(conn: Connection, result: Comparison, households: dict, kids: list) -
         t["cell_id"], t["placed_by"] = cell, placed
 
 
-_WORKER = """
+# The cell's grid worker under the coverage query's staffing rule (a worker assigned to
+# the cell, its village or its township), the one nearest the cell first.
+_WORKER = f"""
 SELECT DISTINCT ON (c.id) c.id AS cell_id, w.id AS worker_id, w.name
-  FROM unit c JOIN worker_unit wu ON wu.unit_id IN (c.id, c.village_id)
+  FROM unit c JOIN worker_unit wu ON {STAFFED_BY}
   JOIN worker w ON w.id = wu.worker_id AND w.role = 'grid_worker' AND w.active
  WHERE c.id = ANY(:cells)
- ORDER BY c.id, (wu.unit_id = c.id) DESC, w.id
+ ORDER BY c.id, (wu.unit_id = c.id) DESC, (wu.unit_id = c.village_id) DESC, w.id
 """
 
 
@@ -474,6 +500,13 @@ def _save(conn: Connection, result: Comparison, scope_id: int, user_id, username
                                              "placed_by")})
         todo.append(("bring_back_to_school", t, detail))
     _tasks(conn, todo, workers, result.id)
+    # The tasks this comparison gave or found still open, for its page.
+    task_ids = sorted({t["task_id"] for _, t, _ in todo if t.get("task_id")})
+    if task_ids:
+        conn.execute(sa.text(
+            "UPDATE comparison SET result = result || jsonb_build_object('task_ids', "
+            "CAST(:ids AS jsonb)) WHERE id = :id"), {"ids": json.dumps(task_ids),
+                                                    "id": result.id})
 
 
 def _task_key(kind: str, child_id, detail: dict, village_id) -> tuple:
@@ -593,3 +626,69 @@ def list_tasks(conn: Connection, scope_id: int, status: str = "open",
         {"scope_id": scope_id, "s": status, "k": kind}).mappings()
     return [{**dict(r), "kind_label": vocab.TASK_KINDS[r["kind"]],
              "created_at": r["created_at"].isoformat()} for r in rows]
+
+
+def recent_comparisons(conn: Connection, scope_id: int, limit: int = 50) -> list[dict]:
+    """Comparisons of the area (made over units under ``scope_id``), newest first."""
+    rows = conn.execute(sa.text(
+        f"""SELECT cm.id, cm.list_kind, cm.username, cm.created_at, cm.counts,
+                   cm.confirmed_at, cm.confirmed_by
+              FROM comparison cm JOIN unit u ON u.id = cm.unit_id
+             WHERE {access.cell_in_scope_sql('u')} ORDER BY cm.id DESC LIMIT :n"""),
+        {"scope_id": scope_id, "n": limit}).mappings()
+    return [{**dict(r), "list_label": vocab.COMPARISON_LISTS[r["list_kind"]]} for r in rows]
+
+
+def comparison_worklists(conn: Connection, comparison_id: int, scope_id: int) -> dict:
+    """A comparison as its page shows it: the matches with why they matched, the
+    category proposals, the contradictions (children on file, named from the ledger),
+    and the tasks it gave — possibly unregistered children with their cell and grid
+    worker, children to bring back to school."""
+    found = get_comparison(conn, comparison_id, scope_id)
+    result = found["result"] or {}
+    ids = sorted({m["child_id"] for m in result.get("matches", [])}
+                 | {p["child_id"] for p in result.get("proposals", [])}
+                 | {c["child_id"] for c in result.get("contradictions", [])})
+    kids = {r["id"]: dict(r) for r in conn.execute(sa.text(
+        f"""SELECT ch.id, ch.ledger_id, ch.name, ch.birth_date, ch.categories,
+                   v.name AS village, c.code AS cell
+              FROM child ch JOIN household h ON h.id = ch.household_id
+              JOIN unit c ON c.id = h.cell_id JOIN unit v ON v.id = c.village_id
+             WHERE ch.id = ANY(:ids) AND {access.cell_in_scope_sql('c')}"""),
+        {"ids": ids, "scope_id": scope_id}).mappings()}
+
+    def child(cid: int) -> dict:
+        return kids.get(cid) or {"id": cid, "ledger_id": None, "name": "", "village": "",
+                                 "cell": "", "categories": [], "birth_date": None}
+
+    matches = [{**m, "why": _why(m["how"], m["score"]), "child": child(m["child_id"])}
+               for m in result.get("matches", [])]
+    proposals = [{**p, "child": child(p["child_id"]),
+                  "action_label": "增加" if p["action"] == "add" else "终止"}
+                 for p in result.get("proposals", [])]
+    contradictions = [{**c, "child": child(c["child_id"])}
+                      for c in result.get("contradictions", [])]
+    tasks = [{**dict(r), "kind_label": vocab.TASK_KINDS[r["kind"]],
+              "placed_label": PLACED_LABELS.get((r["detail"] or {}).get("placed_by"), "")}
+             for r in conn.execute(sa.text(
+                 f"""SELECT t.id, t.kind, t.status, t.detail, c.code AS cell,
+                            c.name AS cell_name, v.name AS village, w.name AS worker,
+                            ch.ledger_id, ch.name AS child_name
+                       FROM task t JOIN unit c ON c.id = t.cell_id
+                       JOIN unit v ON v.id = c.village_id
+                       LEFT JOIN worker w ON w.id = t.worker_id
+                       LEFT JOIN child ch ON ch.id = t.child_id
+                      WHERE t.id = ANY(:ids) AND {access.cell_in_scope_sql('c')}
+                      ORDER BY t.kind DESC, t.id"""),
+                 {"ids": result.get("task_ids", []), "scope_id": scope_id}).mappings()]
+    return {**{k: found[k] for k in ("id", "list_kind", "username", "created_at", "counts",
+                                     "threshold", "confirmed_at", "confirmed_by")},
+            "list_label": vocab.COMPARISON_LISTS[found["list_kind"]],
+            "matches": matches, "proposals": proposals, "contradictions": contradictions,
+            "unregistered": [t for t in tasks if t["kind"] == "verify_unregistered"],
+            "school_tasks": [t for t in tasks if t["kind"] == "bring_back_to_school"]}
+
+
+# How an unregistered child was placed in a cell (see _place).
+PLACED_LABELS = {"address": "同地址家庭户所在网格", "guardian": "家长（户主）家庭户所在网格",
+                 "village": "所在村第一个网格"}

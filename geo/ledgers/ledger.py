@@ -647,7 +647,8 @@ def acting_user(conn: Connection, username: str | None, label: str = "cli"):
 
 def import_ledger(bind: Engine | Connection, path: str | Path, kind: str, cfg: dict, *,
                   role: str, scope_id: int, crs: str = "wgs84", dry_run: bool = False,
-                  strict: bool = False, today: dt.date | None = None) -> LedgerReport:
+                  strict: bool = False, today: dt.date | None = None,
+                  progress=None) -> LedgerReport:
     """Check every row of ``path``; write the valid ones (see the module docstring).
 
     The importer acts with ``role`` over the unit ``scope_id`` (their own unit), under
@@ -655,7 +656,12 @@ def import_ledger(bind: Engine | Connection, path: str | Path, kind: str, cfg: d
     whole (:class:`Forbidden`); a row about a record, point or unit outside their area is
     an error on that row which tells nothing about the other record. An importer who may
     not see sensitive categories (their export left them out) keeps a child's existing
-    sensitive categories rather than erasing them."""
+    sensitive categories rather than erasing them.
+
+    ``progress(stage, done, total)``, when given, is called as the work goes on: stage
+    ``read``, ``validate`` and ``write`` with the rows done of the rows to do (the import
+    page shows it; geo/ledgers/jobs.py)."""
+    progress = progress or (lambda stage, done, total: None)
     if kind not in COLUMNS:
         raise InvalidInput(f"unknown ledger kind '{kind}' (one of {', '.join(COLUMNS)})",
                            field="kind")
@@ -665,21 +671,24 @@ def import_ledger(bind: Engine | Connection, path: str | Path, kind: str, cfg: d
     if crs not in CRS_NAMES:
         raise InvalidInput(f"unknown coordinate system '{crs}' (one of {', '.join(CRS_NAMES)})",
                            field="crs")
+    progress("read", 0, None)
     table = read_table(path, kind)
+    progress("read", len(table), len(table))
     report = LedgerReport(kind=kind, rows=len(table), dry_run=dry_run)
     if isinstance(bind, Engine):
         with bind.connect() as conn:
             return _run(conn, table, kind, cfg, crs, dry_run, strict, today, report,
-                        keep_sensitive, scope_id)
+                        keep_sensitive, scope_id, progress)
     return _run(bind, table, kind, cfg, crs, dry_run, strict, today, report, keep_sensitive,
-                scope_id)
+                scope_id, progress)
 
 
 def _run(conn, table, kind, cfg, crs, dry_run, strict, today, report,
-         keep_sensitive, scope_id) -> LedgerReport:
+         keep_sensitive, scope_id, progress=lambda *a: None) -> LedgerReport:
     trans = conn.begin_nested() if conn.in_transaction() else conn.begin()
     with trans:
         rows = _Rows(kind, table)
+        progress("validate", 0, len(table))
         if kind == "households":
             _check_households(conn, rows, crs, scope_id)
         elif kind == "facilities":
@@ -691,10 +700,12 @@ def _run(conn, table, kind, cfg, crs, dry_run, strict, today, report,
                             scope_id)
         report.errors = sorted(rows.errors, key=lambda e: (e["row"], e["column"]))
         good = table[rows.valid_mask()]
+        progress("validate", len(table), len(table))
         if (strict and report.errors) or good.empty:
             trans.rollback()
             return report
         # A dry run writes too, to count new, changed and unchanged rows, and rolls back.
+        progress("write", 0, len(good))
         conn.execute(sa.text("DROP TABLE IF EXISTS ledger_stage"))
         stage = _stage(good, kind)
         conn.execute(sa.text(
@@ -709,6 +720,7 @@ def _run(conn, table, kind, cfg, crs, dry_run, strict, today, report,
         report.created = sum(changed)
         report.updated = len(changed) - report.created
         report.unchanged = len(good) - len(changed)
+        progress("write", len(good), len(good))
         if dry_run:
             trans.rollback()
             return report

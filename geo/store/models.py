@@ -515,6 +515,37 @@ class Task(Base):
     closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class ImportJob(Base):
+    """A ledger import run in a thread of the web process (the import page's preview or
+    confirmation), with its progress: ``stage`` (read, validate, write, done), rows
+    ``done`` of ``total``; ``result`` the report's counts when it ends."""
+
+    __tablename__ = "import_job"
+    __table_args__ = (
+        CheckConstraint("status IN ('queued', 'running', 'done', 'failed')",
+                        name="import_job_status_check"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("app_user.id", ondelete="SET NULL"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    file: Mapped[str] = mapped_column(Text)
+    dry_run: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'queued'"))
+    stage: Mapped[str] = mapped_column(String(16), server_default=text("'queued'"))
+    done: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    total: Mapped[int | None] = mapped_column(Integer)
+    result: Mapped[dict | None] = mapped_column(JSONB)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
 class CaseEvent(Base):
     """A case's history: append-only (a trigger refuses UPDATE and DELETE)."""
 

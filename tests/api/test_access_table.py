@@ -50,6 +50,11 @@ FOLLOWS = {
     "POST /imports/preview": "POST /api/imports",
     "POST /imports/{token}/confirm": "POST /api/imports",
     "GET /imports/{token}/problems.xlsx": "POST /api/imports",
+    "GET /imports/jobs/{job_id}": "POST /api/imports",
+    # The comparisons page's steps follow the API's comparison.
+    "POST /comparisons": "POST /api/comparisons",
+    "GET /comparisons/{comparison_id}": "POST /api/comparisons",
+    "POST /comparisons/{comparison_id}/confirm": "POST /api/comparisons",
     "POST /api/assessments/{assessment_id}/approve": "GET /api/assessments",
     "GET /api/referrals/{referral_id}": "GET /api/referrals",
     "PATCH /api/children/{child_id}/guardians/{guardian_id}":

@@ -147,8 +147,60 @@ def legacy_xls(planted: dict) -> bool:
     return True
 
 
+# The comparison list (信息比对) of the comparisons page's browser test: a prison's list
+# of inmates with their children, in the village the test names PLANT_VILLAGE and fills
+# with the children on file below (tests/webmap/test_comparisons_page.py).
+PLANT_VILLAGE = "比对样板村"
+LIST_AREA = "510497"  # an area code nobody else uses
+LIST_KIDS = {
+    # ledger id: (name on file, birth date, on-file categories, with identity number)
+    "CMPW-A": ("陈小安", dt.date(2014, 1, 1), [], True),
+    "CMPW-B": ("林小波", dt.date(2014, 1, 2), ["prisoner_child", "left_behind"], False),
+    "CMPW-C": ("张小日", dt.date(2014, 1, 3), ["left_behind"], False),
+    "CMPW-D": ("刘小英", dt.date(2014, 1, 4), ["left_behind"], True),
+}
+LIST_ADDRESS = "比对样板村1组1号"
+
+
+def list_idno(seq: int, born: dt.date) -> str:
+    return identity.make_id(LIST_AREA, born, seq, "male")
+
+
+def prisoners_list() -> None:
+    """A prisoners' list as a prison sends it: a title row, parents with their children.
+    Row 3: 陈小安 by identity number (add 服刑人员子女); row 4: 林小波 by name + date, the
+    parent released (end it); row 5: 张小曰 for 张小日 (fuzzy); row 6: 周小福, not on file
+    (unregistered, placed by the address); row 7: 刘小英's number under the name 刘晓英
+    (a contradiction, and add); row 8: an adult child (left out)."""
+    b = {k: v[1] for k, v in LIST_KIDS.items()}
+    head = ["序号", "姓名", "性别", "身份证号", "村", "地址", "子女姓名", "子女身份证号",
+            "子女出生日期", "状态"]
+    rows = [
+        [1, "陈大军", "男", list_idno(101, dt.date(1985, 5, 5)), PLANT_VILLAGE, "", "陈小安",
+         list_idno(1, b["CMPW-A"]), "", "在押"],
+        [2, "林大海", "男", list_idno(102, dt.date(1984, 4, 4)), PLANT_VILLAGE, "", "林 小波",
+         "", "2014年1月2日", "刑满释放"],
+        [3, "张大勇", "男", "", PLANT_VILLAGE, "", "张小曰", "", "2014.1.3", "在押"],
+        [4, "周大福", "男", "", PLANT_VILLAGE, LIST_ADDRESS, "周小福",
+         list_idno(6, dt.date(2014, 1, 6)), "", "在押"],
+        [5, "刘大成", "男", "", PLANT_VILLAGE, "", "刘晓英", list_idno(4, b["CMPW-D"]), "",
+         "在押"],
+        [6, "吴大成", "男", list_idno(103, dt.date(1975, 1, 1)), PLANT_VILLAGE, "", "吴小成",
+         list_idno(7, dt.date(2000, 1, 1)), "", "在押"],
+    ]
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "在押人员子女"
+    ws.append(["某监狱在押服刑人员未成年子女信息表（2026年11月）"])
+    ws.append(head)
+    for r in rows:
+        ws.append(r)
+    wb.save(HERE / "comparison_prisoners.xlsx")
+
+
 def main() -> None:
     planted: dict = {}
+    prisoners_list()
     gb18030_csv(planted)
     utf8_csv(planted)
     merged_xlsx(planted)

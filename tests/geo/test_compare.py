@@ -251,3 +251,50 @@ def test_a_supervisor_compares_only_their_area(conn, cfg, place, planted):
     assert len(mine.unregistered) == 2
     with pytest.raises(Forbidden):
         _compare(conn, cfg, planted["path"], role="grid_worker")
+
+
+def test_a_township_assigned_worker_gets_the_task(conn, cfg, place, planted):
+    """Tasks follow the coverage query's staffing rule (STAFFED_BY): with nobody on the
+    cell or its village, the grid worker assigned to the township gets the task."""
+    conn.execute(sa.text(
+        "DELETE FROM worker_unit wu USING unit c WHERE c.id = :c "
+        "AND wu.unit_id IN (c.id, c.village_id, c.township_id)"), {"c": place["cell_id"]})
+    worker = conn.execute(sa.text(
+        "INSERT INTO worker (ledger_id, role, name, unit_id) VALUES "
+        "('CMP-TOWN-W', 'grid_worker', '乡镇网格员', :t) RETURNING id"),
+        {"t": place["township_id"]}).scalar_one()
+    conn.execute(sa.text("INSERT INTO worker_unit (worker_id, unit_id) VALUES (:w, :t)"),
+                 {"w": worker, "t": place["township_id"]})
+    result = _compare(conn, cfg, planted["path"])
+    tasks = conn.execute(sa.text(
+        "SELECT detail->>'name', cell_id, worker_id FROM task WHERE comparison_id = :c "
+        "AND kind = 'verify_unregistered' ORDER BY 1"), {"c": result.id}).all()
+    zhou = {t[0]: t for t in tasks}["周小福"]
+    assert (zhou[1], zhou[2]) == (place["cell_id"], worker)
+
+
+@pytest.mark.parametrize("pinyin", [False, True])
+def test_pinyin_matching_behind_a_flag(conn, cfg, place, tmp_path, pinyin):
+    """李斯文 for 李思文 (the same sound, far apart as characters) and a name in pinyin
+    match only with the flag on; off, they are possibly unregistered."""
+    born, other = dt.date(2014, 1, 9), dt.date(2014, 1, 10)
+    si = _child(conn, cfg, place, "CMP-PY1", "李思文", born, ["left_behind"])
+    fang = _child(conn, cfg, place, "CMP-PY2", "王芳", other, ["left_behind"])
+    v = place["village"]
+    path = _xlsx(tmp_path / "py.xlsx", HEAD, [
+        [1, "李大文", "男", "", v, "", "李斯文", "", "2014-01-09", "在押"],
+        [2, "王大华", "男", "", v, "", "Wang Fang", "", "2014-01-10", "在押"]])
+    result = _compare(conn, cfg, path, pinyin=pinyin)
+    how = {m["child_id"]: m["how"] for m in result.matches}
+    if pinyin:
+        assert how == {si: "pinyin", fang: "pinyin"}
+        assert result.counts["by_pinyin"] == 2 and result.unregistered == []
+        assert all("拼音" in m["why"] for m in result.matches)
+    else:
+        assert how == {} and sorted(u["name"] for u in result.unregistered) == \
+            ["Wang Fang", "李斯文"]
+    # The county's switch gives the default.
+    flagged = {**cfg, "rules": {**cfg["rules"], "comparison_pinyin": pinyin}}
+    again = compare_list(conn, path, "prisoners", flagged, role="admin",
+                         scope_id=_county(conn), today=TODAY, save=False)
+    assert bool(again.counts["by_pinyin"]) is pinyin

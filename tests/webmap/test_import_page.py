@@ -39,7 +39,7 @@ def test_upload_preview_download_confirm_history(page, server, login, logins, ho
     assert rows.count() == 6  # header + 5 problems
     assert "第" not in rows.nth(1).text_content()  # the table has its own columns
     assert "必填" in page.text_content("#problem-rows")
-    page.screenshot(path=str(artifacts / "import_preview.png"), full_page=True)
+    page.screenshot(path=str(artifacts / "imports-preview.png"), full_page=True)
     with page.expect_download() as dl:
         page.click("#problems-download")
     book = openpyxl.load_workbook(io.BytesIO(Path(dl.value.path()).read_bytes()))
@@ -56,7 +56,7 @@ def test_upload_preview_download_confirm_history(page, server, login, logins, ho
     assert page.text_content("#done-created").strip() == "2"
     history = page.text_content("#import-history")
     assert "children_gb18030.csv" in history and logins["admin"]["username"] in history
-    page.screenshot(path=str(artifacts / "import_done.png"), full_page=True)
+    page.screenshot(path=str(artifacts / "imports-done.png"), full_page=True)
     with engine.connect() as c:
         assert c.execute(sa.text(
             "SELECT count(*) FROM child WHERE ledger_id LIKE 'PL-G-%'")).scalar_one() == 2
@@ -68,3 +68,70 @@ def test_the_page_is_for_admins_and_supervisors(page, server, login, logins):
     login(page, logins["grid_worker"])
     resp = page.goto(f"{server}/imports")
     assert resp.status == 403
+
+
+def _progress(page):
+    return page.evaluate(
+        "() => JSON.parse(window.sessionStorage.getItem('gridmap.progressLog') || '[]')")
+
+
+def _moved(log):
+    """The server's steps (after the upload): more than one, never going back."""
+    steps = [e for e in log if e["stage"] not in ("upload", "queued")]
+    percents = [e["percent"] for e in steps]
+    assert len({(e["stage"], e["percent"], e["text"]) for e in steps}) >= 2, log
+    assert percents == sorted(percents), log
+    assert percents[-1] == 100, log
+    return steps
+
+
+def test_a_large_file_shows_progress_and_ends_in_the_history(page, server, login, logins,
+                                                             household, artifacts, engine,
+                                                             tmp_path):
+    """20,000 rows: the bar shows the upload, then rows read, validated and written, for
+    the preview and again for the import, which ends with its row in the history."""
+    import csv
+
+    path = tmp_path / "children_20000.csv"
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["台账编号", "户台账编号", "姓名", "性别", "出生日期", "身份证号",
+                      "困境类别", "风险等级", "监护情况", "就读学校", "是否残疾"])
+        for i in range(20_000):
+            out.writerow([f"PL-BIG-{i:05d}", "PLANT-H1", f"大表儿童{i}", "男" if i % 2 else "女",
+                          f"2015-{1 + i % 12:02d}-{1 + i % 28:02d}", "", "留守", "中", "", "",
+                          "否"])
+    login(page, logins["admin"])
+    page.goto(f"{server}/imports")
+    page.select_option("#kind", "children")
+    page.set_input_files("#file", str(path))
+    page.click("#preview-button")
+    page.wait_for_selector("#import-progress:not([hidden])")
+    page.screenshot(path=str(artifacts / "imports-progress.png"), full_page=True)
+    page.wait_for_selector("#import-preview", timeout=120_000)
+    steps = _moved(_progress(page))
+    assert any(e["stage"] == "validate" for e in steps) or any(
+        "校验" in e["text"] for e in steps)
+    assert page.text_content("#count-new").strip() == "20000"
+    assert page.text_content("#count-bad").strip() == "0"
+    with engine.connect() as c:
+        assert c.execute(sa.text(
+            "SELECT count(*) FROM child WHERE ledger_id LIKE 'PL-BIG-%'")).scalar_one() == 0
+    page.screenshot(path=str(artifacts / "imports-large-preview.png"), full_page=True)
+    page.click("#confirm-import")
+    page.wait_for_selector("#import-done", timeout=120_000)
+    steps = _moved(_progress(page))
+    assert any("写入" in e["text"] for e in steps), steps
+    assert page.text_content("#done-created").strip() == "20000"
+    first = page.locator("#import-history tr").nth(1).text_content()
+    assert "children_20000.csv" in first and "20000" in first
+    with engine.connect() as c:
+        assert c.execute(sa.text(
+            "SELECT count(*) FROM child WHERE ledger_id LIKE 'PL-BIG-%'")).scalar_one() == 20_000
+        job = c.execute(sa.text(
+            "SELECT status, stage, dry_run, result FROM import_job WHERE file = :f "
+            "ORDER BY id DESC LIMIT 1"), {"f": "children_20000.csv"}).one()
+    assert (job.status, job.stage, job.dry_run) == ("done", "done", False)
+    assert job.result["counts"]["created"] == 20_000
+    page.screenshot(path=str(artifacts / "imports-large-done.png"), full_page=True)
+    assert page.console_errors == []
