@@ -246,7 +246,7 @@ class ChildIn(ChildPatch):
     sex = fields.String(required=True, validate=Length(1, 8))
     birth_date = fields.String(required=True, validate=Length(1, 32))
     categories = fields.List(fields.String(validate=Length(1, 40)), required=True,
-                             validate=Length(1, 18))
+                             validate=Length(0, 18))
     risk_level = fields.String(required=True, validate=Length(1, 16))
 
 
