@@ -71,6 +71,8 @@ class ChildrenQuery(UnitQuery, Page):
                          metadata={"description": "part of the child's name"})
     category = fields.String(load_default=None, validate=OneOf(list(vocab.CHILD_CATEGORIES)))
     risk = fields.String(load_default=None, validate=Length(1, 16))
+    household = fields.Integer(load_default=None, validate=Range(1, 2**31 - 1),
+                               metadata={"description": "the children of one household"})
 
 
 class FacilitiesQuery(UnitQuery, Page):
