@@ -182,3 +182,45 @@ def test_supervisor_registers_a_household_and_child_from_the_map(
     assert "赵小雨" in phone.locator("#gm-reg-kid-list").inner_text()
     phone.screenshot(path=str(artifacts / "register-390.png"))
     context.close()
+
+
+def test_a_household_popup_opens_it_for_editing(page, server, logins, login, engine):
+    """A single household's popup (zoomed in) offers 编辑住户和儿童, which opens the
+    panel on it with its children."""
+    with engine.connect() as conn:
+        hid, lon, lat = conn.execute(sa.text(
+            "SELECT h.id, ST_X(h.geom), ST_Y(h.geom) FROM household h JOIN unit c "
+            "ON c.id = h.cell_id JOIN unit v ON v.id = c.village_id WHERE v.code = :v "
+            "AND EXISTS (SELECT 1 FROM child ch WHERE ch.household_id = h.id) "
+            "ORDER BY h.id LIMIT 1"), {"v": logins["grid_worker"]["unit"]}).one()
+    login(page, logins["grid_worker"])
+    page.goto(f"{server}/map")
+    page.wait_for_function("() => window.gridmap && window.gridmap.unitLoaded "
+                           "&& window.gridmap.register.ready", timeout=30_000)
+    for box in page.locator(".leaflet-control-layers-overlays input").all():
+        box.uncheck()
+    page.get_by_label("家庭户").check()
+    page.evaluate("window.gridmap.layers.households = false")
+    page.evaluate("([lat, lon]) => window.gridmapMap.setView([lat, lon], 17, {animate: false})",
+                  [lat, lon])
+    page.wait_for_function("() => window.gridmap.layers.households", timeout=15_000)
+    page.wait_for_timeout(400)
+    x, y = page.evaluate("""([lat, lon]) => {
+      const p = window.gridmapMap.latLngToContainerPoint([lat, lon]);
+      const r = window.gridmapMap.getContainer().getBoundingClientRect();
+      return [r.left + p.x, r.top + p.y]; }""", [lat, lon])
+    page.mouse.click(x, y)
+    page.wait_for_selector(".leaflet-popup-content .gm-reg-edit", timeout=5_000)
+    assert page.locator(".leaflet-popup-content a").last.get_attribute(
+        "href").startswith("/record/household/")
+    page.click(".leaflet-popup-content .gm-reg-edit")
+    page.wait_for_function(f"() => window.gridmap.register.household && "
+                           f"window.gridmap.register.household.id === {hid} && "
+                           "window.gridmap.register.children.length > 0", timeout=10_000)
+    assert page.locator("#gm-register").is_visible()
+    assert page.locator("#gm-reg-kid-list li").count() >= 1
+    # A grid worker is offered no sensitive category.
+    page.click("#gm-reg-add-child")
+    labels = page.locator("#gm-reg-child .gm-reg-checks").inner_text()
+    assert "留守" in labels and "受侵害" not in labels and "受艾滋病影响" not in labels
+    assert page.console_errors == []

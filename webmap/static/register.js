@@ -440,10 +440,12 @@
   // A household's popup (one household, zoomed in) offers to edit it here.
   gm.popupExtra = function (layer, p, box) {
     if (layer.name !== 'households' || !p.id || (p.households && p.households > 1)) { return; }
-    box.appendChild(el('br'));
-    var a = box.appendChild(el('a', '编辑住户和儿童'));
+    // Before the record's link, which stays the popup's last.
+    var line = el('div', null, 'gm-reg-edit-line');
+    var a = line.appendChild(el('a', '编辑住户和儿童'));
     a.href = '#'; a.className = 'gm-reg-edit';
     a.addEventListener('click', function (ev) { ev.preventDefault(); openHousehold(p.id); });
+    box.insertBefore(line, box.querySelector('a'));
   };
   // /map?household=ID opens that household for editing.
   var wanted = new URLSearchParams(window.location.search).get('household');
