@@ -393,12 +393,16 @@
     panel.hidden = false;
     map.getContainer().classList.add('gm-registering');
     map.closePopup();
+    var b = $('gm-register-toggle');
+    if (b) { b.textContent = '登记中…'; }
   }
   function stop() {
     reset();
     state.on = false;
     panel.hidden = true;
     map.getContainer().classList.remove('gm-registering');
+    var b = $('gm-register-toggle');
+    if (b) { b.textContent = '登记住户'; }
   }
   close.addEventListener('click', stop);
   // Show a place above the panel (on a phone the panel is a sheet over the map's lower
