@@ -31,13 +31,14 @@ def list_children(q):
         rows = []
     else:
         rows = find_children(conn(), scope_id(q["unit"]), category=q["category"],
-                             risk=q["risk"], name=q["name"], limit=q["limit"] + 1,
+                             risk=q["risk"], name=q["name"], household_id=q["household"],
+                             limit=q["limit"] + 1,
                              offset=q["offset"])
     more = len(rows) > q["limit"]
     items = [child_out(r) for r in rows[: q["limit"]]]
     audit.record(conn(), user, "list", "child", ip=client_ip(),
                  detail={"ids": [r["id"] for r in items], "filters": {
-                     k: q[k] for k in ("unit", "category", "risk", "name") if q[k]}})
+                     k: q[k] for k in ("unit", "category", "risk", "name", "household") if q[k]}})
     return {"items": items, "next": next_link(q, more)}
 
 

@@ -85,7 +85,8 @@ def register(app: APIFlask) -> None:
     @app.errorhandler(GeoError)
     def _geo_error(exc: GeoError):
         rollback()
-        return body(exc.code, exc.message, exc.status, exc.field)
+        message = exc.zh if exc.zh and prefers_chinese() else exc.message
+        return body(exc.code, message, exc.status, exc.field)
 
     @app.errorhandler(CSRFError)
     def _csrf(exc: CSRFError):

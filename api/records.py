@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from apiflask import APIBlueprint
+from flask import current_app
 
 from api.auth import client_ip, current_user, login_required
-from api.db import conn
+from api.db import conn, engine_for
 from api.request import bbox, child_or_404, child_out, config, household_or_404, next_link, scope_id
 from api.schemas import (
     AnyObject,
@@ -16,10 +19,12 @@ from api.schemas import (
     HouseholdIn,
     HouseholdPatch,
     ListOut,
+    LocateQuery,
     VisitIn,
 )
 from geo import access, audit
-from geo.errors import InvalidInput
+from geo.errors import GeoError, InvalidInput
+from geo.ledgers.form import locate
 from geo.people.features import household_features
 from geo.people.households_children import (
     create_child,
@@ -50,6 +55,29 @@ def _sees_sensitive() -> bool:
     return current_user().role in access.SEES_SENSITIVE_CATEGORIES
 
 
+def _fields(body: dict) -> list[str]:
+    """The names of the fields a write sets (never their values: identity numbers)."""
+    return sorted(k for k in body if k != "crs")
+
+
+@contextmanager
+def _audited_attempt(resource: str, resource_id=None, **detail):
+    """A write refused (4xx) is audited all the same, in a transaction of its own: who
+    tried what on which record, the fields and the error's code and field."""
+    try:
+        yield
+    except GeoError as exc:
+        try:
+            audit.record_apart(engine_for(current_app), current_user(),
+                               "update" if resource_id else "create", resource, resource_id,
+                               ip=client_ip(), detail={**detail, "failed": True,
+                                                       "error": {"code": exc.code,
+                                                                 "field": exc.field}})
+        except Exception:  # the database is gone: the original error says more
+            current_app.logger.exception("could not audit a refused write")
+        raise
+
+
 @bp.get("/api/households")
 @login_required(*PERSON)
 @bp.input(BboxPage, location="query", arg_name="q")
@@ -70,11 +98,25 @@ def list_households(q):
 @login_required(*WRITERS)
 @bp.input(HouseholdIn, arg_name="body")
 @bp.output(AnyObject, status_code=201)
-@bp.doc(summary="Register a household (its cell comes from the point)", security="BearerAuth")
+@bp.doc(summary="Register a household (its cell comes from the point; lon/lat in crs "
+        "wgs84, gcj02 or bd09)", security="BearerAuth")
 def add_household(body):
-    hh = create_household(conn(), body, _scope())
-    audit.record(conn(), current_user(), "create", "household", hh["id"], ip=client_ip())
+    with _audited_attempt("household", fields=_fields(body), crs=body["crs"]):
+        hh = create_household(conn(), body, _scope(), crs=body["crs"])
+    audit.record(conn(), current_user(), "create", "household", hh["id"], ip=client_ip(),
+                 detail={"fields": _fields(body), "cell": hh["cell_code"], "crs": body["crs"]})
     return hh
+
+
+@bp.get("/api/households/locate")
+@login_required(*WRITERS)
+@bp.input(LocateQuery, location="query", arg_name="q")
+@bp.output(AnyObject)
+@bp.doc(summary="Where a household at this point would be registered: the WGS84 point, "
+        "its cell, village and township (refused outside your area or the county)",
+        security="BearerAuth")
+def locate_household(q):
+    return locate(conn(), q["lon"], q["lat"], _scope(), q["crs"])
 
 
 @bp.get("/api/households/<int:household_id>")
@@ -91,11 +133,17 @@ def get_household(household_id):
 @login_required(*WRITERS)
 @bp.input(HouseholdPatch, arg_name="body")
 @bp.output(AnyObject)
-@bp.doc(summary="Change a household; moving its point moves its cell", security="BearerAuth")
+@bp.doc(summary="Change a household; moving its point (lon/lat in crs) moves its cell",
+        security="BearerAuth")
 def patch_household(household_id, body):
-    hh = update_household(conn(), household_id, body, _scope())
+    before = household_or_404(household_id, _scope())
+    with _audited_attempt("household", household_id, fields=_fields(body)):
+        hh = update_household(conn(), household_id, body, _scope(), crs=body["crs"])
+    detail = {"fields": _fields(body)}
+    if "lon" in body:
+        detail.update(crs=body["crs"], cell_from=before["cell_code"], cell_to=hh["cell_code"])
     audit.record(conn(), current_user(), "update", "household", household_id, ip=client_ip(),
-                 detail={"fields": sorted(body)})
+                 detail=detail)
     return hh
 
 
@@ -103,13 +151,16 @@ def patch_household(household_id, body):
 @login_required(*WRITERS)
 @bp.input(ChildIn, arg_name="body")
 @bp.output(AnyObject, status_code=201)
-@bp.doc(summary="Register a child (the identity number is kept only masked and hashed)",
+@bp.doc(summary="Register a child (checked as the ledger import checks; the identity "
+        "number is kept only masked and hashed)",
         responses={409: "duplicate_child"}, security="BearerAuth")
 def add_child(body):
     cfg = config()
-    cid = create_child(conn(), body, cfg["rules"], cfg["id_key"], _scope(),
-                       sees_sensitive=_sees_sensitive())
-    audit.record(conn(), current_user(), "create", "child", cid, ip=client_ip())
+    with _audited_attempt("child", fields=_fields(body), household_id=body["household_id"]):
+        cid = create_child(conn(), body, cfg["rules"], cfg["id_key"], _scope(),
+                           sees_sensitive=_sees_sensitive())
+    audit.record(conn(), current_user(), "create", "child", cid, ip=client_ip(),
+                 detail={"fields": _fields(body), "household_id": body["household_id"]})
     return child_out(child_or_404(cid))
 
 
@@ -117,14 +168,17 @@ def add_child(body):
 @login_required(*WRITERS)
 @bp.input(ChildPatch, arg_name="body")
 @bp.output(AnyObject)
-@bp.doc(summary="Change a child's record", security="BearerAuth")
+@bp.doc(summary="Change a child's record (checked as the ledger import checks)",
+        security="BearerAuth")
 def patch_child(child_id, body):
     child_or_404(child_id)
     cfg = config()
-    update_child(conn(), child_id, body, cfg["rules"], cfg["id_key"], _scope(),
-                 sees_sensitive=_sees_sensitive())
+    with _audited_attempt("child", child_id, fields=_fields(body)):
+        update_child(conn(), child_id, body, cfg["rules"], cfg["id_key"], _scope(),
+                     sees_sensitive=_sees_sensitive(),
+                     sees_id=current_user().role in access.SEES_ID_NUMBER)
     audit.record(conn(), current_user(), "update", "child", child_id, ip=client_ip(),
-                 detail={"fields": sorted(k for k in body if k != "id_number")})
+                 detail={"fields": _fields(body)})
     return child_out(child_or_404(child_id))
 
 

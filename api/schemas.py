@@ -12,6 +12,7 @@ from flask import current_app
 from marshmallow import INCLUDE, ValidationError, post_dump, validates_schema
 
 from geo import vocab
+from geo.grid.chinacrs import CRS_NAMES
 from geo.scope import date_window
 
 MAX_PAGE = 500
@@ -70,6 +71,8 @@ class ChildrenQuery(UnitQuery, Page):
                          metadata={"description": "part of the child's name"})
     category = fields.String(load_default=None, validate=OneOf(list(vocab.CHILD_CATEGORIES)))
     risk = fields.String(load_default=None, validate=Length(1, 16))
+    household = fields.Integer(load_default=None, validate=Range(1, 2**31 - 1),
+                               metadata={"description": "the children of one household"})
 
 
 class FacilitiesQuery(UnitQuery, Page):
@@ -187,12 +190,20 @@ class ListOut(Schema):
 
 
 # -- writes --------------------------------------------------------------------------------
+CRS_FIELD = {"description": "coordinate system of lon/lat: wgs84 (GPS), gcj02 (Amap, "
+                            "Tencent, most phones) or bd09 (Baidu)"}
+# Household types, categories, sex, dates and risk levels are checked by the ledger
+# import's checks (geo.ledgers.form): codes or Chinese labels, dates in Chinese formats.
+
+
 class HouseholdIn(Schema):
     address = fields.String(required=True, validate=Length(1, 300))
     lon = fields.Float(required=True, validate=Range(-180, 180))
     lat = fields.Float(required=True, validate=Range(-90, 90))
-    flags = fields.List(fields.String(validate=OneOf(list(vocab.HOUSEHOLD_FLAGS))),
-                        load_default=list)
+    crs = fields.String(load_default="wgs84", validate=OneOf(list(CRS_NAMES)),
+                        metadata=CRS_FIELD)
+    flags = fields.List(fields.String(validate=Length(1, 40)), load_default=list,
+                        validate=Length(0, 20))
     head_name = fields.String(load_default=None, validate=Length(0, 100))
     phone = fields.String(load_default=None, validate=Length(0, 40))
     ledger_id = fields.String(load_default=None, validate=Length(1, 64))
@@ -202,18 +213,29 @@ class HouseholdPatch(Schema):
     address = fields.String(validate=Length(1, 300))
     lon = fields.Float(validate=Range(-180, 180))
     lat = fields.Float(validate=Range(-90, 90))
-    flags = fields.List(fields.String(validate=OneOf(list(vocab.HOUSEHOLD_FLAGS))))
+    crs = fields.String(load_default="wgs84", validate=OneOf(list(CRS_NAMES)),
+                        metadata=CRS_FIELD)
+    flags = fields.List(fields.String(validate=Length(1, 40)), validate=Length(0, 20))
     head_name = fields.String(validate=Length(0, 100), allow_none=True)
     phone = fields.String(validate=Length(0, 40), allow_none=True)
+
+
+class LocateQuery(Schema):
+    lon = fields.Float(required=True, validate=Range(-180, 180))
+    lat = fields.Float(required=True, validate=Range(-90, 90))
+    crs = fields.String(load_default="wgs84", validate=OneOf(list(CRS_NAMES)),
+                        metadata=CRS_FIELD)
 
 
 class ChildPatch(Schema):
     household_id = fields.Integer(strict=True, validate=Range(1, 2**31 - 1))
     name = fields.String(validate=Length(1, 100))
-    sex = fields.String(validate=OneOf(list(vocab.SEXES)))
-    birth_date = fields.Date()
+    sex = fields.String(validate=Length(1, 8), metadata={"description": "male/female or 男/女"})
+    birth_date = fields.String(validate=Length(1, 32), metadata={
+        "description": "2015-06-15, 2015/6/15, 2015.6.15 or 2015年6月15日"})
     id_number = fields.String(validate=Length(18, 18), load_only=True)
-    categories = fields.List(fields.String(validate=OneOf(list(vocab.CHILD_CATEGORIES))))
+    categories = fields.List(fields.String(validate=Length(1, 40)), validate=Length(0, 18),
+                             metadata={"description": "category codes or Chinese labels"})
     risk_level = fields.String(validate=Length(1, 16))
     guardian_situation = fields.String(validate=Length(0, 300), allow_none=True)
     school = fields.String(validate=Length(0, 200), allow_none=True)
@@ -223,10 +245,10 @@ class ChildPatch(Schema):
 class ChildIn(ChildPatch):
     household_id = fields.Integer(strict=True, required=True, validate=Range(1, 2**31 - 1))
     name = fields.String(required=True, validate=Length(1, 100))
-    sex = fields.String(required=True, validate=OneOf(list(vocab.SEXES)))
-    birth_date = fields.Date(required=True)
-    categories = fields.List(fields.String(validate=OneOf(list(vocab.CHILD_CATEGORIES))),
-                             required=True, validate=Length(1, 18))
+    sex = fields.String(required=True, validate=Length(1, 8))
+    birth_date = fields.String(required=True, validate=Length(1, 32))
+    categories = fields.List(fields.String(validate=Length(1, 40)), required=True,
+                             validate=Length(0, 18))
     risk_level = fields.String(required=True, validate=Length(1, 16))
 
 

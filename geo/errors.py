@@ -9,10 +9,13 @@ class GeoError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, field: str | None = None, code: str | None = None):
+    def __init__(self, message: str, *, field: str | None = None, code: str | None = None,
+                 zh: str | None = None):
         super().__init__(message)
         self.message = message
         self.field = field
+        # The message in Chinese, for clients that prefer it (Accept-Language).
+        self.zh = zh
         if code:
             self.code = code
 

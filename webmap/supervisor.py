@@ -109,6 +109,27 @@ def supervisor_map(cfg: dict, user, lang: str = "zh", csrf: str = "", nonce: str
         "lists": _list_links(user),
         "groups": GROUPS,
     }
+    scripts = ["supervisor.js"]
+    if user.role in access.WRITES_RECORDS:
+        config["register"] = register_config(cfg, user)
+        scripts.append("register.js")
     GridLayers().add_to(m)
-    return render_page(m, lang, nonce=nonce, data={"gm-config": config},
-                       scripts=["supervisor.js"])
+    return render_page(m, lang, nonce=nonce, data={"gm-config": config}, scripts=scripts)
+
+
+def register_config(cfg: dict, user) -> dict:
+    """What the 登记住户 panel (static/register.js) offers this user: the words of the
+    forms (Chinese), the vocabularies, and the field rights of the role (sensitive
+    categories only for roles that see them; identity numbers shown only to roles that
+    see them, the others may enter one for a child without)."""
+    sensitive = user.role in access.SEES_SENSITIVE_CATEGORIES
+    return {
+        "categories": [[code, label] for code, label in vocab.CHILD_CATEGORIES.items()
+                       if sensitive or code not in vocab.SENSITIVE_CATEGORIES],
+        "risk": [[level, vocab.RISK_LABELS.get(level, level)]
+                 for level in cfg["rules"]["risk_levels"]],
+        "sexes": [[code, label] for code, label in vocab.SEXES.items()],
+        "flags": [[code, label] for code, label in vocab.HOUSEHOLD_FLAGS.items()],
+        "crs": [[code, label] for code, label in vocab.CRS_LABELS.items()],
+        "seesId": user.role in access.SEES_ID_NUMBER,
+    }

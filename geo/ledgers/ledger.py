@@ -340,28 +340,44 @@ def _yes_no(rows: _Rows, column: str) -> pd.Series:
 
 
 def _check_households(conn: Connection, rows: _Rows, crs: str, scope_id: int) -> None:
-    t = rows.table
     rows.required()
     rows.unique("ledger_id")
     _not_yours(conn, rows, "SELECT h.ledger_id FROM household h "
                "LEFT JOIN unit c ON c.id = h.cell_id WHERE h.ledger_id = ANY(:ids) "
                f"AND NOT COALESCE({access.cell_in_scope_sql('c')}, false)", scope_id)
+    _household_fields(conn, rows, crs, scope_id)
+
+
+def _household_fields(conn: Connection, rows: _Rows, crs: str, scope_id: int) -> None:
+    """The checks of a household's own fields (point, flags), also run on one household
+    typed into a form (:mod:`geo.ledgers.record`)."""
+    t = rows.table
     _points(conn, rows, crs, scope_id)
     flags = _codes_of(t["flags"], vocab.HOUSEHOLD_FLAGS)
     t["flag_codes"] = [pg_array(c) for c, _ in flags]
+    t["flag_list"] = [c for c, _ in flags]
     rows.bad([bool(u) for _, u in flags], "flags",
              lambda i: f"unknown household type {'、'.join(flags[i][1])}")
 
 
 def _check_children(conn: Connection, rows: _Rows, rules: dict, id_key: str,
                     today: dt.date, scope_id: int) -> None:
-    t = rows.table
     rows.required()
     rows.unique("ledger_id")
     _not_yours(conn, rows, "SELECT ch.ledger_id FROM child ch "
                "JOIN household h ON h.id = ch.household_id "
                "LEFT JOIN unit c ON c.id = h.cell_id WHERE ch.ledger_id = ANY(:ids) "
                f"AND NOT COALESCE({access.cell_in_scope_sql('c')}, false)", scope_id)
+    ids = _child_fields(rows, rules, id_key, today)
+    rows.unique("id_number", ids)
+    _child_clashes(conn, rows, scope_id)
+
+
+def _child_fields(rows: _Rows, rules: dict, id_key: str, today: dt.date) -> pd.Series:
+    """The checks of a child's own fields (sex, birth date, categories, risk level,
+    identity number and its birth date, disability), also run on one child typed into a
+    form (:mod:`geo.ledgers.record`); the identity numbers as cleaned."""
+    t = rows.table
     sex = t["sex"].map({"男": "male", "女": "female", "male": "male", "female": "female"})
     rows.bad(sex.isna() & (t["sex"] != ""), "sex", "must be 男 or 女")
     t["sex_code"] = sex
@@ -378,6 +394,7 @@ def _check_children(conn: Connection, rows: _Rows, rules: dict, id_key: str,
     rows.bad([bool(u) for _, u in cats], "categories",
              lambda i: f"unknown category {'、'.join(cats[i][1])}")
     t["category_codes"] = [pg_array(c) for c, _ in cats]
+    t["category_list"] = [c for c, _ in cats]
     levels = list(rules["risk_levels"])
     risk = t["risk_level"].map(lambda v: v if v in levels else RISK_ZH.get(v))
     rows.bad(~risk.isin(levels) & (t["risk_level"] != ""), "risk_level",
@@ -392,13 +409,18 @@ def _check_children(conn: Connection, rows: _Rows, rules: dict, id_key: str,
     mismatch = [g and o and identity.birth_date_of(v) != b
                 for v, g, o, b in zip(ids, good, ok, born, strict=True)]
     rows.bad(mismatch, "id_number", "does not match the birth date")
-    rows.unique("id_number", ids)
     t["id_masked"] = pd.Series([identity.mask(v) if g else None for v, g in zip(ids, good,
                                                                                 strict=True)],
                                index=t.index, dtype=object)
     t["id_hash"] = pd.Series([identity.keyed_hash(v, id_key) if g else None
                               for v, g in zip(ids, good, strict=True)],
                              index=t.index, dtype=object)
+    t["disability"] = _yes_no(rows, "has_disability")
+    return ids
+
+
+def _child_clashes(conn: Connection, rows: _Rows, scope_id: int) -> None:
+    t = rows.table
     # The same person already registered under another ledger id; of a child outside
     # the importer's area nothing is told, not even its ledger id.
     taken = {r.id_hash: r for r in conn.execute(sa.text(
@@ -416,7 +438,6 @@ def _check_children(conn: Connection, rows: _Rows, rules: dict, id_key: str,
         return ("this child is already registered as "
                 f"{other.ledger_id or 'a record without ledger id'}")
     rows.bad(clash, "id_number", _clash)
-    t["disability"] = _yes_no(rows, "has_disability")
     # Households outside the area are answered as if they did not exist.
     known = set(conn.execute(sa.text(
         "SELECT h.ledger_id FROM household h JOIN unit c ON c.id = h.cell_id "

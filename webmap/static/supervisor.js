@@ -43,6 +43,8 @@
       a.target = '_blank'; a.rel = 'noopener';
       a.href = layer.link.replace('{id}', encodeURIComponent(p.id));
     }
+    // The register panel (register.js) adds its own link to a household's popup.
+    if (window.gridmap.popupExtra) { window.gridmap.popupExtra(layer, p, box); }
     return box;
   }
   cfg.layers.forEach(function (layer) {
@@ -87,6 +89,9 @@
       map.on('zoomend', hideOtherLevels);
     }
     vg.on('click', function (e) {
+      // Registering (register.js), a click on an area picks a place, not a popup.
+      var reg = window.gridmap.register;
+      if (reg && reg.on && layer.kind !== 'point') { return; }
       L.popup().setLatLng(e.latlng).setContent(popupContent(layer, e.layer.properties))
         .openOn(map);
     });
