@@ -100,8 +100,10 @@ def _only_layer(page, label):
 def _click_at(page, lat, lon, zoom, layer):
     """Centre the map on a point at ``zoom``, wait for ``layer`` to redraw and click
     there; returns the popup's text."""
-    page.evaluate(f"{MAP}.closePopup(); {MAP}.setView([{lat}, {lon}], {zoom}, "
-                  f"{{animate: false}}); window.gridmap.layers.{layer} = false;")
+    # The flag is cleared before the move: tiles the layer still holds for that zoom
+    # are not fetched again, and the map marks the layer settled once the move ends.
+    page.evaluate(f"window.gridmap.layers.{layer} = false; {MAP}.closePopup(); "
+                  f"{MAP}.setView([{lat}, {lon}], {zoom}, {{animate: false}});")
     page.wait_for_function(f"() => window.gridmap.layers.{layer}", timeout=15_000)
     page.wait_for_timeout(400)
     x, y = page.evaluate(f"""() => {{ const m = {MAP};

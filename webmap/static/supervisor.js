@@ -114,6 +114,16 @@
       if (layer.visible) { vg.addTo(map); }
     }
   });
+  // After a move the layers that fetched nothing new (their tiles for this zoom were
+  // still held) are settled too: 'load' fires only when tiles were fetched.
+  map.on('moveend', function () {
+    setTimeout(function () {
+      cfg.layers.forEach(function (layer) {
+        var vg = vgs[layer.name];
+        if (map.hasLayer(vg) && !vg.isLoading()) { window.gridmap.layers[layer.name] = true; }
+      });
+    }, 0);
+  });
   function shown(layer) {
     var z = map.getZoom();
     return map.hasLayer(vgs[layer.name]) && z >= layer.min_zoom && z <= layer.max_zoom;
