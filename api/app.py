@@ -37,6 +37,7 @@ from api import (
     security,
     textcheck,
     tiles,
+    trends,
 )
 from api.db import csrf
 from geo.config import load_config
@@ -90,6 +91,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> APIFlask:
     app.register_blueprint(lists.bp)
     app.register_blueprint(cases.bp)
     app.register_blueprint(referrals.bp)
+    app.register_blueprint(trends.bp)
     return app
 
 
