@@ -22,6 +22,7 @@ from api import (
     db,
     errors,
     facilities,
+    handover,
     health,
     import_pages,
     ledgers,
@@ -92,6 +93,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> APIFlask:
     app.register_blueprint(cases.bp)
     app.register_blueprint(referrals.bp)
     app.register_blueprint(trends.bp)
+    app.register_blueprint(handover.bp)
     return app
 
 
