@@ -76,33 +76,64 @@ WITH rules AS (
 ), cells AS (
     SELECT c.id AS cell_id, c.village_id, c.township_id FROM unit c
      WHERE c.level = 'cell' AND {scope}
-), kids AS (
+), kids AS MATERIALIZED (
     SELECT ch.id, ch.risk_level, ch.categories, ch.registered_on, ch.birth_date,
            ch.case_status, cl.cell_id, r.days,
            NOT (ch.categories <@ CAST(:exempt AS text[])) AS return_needed
       FROM cells cl JOIN household h ON h.cell_id = cl.cell_id
       JOIN child ch ON ch.household_id = h.id
       LEFT JOIN rules r ON r.risk_level = ch.risk_level
+), bounds AS (
+    SELECT min(start_at) AS start_at, max(cutoff) AS cutoff FROM mm
+), hist AS (
+    -- Each child's last visit and last return visit before the first month.
+    SELECT v.child_id, max(v.visited_at) AS last_visit,
+           max(v.visited_at) FILTER (WHERE v.kind = 'return') AS last_return
+      FROM bounds b JOIN visit v ON v.visited_at < b.start_at
+      JOIN kids k ON k.id = v.child_id
+     GROUP BY v.child_id
+), win AS MATERIALIZED (
+    -- The visits of the months, each with the child's visit before it.
+    SELECT m.first, v.child_id, v.visited_at, v.kind, v.flagged,
+           COALESCE(lag(v.visited_at) OVER (PARTITION BY v.child_id
+                                            ORDER BY v.visited_at, v.id),
+                    h.last_visit) AS prev
+      FROM bounds b
+      JOIN visit v ON v.visited_at >= b.start_at AND v.visited_at < b.cutoff
+      JOIN kids k ON k.id = v.child_id
+      JOIN mm m ON v.visited_at >= m.start_at AND v.visited_at < m.cutoff
+      LEFT JOIN hist h ON h.child_id = v.child_id
+), cm AS (
+    SELECT first, child_id, max(visited_at) AS last_visit,
+           max(visited_at) FILTER (WHERE kind = 'return') AS last_return
+      FROM win GROUP BY first, child_id
+), ev AS (
+    -- The case status at each month end, for the children with a case history: the
+    -- last move before the cutoff, else where the first move after it started.
+    SELECT m.first, e.child_id,
+           (array_agg(e.to_status ORDER BY e.at DESC, e.id DESC)
+               FILTER (WHERE e.at < m.cutoff))[1] AS after_move,
+           (array_agg(e.from_status ORDER BY e.at, e.id)
+               FILTER (WHERE e.at >= m.cutoff))[1] AS before_move
+      FROM mm m CROSS JOIN case_event e JOIN kids k ON k.id = e.child_id
+     GROUP BY m.first, e.child_id
+), grid AS (
+    -- Every child at every month end, last visits carried forward month by month.
+    SELECT m.first, m.last, m.start_at, k.id, k.cell_id, k.days, k.registered_on,
+           k.birth_date, k.return_needed,
+           GREATEST(h.last_visit, max(cm.last_visit) OVER w) AS last_visit,
+           GREATEST(h.last_return, max(cm.last_return) OVER w) AS last_return,
+           COALESCE(ev.after_move, ev.before_move, k.case_status) AS status
+      FROM mm m CROSS JOIN kids k
+      LEFT JOIN hist h ON h.child_id = k.id
+      LEFT JOIN cm ON cm.first = m.first AND cm.child_id = k.id
+      LEFT JOIN ev ON ev.first = m.first AND ev.child_id = k.id
+    WINDOW w AS (PARTITION BY k.id ORDER BY m.first ROWS UNBOUNDED PRECEDING)
 ), at_end AS (
-    -- Every child on the books at each month end, with the last visits before it.
-    SELECT m.first, k.id, k.cell_id, k.days, k.registered_on, k.return_needed,
-           lv.at AS last_visit, lr.at AS last_return, m.start_at, m.last
-      FROM mm m
-      JOIN kids k ON k.registered_on <= m.last
-                 AND (k.birth_date + interval '18 years')::date > m.last
-      LEFT JOIN LATERAL (
-          SELECT COALESCE(
-              (SELECT e.to_status FROM case_event e WHERE e.child_id = k.id
-                  AND e.at < m.cutoff ORDER BY e.at DESC, e.id DESC LIMIT 1),
-              (SELECT e.from_status FROM case_event e WHERE e.child_id = k.id
-                  AND e.at >= m.cutoff ORDER BY e.at, e.id LIMIT 1),
-              k.case_status) AS status) st ON true
-      LEFT JOIN LATERAL (SELECT max(v.visited_at) AS at FROM visit v
-                          WHERE v.child_id = k.id AND v.visited_at < m.cutoff) lv ON true
-      LEFT JOIN LATERAL (SELECT max(v.visited_at) AS at FROM visit v
-                          WHERE v.child_id = k.id AND v.kind = 'return'
-                            AND v.visited_at < m.cutoff) lr ON true
-     WHERE st.status <> 'closed' AND k.days IS NOT NULL
+    -- Every child on the books at each month end.
+    SELECT * FROM grid
+     WHERE registered_on <= last AND (birth_date + interval '18 years')::date > last
+       AND status <> 'closed' AND days IS NOT NULL
 ), due AS (
     SELECT a.*,
            LEAST(COALESCE((a.last_visit AT TIME ZONE :tz)::date, a.registered_on) + a.days,
@@ -119,18 +150,13 @@ WITH rules AS (
            (count(last_visit) = 0)::int AS cells_never_visited
       FROM due GROUP BY first, cell_id
 ), visits AS (
-    SELECT m.first, k.cell_id, count(*) AS visits,
-           count(*) FILTER (WHERE (v.visited_at AT TIME ZONE :tz)::date <=
-               COALESCE((p.at AT TIME ZONE :tz)::date, k.registered_on) + k.days)
+    SELECT w.first, k.cell_id, count(*) AS visits,
+           count(*) FILTER (WHERE (w.visited_at AT TIME ZONE :tz)::date <=
+               COALESCE((w.prev AT TIME ZONE :tz)::date, k.registered_on) + k.days)
                AS visits_on_time,
-           count(*) FILTER (WHERE v.flagged) AS flagged_visits
-      FROM mm m
-      JOIN visit v ON v.visited_at >= m.start_at AND v.visited_at < m.cutoff
-      JOIN kids k ON k.id = v.child_id
-      LEFT JOIN LATERAL (SELECT max(pv.visited_at) AS at FROM visit pv
-                          WHERE pv.child_id = v.child_id AND pv.visited_at < v.visited_at
-                        ) p ON true
-     GROUP BY m.first, k.cell_id
+           count(*) FILTER (WHERE w.flagged) AS flagged_visits
+      FROM win w JOIN kids k ON k.id = w.child_id
+     GROUP BY w.first, k.cell_id
 ), registered AS (
     SELECT m.first, k.cell_id, count(*) AS new_children
       FROM mm m JOIN kids k ON k.registered_on BETWEEN m.first AND m.last
