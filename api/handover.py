@@ -58,7 +58,7 @@ def _apply(worker_id: int, assignments: list[dict], deactivate: bool) -> dict:
 @bp.output(AnyObject)
 @bp.doc(summary="A worker's cells (direct, via village or township), their children, "
         "who else covers them, and proposed successors under the caseload limit",
-        security="BearerAuth")
+        security="BearerAuth", responses={404: "no such worker in your area"})
 def handover_json(worker_id):
     user = current_user()
     out = ho.handover(conn(), config()["rules"], worker_id, user.unit_id)
@@ -74,7 +74,10 @@ def handover_json(worker_id):
 @bp.output(AnyObject)
 @bp.doc(summary="Hand a worker's cells over and deactivate them, all or nothing (409 "
         "or 422 naming assignments.<i>.cell/worker when one is no longer valid)",
-        security="BearerAuth")
+        security="BearerAuth",
+        responses={404: "no such worker in your area",
+                   409: "a target is inactive or would go over the caseload limit",
+                   422: "a cell is not the worker's, or a target may not take it"})
 def handover_apply(worker_id, body):
     return _apply(worker_id, body["assignments"], body["deactivate"])
 

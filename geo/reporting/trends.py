@@ -9,8 +9,9 @@ the current month) and ``cutoff`` midnight after it:
   the child's risk level — today's level: levels keep no history);
 - ``flagged_visits``: visits of the month that were flagged;
 - ``return_due``: children active at month end who need the monthly grid-head return
-  visit (not all categories exempt); ``return_done``: those of them with a return visit
-  in the month;
+  visit (not all categories exempt, ``rules.return_visit_exempt_categories``);
+  ``return_done``: those of them with a return visit (kind ``return``, the grid heads'
+  visit, as in geo/visits/due.py) in the month;
 - ``children``: children active at month end (registered by then, under 18 on that day,
   case not closed on that day — read from the case history, ``case_event``);
 - ``overdue_children``: active children overdue at month end, by the same rule as
@@ -290,7 +291,10 @@ def for_planner(result: dict, conn: Connection, rules: dict, scope_code: str, th
     scope = find_unit(conn, scope_code)
     until = until or today(tz)
     firsts = [dt.date.fromisoformat(m + "-01") for m in result["months"]]
-    cells = cell_figures(conn, rules, scope.id, firsts, until, tz)
+    if result["unit"]["code"] == scope.code and "cells" in result:
+        cells = result["cells"]  # the planner's whole area: the rows are already there
+    else:
+        cells = cell_figures(conn, rules, scope.id, firsts, until, tz)
     unit = find_unit(conn, result["unit"]["code"])
     root_key = suppression.unit_key(unit, scope_code)
     level = result["group_level"]

@@ -104,3 +104,15 @@ def test_dashboard_page(app, logins):
     worker = _session(app, logins["grid_worker"])
     assert 'href="/dashboard"' not in worker.get("/").get_data(as_text=True)
     assert worker.get("/dashboard").status_code == 403
+
+
+def test_planner_narrower_unit_hides_the_same(as_role):
+    """A township asked for on its own shows the same counts (and hides the same) as its
+    row in the county's answer: the two cannot be differenced."""
+    county = as_role("planner", "GET", "/api/stats/trends?months=3").get_json()
+    row = county["groups"][0]
+    one = as_role("planner", "GET", f"/api/stats/trends?months=3&unit={row['code']}")
+    assert one.status_code == 200
+    total = one.get_json()["total"]["series"]
+    for mine, theirs in zip(total, row["series"], strict=True):
+        assert {f: mine[f] for f in COUNTS} == {f: theirs[f] for f in COUNTS}
