@@ -158,4 +158,9 @@ def patch_worker(worker_id, body):
     out = update_worker(conn(), worker_id, body, current_user().unit_id)
     audit.record(conn(), current_user(), "update", "worker", worker_id, ip=client_ip(),
                  detail={"fields": sorted(body)})
+    if body.get("active") is False:  # what the worker leaves without anyone (handover)
+        from geo.planning.handover import left_without
+
+        out["left_without"] = left_without(conn(), worker_id, current_user().unit_id)
+        out["handover"] = f"/workers/{worker_id}/handover"
     return out

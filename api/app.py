@@ -24,6 +24,7 @@ from api import (
     db,
     errors,
     facilities,
+    handover,
     health,
     import_pages,
     ledgers,
@@ -39,6 +40,7 @@ from api import (
     security,
     textcheck,
     tiles,
+    trends,
 )
 from api.db import csrf
 from geo.config import load_config
@@ -94,6 +96,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> APIFlask:
     app.register_blueprint(cases.bp)
     app.register_blueprint(referrals.bp)
     app.register_blueprint(case_pages.bp)
+    app.register_blueprint(trends.bp)
+    app.register_blueprint(handover.bp)
     return app
 
 

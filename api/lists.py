@@ -251,6 +251,7 @@ def _links(user) -> list[dict]:
     links += [
         ("/map/nearest", "紧急安置", access.PLACES_CHILDREN),
         ("/map/planner", "规划视图", access.SEES_COVERAGE),
+        ("/dashboard", "工作趋势", access.READS_TRENDS),
         ("/reports", "发现报告", access.HANDLES_REPORTS),
         ("/reports/new", "新建发现报告", access.FILES_REPORTS),
         ("/imports", "台账导入", access.IMPORTS_LEDGERS | (

@@ -63,6 +63,8 @@ READS_METRICS = frozenset({"admin"})
 IMPORTS_LEDGERS = frozenset({"admin", "supervisor"})
 EXPORTS_LEDGERS = WRITES_RECORDS
 READS_MONTHLY_REPORT = frozenset({"admin", "supervisor", "planner"})
+# Trends over the months (/dashboard, GET /api/stats/trends): the monthly report's readers.
+READS_TRENDS = READS_MONTHLY_REPORT
 # Discovery reports: who files them (roles that register children, plus responders), who
 # reads and answers them in their area, who sees the reporter's identity, and who gets
 # only counts per unit.

@@ -34,6 +34,10 @@ FOLLOWS = {
     "DELETE /api/facilities/{facility_id}": "POST /api/facilities",
     "GET /api/workers/{worker_id}": "GET /api/workers",
     "PATCH /api/workers/{worker_id}": "POST /api/workers",
+    # A worker's handover (the page's form too) follows the workers' writers.
+    "GET /api/workers/{worker_id}/handover": "POST /api/workers",
+    "POST /api/workers/{worker_id}/handover": "POST /api/workers",
+    "POST /workers/{worker_id}/handover": "POST /api/workers",
     "GET /api/units/{code}": "GET /api/units",
     "POST /api/placements/{placement_id}/release": "POST /api/placements",
     "DELETE /api/visits/{visit_id}": "POST /api/visits",
@@ -138,6 +142,8 @@ def page_ids(engine, demo):
         return {
             "worker": conn.execute(sa.text(
                 "SELECT worker_id FROM app_user WHERE username = 'demo_grid_head'")).scalar(),
+            "worker_id": conn.execute(sa.text(
+                "SELECT worker_id FROM app_user WHERE username = 'demo_grid_worker'")).scalar(),
             "child_id": conn.execute(sa.text(
                 "SELECT ch.id FROM child ch ORDER BY ch.id LIMIT 1")).scalar(),
             "household_id": conn.execute(sa.text(
