@@ -13,7 +13,7 @@ The tile is one the households layer draws (z14 over the densest cell); both sid
 return non-empty bytes, and no ratio is printed when either side returned nothing or
 failed. The API side of the tile is measured twice: with its tile cache (what a user
 gets on repeat views) and with the cache bypassed (``?fresh`` is not a client option:
-the server is started with ``GRIDMAP_TILE_CACHE=0`` for that pass).
+the server is started with ``GRIDMAP_TILE_CACHE_MB=0`` for that pass).
 """
 
 from __future__ import annotations
@@ -253,7 +253,7 @@ def main() -> None:
 
         results = {}
         for cached in (True, False):
-            env = {} if cached else {"GRIDMAP_TILE_CACHE": "0"}
+            env = {} if cached else {"GRIDMAP_TILE_CACHE_MB": "0"}
             with Server(url, args.clients, args.workers, env) as srv:
                 status, body = _get(tile_path, token)
                 if status != 200 or not body:
