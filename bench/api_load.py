@@ -195,6 +195,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--workers", type=int, default=1,
                         help="server processes (> 1: gunicorn, gthread workers)")
+    parser.add_argument("--only", choices=("nearest", "tile"), default=None,
+                        help="measure one of the two endpoints")
     parser.add_argument("--profile", metavar="FILE",
                         help="sample the server with py-spy during the nearest pass "
                              "(collapsed stacks to FILE; needs the bench extra)")
@@ -252,26 +254,30 @@ def main() -> None:
             raise SystemExit("the chosen tile is empty: nothing honest to measure")
 
         results = {}
-        for cached in (True, False):
+        for cached in (True, False) if args.only != "nearest" else (True,):
             env = {} if cached else {"GRIDMAP_TILE_CACHE_MB": "0"}
             with Server(url, args.clients, args.workers, env) as srv:
                 status, body = _get(tile_path, token)
                 if status != 200 or not body:
                     raise SystemExit(f"the API answered the tile with {status}, "
                                      f"{len(body)} bytes")
-                if cached:
+                if cached and args.only != "tile":
                     spy = _profile(srv.proc.pid, args.profile, args.seconds)
                     results["nearest"] = over_http(nearest_paths, token, args.seconds,
                                                    args.clients)
                     if spy is not None:
                         spy.wait(timeout=60)
+                if cached and args.only != "nearest":
                     results["tile (cached)"] = over_http([tile_path], token, args.seconds,
                                                          args.clients)
-                else:
+                if not cached:
                     results["tile (uncached)"] = over_http([tile_path], token, args.seconds,
                                                            args.clients)
-        sql = {"nearest": direct(engine, nearest_work, args.seconds, args.clients)}
-        sql["tile"] = direct(engine, tile_work, args.seconds, args.clients)
+        sql = {}
+        if args.only != "tile":
+            sql["nearest"] = direct(engine, nearest_work, args.seconds, args.clients)
+        if args.only != "nearest":
+            sql["tile"] = direct(engine, tile_work, args.seconds, args.clients)
         for name, api in results.items():
             db = sql["nearest" if name == "nearest" else "tile"]
             print(_line(name, "API", api))

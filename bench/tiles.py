@@ -1,8 +1,9 @@
 """Vector-tile build time and size per layer and zoom, around the busiest township seat,
 at county and city scale, as the admin gets them (layers/serve.py: statuses, scope) with
-the tile cache off, then a repeat view from the cache; the household layer also unbinned
-(one feature per household at every zoom, the naive way) so the binning's effect is a
-ratio measured in one run. Tiles over 100 ms p95 are marked.
+the tile cache off, then a repeat view from the cache; the household layer at zooms 13
+and 14 also the naive way (one feature per household instead of one per cell from the
+kept tallies), so their effect is a ratio measured in one run. Tiles over 100 ms p95 are
+marked.
 
     .venv/bin/python bench/tiles.py [--scale 1 --scale 20] [--repeat 5]
 """
@@ -46,7 +47,7 @@ def run(cfg: dict, scale: float, repeat: int) -> None:
               f"uncached; 'repeat' is the same tile from the tile cache", flush=True)
         # The statuses are cached per day and data generation: warm them, as the server does.
         tile_for_user(conn, uncached, "cell_status", 12, *_tile_xy(*seat, 12), admin)
-        unbinned = dataclasses.replace(LAYERS["households"], cluster_below=None)
+        unbinned = dataclasses.replace(LAYERS["households"], coarse_below=None)
         slow = 0
         for z in ZOOMS:
             x, y = _tile_xy(*seat, z)
@@ -66,7 +67,7 @@ def run(cfg: dict, scale: float, repeat: int) -> None:
                 line = (f"  z{z:<2} {layer.name:<14} median {ours['median_ms']:7.1f} ms  "
                         f"p95 {ours['p95_ms']:7.1f} ms  {len(ours['result']) / 1024:7.1f} KiB"
                         f"  repeat p95 {again['p95_ms']:5.1f} ms{mark}")
-                if layer.name == "households" and z < layer.cluster_below:
+                if layer.name == "households" and z < layer.coarse_below:
                     naive = timed(lambda z=z, x=x, y=y: tile(conn, unbinned, z, x, y,
                                                              county.id), max(2, repeat // 2))
                     line += (f" | unbinned: {naive['median_ms']:7.1f} ms "

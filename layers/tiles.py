@@ -35,6 +35,12 @@ class TileLayer:
     cluster_below: int | None = None
     cluster_by: str = ""
     cluster: str = ""
+    # Below this zoom the layer draws ``coarse`` instead of ``source`` (same columns,
+    # same binds): for households, one point per cell with the cell's tallies, which the
+    # database keeps current (migration 0015), so a city's tile does not read every
+    # household in it.
+    coarse_below: int | None = None
+    coarse: str = ""
     # Visit statuses joined in as :statuses, per "cell" or summed per "village"
     # (layers/serve.py provides them from the status cache).
     statuses: str | None = None
@@ -53,13 +59,21 @@ ALL = access.EVERYONE
 PERSON = access.PERSON_ROLES
 
 LAYERS = {layer.name: layer for layer in (
+    # From zoom 15 one point per household; at 13 and 14 one per cell (at a point inside
+    # it) with its households and children, so no household can be picked out until the
+    # map is zoomed in, and a tile costs its cells, not its households (a city's z13
+    # tile holds ~90,000 households).
     TileLayer("households", PERSON, f"""
         SELECT h.geom, h.id, c.code AS cell, 1 AS households,
                (SELECT count(*) FROM child ch WHERE ch.household_id = h.id) AS children
           FROM household h JOIN unit c ON c.id = h.cell_id, bounds
          WHERE h.geom && bounds.geom4326 AND {_SCOPE}""", min_zoom=13, audited=True,
-              cluster_below=15, cluster_by="cell",
-              cluster="count(*) AS households, sum(children)::int AS children"),
+              coarse_below=15, coarse=f"""
+        SELECT p.geom, NULL::int AS id, c.code AS cell, t.households, t.children
+          FROM unit c JOIN cell_tally t ON t.cell_id = c.id, bounds,
+               LATERAL ST_PointOnSurface(c.geom) p(geom)
+         WHERE c.level = 'cell' AND c.geom && bounds.geom4326 AND {_SCOPE}
+           AND t.households > 0 AND p.geom && bounds.geom4326"""),
     TileLayer("facilities", ALL, f"""
         SELECT f.geom, f.id, f.name, f.type,
                CASE WHEN f.occupied > 0 AND f.occupied < :suppress_below THEN NULL
@@ -185,7 +199,7 @@ def tile(conn: Connection, layer: TileLayer, z: int, x: int, y: int, scope_id: i
         WITH bounds AS (
             SELECT ST_TileEnvelope(:z, :x, :y) AS geom3857,
                    ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => 0.02), 4326) AS geom4326
-        ), rows AS ({layer.source}),
+        ), rows AS ({_source(layer, z)}),
         mvt AS (
             SELECT ST_AsMVTGeom(ST_Transform(r.geom, 3857), b.geom3857) AS mvtgeom, r.*
               FROM rows r, bounds b
@@ -210,11 +224,20 @@ def cells_in_tile(conn: Connection, z: int, x: int, y: int, scope_id: int,
         {"z": z, "x": x, "y": y, "scope_id": scope_id}).scalars())
 
 
+def _source(layer: TileLayer, z: int) -> str:
+    if layer.coarse_below is not None and z < layer.coarse_below:
+        return layer.coarse
+    return layer.source
+
+
 def _features(layer: TileLayer, z: int) -> str:
     """The SELECT over ``mvt`` that gives the tile's features: one per row, or one per
     bin when the layer is clustered at this zoom."""
     if layer.cluster_below is None or z >= layer.cluster_below:
-        return f"SELECT mvtgeom, {_columns(layer)} FROM mvt WHERE mvtgeom IS NOT NULL"
+        columns = _columns(layer)
+        if layer.coarse_below is not None and z < layer.coarse_below:
+            columns = columns.replace("id, ", "")
+        return f"SELECT mvtgeom, {columns} FROM mvt WHERE mvtgeom IS NOT NULL"
     by = f", {layer.cluster_by}" if layer.cluster_by else ""
     return f"""
         SELECT ST_SnapToGrid(ST_Centroid(ST_Collect(mvtgeom)), 1) AS mvtgeom,
