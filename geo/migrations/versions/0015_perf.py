@@ -162,6 +162,18 @@ BEGIN
     RETURN NULL;
 END $$;
 
+-- TRUNCATE (no transition table): nothing is left to count.
+CREATE FUNCTION cell_tally_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE cell_tally SET children = 0,
+           households = CASE WHEN TG_ARGV[0] = 'household' THEN 0 ELSE households END
+     WHERE children <> 0 OR (TG_ARGV[0] = 'household' AND households <> 0);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER household_tally_truncate AFTER TRUNCATE ON household
+    FOR EACH STATEMENT EXECUTE FUNCTION cell_tally_truncate('household');
+CREATE TRIGGER child_tally_truncate AFTER TRUNCATE ON child
+    FOR EACH STATEMENT EXECUTE FUNCTION cell_tally_truncate('child');
 CREATE TRIGGER household_tally_insert AFTER INSERT ON household
     REFERENCING NEW TABLE AS changed
     FOR EACH STATEMENT EXECUTE FUNCTION cell_tally_household();
@@ -199,9 +211,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for table in ("household", "child"):
-        for event in ("insert", "delete", "update"):
+        for event in ("insert", "delete", "update", "truncate"):
             op.execute(f"DROP TRIGGER IF EXISTS {table}_tally_{event} ON {table}")
-    for fn in ("household", "household_update", "child", "child_update"):
+    for fn in ("household", "household_update", "child", "child_update", "truncate"):
         op.execute(f"DROP FUNCTION IF EXISTS cell_tally_{fn}()")
     op.execute("DROP FUNCTION IF EXISTS cell_tally_recount(int[])")
     op.execute("DROP TABLE IF EXISTS cell_tally")
