@@ -52,8 +52,11 @@ def main() -> None:
 @click.option("--demo/--no-demo", default=True, show_default=True,
               help="Load the demo county when the database is empty.")
 @click.option("--scale", default=None, type=float, help="Demo scale (1 = 50k households).")
+@click.option("--workers", default=1, show_default=True, type=int,
+              help="Server processes: 1 serves with waitress; more with gunicorn (gthread "
+                   "workers of --threads threads each; metrics are then per process).")
 def serve(host: str, port: int, threads: int, connections: int, demo: bool,
-          scale: float | None) -> None:
+          scale: float | None, workers: int) -> None:
     """Serve the app (starting the embedded database when DATABASE_URL is unset)."""
     from waitress import serve as waitress_serve
 
@@ -89,6 +92,12 @@ def serve(host: str, port: int, threads: int, connections: int, demo: bool,
 
                 BackupLoop(cfg, engine).start()   # nightly pgBackRest backup of var/pg
             click.echo(f"gridmap serving on http://{host}:{port}/  (Ctrl-C to stop)")
+            if workers > 1:
+                from api.gunicorn import serve as gunicorn_serve
+
+                gunicorn_serve(app, cfg, host=host, port=port, workers=workers,
+                               threads=threads, connections=connections)
+                return
             # waitress's own limit (100) left the 101st phone's request waiting unread in
             # the listen queue until its client gave up, after which it was still carried
             # out (bench/soak.py); poll() because select() stops at 1024 descriptors.

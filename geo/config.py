@@ -50,6 +50,8 @@ DEFAULTS: dict[str, Any] = {
     # The session cookie is Secure whenever a request comes over HTTPS; true makes it
     # Secure always (for HTTPS ended at a proxy that does not tell the app).
     "session_cookie_secure": False,
+    # Memory for built vector tiles (layers/tile_cache.py); 0 turns the cache off.
+    "tile_cache_mb": 64,
     # Dates (as_of, "today", visit days) are days in this time zone.
     "timezone": "Asia/Shanghai",
     "rules": {
@@ -193,6 +195,7 @@ _ENV = {
     "GRIDMAP_SECRET_KEY": ("secret_key", str),
     "GRIDMAP_LOG_FILE": ("log_file", str),
     "GRIDMAP_BACKUP_KEY": ("backup_key", str),
+    "GRIDMAP_TILE_CACHE_MB": ("tile_cache_mb", float),
 }
 
 

@@ -14,8 +14,9 @@ from sqlalchemy.engine import Connection
 
 from geo import access, suppression
 from geo.errors import Forbidden
+from geo.scope import today
 from geo.visits.due import status_rollup
-from layers import status_cache
+from layers import status_cache, tile_cache
 from layers.tiles import cells_in_tile, layer_for, tile
 
 
@@ -28,13 +29,19 @@ def tile_for_user(conn: Connection, cfg: dict, name: str, z: int, x: int, y: int
         raise Forbidden(f"the {user.role} role may not see the {name} layer", field="layer")
     rules = cfg["rules"]
     planner = access.aggregates_only(user.role)
-    statuses = "[]"
-    if layer.statuses and layer.min_zoom <= z <= layer.max_zoom:
-        statuses = _statuses(conn, cfg, layer.statuses, z, x, y, user, planner)
-    data = tile(conn, layer, z, x, y, user.unit_id, statuses,
-                json.dumps(rules["service_reach_m"]),
-                suppress_below=int(rules["suppress_below"]) if planner else 0,
-                tz=cfg.get("timezone") or "Asia/Shanghai")
+
+    def build() -> bytes:
+        statuses = "[]"
+        if layer.statuses and layer.min_zoom <= z <= layer.max_zoom:
+            statuses = _statuses(conn, cfg, layer.statuses, z, x, y, user, planner)
+        return tile(conn, layer, z, x, y, user.unit_id, statuses,
+                    json.dumps(rules["service_reach_m"]),
+                    suppress_below=int(rules["suppress_below"]) if planner else 0,
+                    tz=cfg.get("timezone") or "Asia/Shanghai")
+
+    tz = cfg.get("timezone") or "Asia/Shanghai"
+    data = tile_cache.cached(conn, cfg, (layer.name, z, x, y), user.unit_id, planner, build,
+                             today=today(tz) if layer.statuses else None)
     return data, layer.audited
 
 

@@ -36,6 +36,12 @@ class TileLayer:
     cluster_below: int | None = None
     cluster_by: str = ""
     cluster: str = ""
+    # Below this zoom the layer draws ``coarse`` instead of ``source`` (same columns,
+    # same binds): for households, one point per cell with the cell's tallies, which the
+    # database keeps current (migration 0015), so a city's tile does not read every
+    # household in it.
+    coarse_below: int | None = None
+    coarse: str = ""
     # Visit statuses joined in as :statuses, per "cell" or summed per "village"
     # (layers/serve.py provides them from the status cache).
     statuses: str | None = None
@@ -54,13 +60,21 @@ ALL = access.EVERYONE
 PERSON = access.PERSON_ROLES
 
 LAYERS = {layer.name: layer for layer in (
+    # From zoom 15 one point per household; at 13 and 14 one per cell (at a point inside
+    # it) with its households and children, so no household can be picked out until the
+    # map is zoomed in, and a tile costs its cells, not its households (a city's z13
+    # tile holds ~90,000 households).
     TileLayer("households", PERSON, f"""
         SELECT h.geom, h.id, c.code AS cell, 1 AS households,
                (SELECT count(*) FROM child ch WHERE ch.household_id = h.id) AS children
           FROM household h JOIN unit c ON c.id = h.cell_id, bounds
          WHERE h.geom && bounds.geom4326 AND {_SCOPE}""", min_zoom=13, audited=True,
-              cluster_below=15, cluster_by="cell",
-              cluster="count(*) AS households, sum(children)::int AS children"),
+              coarse_below=15, coarse=f"""
+        SELECT p.geom, NULL::int AS id, c.code AS cell, t.households, t.children
+          FROM unit c JOIN cell_tally t ON t.cell_id = c.id, bounds,
+               LATERAL ST_PointOnSurface(c.geom) p(geom)
+         WHERE c.level = 'cell' AND c.geom && bounds.geom4326 AND {_SCOPE}
+           AND t.households > 0 AND p.geom && bounds.geom4326"""),
     TileLayer("facilities", ALL, f"""
         SELECT f.geom, f.id, f.name, f.type,
                CASE WHEN f.occupied > 0 AND f.occupied < :suppress_below THEN NULL
@@ -100,9 +114,10 @@ LAYERS = {layer.name: layer for layer in (
         SELECT c.geom, c.id, c.code, c.name
           FROM unit c, bounds
          WHERE c.level = 'township' AND c.geom && bounds.geom4326 AND {_SCOPE}"""),
-    # Each cell with its grid worker(s) and their caseload (children in all their cells),
-    # staffed by the same rule as the gaps query (geo.planning.coverage.STAFFED_BY: a worker of the
-    # cell, its village or its township).
+    # Each cell with its grid worker(s) and their caseload (children in all their cells,
+    # from the per-cell tallies the database keeps, migration 0015), staffed by the same
+    # rule as the gaps query (geo.planning.coverage.STAFFED_BY: a worker of the cell, its
+    # village or its township).
     TileLayer("coverage", access.SEES_WORKERS, f"""
         SELECT c.geom, c.id, c.code, c.name,
                COALESCE(string_agg(DISTINCT w.name, '、'), '') AS workers,
@@ -112,24 +127,30 @@ LAYERS = {layer.name: layer for layer in (
           LEFT JOIN worker_unit wu ON {STAFFED_BY}
           LEFT JOIN worker w ON w.id = wu.worker_id AND w.role = 'grid_worker' AND w.active
           LEFT JOIN LATERAL (
-              SELECT count(DISTINCT ch.id) AS children FROM worker_unit wu2
-                JOIN unit c2 ON c2.level = 'cell'
-                            AND wu2.unit_id IN (c2.id, c2.village_id, c2.township_id)
-                JOIN household h ON h.cell_id = c2.id
-                JOIN child ch ON ch.household_id = h.id
-               WHERE wu2.worker_id = w.id) load ON true
+              SELECT coalesce(sum(t.children), 0) AS children FROM cell_tally t
+               WHERE t.cell_id IN (
+                     SELECT c2.id FROM worker_unit wu2
+                       JOIN unit c2 ON c2.level = 'cell'
+                                   AND wu2.unit_id IN (c2.id, c2.village_id, c2.township_id)
+                      WHERE wu2.worker_id = w.id)) load ON true
          WHERE c.level = 'cell' AND c.geom && bounds.geom4326 AND {_SCOPE}
          GROUP BY c.id, c.geom, c.code, c.name""", min_zoom=9),
-    # Service reach of the facility types that have one: a ring per facility.
+    # Service reach of the facility types that have one: a ring per facility, drawn in
+    # web Mercator (the radius scaled by 1/cos(latitude): within 0.5 % of the geodesic
+    # circle at 15 km) with fewer segments at low zooms, for the rings whose box meets
+    # the tile (a geodesic buffer of every facility within 200 km cost 70 ms at z8).
     TileLayer("reach", ALL, f"""
-        SELECT ST_Buffer(f.geom::geography, r.metres, 24)::geometry AS geom, f.id, f.name,
-               f.type, r.metres
+        SELECT ST_Transform(ST_Buffer(ST_Transform(f.geom, 3857),
+                                      r.metres / cos(radians(ST_Y(f.geom))),
+                                      CASE WHEN :z <= 9 THEN 6 WHEN :z <= 11 THEN 12
+                                           ELSE 24 END), 4326) AS geom,
+               f.id, f.name, f.type, r.metres
           FROM facility f
           JOIN jsonb_each_text(CAST(:reach AS jsonb)) AS r0(type, m) ON r0.type = f.type
           CROSS JOIN LATERAL (SELECT r0.m::float8 AS metres) r
           LEFT JOIN unit c ON c.id = f.unit_id, bounds
-         WHERE ST_DWithin(f.geom::geography, ST_Centroid(bounds.geom4326)::geography,
-                          r.metres + 200000)
+         WHERE ST_Expand(f.geom, r.metres / (111000 * cos(radians(ST_Y(f.geom)))),
+                         r.metres / 110000) && bounds.geom4326
            AND (f.unit_id IS NULL OR {_SCOPE})"""),
     TileLayer("villages", ALL, f"""
         SELECT c.geom, c.id, c.code, c.name
@@ -196,7 +217,7 @@ def tile(conn: Connection, layer: TileLayer, z: int, x: int, y: int, scope_id: i
         WITH bounds AS (
             SELECT ST_TileEnvelope(:z, :x, :y) AS geom3857,
                    ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => 0.02), 4326) AS geom4326
-        ), rows AS ({layer.source}),
+        ), rows AS ({_source(layer, z)}),
         mvt AS (
             SELECT ST_AsMVTGeom(ST_Transform(r.geom, 3857), b.geom3857) AS mvtgeom, r.*
               FROM rows r, bounds b
@@ -221,11 +242,20 @@ def cells_in_tile(conn: Connection, z: int, x: int, y: int, scope_id: int,
         {"z": z, "x": x, "y": y, "scope_id": scope_id}).scalars())
 
 
+def _source(layer: TileLayer, z: int) -> str:
+    if layer.coarse_below is not None and z < layer.coarse_below:
+        return layer.coarse
+    return layer.source
+
+
 def _features(layer: TileLayer, z: int) -> str:
     """The SELECT over ``mvt`` that gives the tile's features: one per row, or one per
     bin when the layer is clustered at this zoom."""
     if layer.cluster_below is None or z >= layer.cluster_below:
-        return f"SELECT mvtgeom, {_columns(layer)} FROM mvt WHERE mvtgeom IS NOT NULL"
+        columns = _columns(layer)
+        if layer.coarse_below is not None and z < layer.coarse_below:
+            columns = columns.replace("id, ", "")
+        return f"SELECT mvtgeom, {columns} FROM mvt WHERE mvtgeom IS NOT NULL"
     by = f", {layer.cluster_by}" if layer.cluster_by else ""
     return f"""
         SELECT ST_SnapToGrid(ST_Centroid(ST_Collect(mvtgeom)), 1) AS mvtgeom,

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 
 from geo import vocab
 from geo.errors import InvalidInput, NotFound
-from geo.grid.roads import has_roads, road_distances_from
+from geo.grid.roads import HAS_ROADS, road_distances_from
 
 MAX_K = 50
 MARGIN = 10
@@ -49,13 +49,15 @@ _IN_AREA = """
 WITH p AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS g)
 SELECT EXISTS (SELECT 1 FROM unit, p WHERE level = 'county' AND ST_Intersects(geom, p.g))
     OR EXISTS (SELECT 1 FROM unit, p WHERE level = 'county'
-                  AND ST_DWithin(geom::geography, p.g::geography, :margin_m))
+                  AND ST_DWithin(geom::geography, p.g::geography, :margin_m)) AS inside
 """
 
 
-def check_point(conn: Connection, lon, lat, margin_m: float = 5000) -> tuple[float, float]:
+def check_point(conn: Connection, lon, lat, margin_m: float = 5000, *,
+                with_roads: bool = False) -> tuple:
     """Validate a WGS84 point and that it lies in (or within ``margin_m`` of) a county
-    we hold; name the problem otherwise, including swapped coordinates."""
+    we hold; name the problem otherwise, including swapped coordinates. ``(lon, lat)``,
+    or with ``with_roads`` ``(lon, lat, a road network is loaded)``."""
     try:
         lon, lat = float(lon), float(lat)
     except (TypeError, ValueError):
@@ -65,13 +67,22 @@ def check_point(conn: Connection, lon, lat, margin_m: float = 5000) -> tuple[flo
     if not (-90 <= lat <= 90):
         hint = " (longitude and latitude look swapped)" if -90 <= lon <= 90 else ""
         raise InvalidInput(f"lat {lat} is out of range -90..90{hint}", field="lat")
-    inside = conn.execute(sa.text(_IN_AREA), {"lon": lon, "lat": lat, "margin_m": margin_m})
-    if not inside.scalar_one():
+    inside, roads = _in_area(conn, lon, lat, margin_m, with_roads)
+    if not inside:
         swapped = -90 <= lon <= 90 and conn.execute(
             sa.text(_IN_AREA), {"lon": lat, "lat": lon, "margin_m": margin_m}).scalar_one()
         hint = " (longitude and latitude look swapped)" if swapped else ""
         raise InvalidInput(f"point ({lon}, {lat}) lies outside the county{hint}", field="lon")
-    return lon, lat
+    return (lon, lat, roads) if with_roads else (lon, lat)
+
+
+def _in_area(conn: Connection, lon: float, lat: float, margin_m: float,
+             with_roads: bool = False) -> tuple[bool, bool]:
+    """Whether the point lies in (or near) a county, and (``with_roads``) whether a road
+    network is loaded, in one round trip."""
+    sql = _IN_AREA.rstrip() + (f", {HAS_ROADS} AS roads" if with_roads else "")
+    row = conn.execute(sa.text(sql), {"lon": lon, "lat": lat, "margin_m": margin_m}).one()
+    return bool(row[0]), bool(row[1]) if with_roads else False
 
 
 def check_types(types) -> list[str] | None:
@@ -133,11 +144,12 @@ def nearest_facilities(conn: Connection, lon=None, lat=None, *, types=None, k: i
     types = check_types(types)
     if rank not in ("auto", "geodesic", "road"):
         raise InvalidInput(f"rank must be auto, geodesic or road, not '{rank}'", field="rank")
-    lon, lat = check_point(conn, lon, lat, margin_m)
+    # The road test rides with the point's (one round trip less per search).
+    lon, lat, has_roads = check_point(conn, lon, lat, margin_m, with_roads=True)
     params = {"lon": lon, "lat": lat, "types": types, "need_bed": bool(need_bed),
               "open_24h": bool(open_24h), "age": age, "sex": sex,
               "disability": bool(disability), "margin": MARGIN}
-    roads = rank != "geodesic" and has_roads(conn)
+    roads = rank != "geodesic" and has_roads
     by_road = rank == "road" or (rank == "auto" and roads)
     if rank == "road" and not roads:
         raise InvalidInput("no road network is loaded (gridmap roads import FILE)",

@@ -68,9 +68,12 @@ def has_pgrouting(conn: Connection) -> bool:
 def has_roads(conn: Connection) -> bool:
     """pgRouting is installed and a road network is loaded (one round trip: it is asked
     on every nearest-facility search)."""
-    return bool(conn.execute(sa.text(
-        "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pgrouting') "
-        "AND EXISTS (SELECT 1 FROM road)")).scalar())
+    return bool(conn.execute(sa.text(f"SELECT {HAS_ROADS}")).scalar())
+
+
+# The test of has_roads, for callers that ask it within another query.
+HAS_ROADS = ("(EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pgrouting') "
+             "AND EXISTS (SELECT 1 FROM road))")
 
 
 def import_roads(bind: Engine | Connection, path: str | Path, *, name_field: str | None = None,

@@ -40,9 +40,46 @@ def database_url(cfg: dict[str, Any]) -> str:
     return embedded_cluster(cfg).url("gridmap")
 
 
+# A pooled connection idle longer than this is pinged before use. Pinging every checkout
+# (``pool_pre_ping``) cost a round trip per API request, a tenth of a request's time
+# (bench/api_load.py --profile); a connection in steady use is not pinged, and one the
+# server dropped while it was in use fails that request only and leaves the pool
+# (SQLAlchemy invalidates it on the disconnect error).
+IDLE_PING_S = 10.0
+POOL_SIZE = 10
+
+
 @lru_cache(maxsize=8)
 def get_engine(url: str) -> Engine:
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    engine = sa.create_engine(url, pool_size=POOL_SIZE, max_overflow=10)
+    _ping_when_idle(engine, IDLE_PING_S)
+    return engine
+
+
+def _ping_when_idle(engine: Engine, idle_s: float) -> None:
+    """Ping a connection at checkout only when it sat in the pool for ``idle_s`` or
+    more; a dead one is replaced (the pool retries on ``DisconnectionError``)."""
+    import time
+
+    @sa.event.listens_for(engine, "checkin")
+    def _checkin(dbapi_conn, record):
+        record.info["gridmap_idle_since"] = time.monotonic()
+
+    @sa.event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn, record, proxy):
+        since = record.info.get("gridmap_idle_since")
+        if since is None or time.monotonic() - since < idle_s:
+            return
+        try:
+            cur = dbapi_conn.cursor()
+            try:
+                cur.execute("SELECT 1")
+            finally:
+                cur.close()
+            # The ping opened a transaction (the driver is not in autocommit).
+            dbapi_conn.rollback()
+        except Exception as exc:
+            raise sa.exc.DisconnectionError(str(exc)) from exc
 
 
 def _admin_engine(url: str | URL) -> Engine:

@@ -714,3 +714,26 @@ class ReportSubmission(Base):
     submitted_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     submitted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True),
                                                       server_default=func.now())
+
+
+class TileChange(Base):
+    """A write to the map's tables, one row per county a statement touched (0: all);
+    added by triggers (migration 0015), read and pruned by layers/tile_cache.py."""
+
+    __tablename__ = "tile_change"
+    __table_args__ = (Index("tile_change_county", "county_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    county_id: Mapped[int] = mapped_column(Integer)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class CellTally(Base):
+    """Households and children per cell, kept current by triggers (migration 0015)."""
+
+    __tablename__ = "cell_tally"
+
+    cell_id: Mapped[int] = mapped_column(ForeignKey("unit.id", ondelete="CASCADE"),
+                                         primary_key=True, autoincrement=False)
+    households: Mapped[int] = mapped_column(Integer, server_default="0")
+    children: Mapped[int] = mapped_column(Integer, server_default="0")

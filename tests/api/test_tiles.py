@@ -107,21 +107,23 @@ def test_coverage_and_reach_layers(as_role, engine, seat):
 
 
 def test_household_bins_keep_every_household(as_role, seat, engine):
-    """Below zoom 15 households come binned: fewer features, the same households and
-    children in all, and no household id to pick one out; from zoom 15 one feature per
-    household."""
+    """Below zoom 15 households come one point per cell (from the tallies the database
+    keeps): fewer features, every household and child of the tile's cells counted, and
+    no household id to pick one out; from zoom 15 one feature per household."""
     z = 13
     x, y = tile_of(*seat, z)
     feats = mapbox_vector_tile.decode(as_role(
         "admin", "GET", f"/tiles/households/{z}/{x}/{y}.pbf").data)["households"]["features"]
     assert feats and all("id" not in f["properties"] for f in feats)
     with engine.connect() as conn:
-        households, children = conn.execute(sa.text(
-            "SELECT count(DISTINCT h.id), count(ch.id) FROM household h "
-            "LEFT JOIN child ch ON ch.household_id = h.id WHERE h.cell_id IS NOT NULL AND "
-            "h.geom && ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => 0.02), 4326)"),
+        cells, households, children = conn.execute(sa.text(
+            "SELECT count(DISTINCT c.id), count(DISTINCT h.id), count(ch.id) FROM unit c "
+            "JOIN household h ON h.cell_id = c.id "
+            "LEFT JOIN child ch ON ch.household_id = h.id WHERE c.level = 'cell' AND "
+            "ST_PointOnSurface(c.geom) && "
+            "ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => 0.02), 4326)"),
             {"z": z, "x": x, "y": y}).one()
-    assert len(feats) < households
+    assert len(feats) == cells < households
     assert sum(f["properties"]["households"] for f in feats) == households
     assert sum(f["properties"]["children"] for f in feats) == children
     x15, y15 = tile_of(*seat, 15)
