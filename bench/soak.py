@@ -452,6 +452,7 @@ def run(args, cfg, engine, url) -> None:
         runner.greenlet.join()
         sampler.kill()
         memory.append((time.monotonic() - t0, proc.memory_info().rss))
+        kinds = _memory_kinds(server.pid)
         stats = env_.stats
     finally:
         server.terminate()
@@ -459,10 +460,33 @@ def run(args, cfg, engine, url) -> None:
             server.wait(timeout=60)
         except subprocess.TimeoutExpired:
             server.kill()
-    report(stats, memory, before, _state(engine), engine, log_file, args)
+    report(stats, memory, before, _state(engine), engine, log_file, args, kinds)
 
 
-def report(stats, memory, before, after, engine, log_file, args) -> None:
+def _memory_kinds(pid: int) -> dict[str, float]:
+    """The service's resident memory (MB) by where it lies (/proc/PID/smaps): glibc's
+    per-thread malloc arenas (64 MB-aligned heaps), the main heap, other anonymous memory
+    (Python's object arenas, large buffers) and mapped files (code)."""
+    out: dict[str, float] = defaultdict(float)
+    kind = "files"
+    try:
+        with open(f"/proc/{pid}/smaps") as fh:
+            for line in fh:
+                head = line.split()
+                if "-" in head[0] and len(head) >= 5 and ":" in head[3]:
+                    start = int(head[0].split("-")[0], 16)
+                    name = head[5] if len(head) > 5 else ""
+                    kind = ("main heap" if name == "[heap]" else "files" if name else
+                            "glibc thread arenas" if start % 2**26 == 0 and head[1][0] == "r"
+                            else "other anonymous")
+                elif head[0] == "Rss:":
+                    out[kind] += int(head[1]) / 1024
+    except OSError:
+        pass
+    return dict(out)
+
+
+def report(stats, memory, before, after, engine, log_file, args, kinds=None) -> None:
     log_text = log_file.read_text("utf-8") if log_file.exists() else ""
     error_lines = [x for x in log_text.splitlines() if '"event": "error"' in x]
     with engine.connect() as conn:
@@ -505,6 +529,9 @@ def report(stats, memory, before, after, engine, log_file, args) -> None:
     print("service memory (RSS, MB, each minute): " + " ".join(
         f"{minute}:{min(mb, key=lambda p: abs(p[0] - 60 * minute))[1]:.0f}"
         for minute in range(int(mb[-1][0] // 60) + 1)) if mb else "")
+    if kinds:
+        print("service memory at the end by kind (MB): " + ", ".join(
+            f"{k} {v:.0f}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])))
     growth = 0.0
     if len(mb) >= 4:
         # The last five minutes (the last half of a shorter run), after warm-up.
