@@ -64,6 +64,9 @@ def serve(host: str, port: int, threads: int, connections: int, demo: bool,
     from geo.demo import is_empty, load_demo
 
     cfg = _cfg()
+    from geo.store import memory
+
+    memory.configure(cfg)   # malloc arenas, before any thread starts (issue 19)
     _stop_on_signals()
     try:
         with open_database(cfg) as engine:

@@ -26,6 +26,7 @@ from geo.ledgers import jobs
 from geo.ledgers.ledger import COLUMNS, import_ledger
 from geo.ledgers.read import read_rows
 from geo.ledgers.spreadsheet import neutralise
+from geo.store import memory
 
 bp = Blueprint("import_pages", __name__)
 KIND_LABELS = {"households": "家庭户台账", "children": "儿童台账", "facilities": "机构台账",
@@ -45,6 +46,16 @@ def _county_allows(view):
             abort(403, "本县未允许网格长导入台账 (the county does not let grid heads import)")
         return view(*args, **kwargs)
     return inner
+
+
+@bp.after_request
+def _give_memory_back(response):
+    """A preview or an import read a whole file: its memory goes back to the system once
+    the page has gone out (geo.store.memory)."""
+    if request.endpoint in ("import_pages.preview", "import_pages.confirm",
+                            "import_pages.problems"):
+        response.call_on_close(memory.release)
+    return response
 
 
 def _uploads() -> Path:

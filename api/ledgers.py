@@ -21,6 +21,7 @@ from geo.ledgers.export import LAYER_SQL, layer_file, ledger_xlsx
 from geo.ledgers.ledger import COLUMNS, import_ledger, template
 from geo.ledgers.messages import wants_english
 from geo.reporting.monthly import monthly_report, planner_hidden, report_xlsx, suppress_small_counts
+from geo.store import memory
 
 bp = APIBlueprint("ledgers", __name__, tag="ledgers")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -67,6 +68,19 @@ def imports_allowed(view):
                        "(本县未允许网格长导入台账)")
         return view(*args, **kwargs)
     return inner
+
+
+# Large jobs: once the answer has gone out, their memory goes back to the system
+# (geo.store.memory; the soak's memory grew in steps with each import and export).
+LARGE_JOBS = {"ledgers.import_file", "ledgers.export_ledger", "ledgers.export_layer",
+              "ledgers.monthly", "ledgers.compare"}
+
+
+@bp.after_request
+def _give_memory_back(response):
+    if request.endpoint in LARGE_JOBS:
+        response.call_on_close(memory.release)
+    return response
 
 
 @bp.post("/api/imports")

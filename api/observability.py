@@ -51,6 +51,7 @@ ACCESS = logging.getLogger("gridmap.request")
 ERRORS = logging.getLogger("gridmap.error")
 _INCOMING_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 LOOPBACK = {"127.0.0.1", "::1"}
+HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 REQUESTS = Counter("gridmap_http_requests_total", "HTTP requests answered",
                    ["method", "endpoint", "status"])
@@ -156,8 +157,11 @@ def _finish(response: Response) -> Response:
     endpoint = _endpoint()
     status = response.status_code
     response.headers["X-Request-Id"] = rid
-    REQUESTS.labels(request.method, endpoint, str(status)).inc()
-    LATENCY.labels(request.method, endpoint, str(status)).observe(seconds)
+    # Labels only from bounded sets (a made-up method is "other"): every new label set
+    # is kept for the life of the process.
+    method = request.method if request.method in HTTP_METHODS else "other"
+    REQUESTS.labels(method, endpoint, str(status)).inc()
+    LATENCY.labels(method, endpoint, str(status)).observe(seconds)
     if request.endpoint == "ledgers.import_file":
         IMPORT_JOBS.labels("ok" if status < 400 else "refused" if status < 500
                            else "error").inc()

@@ -42,6 +42,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections import defaultdict
 from pathlib import Path
 
@@ -65,6 +66,7 @@ LEDGER_ROWS = 20_000
 POOLS: dict[str, list] = {}
 COUNTS: dict[str, int] = defaultdict(int)
 ACCEPTED_VISITS: set[int] = set()
+SENT_VISITS: dict[str, int] = {}     # client_id -> the visit id first answered
 SEATS = defaultdict(itertools.count)
 PLACEMENTS: list[int] = []
 IMPORTS: list[tuple[float, int]] = []
@@ -127,21 +129,42 @@ class GridHead(Seated):
     wait_time = between(6, 20)
 
     def visit_payload(self, minutes_ago: float = 0) -> dict:
+        """The body the route page's outbox posts (webmap/static/route.js): the phone's
+        own ``client_id`` (a UUID made when the visit is saved on the phone, sent again
+        unchanged on every retry), the time of the visit on the phone, the visit form's
+        answers and the phone's GPS fix."""
         child, lon, lat = self.rng.choice(self.seat["children"])
         at = dt.datetime.now(TZ) - dt.timedelta(minutes=minutes_ago,
                                                 seconds=self.rng.randint(0, 59))
-        return {"child_id": child, "visited_at": at.isoformat(), "kind": "return",
+        return {"child_id": child, "kind": "return",
+                "visited_at": at.astimezone(dt.UTC).isoformat(timespec="milliseconds")
+                .replace("+00:00", "Z"),
+                "outcome": "情况正常", "note": "监护人在家",
+                "checks": {"child_seen": True, "guardian_present": True,
+                           "harm_signs": False, "living_conditions": "good",
+                           "school_attendance": "attending"},
+                "client_id": str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
                 "lon": lon + self.rng.uniform(-0.0005, 0.0005),
-                "lat": lat + self.rng.uniform(-0.0005, 0.0005),
-                "outcome": "见到儿童，情况稳定", "note": "监护人在家"}
+                "lat": lat + self.rng.uniform(-0.0005, 0.0005)}
 
-    def post_visit(self, body: dict) -> None:
+    def post_visit(self, body: dict, again: bool = False) -> None:
+        """Post as the outbox does; sent ``again`` (the phone never saw the answer), the
+        same body must be answered 200 with the visit stored the first time."""
         with self.client.post("/api/visits", json=body, name="/api/visits", timeout=120,
                               catch_response=True) as resp:
-            if resp.status_code == 201:
+            if resp.status_code in (200, 201):
+                vid = resp.json()["id"]
                 with _LOCK:
                     COUNTS["visits_accepted"] += 1
-                    ACCEPTED_VISITS.add(resp.json()["id"])
+                    first = SENT_VISITS.setdefault(body["client_id"], vid)
+                    if resp.status_code == 201:
+                        COUNTS["visits_created"] += 1
+                        ACCEPTED_VISITS.add(vid)
+                    if again:
+                        COUNTS["reposts_same_visit" if resp.status_code == 200 and first == vid
+                               else "reposts_wrong"] += 1
+                    elif resp.status_code == 200:
+                        COUNTS["first_posts_answered_200"] += 1
                 resp.success()
 
     @task(2)
@@ -158,13 +181,19 @@ class GridHead(Seated):
         self.post_visit(body)
         if self.rng.random() < 0.15:          # the phone retries the same payload
             COUNTS["visits_reposted"] += 1
-            self.post_visit(body)
+            self.post_visit(body, again=True)
 
     @task(1)
     def offline_burst(self):
         COUNTS["bursts"] += 1
-        for i in range(5):                     # queued while offline, sent at once
-            self.post_visit(self.visit_payload(minutes_ago=30 * (5 - i)))
+        outbox = [self.visit_payload(minutes_ago=30 * (5 - i)) for i in range(5)]
+        for body in outbox:                    # queued while offline, sent at once
+            self.post_visit(body)
+        if self.rng.random() < 0.2:            # the answers were lost: all sent again
+            COUNTS["bursts_resent"] += 1
+            for body in outbox:
+                COUNTS["visits_reposted"] += 1
+                self.post_visit(body, again=True)
 
 
 class Hotline(Seated):
@@ -423,6 +452,7 @@ def run(args, cfg, engine, url) -> None:
         runner.greenlet.join()
         sampler.kill()
         memory.append((time.monotonic() - t0, proc.memory_info().rss))
+        kinds = _memory_kinds(server.pid)
         stats = env_.stats
     finally:
         server.terminate()
@@ -430,10 +460,33 @@ def run(args, cfg, engine, url) -> None:
             server.wait(timeout=60)
         except subprocess.TimeoutExpired:
             server.kill()
-    report(stats, memory, before, _state(engine), engine, log_file, args)
+    report(stats, memory, before, _state(engine), engine, log_file, args, kinds)
 
 
-def report(stats, memory, before, after, engine, log_file, args) -> None:
+def _memory_kinds(pid: int) -> dict[str, float]:
+    """The service's resident memory (MB) by where it lies (/proc/PID/smaps): glibc's
+    per-thread malloc arenas (64 MB-aligned heaps), the main heap, other anonymous memory
+    (Python's object arenas, large buffers) and mapped files (code)."""
+    out: dict[str, float] = defaultdict(float)
+    kind = "files"
+    try:
+        with open(f"/proc/{pid}/smaps") as fh:
+            for line in fh:
+                head = line.split()
+                if "-" in head[0] and len(head) >= 5 and ":" in head[3]:
+                    start = int(head[0].split("-")[0], 16)
+                    name = head[5] if len(head) > 5 else ""
+                    kind = ("main heap" if name == "[heap]" else "files" if name else
+                            "glibc thread arenas" if start % 2**26 == 0 and head[1][0] == "r"
+                            else "other anonymous")
+                elif head[0] == "Rss:":
+                    out[kind] += int(head[1]) / 1024
+    except OSError:
+        pass
+    return dict(out)
+
+
+def report(stats, memory, before, after, engine, log_file, args, kinds=None) -> None:
     log_text = log_file.read_text("utf-8") if log_file.exists() else ""
     error_lines = [x for x in log_text.splitlines() if '"event": "error"' in x]
     with engine.connect() as conn:
@@ -449,10 +502,20 @@ def report(stats, memory, before, after, engine, log_file, args) -> None:
           f"lines in the service log, {COUNTS['connection_errors']} connection errors")
     for key in sorted(k for k in COUNTS if k.startswith("5xx ")):
         print(f"  {key}: {COUNTS[key]}")
-    print(f"visits: {COUNTS['visits_accepted']} posts accepted (201), {len(ACCEPTED_VISITS)} "
-          f"distinct ids answered, {len(rows)} new rows in the database → {lost} lost, "
-          f"{extra} not answered; {COUNTS['visits_reposted']} same-payload re-posts, "
-          f"{COUNTS['bursts']} offline bursts of 5")
+    with engine.connect() as conn:
+        stored = conn.execute(sa.text(
+            "SELECT count(*), count(DISTINCT client_id) FROM visit "
+            "WHERE client_id = ANY(CAST(:c AS uuid[]))"), {"c": list(SENT_VISITS)}).one()
+    print(f"visits: {COUNTS['visits_accepted']} posts accepted ({COUNTS['visits_created']} "
+          f"created 201, {COUNTS['visits_accepted'] - COUNTS['visits_created']} answered 200 "
+          f"as already stored), {len(SENT_VISITS)} client_ids, {len(ACCEPTED_VISITS)} "
+          f"distinct ids answered, {len(rows)} new rows in the database ({stored[0]} with "
+          f"the client_ids sent, {stored[1]} distinct) → {lost} lost, {extra} not answered")
+    print(f"  re-posts of the same body with its client_id: {COUNTS['visits_reposted']} "
+          f"({COUNTS['reposts_same_visit']} answered 200 with the visit stored first, "
+          f"{COUNTS['reposts_wrong']} otherwise), {COUNTS['bursts']} offline bursts of 5 "
+          f"({COUNTS['bursts_resent']} sent twice), "
+          f"{COUNTS['first_posts_answered_200']} first posts answered 200")
     print(f"beds: {after['overbooked']} facilities above capacity; occupied beds moved "
           f"exactly with the placements in {len(before['beds']) - len(drift)} of "
           f"{len(before['beds'])} facilities" + (f", drift {drift}" if drift else "")
@@ -463,12 +526,22 @@ def report(stats, memory, before, after, engine, log_file, args) -> None:
     mb = [(t, r / 2**20) for t, r in memory]
     print("service memory (RSS, MB, every 10 s): "
           + " ".join(f"{m:.0f}" for _, m in mb))
+    print("service memory (RSS, MB, each minute): " + " ".join(
+        f"{minute}:{min(mb, key=lambda p: abs(p[0] - 60 * minute))[1]:.0f}"
+        for minute in range(int(mb[-1][0] // 60) + 1)) if mb else "")
+    if kinds:
+        print("service memory at the end by kind (MB): " + ", ".join(
+            f"{k} {v:.0f}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])))
     growth = 0.0
     if len(mb) >= 4:
-        half = mb[len(mb) // 2][1]
-        growth = (mb[-1][1] - half) / half * 100
-        print(f"memory growth over the last half ({mb[len(mb) // 2][0]:.0f} s → "
-              f"{mb[-1][0]:.0f} s): {growth:+.1f} % (target ≤ 10 %)")
+        # The last five minutes (the last half of a shorter run), after warm-up.
+        end = mb[-1][0]
+        start = min((p for p in mb if p[0] >= max(end - 300, end / 2)), key=lambda p: p[0])
+        growth = (mb[-1][1] - start[1]) / start[1] * 100
+        peak = max(m for t, m in mb if t >= start[0])
+        print(f"memory growth over the last {(end - start[0]) / 60:.1f} min ({start[0]:.0f} s "
+              f"→ {end:.0f} s): {start[1]:.0f} → {mb[-1][1]:.0f} MB, {growth:+.1f} % "
+              f"(target ≤ 10 %), peak {peak:.0f} MB")
     print(f"\n{'endpoint':<44}{'requests':>9}{'fails':>7}{'median ms':>11}{'p95 ms':>9}")
     for (name, method), entry in sorted(stats.entries.items(), key=lambda e: e[0][0]):
         if not entry.num_requests:
@@ -482,7 +555,10 @@ def report(stats, memory, before, after, engine, log_file, args) -> None:
     print(f"{'all':<44}{total.num_requests:>9}{total.num_failures:>7}"
           f"{total.median_response_time:>11.0f}{total.get_response_time_percentile(0.95):>9.0f}"
           f"   ({total.total_rps:.1f} req/s)")
+    duplicated = stored[0] - len(SENT_VISITS) + COUNTS["reposts_wrong"] \
+        + COUNTS["first_posts_answered_200"]
     ok = (COUNTS["server_errors"] == 0 and not error_lines and lost == 0 and extra == 0
+          and duplicated == 0
           and after["overbooked"] == 0 and not drift and growth <= 10
           and COUNTS["connection_errors"] == 0)
     print("\nverdict: " + ("PASS" if ok else "FAIL") + f" (service log: {log_file})")

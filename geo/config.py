@@ -171,6 +171,10 @@ DEFAULTS: dict[str, Any] = {
     # GET /metrics answers admins, and anyone on loopback when this is true (set it false
     # behind a reverse proxy on the same host that does not pass the client's address).
     "metrics_from_loopback": True,
+    # The service's memory (geo.store.memory): glibc malloc arenas for the server's
+    # threads (MALLOC_ARENA_MAX in the environment wins), and free memory given back to
+    # the system after each large import or export.
+    "memory": {"arena_max": 2, "trim_after_jobs": True},
     # Reverse proxies in front of the app whose X-Forwarded-For is trusted (0: none; the
     # client address is then the TCP peer, which a client cannot forge).
     "trusted_proxies": 0,

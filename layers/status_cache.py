@@ -35,10 +35,12 @@ def statuses(conn: Connection, rules: dict, unit_code: str, tz: str,
             return hit[1]
         rows = cell_status(conn, rules, as_of=as_of, unit=unit_code, tz=tz)
         value = {r["cell_id"]: r for r in rows}
-        # Old generations are never asked for again.
-        for old in [k for k in _cache if k[:4] == key[:4]]:
+        # Old generations are never asked for again, nor anything past its age.
+        now = time.monotonic()
+        for old in [k for k, (at, _) in _cache.items()
+                    if k[:4] == key[:4] or now - at >= TTL_S]:
             del _cache[old]
-        _cache[key] = (time.monotonic(), value)
+        _cache[key] = (now, value)
         return value
 
 

@@ -22,6 +22,7 @@ from xml.sax.saxutils import escape
 
 from geo.ledgers.spreadsheet import TRIGGERS, neutralise
 
+CHUNK_ROWS = 2000
 _BAD_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _SPECIAL = re.compile(r"[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _FILES = {
@@ -69,12 +70,6 @@ def _cell(value) -> str:
 
 def xlsx_bytes(sheet: str, header: list, rows: Iterable[Iterable]) -> bytes:
     """A workbook of one sheet named ``sheet``: ``header`` then ``rows``."""
-    parts = ['<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-             '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-             '<sheetData>']
-    for values in itertools.chain([header], rows):
-        parts.append("<row>" + "".join(map(_cell, values)) + "</row>")
-    parts.append("</sheetData></worksheet>")
     name = escape(_BAD_XML.sub("", sheet))[:31] or "Sheet1"
     workbook = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
                 '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
@@ -85,5 +80,18 @@ def xlsx_bytes(sheet: str, header: list, rows: Iterable[Iterable]) -> bytes:
         for path, text in _FILES.items():
             z.writestr(path, text)
         z.writestr("xl/workbook.xml", workbook)
-        z.writestr("xl/worksheets/sheet1.xml", "".join(parts))
+        # The sheet goes into the archive in pieces of a few thousand rows: the whole
+        # sheet's text is never held at once (a county's ledger is tens of megabytes of
+        # XML, which stayed in the server thread's malloc arena after each export).
+        with z.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet_xml:
+            parts = ['<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+                     '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/'
+                     'main"><sheetData>']
+            for values in itertools.chain([header], rows):
+                parts.append("<row>" + "".join(map(_cell, values)) + "</row>")
+                if len(parts) >= CHUNK_ROWS:
+                    sheet_xml.write("".join(parts).encode("utf-8"))
+                    parts.clear()
+            parts.append("</sheetData></worksheet>")
+            sheet_xml.write("".join(parts).encode("utf-8"))
     return buf.getvalue()

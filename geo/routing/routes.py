@@ -175,7 +175,14 @@ def cached(key: tuple, compute):
             return copy.deepcopy(hit[1])
     value = compute()
     with _CACHE_LOCK:
-        _CACHE[key] = (time.monotonic(), copy.deepcopy(value))
+        now = time.monotonic()
+        # Keys end with the data version: every visit moves it on, and what was kept
+        # under an older one (or too long ago) is never served again. Kept, such dead
+        # routes filled the cache to its size, a step in the service's memory (issue 19).
+        for old in [k for k, (at, _) in _CACHE.items()
+                    if k[-1] != key[-1] or now - at >= MAX_AGE_S]:
+            del _CACHE[old]
+        _CACHE[key] = (now, copy.deepcopy(value))
         while len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
     return value
