@@ -57,6 +57,11 @@ DEFAULTS: dict[str, Any] = {
         # replace them with its own tiers (for example red/yellow/blue/green).
         "risk_levels": ["high", "medium", "low"],
         "visit_interval_days": {"high": 7, "medium": 30, "low": 90},
+        # Inside one city each county may keep its own rules: keyed by the county's
+        # 6-digit code, any of these rules overrides the city's for that county's
+        # children and units (geo.config.county_rules), e.g. [rules.counties.510421]
+        # risk_levels = ["red", "yellow", "blue", "green"], visit_interval_days = {...}.
+        "counties": {},
         # Every child in distress gets a grid-head return visit at least this often.
         "return_visit_days": 30,
         # Children whose categories all lie in this list are left-behind or migrant
@@ -187,6 +192,17 @@ _ENV = {
     "GRIDMAP_LOG_FILE": ("log_file", str),
     "GRIDMAP_BACKUP_KEY": ("backup_key", str),
 }
+
+
+COUNTY_RULES = ("risk_levels", "visit_interval_days", "return_visit_days",
+                "service_reach_m", "caseload_limit")
+
+
+def county_rules(rules: dict[str, Any], county_code: str | None) -> dict[str, Any]:
+    """The rules as one county keeps them: ``rules["counties"][county_code]`` over the
+    shared rules (the city's, or the one county's)."""
+    own = (rules.get("counties") or {}).get(str(county_code)) if county_code else None
+    return _merge(rules, {k: v for k, v in own.items() if k in COUNTY_RULES}) if own else rules
 
 
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:

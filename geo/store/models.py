@@ -50,12 +50,15 @@ class Base(DeclarativeBase):
 
 
 class Unit(Base):
-    """County, township, village or grid cell, with its ancestors denormalised."""
+    """City, county, township, village or grid cell, with its ancestors denormalised."""
 
     __tablename__ = "unit"
     __table_args__ = (
         CheckConstraint(_in("level", vocab.UNIT_LEVELS), name="unit_level_check"),
-        CheckConstraint("(level = 'county') = (parent_id IS NULL)", name="unit_parent_check"),
+        # A city has no parent; a county may sit under a city (or be the root, as the
+        # one-county demo is); every other level has a parent.
+        CheckConstraint("CASE level WHEN 'city' THEN parent_id IS NULL WHEN 'county' THEN true "
+                        "ELSE parent_id IS NOT NULL END", name="unit_parent_check"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -64,6 +67,7 @@ class Unit(Base):
     level: Mapped[str] = mapped_column(String(16), index=True)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"), index=True)
     # Ancestors (and self at its own level), kept by a trigger; for scoping and roll-ups.
+    city_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"), index=True)
     county_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"), index=True)
     township_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"), index=True)
     village_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"), index=True)
