@@ -170,6 +170,7 @@ def load_demo(engine: Engine, cfg: dict, scale: float = 1.0, seed: int | None = 
     try:
         cur = raw.cursor()
         ids = _load_units(cur, units_list)
+        cur.execute("SELECT gridmap_county_partitions()")
         lap("units")
 
         cells = units[units["level"] == "cell"].copy()
@@ -234,8 +235,11 @@ def load_demo(engine: Engine, cfg: dict, scale: float = 1.0, seed: int | None = 
         v["child_id"] = ch["ledger_id"].to_numpy()[v["child_idx"]]
         v["child_id"] = v["child_id"].map(child_ids)
         v["geom"] = point_ewkt(v["lon"], v["lat"])
+        # The partition key (migration 0015): the child's county, from its cell's code.
+        v["county_code"] = [c[:6] for c in child_cell]
         copy_frame(cur, "visit", v[["child_id", "worker_id", "visited_at", "geom", "kind",
-                                    "outcome", "note", "flagged", "flag_reason"]])
+                                    "outcome", "note", "flagged", "flag_reason",
+                                    "county_code"]])
         lap("visits")
         raw.commit()
     except Exception:
