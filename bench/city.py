@@ -50,6 +50,13 @@ def _unpartition(engine) -> None:
                 conn.exec_driver_sql(sql)
         module.op = Op
         module._unpartition_visits()
+        # The same column, unpartitioned, so the same queries run on both copies.
+        conn.exec_driver_sql(
+            "ALTER TABLE visit ADD COLUMN county_code varchar(6) NOT NULL DEFAULT ''")
+        conn.exec_driver_sql(
+            "UPDATE visit v SET county_code = co.code FROM child ch, household h, unit c, "
+            "unit co WHERE ch.id = v.child_id AND h.id = ch.household_id "
+            "AND c.id = h.cell_id AND co.id = c.county_id")
         conn.exec_driver_sql("ANALYZE visit")
 
 

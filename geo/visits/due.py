@@ -37,17 +37,19 @@ UNDER_18 = "(ch.birth_date + interval '18 years')::date > CAST(:as_of AS date)"
 # The last visit and last return visit of each child in ``kids``, read from the state
 # the database keeps current (child.last_visit_at / last_return_at, maintained by
 # triggers on visit). Only for a child whose stored last visit lies after the cutoff
-# (``as_of`` in the past) are its visits looked up, through the (child, time) index.
+# (``as_of`` in the past) are its visits looked up, through the (child, time) index of
+# the child's county's partition only (run-time partition pruning on county_code).
 _LAST = """
     SELECT k.*,
            CASE WHEN k.stored_visit IS NULL OR k.stored_visit < :cutoff THEN k.stored_visit
                 ELSE (SELECT max(v.visited_at) FROM visit v
-                       WHERE v.child_id = k.id AND v.visited_at < :cutoff) END
+                       WHERE v.child_id = k.id AND v.county_code = k.county_code
+                         AND v.visited_at < :cutoff) END
                AS last_visit,
            CASE WHEN k.stored_return IS NULL OR k.stored_return < :cutoff THEN k.stored_return
                 ELSE (SELECT max(v.visited_at) FROM visit v
-                       WHERE v.child_id = k.id AND v.kind = 'return'
-                         AND v.visited_at < :cutoff) END
+                       WHERE v.child_id = k.id AND v.county_code = k.county_code
+                         AND v.kind = 'return' AND v.visited_at < :cutoff) END
                AS last_return,
            NOT (k.categories <@ CAST(:exempt AS text[])) AS return_due
       FROM kids k
@@ -66,8 +68,10 @@ WITH rules AS (
 ), kids AS (
     SELECT ch.id, ch.name, ch.risk_level, ch.categories, ch.registered_on, ch.household_id,
            ch.last_visit_at AS stored_visit, ch.last_return_at AS stored_return,
-           c.id AS cell_id, c.village_id, c.township_id, r.days, r.return_days
+           c.id AS cell_id, c.village_id, c.township_id, r.days, r.return_days,
+           co.code AS county_code
       FROM unit c
+      JOIN unit co ON co.id = c.county_id
       JOIN household h ON h.cell_id = c.id
       JOIN child ch ON ch.household_id = h.id
       JOIN rules r ON r.risk_level = ch.risk_level
