@@ -5,7 +5,8 @@ from __future__ import annotations
 
 UNIT_LEVELS = {"city": "市", "county": "县/区", "township": "乡镇/街道", "village": "村/社区",
                "cell": "网格"}
-LEVEL_ORDER = ["city", "county", "township", "village", "cell"]
+# The levels a county holds (and `gridmap units import` loads); a city sits above them.
+LEVEL_ORDER = ["county", "township", "village", "cell"]
 
 CHILD_CATEGORIES = {
     "orphan": "孤儿",

@@ -50,7 +50,7 @@ def _ids(cur, sql: str, params=()) -> dict:
 
 def _load_units(cur, units: list[dict]) -> dict[str, int]:
     ids: dict[str, int] = {}
-    for level in LEVEL_ORDER:
+    for level in ["city", *LEVEL_ORDER]:
         rows = [u for u in units if u["level"] == level]
         if not rows:
             continue
