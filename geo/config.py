@@ -57,10 +57,11 @@ DEFAULTS: dict[str, Any] = {
         # replace them with its own tiers (for example red/yellow/blue/green).
         "risk_levels": ["high", "medium", "low"],
         "visit_interval_days": {"high": 7, "medium": 30, "low": 90},
-        # Inside one city each county may keep its own rules: keyed by the county's
-        # 6-digit code, any of these rules overrides the city's for that county's
-        # children and units (geo.config.county_rules), e.g. [rules.counties.510421]
-        # risk_levels = ["red", "yellow", "blue", "green"], visit_interval_days = {...}.
+        # Inside one city each county may keep its own visit rules: keyed by the
+        # county's 6-digit code, visit_interval_days and return_visit_days override the
+        # shared ones for that county's children (geo.config.county_rules; due visits,
+        # cell status, lists, reports), e.g. [rules.counties.510421]
+        # visit_interval_days = { red = 7, yellow = 15, blue = 30, green = 90 }.
         "counties": {},
         # Every child in distress gets a grid-head return visit at least this often.
         "return_visit_days": 30,
@@ -194,8 +195,8 @@ _ENV = {
 }
 
 
-COUNTY_RULES = ("risk_levels", "visit_interval_days", "return_visit_days",
-                "service_reach_m", "caseload_limit")
+# The rules a county may set for itself (applied per child's county in geo.visits.due).
+COUNTY_RULES = ("visit_interval_days", "return_visit_days")
 
 
 def county_rules(rules: dict[str, Any], county_code: str | None) -> dict[str, Any]:
