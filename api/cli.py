@@ -244,8 +244,12 @@ def demo() -> None:
               help="1 = a county (50k households); 20 = a prefecture city (1M).")
 @click.option("--seed", default=None, type=int)
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database has units.")
-def demo_load(scale: float | None, seed: int | None, if_empty: bool) -> None:
-    """Load the demo county into an empty database."""
+@click.option("--city", default=None, type=click.Choice(["510400"]),
+              help="Load the whole city (510400 攀枝花市, five counties) instead of Renhe; "
+                   "scale 1 ≈ 237k households over the five.")
+def demo_load(scale: float | None, seed: int | None, if_empty: bool,
+              city: str | None) -> None:
+    """Load the demo county (or with --city the demo city) into an empty database."""
     from geo.demo import is_empty, load_demo
 
     cfg = _cfg()
@@ -261,7 +265,7 @@ def demo_load(scale: float | None, seed: int | None, if_empty: bool) -> None:
                     return
                 _fail("the database already holds units; load the demo into an empty database")
             started = time.perf_counter()
-            summary = load_demo(engine, cfg, scale=scale, seed=seed)
+            summary = load_demo(engine, cfg, scale=scale, seed=seed, city=city)
             summary["seconds"] = round(time.perf_counter() - started, 1)
             click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
     except (DatabaseError, EmbeddedError) as exc:
@@ -337,9 +341,10 @@ def query() -> None:
 @query.command("status")
 @click.option("--unit", default=None, help="Unit code (default: everything).")
 @click.option("--as-of", default=None, help="YYYY-MM-DD (default: today).")
-@click.option("--rollup", type=click.Choice(["cell", "village", "township"]), default="cell")
+@click.option("--rollup", type=click.Choice(["cell", "village", "township", "county"]),
+              default="cell")
 def query_status(unit, as_of, rollup):
-    """Visit status of every cell (or rolled up per village / township)."""
+    """Visit status of every cell (or rolled up per village / township / county)."""
     from geo.visits.due import cell_status, status_rollup
 
     def run(conn, cfg, engine):

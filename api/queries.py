@@ -32,6 +32,7 @@ from api.schemas import (
     SuggestQuery,
 )
 from geo import access, audit
+from geo.errors import InvalidInput
 from geo.ledgers.spreadsheet import neutralise, neutralise_row
 from geo.planning.coverage import blind_spots, suggest_sites
 from geo.routing.plan import week_plan
@@ -48,6 +49,10 @@ bp = APIBlueprint("queries", __name__, tag="queries")
         security="BearerAuth")
 def status(q):
     cfg = config()
+    if q["rollup"] == "county" and access.aggregates_only(current_user().role):
+        # The planners' complementary suppression covers cell, village and township
+        # counts; a county row could give a hidden township count away.
+        raise InvalidInput("planners roll up per village or township", field="rollup")
     unit = access.unit_in_scope(conn(), current_user().unit_id, q["unit"])
     cells = cell_status(conn(), cfg["rules"], as_of=q["as_of"], unit=unit, tz=cfg["timezone"])
     rows = cells if q["rollup"] == "cell" else status_rollup(conn(), cells, q["rollup"])

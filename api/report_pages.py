@@ -31,7 +31,8 @@ def _tz() -> ZoneInfo:
 
 
 def _level_of(user) -> str:
-    return "village" if user.unit_level == "cell" else user.unit_level
+    # A city user answers at the county level (the highest a report climbs).
+    return {"cell": "village", "city": "county"}.get(user.unit_level, user.unit_level)
 
 
 def when(value) -> str:

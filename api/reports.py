@@ -60,7 +60,7 @@ class ReportsQuery(Schema):
 
 class CountsQuery(Schema):
     unit = fields.String(load_default=None, validate=Length(1, 32))
-    by = fields.String(load_default=None, validate=OneOf(["township", "village"]))
+    by = fields.String(load_default=None, validate=OneOf(["county", "township", "village"]))
 
 
 class NoteIn(Schema):
@@ -80,7 +80,8 @@ def _out(row: dict) -> dict:
 
 
 def _level_of(user) -> str:
-    return "village" if user.unit_level == "cell" else user.unit_level
+    # A city user answers at the county level (the highest a report climbs).
+    return {"cell": "village", "city": "county"}.get(user.unit_level, user.unit_level)
 
 
 @bp.post("/api/reports")
@@ -132,7 +133,7 @@ def inbox(q):
 def report_counts(q):
     user = current_user()
     sid = scope_id(q["unit"])
-    by = q["by"] or ("township" if user.unit_level == "county" else "village")
+    by = q["by"] or {"city": "county", "county": "township"}.get(user.unit_level, "village")
     items = reports.counts(conn(), sid, by)
     out = {"by": by, "items": items}
     if access.aggregates_only(user.role):

@@ -59,7 +59,8 @@ class AsOfQuery(UnitQuery):
 
 
 class StatusQuery(AsOfQuery):
-    rollup = fields.String(load_default="cell", validate=OneOf(["cell", "village", "township"]))
+    rollup = fields.String(load_default="cell",
+                           validate=OneOf(["cell", "village", "township", "county"]))
 
 
 class OverdueQuery(AsOfQuery, Page):

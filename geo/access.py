@@ -155,8 +155,8 @@ def unit_in_scope(conn: Connection, user_unit_id: int, code: str | None) -> str:
         return conn.execute(sa.text("SELECT code FROM unit WHERE id = :id"),
                             {"id": user_unit_id}).scalar_one()
     row = conn.execute(sa.text(
-        "SELECT code FROM unit WHERE code = :code AND :uid IN (id, county_id, township_id, "
-        "village_id, parent_id)"), {"code": str(code), "uid": user_unit_id}).first()
+        "SELECT code FROM unit WHERE code = :code AND :uid IN (id, city_id, county_id, "
+        "township_id, village_id, parent_id)"), {"code": str(code), "uid": user_unit_id}).first()
     if row is None:
         raise NotFound(f"no unit with code {code}", field="unit")
     return row.code
@@ -165,11 +165,12 @@ def unit_in_scope(conn: Connection, user_unit_id: int, code: str | None) -> str:
 def in_scope_sql(alias: str = "c", param: str = "scope_id", everything_when_null: bool = False
                  ) -> str:
     """The one SQL test of area scope: unit ``alias`` (a cell, village, township or
-    county row of ``unit``) is the unit bound as ``:param`` or lies under it. With
+    county row of ``unit``; a city user's unit is the city) is the unit bound as
+    ``:param`` or lies under it. With
     ``everything_when_null`` a NULL parameter means the whole database (command-line
     queries without ``--unit``)."""
     test = (f":{param} IN ({alias}.id, {alias}.village_id, {alias}.township_id, "
-            f"{alias}.county_id)")
+            f"{alias}.county_id, {alias}.city_id)")
     if everything_when_null:
         return f"(CAST(:{param} AS integer) IS NULL OR {test})"
     return test

@@ -59,6 +59,12 @@ DEFAULTS: dict[str, Any] = {
         # replace them with its own tiers (for example red/yellow/blue/green).
         "risk_levels": ["high", "medium", "low"],
         "visit_interval_days": {"high": 7, "medium": 30, "low": 90},
+        # Inside one city each county may keep its own visit rules: keyed by the
+        # county's 6-digit code, visit_interval_days and return_visit_days override the
+        # shared ones for that county's children (geo.config.county_rules; due visits,
+        # cell status, lists, reports), e.g. [rules.counties.510421]
+        # visit_interval_days = { red = 7, yellow = 15, blue = 30, green = 90 }.
+        "counties": {},
         # Every child in distress gets a grid-head return visit at least this often.
         "return_visit_days": 30,
         # Children whose categories all lie in this list are left-behind or migrant
@@ -201,6 +207,17 @@ _ENV = {
     "GRIDMAP_BACKUP_KEY": ("backup_key", str),
     "GRIDMAP_TILE_CACHE_MB": ("tile_cache_mb", float),
 }
+
+
+# The rules a county may set for itself (applied per child's county in geo.visits.due).
+COUNTY_RULES = ("visit_interval_days", "return_visit_days")
+
+
+def county_rules(rules: dict[str, Any], county_code: str | None) -> dict[str, Any]:
+    """The rules as one county keeps them: ``rules["counties"][county_code]`` over the
+    shared rules (the city's, or the one county's)."""
+    own = (rules.get("counties") or {}).get(str(county_code)) if county_code else None
+    return _merge(rules, {k: v for k, v in own.items() if k in COUNTY_RULES}) if own else rules
 
 
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from alembic import command
@@ -17,9 +18,16 @@ from sqlalchemy.engine import Engine
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
+_PARTITION = re.compile(r"^visit_(c\d{6}|other)$")
+
+
 def include_object(obj, name, type_, reflected, compare_to):
-    """Leave PostGIS's own tables alone; let GeoAlchemy2 handle spatial indexes."""
+    """Leave PostGIS's own tables alone; let GeoAlchemy2 handle spatial indexes. The
+    partitions of a partitioned table (``visit_c510411``, ``visit_other``: migration
+    0015) are the parent's storage, not models of their own."""
     if type_ == "table" and name in {"spatial_ref_sys"}:
+        return False
+    if type_ == "table" and reflected and compare_to is None and _PARTITION.match(name or ""):
         return False
     return alembic_helpers.include_object(obj, name, type_, reflected, compare_to)
 

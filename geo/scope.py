@@ -45,6 +45,15 @@ def unit_id(conn: Connection, code: str | None) -> int | None:
     return unit.id if unit else None
 
 
+def county_codes(conn: Connection, unit_id: int) -> list[str]:
+    """The codes of the counties a unit lies in or holds (a city: all of its counties):
+    the partitions of ``visit`` a query about the unit needs to read."""
+    return list(conn.execute(sa.text(
+        "SELECT co.code FROM unit u JOIN unit co ON co.level = 'county' "
+        "AND (co.id = u.county_id OR co.city_id = u.id) WHERE u.id = :id ORDER BY co.code"),
+        {"id": unit_id}).scalars())
+
+
 def today(tz: str | None = None) -> dt.date:
     """Today's date on the county's clock (``tz``, the configured timezone), not the
     server's: a server on UTC would otherwise date 00:00–08:00 in China as yesterday."""

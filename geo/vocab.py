@@ -3,7 +3,9 @@ the UI. The database checks values against these lists (see the migrations)."""
 
 from __future__ import annotations
 
-UNIT_LEVELS = {"county": "县/区", "township": "乡镇/街道", "village": "村/社区", "cell": "网格"}
+UNIT_LEVELS = {"city": "市", "county": "县/区", "township": "乡镇/街道", "village": "村/社区",
+               "cell": "网格"}
+# The levels a county holds (and `gridmap units import` loads); a city sits above them.
 LEVEL_ORDER = ["county", "township", "village", "cell"]
 
 CHILD_CATEGORIES = {

@@ -172,7 +172,7 @@ LAYERS = {layer.name: layer for layer in (
           FROM report r JOIN unit v ON v.id = r.village_id, bounds
          WHERE r.status IN ('new', 'accepted', 'in_progress') AND r.geom IS NOT NULL
            AND r.geom && bounds.geom4326
-           AND :scope_id IN (r.cell_id, v.id, v.township_id, v.county_id)""",
+           AND :scope_id IN (r.cell_id, v.id, v.township_id, v.county_id, v.city_id)""",
               audited=True),
     # Children without an effective guardian today (open cases, under 18), at their
     # household; the record writers of the area (as /api/cases/no-guardian), no

@@ -290,9 +290,9 @@ def counts(conn: Connection, scope_id: int, by: str, now: dt.datetime | None = N
            ) -> list[dict]:
     """Per unit at level ``by`` (township or village) under ``scope_id``: open reports,
     waiting to be accepted, overdue (waiting past the deadline), and urgent ones."""
-    if by not in ("township", "village"):
-        raise InvalidInput("by must be township or village", field="by")
-    col = "township_id" if by == "township" else "id"
+    if by not in ("county", "township", "village"):
+        raise InvalidInput("by must be county, township or village", field="by")
+    col = {"county": "county_id", "township": "township_id"}.get(by, "id")
     rows = conn.execute(sa.text(
         f"""
         SELECT u.code, u.name,

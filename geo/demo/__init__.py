@@ -19,7 +19,12 @@ from psycopg2.extras import execute_values
 from sqlalchemy.engine import Engine
 
 from geo.demo import people
-from geo.demo.boundaries import generate_units
+from geo.demo.boundaries import (
+    CITY_POPULATION,
+    HOUSEHOLDS_PER_THOUSAND,
+    generate_city_units,
+    generate_units,
+)
 from geo.demo.copyload import copy_frame, point_ewkt
 from geo.vocab import LEVEL_ORDER
 
@@ -45,8 +50,10 @@ def _ids(cur, sql: str, params=()) -> dict:
 
 def _load_units(cur, units: list[dict]) -> dict[str, int]:
     ids: dict[str, int] = {}
-    for level in LEVEL_ORDER:
+    for level in ["city", *LEVEL_ORDER]:
         rows = [u for u in units if u["level"] == level]
+        if not rows:
+            continue
         frame = pd.DataFrame({
             "code": [u["code"] for u in rows],
             "name": [u["name"] for u in rows],
@@ -108,9 +115,35 @@ def _workers(rng, cur, units: pd.DataFrame, ids: dict[str, int]) -> dict:
     return {"cell": cell_worker, "head": heads}
 
 
+def _city_facilities(rng, units: pd.DataFrame, scale: float) -> pd.DataFrame:
+    """Each county's facilities as the one-county demo makes them, named after the
+    county; the city-wide ones (the city's rescue station) only once, in the city seat."""
+    frames = []
+    counties = units[units["level"] == "county"].sort_index()
+    for code, county in counties.iterrows():
+        towns = set(units.index[(units["level"] == "township")
+                                & (units["parent_code"] == code)])
+        mine = units[units.index.isin(towns) | units["parent_code"].isin(towns)
+                     | (units.index == code)]
+        streets = mine[mine["name"].str.endswith("街道")]
+        seat = (streets if len(streets) else mine[mine["level"] == "township"]).iloc[0]["point"]
+        rows = pd.DataFrame(people.facility_rows(rng, mine, seat, scale))
+        short = county["name"][:-1]
+        rows["name"] = rows["name"].str.replace("仁和区", county["name"]).str.replace(
+            "仁和分院", f"{short}分院")
+        rows["address"] = rows["address"].str.replace("仁和区", county["name"]).str.replace(
+            "仁和分院", f"{short}分院")
+        if code != counties.index[0]:
+            rows = rows[~rows["name"].str.startswith("攀枝花市救助管理站")]
+        frames.append(rows)
+    return pd.concat(frames, ignore_index=True)
+
+
 def load_demo(engine: Engine, cfg: dict, scale: float = 1.0, seed: int | None = None,
-              today: dt.date | None = None) -> dict:
-    """Load the demo into an empty database; returns rows per table and seconds per phase."""
+              today: dt.date | None = None, city: str | None = None) -> dict:
+    """Load the demo into an empty database; returns rows per table and seconds per phase.
+    With ``city`` (510400), the whole city: its five counties, households spread over
+    them in proportion to their population (``geo.demo.boundaries.CITY_POPULATION``)."""
     seed = cfg["demo"]["seed"] if seed is None else seed
     today = today or dt.date.today()
     rules = cfg["rules"]
@@ -124,7 +157,8 @@ def load_demo(engine: Engine, cfg: dict, scale: float = 1.0, seed: int | None = 
         timings[name] = round(now - clock, 2)
         clock = now
 
-    units_list = generate_units(cells_per_village(scale), seed)
+    units_list = (generate_city_units(city, cells_per_village(scale), seed) if city
+                  else generate_units(cells_per_village(scale), seed))
     units = pd.DataFrame(units_list).set_index("code", drop=False)
     units["point"] = [g.point_on_surface() for g in units["geom"]]
     parent = units["parent_code"].to_dict()
@@ -136,6 +170,7 @@ def load_demo(engine: Engine, cfg: dict, scale: float = 1.0, seed: int | None = 
     try:
         cur = raw.cursor()
         ids = _load_units(cur, units_list)
+        cur.execute("SELECT gridmap_county_partitions()")
         lap("units")
 
         cells = units[units["level"] == "cell"].copy()
@@ -145,7 +180,16 @@ def load_demo(engine: Engine, cfg: dict, scale: float = 1.0, seed: int | None = 
         urban = cells["township"].str.endswith("街道")
         seat_village = cells["village_code"].str.endswith("001")
         cells["weight"] = np.where(urban, 6.0, np.where(seat_village, 2.0, 1.0))
-        hh = people.households(rng, cells, round(50_000 * scale))
+        n_households = round(50_000 * scale)
+        if city:
+            # Each county's cells share its population: weights scaled per county.
+            county_of = units["code"].map(lambda c: c[:6])
+            cells["county"] = county_of[cells.index]
+            total = cells.groupby("county")["weight"].transform("sum")
+            cells["weight"] = cells["weight"] / total * cells["county"].map(CITY_POPULATION)
+            n_households = round(HOUSEHOLDS_PER_THOUSAND * sum(CITY_POPULATION.values())
+                                 * scale)
+        hh = people.households(rng, cells, n_households)
         hh["geom"] = point_ewkt(hh["lon"], hh["lat"])
         copy_frame(cur, "household", hh[["ledger_id", "address", "geom", "flags", "head_name",
                                           "phone"]])
@@ -153,7 +197,10 @@ def load_demo(engine: Engine, cfg: dict, scale: float = 1.0, seed: int | None = 
         lap("households")
 
         levels = list(rules["risk_levels"])
-        ch = people.children(rng, hh, round(20_000 * scale), today, cfg["id_key"], levels)
+        # Children in the same proportion to households as in the one-county demo.
+        n_children = (round(20_000 * scale * n_households / 50_000 / scale) if city
+                      else round(20_000 * scale))
+        ch = people.children(rng, hh, n_children, today, cfg["id_key"], levels)
         ch["household_id"] = ch["household_ledger"].map(hh_ids)
         copy_frame(cur, "child", ch[[
             "household_id", "ledger_id", "name", "sex", "birth_date", "id_masked", "id_hash",
@@ -163,8 +210,11 @@ def load_demo(engine: Engine, cfg: dict, scale: float = 1.0, seed: int | None = 
         lap("children")
 
         staff = _workers(rng, cur, units, ids)
-        seat = units.loc[units[units["name"].str.endswith("街道")].index[0], "point"]
-        facilities = pd.DataFrame(people.facility_rows(rng, units, seat, scale))
+        if city:
+            facilities = _city_facilities(rng, units, scale)
+        else:
+            seat = units.loc[units[units["name"].str.endswith("街道")].index[0], "point"]
+            facilities = pd.DataFrame(people.facility_rows(rng, units, seat, scale))
         facilities["geom"] = point_ewkt(facilities["lon"], facilities["lat"])
         facilities["ledger_id"] = [f"DEMO-F{i + 1:04d}" for i in range(len(facilities))]
         copy_frame(cur, "facility", facilities.drop(columns=["lon", "lat"]))
@@ -185,8 +235,11 @@ def load_demo(engine: Engine, cfg: dict, scale: float = 1.0, seed: int | None = 
         v["child_id"] = ch["ledger_id"].to_numpy()[v["child_idx"]]
         v["child_id"] = v["child_id"].map(child_ids)
         v["geom"] = point_ewkt(v["lon"], v["lat"])
+        # The partition key (migration 0015): the child's county, from its cell's code.
+        v["county_code"] = [c[:6] for c in child_cell]
         copy_frame(cur, "visit", v[["child_id", "worker_id", "visited_at", "geom", "kind",
-                                    "outcome", "note", "flagged", "flag_reason"]])
+                                    "outcome", "note", "flagged", "flag_reason",
+                                    "county_code"]])
         lap("visits")
         raw.commit()
     except Exception:

@@ -16,22 +16,22 @@ _IN_SCOPE = in_scope_sql("u")
 def unit_tree(conn: Connection, scope_id: int, depth: str = "village") -> list[dict]:
     """Units under (and including) the scope down to ``depth``, parents before children,
     each with its parent's code."""
-    levels = {"county": 1, "township": 2, "village": 3, "cell": 4}
+    levels = {"city": 0, "county": 1, "township": 2, "village": 3, "cell": 4}
     rows = conn.execute(sa.text(
         f"""
         SELECT u.id, u.code, u.name, u.level, p.code AS parent, u.generated
           FROM unit u LEFT JOIN unit p ON p.id = u.parent_id
          WHERE {_IN_SCOPE}
-           AND CASE u.level WHEN 'county' THEN 1 WHEN 'township' THEN 2 WHEN 'village' THEN 3
-                            ELSE 4 END <= :depth
-         ORDER BY CASE u.level WHEN 'county' THEN 1 WHEN 'township' THEN 2
+           AND CASE u.level WHEN 'city' THEN 0 WHEN 'county' THEN 1 WHEN 'township' THEN 2
+                            WHEN 'village' THEN 3 ELSE 4 END <= :depth
+         ORDER BY CASE u.level WHEN 'city' THEN 0 WHEN 'county' THEN 1 WHEN 'township' THEN 2
                                WHEN 'village' THEN 3 ELSE 4 END, u.code
         """), {"scope_id": scope_id, "depth": levels[depth]}).mappings()
     return [dict(r) for r in rows]
 
 
-_LEVEL_COLUMN = {"county": "county_id", "township": "township_id", "village": "village_id",
-                 "cell": "id"}
+_LEVEL_COLUMN = {"city": "city_id", "county": "county_id", "township": "township_id",
+                 "village": "village_id", "cell": "id"}
 
 
 def unit_feature(conn: Connection, code: str, scope_id: int) -> dict:

@@ -33,7 +33,7 @@ from geo.reporting.monthly import month_bounds
 from geo.scope import find_unit, today
 from geo.visits.due import cell_status, due_visits
 
-_CHILD_LEVEL = {"county": "township", "township": "village", "village": "village",
+_CHILD_LEVEL = {"city": "county", "county": "township", "township": "village", "village": "village",
                 "cell": "village"}
 
 
@@ -60,7 +60,7 @@ def _units(conn: Connection, scope) -> tuple[str, list[dict]]:
     else:
         rows = conn.execute(sa.text(
             "SELECT id, code, name FROM unit WHERE level = :lvl AND "
-            "(township_id = :id OR county_id = :id) ORDER BY code"),
+            "(township_id = :id OR county_id = :id OR city_id = :id) ORDER BY code"),
             {"lvl": level, "id": scope.id}).mappings()
     return level, [dict(r) for r in rows]
 

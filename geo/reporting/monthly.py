@@ -22,7 +22,7 @@ from geo.access import in_scope_sql
 from geo.errors import InvalidInput
 from geo.ledgers.spreadsheet import neutralise_row
 from geo.planning.coverage import blind_spots
-from geo.scope import find_unit
+from geo.scope import county_codes, find_unit
 from geo.visits.due import cell_status
 
 FIGURES = [
@@ -46,20 +46,26 @@ def month_bounds(month: str) -> tuple[dt.date, dt.date]:
     return dt.date(year, mon, 1), dt.date(year, mon, calendar.monthrange(year, mon)[1])
 
 
+# The month's visits in the scope; the county filter lets PostgreSQL read only the
+# partitions of the scope's counties (visit is partitioned by county_code).
+VISITS_SQL = f"""
+    SELECT count(*) AS visits, count(*) FILTER (WHERE v.flagged) AS flagged_visits
+      FROM visit v JOIN child ch ON ch.id = v.child_id
+      JOIN household h ON h.id = ch.household_id JOIN unit c ON c.id = h.cell_id
+     WHERE v.county_code = ANY(CAST(:counties AS varchar[])) AND {in_scope_sql("c", "u")}
+       AND (v.visited_at AT TIME ZONE :tz)::date BETWEEN :a AND :b
+"""
+
+
 def _figures(conn: Connection, rules: dict, unit_id: int, unit_code: str, first: dt.date,
              last: dt.date, tz: str) -> dict:
     scope = in_scope_sql("c", "u")
+    visits = conn.execute(sa.text(VISITS_SQL), {
+        "u": unit_id, "a": first, "b": last, "tz": tz,
+        "counties": county_codes(conn, unit_id)}).mappings().one()
     row = conn.execute(sa.text(
         f"""
         SELECT
-          (SELECT count(*) FROM visit v JOIN child ch ON ch.id = v.child_id
-             JOIN household h ON h.id = ch.household_id JOIN unit c ON c.id = h.cell_id
-            WHERE {scope} AND (v.visited_at AT TIME ZONE :tz)::date BETWEEN :a AND :b)
-            AS visits,
-          (SELECT count(*) FROM visit v JOIN child ch ON ch.id = v.child_id
-             JOIN household h ON h.id = ch.household_id JOIN unit c ON c.id = h.cell_id
-            WHERE {scope} AND v.flagged
-              AND (v.visited_at AT TIME ZONE :tz)::date BETWEEN :a AND :b) AS flagged_visits,
           (SELECT count(*) FROM child ch JOIN household h ON h.id = ch.household_id
              JOIN unit c ON c.id = h.cell_id
             WHERE {scope} AND ch.registered_on BETWEEN :a AND :b) AS children_registered,
@@ -69,7 +75,7 @@ def _figures(conn: Connection, rules: dict, unit_id: int, unit_code: str, first:
             AS placements
         """), {"u": unit_id, "a": first, "b": last, "tz": tz}).mappings().one()
     cells = cell_status(conn, rules, as_of=last, unit=unit_code, tz=tz)
-    return {**dict(row),
+    return {**dict(visits), **dict(row),
             "children": sum(c["children"] for c in cells),
             "overdue_children": sum(c["overdue_children"] for c in cells),
             "cells_never_visited": sum(1 for c in cells if c["status"] == "never_visited"),

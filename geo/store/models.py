@@ -50,12 +50,15 @@ class Base(DeclarativeBase):
 
 
 class Unit(Base):
-    """County, township, village or grid cell, with its ancestors denormalised."""
+    """City, county, township, village or grid cell, with its ancestors denormalised."""
 
     __tablename__ = "unit"
     __table_args__ = (
         CheckConstraint(_in("level", vocab.UNIT_LEVELS), name="unit_level_check"),
-        CheckConstraint("(level = 'county') = (parent_id IS NULL)", name="unit_parent_check"),
+        # A city has no parent; a county may sit under a city (or be the root, as the
+        # one-county demo is); every other level has a parent.
+        CheckConstraint("CASE level WHEN 'city' THEN parent_id IS NULL WHEN 'county' THEN true "
+                        "ELSE parent_id IS NOT NULL END", name="unit_parent_check"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -64,6 +67,7 @@ class Unit(Base):
     level: Mapped[str] = mapped_column(String(16), index=True)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"), index=True)
     # Ancestors (and self at its own level), kept by a trigger; for scoping and roll-ups.
+    city_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"), index=True)
     county_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"), index=True)
     township_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"), index=True)
     village_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"), index=True)
@@ -170,6 +174,10 @@ class WorkerUnit(Base):
 
 
 class Visit(Base):
+    """A visit; list-partitioned by ``county_code`` (migration 0015). The primary key
+    and the phones' unique client id are kept on each local partition (a parent with a
+    unique index could not take a county's partition from another server)."""
+
     __tablename__ = "visit"
     __table_args__ = (
         CheckConstraint(_in("kind", vocab.VISIT_KINDS), name="visit_kind_check"),
@@ -178,12 +186,18 @@ class Visit(Base):
         Index("visit_child_return", "child_id", "visited_at",
               postgresql_where=text("kind = 'return'")),
         # A phone's own id for a visit, so a visit sent twice is stored once.
-        Index("visit_client_id", "client_id", unique=True),
+        Index("visit_client_id", "client_id"),
     )
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    child_id: Mapped[int] = mapped_column(ForeignKey("child.id"))
-    worker_id: Mapped[int] = mapped_column(ForeignKey("worker.id"))
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    # The child's county (6-digit code): the partition key, set by the writer
+    # (gridmap_child_county); '' only until the default partition routes the row.
+    county_code: Mapped[str] = mapped_column(String(6), server_default=text("''"))
+    # The foreign keys of child_id, worker_id and created_by are declared on each local
+    # partition (child, worker, app_user), not here: a partitioned table with foreign
+    # keys could not take a county kept on another server (migration 0015).
+    child_id: Mapped[int] = mapped_column(Integer)
+    worker_id: Mapped[int] = mapped_column(Integer)
     visited_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
     kind: Mapped[str] = mapped_column(String(16))
@@ -196,8 +210,7 @@ class Visit(Base):
     )
     client_id = mapped_column(UUID(as_uuid=True), nullable=True)
     # The login that recorded it (who may undo it); NULL for imported or older visits.
-    created_by: Mapped[int | None] = mapped_column(
-        ForeignKey("app_user.id", ondelete="SET NULL"), nullable=True)
+    created_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # The visit form's answers (geo.visits.record.check_answers; migration 0010).
     checks = mapped_column(JSONB, nullable=True)
 

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from geo.config import county_rules
 from geo.scope import CELL_IN_SCOPE, check_day, find_unit, parse_date
 
 STATUSES = ("up_to_date", "overdue", "never_visited", "empty")
@@ -36,17 +37,19 @@ UNDER_18 = "(ch.birth_date + interval '18 years')::date > CAST(:as_of AS date)"
 # The last visit and last return visit of each child in ``kids``, read from the state
 # the database keeps current (child.last_visit_at / last_return_at, maintained by
 # triggers on visit). Only for a child whose stored last visit lies after the cutoff
-# (``as_of`` in the past) are its visits looked up, through the (child, time) index.
+# (``as_of`` in the past) are its visits looked up, through the (child, time) index of
+# the child's county's partition only (run-time partition pruning on county_code).
 _LAST = """
     SELECT k.*,
            CASE WHEN k.stored_visit IS NULL OR k.stored_visit < :cutoff THEN k.stored_visit
                 ELSE (SELECT max(v.visited_at) FROM visit v
-                       WHERE v.child_id = k.id AND v.visited_at < :cutoff) END
+                       WHERE v.child_id = k.id AND v.county_code = k.county_code
+                         AND v.visited_at < :cutoff) END
                AS last_visit,
            CASE WHEN k.stored_return IS NULL OR k.stored_return < :cutoff THEN k.stored_return
                 ELSE (SELECT max(v.visited_at) FROM visit v
-                       WHERE v.child_id = k.id AND v.kind = 'return'
-                         AND v.visited_at < :cutoff) END
+                       WHERE v.child_id = k.id AND v.county_code = k.county_code
+                         AND v.kind = 'return' AND v.visited_at < :cutoff) END
                AS last_return,
            NOT (k.categories <@ CAST(:exempt AS text[])) AS return_due
       FROM kids k
@@ -55,18 +58,25 @@ _LAST = """
 # One row per child in scope with last visits, due date and days overdue.
 _DUE_SQL = f"""
 WITH rules AS (
-    SELECT key AS risk_level, value::int AS days
-      FROM jsonb_each_text(CAST(:intervals AS jsonb))
+    -- Intervals per county (0: the shared rules; a county with its own rules in
+    -- rules.counties has its id), each with the return-visit interval.
+    SELECT cc.key::int AS county_id, e.key AS risk_level, e.value::int AS days,
+           (CAST(:return_days AS jsonb) ->> cc.key)::int AS return_days
+      FROM jsonb_each(CAST(:intervals AS jsonb)) cc, jsonb_each_text(cc.value) e
 ), bounds AS (
     SELECT CAST(:as_of AS date) AS as_of
 ), kids AS (
     SELECT ch.id, ch.name, ch.risk_level, ch.categories, ch.registered_on, ch.household_id,
            ch.last_visit_at AS stored_visit, ch.last_return_at AS stored_return,
-           c.id AS cell_id, c.village_id, c.township_id, r.days
+           c.id AS cell_id, c.village_id, c.township_id, r.days, r.return_days,
+           co.code AS county_code
       FROM unit c
+      JOIN unit co ON co.id = c.county_id
       JOIN household h ON h.cell_id = c.id
       JOIN child ch ON ch.household_id = h.id
       JOIN rules r ON r.risk_level = ch.risk_level
+       AND r.county_id = CASE WHEN c.county_id = ANY(CAST(:own_rules AS int[]))
+                              THEN c.county_id ELSE 0 END
      WHERE c.level = 'cell' AND {CELL_IN_SCOPE} AND ch.registered_on <= CAST(:as_of AS date)
        AND ch.case_status <> 'closed' AND {UNDER_18}
        AND (CAST(:cells AS int[]) IS NULL OR c.id = ANY(CAST(:cells AS int[])))
@@ -77,7 +87,7 @@ WITH rules AS (
                AS regular_due,
            CASE WHEN l.return_due THEN
                COALESCE((l.last_return AT TIME ZONE :tz)::date, l.registered_on)
-               + CAST(:return_days AS int) END AS return_due_on
+               + l.return_days END AS return_due_on
       FROM last l
 )
 SELECT d.*, LEAST(d.regular_due, d.return_due_on) AS next_due,
@@ -99,12 +109,21 @@ def _params(conn: Connection, rules: dict, as_of, unit: str | None, tz: str,
     day = parse_date(as_of, "as_of", tz)
     check_day(day, "as_of", rules, tz)
     cutoff = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), ZoneInfo(tz))
+    # Counties with rules of their own (rules.counties, keyed by code) inside the scope.
+    own = {}
+    if rules.get("counties"):
+        own = {r.id: county_rules(rules, r.code) for r in conn.execute(sa.text(
+            "SELECT id, code FROM unit WHERE level = 'county' AND code = ANY(:codes)"),
+            {"codes": [str(k) for k in rules["counties"]]})}
+    every = {0: rules, **own}
     return {
         "cells": cells,
         "unit_level": found.level if found else None,
         "cutoff": cutoff,
-        "intervals": json.dumps(rules["visit_interval_days"]),
-        "return_days": int(rules["return_visit_days"]),
+        "intervals": json.dumps({str(k): r["visit_interval_days"] for k, r in every.items()}),
+        "return_days": json.dumps({str(k): int(r["return_visit_days"])
+                                   for k, r in every.items()}),
+        "own_rules": list(own),
         "exempt": list(rules.get("return_visit_exempt_categories", [])),
         "as_of": day,
         "tz": tz,
@@ -142,7 +161,7 @@ def cell_status(conn: Connection, rules: dict, as_of: dt.date | str | None = Non
     params = _params(conn, rules, as_of, unit, tz, cells)
     sql = f"""
         WITH d AS ({_due_sql(params)})
-        SELECT c.id AS cell_id, c.code, c.name, c.village_id, c.township_id,
+        SELECT c.id AS cell_id, c.code, c.name, c.village_id, c.township_id, c.county_id,
                count(d.id) AS children,
                count(d.id) FILTER (WHERE d.overdue) AS overdue_children,
                CAST(:as_of AS date) - (max(d.last_visit) AT TIME ZONE :tz)::date
@@ -161,8 +180,9 @@ def cell_status(conn: Connection, rules: dict, as_of: dt.date | str | None = Non
 
 
 def status_rollup(conn: Connection, cells: list[dict], level: str) -> list[dict]:
-    """Cells' statuses summed per village or township (``level``), with unit names."""
-    key = {"village": "village_id", "township": "township_id"}[level]
+    """Cells' statuses summed per village, township or county (``level``), with unit
+    names."""
+    key = {"village": "village_id", "township": "township_id", "county": "county_id"}[level]
     out: dict[int, dict] = {}
     for cell in cells:
         agg = out.setdefault(cell[key], {"unit_id": cell[key], "cells": 0, "children": 0,

@@ -140,9 +140,10 @@ def record_visit(conn: Connection, rules: dict, *, child_id: int, worker_id: int
                 flags.append("impossible_travel")
     row = conn.execute(sa.text(
         "INSERT INTO visit (child_id, worker_id, visited_at, geom, kind, outcome, note, "
-        "flagged, flag_reason, checks) VALUES (:c, :w, :t, CASE WHEN CAST(:x AS float8) IS "
-        "NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint(:x, :y), 4326) END, :k, :o, :n, :f, :r, "
-        "CAST(:checks AS jsonb)) RETURNING id, created_at"),
+        "flagged, flag_reason, checks, county_code) VALUES (:c, :w, :t, CASE WHEN "
+        "CAST(:x AS float8) IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint(:x, :y), 4326) END, "
+        ":k, :o, :n, :f, :r, CAST(:checks AS jsonb), gridmap_child_county(:c)) "
+        "RETURNING id, created_at"),
         {"c": child_id, "w": worker_id, "t": visited_at, "x": lon, "y": lat, "k": kind,
          "o": outcome, "n": note, "f": bool(flags), "r": ",".join(flags) or None,
          "checks": json.dumps(checks, ensure_ascii=False) if checks is not None else None}
