@@ -38,7 +38,7 @@ MONTH = BENCH_TODAY[:7]
 
 
 def _unpartition(engine) -> None:
-    """Turn ``visit`` back into one plain table (the downgrade half of migration 0015)."""
+    """Turn ``visit`` back into one plain table (the downgrade half of migration 0016)."""
     path = Path(migrate.MIGRATIONS) / "versions" / "0015_city.py"
     spec = importlib.util.spec_from_file_location("m0015", path)
     module = importlib.util.module_from_spec(spec)

@@ -4,7 +4,7 @@ Key: the layer, the tile (z/x/y), the scope (the user's unit and whether the rol
 aggregates only: the only two things about a user a tile depends on, so one user's
 scope is never served to another), the rules and time zone, the day for the status
 layers, and the **change stamp** of the counties in the scope: the number and newest id
-of their ``tile_change`` rows (migration 0016), which the database adds on every write to
+of their ``tile_change`` rows (migration 0017), which the database adds on every write to
 the tables behind the map — a visit, a household moved, an import, through any path or
 process. So a write clears exactly the tiles of its county (rows of county 0 count for
 all), and since the rows are transactional, a tile is never cached under a stamp its data

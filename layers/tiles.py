@@ -38,7 +38,7 @@ class TileLayer:
     cluster: str = ""
     # Below this zoom the layer draws ``coarse`` instead of ``source`` (same columns,
     # same binds): for households, one point per cell with the cell's tallies, which the
-    # database keeps current (migration 0016), so a city's tile does not read every
+    # database keeps current (migration 0017), so a city's tile does not read every
     # household in it.
     coarse_below: int | None = None
     coarse: str = ""
@@ -115,7 +115,7 @@ LAYERS = {layer.name: layer for layer in (
           FROM unit c, bounds
          WHERE c.level = 'township' AND c.geom && bounds.geom4326 AND {_SCOPE}"""),
     # Each cell with its grid worker(s) and their caseload (children in all their cells,
-    # from the per-cell tallies the database keeps, migration 0016), staffed by the same
+    # from the per-cell tallies the database keeps, migration 0017), staffed by the same
     # rule as the gaps query (geo.planning.coverage.STAFFED_BY: a worker of the cell, its
     # village or its township).
     TileLayer("coverage", access.SEES_WORKERS, f"""

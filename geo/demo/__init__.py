@@ -235,7 +235,7 @@ def load_demo(engine: Engine, cfg: dict, scale: float = 1.0, seed: int | None = 
         v["child_id"] = ch["ledger_id"].to_numpy()[v["child_idx"]]
         v["child_id"] = v["child_id"].map(child_ids)
         v["geom"] = point_ewkt(v["lon"], v["lat"])
-        # The partition key (migration 0015): the child's county, from its cell's code.
+        # The partition key (migration 0016): the child's county, from its cell's code.
         v["county_code"] = [c[:6] for c in child_cell]
         copy_frame(cur, "visit", v[["child_id", "worker_id", "visited_at", "geom", "kind",
                                     "outcome", "note", "flagged", "flag_reason",

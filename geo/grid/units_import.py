@@ -248,7 +248,7 @@ def _import(conn: Connection, path, level, parent_level, features, report, paren
         report.created = sum(created)
         report.updated = len(created) - report.created
         if level == "county":
-            # A new county gets its own partition of visit (migration 0015).
+            # A new county gets its own partition of visit (migration 0016).
             conn.execute(sa.text("SELECT gridmap_county_partitions()"))
         if level == "cell":
             report.households_moved = conn.execute(sa.text(_MOVE_HOUSEHOLDS)).rowcount

@@ -174,7 +174,7 @@ class WorkerUnit(Base):
 
 
 class Visit(Base):
-    """A visit; list-partitioned by ``county_code`` (migration 0015). The primary key
+    """A visit; list-partitioned by ``county_code`` (migration 0016). The primary key
     and the phones' unique client id are kept on each local partition (a parent with a
     unique index could not take a county's partition from another server)."""
 
@@ -195,7 +195,7 @@ class Visit(Base):
     county_code: Mapped[str] = mapped_column(String(6), server_default=text("''"))
     # The foreign keys of child_id, worker_id and created_by are declared on each local
     # partition (child, worker, app_user), not here: a partitioned table with foreign
-    # keys could not take a county kept on another server (migration 0015).
+    # keys could not take a county kept on another server (migration 0016).
     child_id: Mapped[int] = mapped_column(Integer)
     worker_id: Mapped[int] = mapped_column(Integer)
     visited_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
@@ -731,7 +731,7 @@ class ReportSubmission(Base):
 
 class TileChange(Base):
     """A write to the map's tables, one row per county a statement touched (0: all);
-    added by triggers (migration 0015), read and pruned by layers/tile_cache.py."""
+    added by triggers (migration 0017), read and pruned by layers/tile_cache.py."""
 
     __tablename__ = "tile_change"
     __table_args__ = (Index("tile_change_county", "county_id", "id"),)
@@ -742,7 +742,7 @@ class TileChange(Base):
 
 
 class CellTally(Base):
-    """Households and children per cell, kept current by triggers (migration 0015)."""
+    """Households and children per cell, kept current by triggers (migration 0017)."""
 
     __tablename__ = "cell_tally"
 

@@ -1,4 +1,4 @@
-"""Households and children per cell (``cell_tally``, migration 0016) kept by triggers
+"""Households and children per cell (``cell_tally``, migration 0017) kept by triggers
 equal a count from scratch after random inserts, moves and deletes, single and bulk."""
 
 import random

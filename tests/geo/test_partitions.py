@@ -1,4 +1,4 @@
-"""Visits are list-partitioned by county code (migration 0015): each county's visits in
+"""Visits are list-partitioned by county code (migration 0016): each county's visits in
 its own partition, the planner reads only the partitions a query's county allows, a
 visit written without its county code is routed, and the kept visit state (statement
 triggers with transition tables on the partitioned parent) still follows."""

@@ -21,14 +21,14 @@ Neither trigger names a physical table beyond the parent it is created on, nor u
 ctid: on a table partitioned by county code they are created on the partitioned parent
 (statement triggers with transition tables see the rows of every partition).
 
-Revision ID: 0016
-Revises: 0014
+Revision ID: 0017
+Revises: 0016
 """
 
 from alembic import op
 
-revision = "0016"
-down_revision = "0015"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 

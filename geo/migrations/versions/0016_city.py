@@ -33,14 +33,14 @@ rows of a county that has none yet. Rules PostgreSQL sets, and how they are met:
 ``gridmap_county_partitions()`` creates the partitions of counties that have none
 (called here, by the demo loader and after a units import).
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 """
 
 from alembic import op
 
-revision = "0015"
-down_revision = "0014"
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
