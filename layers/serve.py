@@ -41,7 +41,7 @@ def tile_for_user(conn: Connection, cfg: dict, name: str, z: int, x: int, y: int
 
     tz = cfg.get("timezone") or "Asia/Shanghai"
     data = tile_cache.cached(conn, cfg, (layer.name, z, x, y), user.unit_id, planner, build,
-                             today=today(tz) if layer.statuses else None)
+                             today=today(tz) if layer.name in tile_cache.DAILY else None)
     return data, layer.audited
 
 

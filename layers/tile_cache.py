@@ -29,7 +29,8 @@ from sqlalchemy.engine import Connection
 
 TTL_S = 300
 UNCACHED = frozenset({"reports"})
-DAILY = frozenset({"cell_status", "village_status"})
+# Layers whose features depend on the day (overdue; a guardian back on a date).
+DAILY = frozenset({"cell_status", "village_status", "no_guardian"})
 # tile_change rows of the counties in scope above which old ones are pruned.
 PRUNE_ABOVE = 2000
 

@@ -49,6 +49,8 @@ COUNTIES = {
                  "JOIN facility f ON f.id = r.facility_id LEFT JOIN unit u ON u.id = f.unit_id",
     "worker_unit": f"SELECT {_COUNTY} FROM {{rel}} r JOIN unit u ON u.id = r.unit_id",
     "worker": "SELECT 0 FROM {rel} r",
+    "guardian": f"SELECT {_COUNTY} FROM {{rel}} r JOIN child ch ON ch.id = r.child_id "
+                "JOIN household h ON h.id = ch.household_id JOIN unit u ON u.id = h.cell_id",
 }
 
 
