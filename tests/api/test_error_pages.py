@@ -1,23 +1,14 @@
 """Errors people can read: a browser asking for a page gets a Chinese HTML page with a
 way back; API clients keep JSON, with a Chinese generic message when they prefer it."""
 
-import re
 
 import pytest
+from page_sessions import signed_in
 
 from api.app import create_app
 
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
         "Accept-Language": "zh-CN,zh;q=0.9"}
-
-
-def _session(app, user):
-    client = app.test_client()
-    html = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-    client.post("/login", data={"username": user["username"], "password": user["password"],
-                                "csrf_token": token})
-    return client
 
 
 def test_browser_gets_a_chinese_404_page(client):
@@ -68,7 +59,7 @@ def test_forbidden_in_chinese_and_field_messages_kept(client, tokens):
 
 
 def test_403_page_for_a_role_without_the_page(app, logins):
-    resp = _session(app, logins["planner"]).get("/lists/overdue", headers=HTML)
+    resp = signed_in(app, logins["planner"]).get("/lists/overdue", headers=HTML)
     assert resp.status_code == 403 and resp.mimetype == "text/html"
     page = resp.get_data(as_text=True)
     assert "无权访问" in page and "返回首页" in page
@@ -77,7 +68,7 @@ def test_403_page_for_a_role_without_the_page(app, logins):
 def test_expired_login_says_so(app, logins, engine):
     import sqlalchemy as sa
 
-    client = _session(app, logins["supervisor"])
+    client = signed_in(app, logins["supervisor"])
     with engine.begin() as c:
         c.execute(sa.text("DELETE FROM api_token t USING app_user a WHERE a.id = t.user_id "
                           "AND a.username = 'demo_supervisor' AND t.kind = 'session'"))

@@ -10,6 +10,7 @@ import re
 import mapbox_vector_tile
 import pytest
 import sqlalchemy as sa
+from page_sessions import signed_in
 from test_tiles import tile_of
 
 from geo.planning.coverage import caseloads
@@ -254,18 +255,8 @@ def test_patch_deactivate_shows_what_is_left(as_role, scene, engine):
         assert set(scene["cells"]) <= {c["cell_id"] for c in gaps["cells_without_worker"]}
 
 
-def _session(app, user):
-    client = app.test_client()
-    html = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-    resp = client.post("/login", data={"username": user["username"],
-                                       "password": user["password"], "csrf_token": token})
-    assert resp.status_code == 302
-    return client
-
-
 def test_page_form_error_keeps_everything(app, logins, scene, engine):
-    client = _session(app, logins["supervisor"])
+    client = signed_in(app, logins["supervisor"])
     page = client.get(f"/workers/{scene['leaving']}/handover")
     assert page.status_code == 200
     html = page.get_data(as_text=True)

@@ -2,12 +2,12 @@
 (GET /api/coverage/gaps) and the home page per role, on the real demo database."""
 
 import io
-import re
 
 import mapbox_vector_tile
 import pytest
 import sqlalchemy as sa
 from openpyxl import load_workbook
+from page_sessions import signed_in
 from test_tiles import tile_of
 
 from geo.planning.coverage import cells_without_worker
@@ -195,19 +195,10 @@ def test_coverage_layer_counts_workers_like_the_gaps_query(as_role, engine):
 
 # -- pages ----------------------------------------------------------------------------
 
-def _session(app, user):
-    client = app.test_client()
-    html = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-    resp = client.post("/login", data={"username": user["username"],
-                                       "password": user["password"], "csrf_token": token})
-    assert resp.status_code == 302
-    return client
-
 
 @pytest.mark.parametrize("role", ROLES)
 def test_home_per_role(app, logins, role):
-    client = _session(app, logins[role])
+    client = signed_in(app, logins[role])
     resp = client.get("/")
     assert resp.status_code == 200
     page = resp.get_data(as_text=True)
@@ -224,13 +215,13 @@ def test_signed_out_root_is_the_status_page(client):
 
 
 def test_list_page(app, logins):
-    client = _session(app, logins["supervisor"])
+    client = signed_in(app, logins["supervisor"])
     resp = client.get("/lists/overdue?sort=name&order=asc")
     assert resp.status_code == 200
     page = resp.get_data(as_text=True)
     assert "逾期未走访儿童" in page and "/record/child/" in page and "/map?at=" in page
     assert "/api/lists/overdue?" in page and "format=xlsx" in page
-    assert _session(app, logins["planner"]).get("/lists/overdue").status_code == 403
+    assert signed_in(app, logins["planner"]).get("/lists/overdue").status_code == 403
     assert app.test_client().get("/lists/overdue").status_code == 302
 
 

@@ -1,9 +1,9 @@
 """GET /api/stats/trends and /dashboard: roles, area scope, planner suppression, the
 page's charts and tables."""
 
-import re
 
 import sqlalchemy as sa
+from page_sessions import signed_in
 
 from geo.reporting.trends import COUNTS, PERCENTAGES
 
@@ -82,18 +82,8 @@ def test_planner_small_counts_hidden(as_role):
                 assert len(gone) != 1, (r["month"], f)
 
 
-def _session(app, user):
-    client = app.test_client()
-    html = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-    resp = client.post("/login", data={"username": user["username"],
-                                       "password": user["password"], "csrf_token": token})
-    assert resp.status_code == 302
-    return client
-
-
 def test_dashboard_page(app, logins):
-    client = _session(app, logins["supervisor"])
+    client = signed_in(app, logins["supervisor"])
     assert 'href="/dashboard"' in client.get("/").get_data(as_text=True)
     resp = client.get("/dashboard?months=6")
     assert resp.status_code == 200
@@ -101,7 +91,7 @@ def test_dashboard_page(app, logins):
     assert page.count("<svg class=\"gm-chart\"") == 8
     assert "<polyline" in page and "<caption>" in page and "按时走访率" in page
     assert client.get("/dashboard?months=99").status_code == 400
-    worker = _session(app, logins["grid_worker"])
+    worker = signed_in(app, logins["grid_worker"])
     assert 'href="/dashboard"' not in worker.get("/").get_data(as_text=True)
     assert worker.get("/dashboard").status_code == 403
 
