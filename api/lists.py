@@ -175,8 +175,11 @@ def list_page(name):
     next_href = ("?" + _query_string(args, offset=offset + limit)) \
         if offset + limit < total else None
     table = [[lists.cell_text(k, r.get(k)) for k, _ in s.columns] for r in rows]
+    actions = [lists.row_actions(s, user.role, r) for r in rows]
+    has_actions = any(user.role in roles for *_, roles in s.actions)
     return render_template(
         "list.html", user=user, lang="zh", s=s, rows=rows, table=table, heads=heads,
+        actions=actions, has_actions=has_actions,
         total=total, first=offset + 1 if rows else 0, last=offset + len(rows),
         prev_href=prev_href, next_href=next_href, q=q, args=args,
         unit_name=lists.unit_name(conn(), unit),

@@ -50,7 +50,8 @@ def child(child_id):
                  detail={"page": "record"})
     panel, data = case_panel(user, row) if lang() == "zh" else ("", {})
     page = child_page(cfg, lang(), access.redact_child(row, user.role), due, visits,
-                      child_placements(conn(), child_id), nonce(), panel=panel, data=data)
+                      child_placements(conn(), child_id), nonce(), panel=panel, data=data,
+                      editable=user.role in access.WRITES_RECORDS)
     return page, 200, HTML
 
 
@@ -64,7 +65,8 @@ def household(household_id):
     audit.record(conn(), user, "read", "household", household_id, ip=client_ip(),
                  detail={"page": "record", "children": [k["id"] for k in kids]})
     page = household_page(current_app.config["GRIDMAP"], lang(), hh,
-                          [access.redact_child(k, user.role) for k in kids], nonce())
+                          [access.redact_child(k, user.role) for k in kids], nonce(),
+                          editable=user.role in access.WRITES_RECORDS)
     return page, 200, HTML
 
 

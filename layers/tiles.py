@@ -121,6 +121,10 @@ LAYERS = {layer.name: layer for layer in (
     TileLayer("coverage", access.SEES_WORKERS, f"""
         SELECT c.geom, c.id, c.code, c.name,
                COALESCE(string_agg(DISTINCT w.name, '、'), '') AS workers,
+               -- [[name, id], ...] by name: the popup's handover links (supervisor.js).
+               COALESCE(jsonb_agg(DISTINCT jsonb_build_array(w.name, w.id)
+                                  ORDER BY jsonb_build_array(w.name, w.id))
+                        FILTER (WHERE w.id IS NOT NULL), '[]')::text AS worker_list,
                COALESCE(max(load.children), 0) AS caseload,
                count(w.id) = 0 AS unstaffed
           FROM unit c CROSS JOIN bounds
@@ -273,7 +277,7 @@ def _columns(layer: TileLayer) -> str:
             "village_status": "id, code, name, cells, not_up_to_date, children, "
                               "overdue_children, band",
             "townships": "id, code, name",
-            "coverage": "id, code, name, workers, caseload, unstaffed",
+            "coverage": "id, code, name, workers, worker_list, caseload, unstaffed",
             "reach": "id, name, type, metres",
             "reports": "id, severity, status, band, severity_label, state, deadline",
             "no_guardian": "id, name, village, guardians, back_on"}

@@ -30,7 +30,7 @@ TEXT = {
            "yes": "是", "no": "否", "none": "无", "days": "天",
            "no_gps": "无定位", "gps_far_from_household": "定位距住户过远",
            "impossible_travel": "行程时间不合理", "released": "离开", "report": "发现报告",
-           "harm_signs": "发现受侵害迹象"},
+           "harm_signs": "发现受侵害迹象", "edit_on_map": "在地图上编辑"},
     "en": {"child": "Child's file", "household": "Household", "facility": "Facility",
            "back": "Back to the map", "name": "Name", "sex": "Sex", "birth_date": "Born",
            "categories": "Categories", "risk_level": "Risk", "guardian": "Guardian",
@@ -47,7 +47,7 @@ TEXT = {
            "none": "none", "days": "days", "no_gps": "no GPS fix",
            "gps_far_from_household": "GPS far from household",
            "impossible_travel": "impossible travel", "released": "Left",
-           "report": "Report", "harm_signs": "signs of harm"},
+           "report": "Report", "harm_signs": "signs of harm", "edit_on_map": "Edit on the map"},
 }
 
 
@@ -84,10 +84,12 @@ def _table(headers: list[str], rows: list[list], empty: str) -> str:
 
 def _page(cfg: dict, lang: str, title: str, fields: list[tuple[str, str]],
           sections: list[tuple[str, str]], point: tuple[float, float] | None,
-          nonce: str = "", bounds=None, panel: str = "", data: dict | None = None) -> str:
+          nonce: str = "", bounds=None, panel: str = "", data: dict | None = None,
+          edit_household: int | None = None) -> str:
     """The page: a small map at ``point``, then the fields and the sections (escaped
     values in, HTML out), then ``panel`` (markup of ours, e.g. the case panel) whose
-    script case.js reads ``data``."""
+    script case.js reads ``data``. ``edit_household``: the household the page links to
+    for editing on the map (``/map?household=ID``; None for roles that do not write)."""
     t = TEXT[lang]
     centre = [point[1], point[0]] if point else None
     m = offline_map(cfg, location=centre, zoom=15, height="30vh", title=title,
@@ -98,9 +100,13 @@ def _page(cfg: dict, lang: str, title: str, fields: list[tuple[str, str]],
                             fill_opacity=0.9, tooltip=tooltip(title)).add_to(m)
     dl = "".join(f"<tr><th>{html.escape(k)}</th><td>{v}</td></tr>" for k, v in fields)
     parts = "".join(f"<h2>{html.escape(h)}</h2>{body}" for h, body in sections)
+    back = f"<a href=\"/map{'?lang=en' if lang == 'en' else ''}\">{t['back']}</a>"
+    edit = (f" · <a id='gm-edit-on-map' href='/map?household={int(edit_household)}"
+            f"{'&amp;lang=en' if lang == 'en' else ''}'>{html.escape(t['edit_on_map'])}</a>"
+            if edit_household is not None else "")
     sheet = f"""
     <div id="gm-record">
-      <p class="noprint"><a href="/map{'?lang=en' if lang == 'en' else ''}">{t['back']}</a></p>
+      <p class="noprint">{back}{edit}</p>
       <h1>{html.escape(title)}</h1>
       <table id="gm-fields">{dl}</table>
       {parts}
@@ -112,9 +118,10 @@ def _page(cfg: dict, lang: str, title: str, fields: list[tuple[str, str]],
 
 def child_page(cfg: dict, lang: str, child: dict, due: dict | None, visits: list[dict],
                placements: list[dict], nonce: str = "", panel: str = "",
-               data: dict | None = None) -> str:
+               data: dict | None = None, editable: bool = False) -> str:
     """The child's file; ``panel`` is the case panel (api/case_pages.py renders it from
-    webmap/templates/case_panel.html, autoescaped) with its script's ``data``."""
+    webmap/templates/case_panel.html, autoescaped) with its script's ``data``;
+    ``editable``: link to the child's household on the map for editing."""
     t, e = TEXT[lang], html.escape
     cats = "、" if lang == "zh" else ", "
     fields = [
@@ -162,11 +169,12 @@ def child_page(cfg: dict, lang: str, child: dict, due: dict | None, visits: list
                                           t["status"], t["released"], t["report"]],
                                          placed, t["none"]))]
     return _page(cfg, lang, f"{t['child']} · {child['name']}", fields, sections,
-                 (child["lon"], child["lat"]), nonce, panel=panel, data=data)
+                 (child["lon"], child["lat"]), nonce, panel=panel, data=data,
+                 edit_household=child["household_id"] if editable else None)
 
 
 def household_page(cfg: dict, lang: str, household: dict, children: list[dict],
-                   nonce: str = "") -> str:
+                   nonce: str = "", editable: bool = False) -> str:
     t, e = TEXT[lang], html.escape
     fields = [(t["address"], e(household["address"])),
               (t["head"], e(household.get("head_name") or "–")),
@@ -182,7 +190,8 @@ def household_page(cfg: dict, lang: str, household: dict, children: list[dict],
     sections = [(t["children"], _table([t["name"], t["sex"], t["birth_date"],
                                         t["risk_level"]], rows, t["none"]))]
     return _page(cfg, lang, f"{t['household']} · {household['address']}", fields, sections,
-                 (household["lon"], household["lat"]), nonce)
+                 (household["lon"], household["lat"]), nonce,
+                 edit_household=household["id"] if editable else None)
 
 
 def facility_page(cfg: dict, lang: str, f: dict, nonce: str = "") -> str:

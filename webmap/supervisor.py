@@ -22,7 +22,7 @@ TEXT = {
            "nearest": "紧急安置", "route": "我的走访路线", "report": "上月月报",
            "ledger": "导出儿童台账", "matches": "条结果", "more": "更多…",
            "kinds": {"village": "村/社区", "township": "乡镇", "child": "儿童",
-                     "household": "家庭户"}, "home": "首页"},
+                     "household": "家庭户"}, "home": "首页", "handover": "交接网格"},
     "en": {"title": "Grid map for children in distress", "children": "Children on file",
            "households": "Households", "cells": "Cells", "free_beds": "Free beds",
            "legend": "Legend", "search": "Find a village or child", "logout": "Log out",
@@ -32,7 +32,7 @@ TEXT = {
            "route": "My visit route", "report": "Last month's report",
            "ledger": "Export children's ledger", "matches": "matches", "more": "More…",
            "kinds": {"village": "village", "township": "township", "child": "child",
-                     "household": "household"}, "home": "Home"},
+                     "household": "household"}, "home": "Home", "handover": "Hand over"},
 }
 
 
@@ -107,6 +107,8 @@ def supervisor_map(cfg: dict, user, lang: str = "zh", csrf: str = "", nonce: str
         "caseloadLimit": cfg["rules"]["caseload_limit"],
         "childSearch": user.role in PERSON_ROLES,
         "lists": _list_links(user),
+        # The coverage popup links each worker to their handover page (api/handover.py).
+        "handover": user.role in access.WRITES_WORKERS,
         "groups": GROUPS,
     }
     scripts = ["supervisor.js"]

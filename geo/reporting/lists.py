@@ -141,6 +141,8 @@ class ListSpec:
     record: str | None = None  # the row's record page, {id} from ``record_key``
     record_key: str | None = None
     planner_fields: tuple = ()  # counts suppressed for planners
+    # Links on each row for some roles: (label, href with {id} from key, key, roles).
+    actions: tuple = ()
 
 
 LISTS = {s.name: s for s in [
@@ -171,7 +173,9 @@ LISTS = {s.name: s for s in [
     ListSpec("caseload", "超负荷网格员", access.READS_CASELOADS,
              (("worker", "网格员"), ("unit", "所属单位"), ("children", "负责儿童"),
               ("cells", "负责网格"), ("caseload_limit", "上限")),
-             _CASELOAD, "worker_id", "children"),
+             _CASELOAD, "worker_id", "children",
+             actions=(("交接网格", "/workers/{id}/handover", "worker_id",
+                       access.WRITES_WORKERS),)),
     ListSpec("unstaffed", "无网格员的网格", access.SEES_COVERAGE,
              (("cell", "网格"), ("code", "网格编码"), ("village", "村/社区"),
               ("children", "在册儿童")),
@@ -265,6 +269,12 @@ def run(conn: Connection, rules: dict, name: str, unit: str, tz: str = "Asia/Sha
             item["record"] = s.record.format(id=item[s.record_key])
         out.append(item)
     return out, total
+
+
+def row_actions(s: ListSpec, role: str, row: dict) -> list[dict]:
+    """The links of ``s.actions`` that ``role`` may follow on ``row`` (label, href)."""
+    return [{"label": label, "href": href.format(id=int(row[key]))}
+            for label, href, key, roles in s.actions if role in roles]
 
 
 def cell_text(key: str, value) -> object:

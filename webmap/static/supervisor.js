@@ -43,6 +43,18 @@
       a.target = '_blank'; a.rel = 'noopener';
       a.href = layer.link.replace('{id}', encodeURIComponent(p.id));
     }
+    // Coverage: each grid worker of the cell links to their handover page, for the
+    // roles that hand over (cfg.handover).
+    if (layer.name === 'coverage' && cfg.handover && p.worker_list) {
+      var workers = [];
+      try { workers = JSON.parse(p.worker_list); } catch (err) { workers = []; }
+      workers.forEach(function (w) {
+        var row = box.appendChild(el('div', null, 'gm-handover'));
+        row.appendChild(el('span', String(w[0]) + ' '));
+        var h = row.appendChild(el('a', t.handover));
+        h.href = '/workers/' + encodeURIComponent(w[1]) + '/handover';
+      });
+    }
     // The register panel (register.js) adds its own link to a household's popup.
     if (window.gridmap.popupExtra) { window.gridmap.popupExtra(layer, p, box); }
     return box;
