@@ -166,3 +166,27 @@ def test_planner_sees_no_small_case_counts(as_role, logins):
         assert xlsx.status_code == 200
         assert "案件与报送" in openpyxl.load_workbook(io.BytesIO(xlsx.data)).sheetnames
     assert small, "the seeded data should have some case count under 5"
+
+
+def test_planner_case_rows_cannot_be_differenced(as_role, logins):
+    """The county's report (a row per township) and one township's (a row per village):
+    no hidden count of a village follows from its township's row minus the others."""
+    town = logins["supervisor"]["unit"]
+    county = as_role("planner", "GET", f"/api/reports/monthly?month={MONTH}").get_json()
+    villages = as_role("planner", "GET",
+                       f"/api/reports/monthly?month={MONTH}&unit={town}").get_json()
+    row = next(u for u in county["cases"]["units"] if u["unit"]["code"] == town)
+    checked = 0
+    for key in ("visits", "flagged_visits", "children", "overdue_children",
+                "reports_received", "reports_answered_in_time", "referrals_overdue",
+                "cases_opened", "return_owed", "return_overdue"):
+        parts = [u[key] for u in villages["cases"]["units"]]
+        hidden = [p for p in parts if p is None]
+        if row[key] is not None and hidden:
+            assert len(hidden) >= 2, key
+            checked += 1
+    for reason in vocab.CLOSE_REASONS:
+        parts = [u["cases_closed"][reason] for u in villages["cases"]["units"]]
+        if row["cases_closed"][reason] is not None:
+            assert parts.count(None) != 1, reason
+    assert checked, "some village count should be hidden under a visible township's"
