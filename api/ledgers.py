@@ -213,12 +213,14 @@ def monthly(q):
 
 
 def _case_section(cfg: dict, unit: str, month: str) -> dict:
-    """The section 案件与报送: the case figures per unit; the submission lists for users
-    of a county (or city); for planners with the small counts hidden."""
+    """The section 案件与报送: the case figures per unit; for county (or city) users
+    looking at a county or a township, the units by submission state; for planners
+    with the small counts hidden."""
     user = current_user()
     own = find_unit(conn(), user.unit_code).level
-    section = case_section(conn(), cfg, unit, month, cfg["timezone"],
-                           submissions=own in ("county", "city"))
+    looked_at = find_unit(conn(), unit).level
+    lists = own in ("county", "city") and looked_at in ("county", "township")
+    section = case_section(conn(), cfg, unit, month, cfg["timezone"], submissions=lists)
     if access.aggregates_only(user.role):
         threshold = int(cfg["rules"]["suppress_below"])
         hidden = planner_case_hidden(conn(), cfg, month, cfg["timezone"], user.unit_code,
