@@ -21,6 +21,13 @@ from geo.ledgers.export import LAYER_SQL, layer_file, ledger_xlsx
 from geo.ledgers.ledger import COLUMNS, import_ledger, template
 from geo.ledgers.messages import wants_english
 from geo.reporting.monthly import monthly_report, planner_hidden, report_xlsx, suppress_small_counts
+from geo.reporting.monthly_cases import (
+    case_section,
+    planner_case_hidden,
+    submission_state,
+    suppress_case_section,
+)
+from geo.scope import find_unit
 from geo.store import memory
 
 bp = APIBlueprint("ledgers", __name__, tag="ledgers")
@@ -193,14 +200,34 @@ def monthly(q):
         report = suppress_small_counts(report, threshold, planner_hidden(
             conn(), cfg["rules"], report, current_user().unit_code, threshold,
             cfg["timezone"]))
+    report["cases"] = _case_section(cfg, unit, q["month"])
     audit.record(conn(), current_user(), "export", "monthly_report", unit, ip=client_ip(),
                  detail={"month": q["month"], "format": q["format"]})
     if q["format"] == "xlsx":
         return Response(report_xlsx(report), mimetype=XLSX, headers={
             "Content-Disposition": f"attachment; filename=report_{q['month']}.xlsx"})
     if q["format"] == "html":
-        return render_template("report.html", r=report, types=vocab.FACILITY_TYPES)
+        return render_template("report.html", r=report, types=vocab.FACILITY_TYPES,
+                               submission_state=submission_state)
     return report
+
+
+def _case_section(cfg: dict, unit: str, month: str) -> dict:
+    """The section 案件与报送: the case figures per unit; for county (or city) users
+    looking at a county or a township, the units by submission state; for planners
+    with the small counts hidden."""
+    user = current_user()
+    own = find_unit(conn(), user.unit_code).level
+    looked_at = find_unit(conn(), unit).level
+    lists = own in ("county", "city") and looked_at in ("county", "township")
+    section = case_section(conn(), cfg, unit, month, cfg["timezone"], submissions=lists)
+    if access.aggregates_only(user.role):
+        threshold = int(cfg["rules"]["suppress_below"])
+        hidden = planner_case_hidden(conn(), cfg, month, cfg["timezone"], user.unit_code,
+                                     threshold)
+        section = suppress_case_section(conn(), section, threshold, hidden, unit,
+                                        user.unit_code)
+    return section
 
 
 # -- comparisons with other departments' lists (信息比对) -------------------------------

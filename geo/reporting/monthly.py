@@ -215,6 +215,10 @@ def report_xlsx(report: dict) -> bytes:
     for s in report["blind_spots"]:
         spots.append(neutralise_row([s["facility_type"], s["reach_m"],
                                      s["uncovered_children"], s["children"]]))
+    if report.get("cases"):
+        from geo.reporting.monthly_cases import case_sheet
+
+        case_sheet(wb, report["cases"])
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
