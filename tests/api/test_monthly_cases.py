@@ -70,9 +70,11 @@ def test_county_sees_who_submitted_on_time_late_and_not_yet(as_role, engine):
                 {"m": MONTH, "at": "2026-11-20 09:00+08", "u": second["code"]})
         section, cases = _both(as_role, "admin")
         lists = {s: [u["code"] for u in section["submissions"][s]]
-                 for s in ("on_time", "late", "not_yet")}
+                 for s in ("on_time", "late", "overdue", "not_yet")}
         assert lists["on_time"] == [first["code"]] and lists["late"] == [second["code"]]
-        assert set(lists["not_yet"]) == {u["unit"]["code"] for u in cases["units"]} \
+        # The month's due day (15 November) has passed: the others are overdue.
+        assert section["past_due"] and lists["not_yet"] == []
+        assert set(lists["overdue"]) == {u["unit"]["code"] for u in cases["units"]} \
             - {first["code"], second["code"]}
         assert [u["submission"] for u in section["units"]] == \
             [u["submission"] for u in cases["units"]]
@@ -111,7 +113,7 @@ def test_xlsx_sheet_equals_case_report(as_role):
         assert list(row[2:2 + len(FIGURES)]) == [want[k] for k in FIGURES]
         assert list(row[2 + len(FIGURES):2 + len(FIGURES) + len(vocab.CLOSE_REASONS)]) == \
             [want["cases_closed"][r] for r in vocab.CLOSE_REASONS]
-        assert row[-3] in ("按时报送", "逾期报送", "未报送")
+        assert row[-3] in ("按时报送", "逾期报送", "逾期未报送")
     totals = {r[0]: r[1] for r in rows if r and r[0] in vocab.CLOSE_REASONS.values()}
     for reason, label in vocab.CLOSE_REASONS.items():
         assert totals[label] == sum(u["cases_closed"][reason] for u in cases["units"])
