@@ -165,6 +165,10 @@ LAYERS = {layer.name: layer for layer in (
              GROUP BY m.worker_id)
         SELECT c.geom, c.id, c.code, c.name,
                COALESCE(string_agg(DISTINCT s.name, '、'), '') AS workers,
+               -- [[name, id], ...] by name: the popup's handover links (supervisor.js).
+               COALESCE(jsonb_agg(DISTINCT jsonb_build_array(s.name, s.worker_id)
+                                  ORDER BY jsonb_build_array(s.name, s.worker_id))
+                        FILTER (WHERE s.worker_id IS NOT NULL), '[]')::text AS worker_list,
                COALESCE(max(l.children), 0) AS caseload,
                count(s.worker_id) = 0 AS unstaffed
           FROM cells c LEFT JOIN staff s ON s.cell_id = c.id
@@ -311,7 +315,7 @@ def _columns(layer: TileLayer) -> str:
             "village_status": "id, code, name, cells, not_up_to_date, children, "
                               "overdue_children, band",
             "townships": "id, code, name",
-            "coverage": "id, code, name, workers, caseload, unstaffed",
+            "coverage": "id, code, name, workers, worker_list, caseload, unstaffed",
             "reach": "id, name, type, metres",
             "reports": "id, severity, status, band, severity_label, state, deadline",
             "no_guardian": "id, name, village, guardians, back_on"}
