@@ -5,7 +5,8 @@ and 14 also the naive way (one feature per household instead of one per cell fro
 kept tallies), so their effect is a ratio measured in one run. Tiles over 100 ms p95 are
 marked.
 
-    .venv/bin/python bench/tiles.py [--scale 1 --scale 20] [--repeat 5]
+    .venv/bin/python bench/tiles.py [--scale 1 --scale 20] [--repeat 5] [--layer reach]
+        [--zoom 10]
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+from pathlib import Path
 
 import sqlalchemy as sa
 from common import bench_engine, config, machine_line, timed
@@ -33,10 +35,26 @@ def _tile_xy(lon: float, lat: float, z: int) -> tuple[int, int]:
             int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n))
 
 
-def run(cfg: dict, scale: float, repeat: int) -> None:
+def _server_cpu(conn):
+    """The database backend's CPU time so far in ms (Linux, the server on this machine),
+    or None: on a loaded machine a tile's wall time mostly measures the others."""
+    pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+    path = Path(f"/proc/{pid}/schedstat")
+
+    def now():
+        try:
+            return int(path.read_text().split()[0]) / 1e6
+        except (OSError, ValueError, IndexError):
+            return None
+
+    return now if now() is not None else None
+
+
+def run(cfg: dict, scale: float, repeat: int, layers=None, zooms=None) -> None:
     engine = bench_engine(cfg, scale)
     uncached = {**cfg, "tile_cache_mb": 0}
     with engine.connect() as conn:
+        cpu = _server_cpu(conn)
         seat = conn.execute(sa.text(
             "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM unit "
             "WHERE level = 'township' AND name LIKE '%街道' ORDER BY code LIMIT 1) t")).one()
@@ -49,13 +67,16 @@ def run(cfg: dict, scale: float, repeat: int) -> None:
         tile_for_user(conn, uncached, "cell_status", 12, *_tile_xy(*seat, 12), admin)
         unbinned = dataclasses.replace(LAYERS["households"], coarse_below=None)
         slow = 0
-        for z in ZOOMS:
+        for z in zooms or ZOOMS:
             x, y = _tile_xy(*seat, z)
             for layer in LAYERS.values():
-                if not layer.min_zoom <= z <= layer.max_zoom:
+                if not layer.min_zoom <= z <= layer.max_zoom or (
+                        layers and layer.name not in layers):
                     continue
+                cpu0 = cpu() if cpu else None
                 ours = timed(lambda lay=layer, z=z, x=x, y=y: tile_for_user(
                     conn, uncached, lay.name, z, x, y, admin)[0], repeat)
+                server = f" (server CPU {(cpu() - cpu0) / repeat:5.1f} ms)" if cpu else ""
                 conn.rollback()
                 tile_cache.clear()
                 tile_for_user(conn, cfg, layer.name, z, x, y, admin)
@@ -66,7 +87,7 @@ def run(cfg: dict, scale: float, repeat: int) -> None:
                 slow += bool(mark)
                 line = (f"  z{z:<2} {layer.name:<14} median {ours['median_ms']:7.1f} ms  "
                         f"p95 {ours['p95_ms']:7.1f} ms  {len(ours['result']) / 1024:7.1f} KiB"
-                        f"  repeat p95 {again['p95_ms']:5.1f} ms{mark}")
+                        f"{server}  repeat p95 {again['p95_ms']:5.1f} ms{mark}")
                 if layer.name == "households" and z < layer.coarse_below:
                     naive = timed(lambda z=z, x=x, y=y: tile(conn, unbinned, z, x, y,
                                                              county.id), max(2, repeat // 2))
@@ -80,12 +101,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, action="append", default=None)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--layer", action="append", default=None,
+                        help="only these layers (repeatable)")
+    parser.add_argument("--zoom", type=int, action="append", default=None,
+                        help="only these zooms (repeatable)")
     args = parser.parse_args()
     cfg = config()
     print(machine_line(), flush=True)
     with open_database(cfg, migrate=False):
         for scale in args.scale or [1.0, 20.0]:
-            run(cfg, scale, args.repeat)
+            run(cfg, scale, args.repeat, args.layer, args.zoom)
 
 
 if __name__ == "__main__":

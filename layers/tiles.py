@@ -13,11 +13,12 @@ from geo import access
 from geo.access import in_scope_sql
 from geo.cases.lifecycle import EFFECTIVE
 from geo.errors import InvalidInput, NotFound
-from geo.planning.coverage import STAFFED_BY
 from geo.vocab import REPORT_SEVERITIES, REPORT_STATUSES
 
 MAX_ZOOM = 22
 CLUSTER_BIN = 128  # tile units of 4096: 8 px of a 256 px tile
+# One tile unit (of 4096) at zoom 0 in web Mercator metres; at zoom z, this / 2^z.
+MERCATOR_UNIT = 40075016.685578488 / 4096
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class TileLayer:
     statuses: str | None = None
     # Every request for this layer is audited (tiles with people's points).
     audited: bool = False
+    # ``source`` gives its geometry in web Mercator (3857) already.
+    mercator: bool = False
 
 
 def _labels(column: str, labels: dict) -> str:
@@ -117,45 +120,79 @@ LAYERS = {layer.name: layer for layer in (
     # Each cell with its grid worker(s) and their caseload (children in all their cells,
     # from the per-cell tallies the database keeps, migration 0017), staffed by the same
     # rule as the gaps query (geo.planning.coverage.STAFFED_BY: a worker of the cell, its
-    # village or its township).
+    # village or its township). Each worker's caseload is summed once per tile, not once
+    # per cell they staff (a township's worker staffs a thousand cells of a city's tile).
     TileLayer("coverage", access.SEES_WORKERS, f"""
+        WITH cells AS MATERIALIZED (
+            SELECT c.id, c.geom, c.code, c.name, c.village_id, c.township_id
+              FROM unit c
+             WHERE c.level = 'cell' AND {_SCOPE} AND c.geom && ST_Transform(
+                   ST_TileEnvelope(:z, :x, :y, margin => 0.02), 4326)),
+        -- STAFFED_BY as three equi-joins: one hash join each over worker_unit instead
+        -- of three index probes per cell.
+        staff AS MATERIALIZED (
+            SELECT wu.cell_id, w.id AS worker_id, w.name
+              FROM (SELECT c.id AS cell_id, wu.worker_id
+                      FROM cells c JOIN worker_unit wu ON wu.unit_id = c.id
+                    UNION ALL
+                    SELECT c.id, wu.worker_id
+                      FROM cells c JOIN worker_unit wu ON wu.unit_id = c.village_id
+                    UNION ALL
+                    SELECT c.id, wu.worker_id
+                      FROM cells c JOIN worker_unit wu ON wu.unit_id = c.township_id) wu
+              JOIN worker w ON w.id = wu.worker_id AND w.role = 'grid_worker' AND w.active),
+        -- A worker's units, less those under another of their units (a cell of their
+        -- village): the rest are disjoint, so their children add up to the caseload.
+        mine AS MATERIALIZED (
+            SELECT wu2.worker_id, wu2.unit_id
+              FROM (SELECT DISTINCT worker_id FROM staff) ws
+              JOIN worker_unit wu2 ON wu2.worker_id = ws.worker_id
+              JOIN unit u ON u.id = wu2.unit_id
+             WHERE NOT EXISTS (SELECT 1 FROM worker_unit o
+                                WHERE o.worker_id = wu2.worker_id AND o.unit_id <> u.id
+                                  AND o.unit_id IN (u.village_id, u.township_id))),
+        -- Children per cell, village and township of those units (a unit above a
+        -- township staffs no cell: STAFFED_BY).
+        unit_children AS (
+            SELECT a.unit_id, sum(t.children) AS children
+              FROM unit c2 JOIN cell_tally t ON t.cell_id = c2.id
+              CROSS JOIN LATERAL (VALUES (c2.id), (c2.village_id), (c2.township_id)) a(unit_id)
+             WHERE c2.level = 'cell' AND a.unit_id IN (SELECT unit_id FROM mine)
+             GROUP BY a.unit_id),
+        load AS (
+            SELECT m.worker_id, sum(uc.children)::bigint AS children
+              FROM mine m JOIN unit_children uc ON uc.unit_id = m.unit_id
+             GROUP BY m.worker_id)
         SELECT c.geom, c.id, c.code, c.name,
-               COALESCE(string_agg(DISTINCT w.name, '、'), '') AS workers,
+               COALESCE(string_agg(DISTINCT s.name, '、'), '') AS workers,
                -- [[name, id], ...] by name: the popup's handover links (supervisor.js).
-               COALESCE(jsonb_agg(DISTINCT jsonb_build_array(w.name, w.id)
-                                  ORDER BY jsonb_build_array(w.name, w.id))
-                        FILTER (WHERE w.id IS NOT NULL), '[]')::text AS worker_list,
-               COALESCE(max(load.children), 0) AS caseload,
-               count(w.id) = 0 AS unstaffed
-          FROM unit c CROSS JOIN bounds
-          LEFT JOIN worker_unit wu ON {STAFFED_BY}
-          LEFT JOIN worker w ON w.id = wu.worker_id AND w.role = 'grid_worker' AND w.active
-          LEFT JOIN LATERAL (
-              SELECT coalesce(sum(t.children), 0) AS children FROM cell_tally t
-               WHERE t.cell_id IN (
-                     SELECT c2.id FROM worker_unit wu2
-                       JOIN unit c2 ON c2.level = 'cell'
-                                   AND wu2.unit_id IN (c2.id, c2.village_id, c2.township_id)
-                      WHERE wu2.worker_id = w.id)) load ON true
-         WHERE c.level = 'cell' AND c.geom && bounds.geom4326 AND {_SCOPE}
+               COALESCE(jsonb_agg(DISTINCT jsonb_build_array(s.name, s.worker_id)
+                                  ORDER BY jsonb_build_array(s.name, s.worker_id))
+                        FILTER (WHERE s.worker_id IS NOT NULL), '[]')::text AS worker_list,
+               COALESCE(max(l.children), 0) AS caseload,
+               count(s.worker_id) = 0 AS unstaffed
+          FROM cells c LEFT JOIN staff s ON s.cell_id = c.id
+          LEFT JOIN load l ON l.worker_id = s.worker_id
          GROUP BY c.id, c.geom, c.code, c.name""", min_zoom=9),
     # Service reach of the facility types that have one: a ring per facility, drawn in
     # web Mercator (the radius scaled by 1/cos(latitude): within 0.5 % of the geodesic
-    # circle at 15 km) with fewer segments at low zooms, for the rings whose box meets
+    # circle at 15 km) and left there (``mercator``: no round trip through 4326), with
+    # as many segments as keep each chord within a quarter pixel of the circle at this
+    # zoom (a 2 km ring at z8 is a few pixels across), for the rings whose box meets
     # the tile (a geodesic buffer of every facility within 200 km cost 70 ms at z8).
     TileLayer("reach", ALL, f"""
-        SELECT ST_Transform(ST_Buffer(ST_Transform(f.geom, 3857),
-                                      r.metres / cos(radians(ST_Y(f.geom))),
-                                      CASE WHEN :z <= 9 THEN 6 WHEN :z <= 11 THEN 12
-                                           ELSE 24 END), 4326) AS geom,
+        SELECT ST_Buffer(ST_Transform(f.geom, 3857), r.merc,
+                         least(24, greatest(2, ceil(pi() / (4 * acos(greatest(0,
+                             1 - 4 * {MERCATOR_UNIT} / 2 ^ :z / r.merc))))))::int) AS geom,
                f.id, f.name, f.type, r.metres
           FROM facility f
           JOIN jsonb_each_text(CAST(:reach AS jsonb)) AS r0(type, m) ON r0.type = f.type
-          CROSS JOIN LATERAL (SELECT r0.m::float8 AS metres) r
+          CROSS JOIN LATERAL (SELECT r0.m::float8 AS metres,
+                                     r0.m::float8 / cos(radians(ST_Y(f.geom))) AS merc) r
           LEFT JOIN unit c ON c.id = f.unit_id, bounds
          WHERE ST_Expand(f.geom, r.metres / (111000 * cos(radians(ST_Y(f.geom)))),
                          r.metres / 110000) && bounds.geom4326
-           AND (f.unit_id IS NULL OR {_SCOPE})"""),
+           AND (f.unit_id IS NULL OR {_SCOPE})""", mercator=True),
     TileLayer("villages", ALL, f"""
         SELECT c.geom, c.id, c.code, c.name
           FROM unit c, bounds
@@ -222,8 +259,9 @@ def tile(conn: Connection, layer: TileLayer, z: int, x: int, y: int, scope_id: i
             SELECT ST_TileEnvelope(:z, :x, :y) AS geom3857,
                    ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => 0.02), 4326) AS geom4326
         ), rows AS ({_source(layer, z)}),
-        mvt AS (
-            SELECT ST_AsMVTGeom(ST_Transform(r.geom, 3857), b.geom3857) AS mvtgeom, r.*
+        mvt AS MATERIALIZED (
+            SELECT ST_AsMVTGeom({"r.geom" if layer.mercator else "ST_Transform(r.geom, 3857)"},
+                                b.geom3857) AS mvtgeom, r.*
               FROM rows r, bounds b
         )
         SELECT ST_AsMVT(m, :name, 4096, 'mvtgeom') FROM ({_features(layer, z)}) m

@@ -6,6 +6,8 @@ import mapbox_vector_tile
 import pytest
 import sqlalchemy as sa
 
+from layers.tiles import LAYERS, tile
+
 
 def tile_of(lon, lat, z):
     n = 2 ** z
@@ -132,3 +134,64 @@ def test_household_bins_keep_every_household(as_role, seat, engine):
     assert single["features"] and all(
         f["properties"]["households"] == 1 and "id" in f["properties"]
         for f in single["features"])
+
+
+# The coverage tile against a count from scratch: each worker's caseload is summed once
+# per tile from the kept per-cell tallies and per-unit sums (layers/tiles.py), which must
+# give what counting the households and children themselves gives, also for a worker
+# whose units overlap (a cell and its village) and for one of a whole township.
+FROM_SCRATCH = """
+    WITH staffs AS (
+        SELECT c.id AS cell_id, w.id AS worker_id, w.name FROM unit c
+          JOIN worker_unit wu ON wu.unit_id IN (c.id, c.village_id, c.township_id)
+          JOIN worker w ON w.id = wu.worker_id
+         WHERE c.level = 'cell' AND w.role = 'grid_worker' AND w.active),
+    loads AS (
+        SELECT s.worker_id, count(ch.id) AS children
+          FROM (SELECT DISTINCT worker_id, cell_id FROM staffs) s
+          JOIN household h ON h.cell_id = s.cell_id
+          JOIN child ch ON ch.household_id = h.id GROUP BY s.worker_id)
+    SELECT c.id, coalesce(string_agg(DISTINCT s.name, '、'), '') AS workers,
+           coalesce(max(l.children), 0) AS caseload
+      FROM unit c LEFT JOIN staffs s ON s.cell_id = c.id
+      LEFT JOIN loads l ON l.worker_id = s.worker_id
+     WHERE c.id = ANY(:ids) GROUP BY c.id"""
+
+
+def test_coverage_tile_matches_a_count_from_scratch(conn):
+    seat = conn.execute(sa.text(
+        "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM unit "
+        "WHERE level = 'township' AND name LIKE '%街道' ORDER BY code LIMIT 1) t")).one()
+    county = conn.execute(sa.text(
+        "SELECT id FROM unit WHERE level = 'county' ORDER BY code LIMIT 1")).scalar()
+    z = 12
+    x, y = tile_of(*seat, z)
+    in_tile = ("c.level = 'cell' AND c.geom && "
+               "ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => 0.02), 4326)")
+    xyz = {"z": z, "x": x, "y": y}
+    # A worker of a cell in the tile also gets the cell's village and a cell of it
+    # (overlaps: counted once), another the whole township of a cell in the tile.
+    cell = conn.execute(sa.text(
+        f"SELECT c.id, c.village_id, c.township_id, wu.worker_id FROM unit c "
+        f"JOIN worker_unit wu ON wu.unit_id = c.id JOIN worker w ON w.id = wu.worker_id "
+        f"WHERE {in_tile} AND w.role = 'grid_worker' AND w.active ORDER BY c.id LIMIT 1"),
+        xyz).one()
+    other = conn.execute(sa.text(
+        "SELECT w.id FROM worker w WHERE w.role = 'grid_worker' AND w.active AND w.id <> :w "
+        "ORDER BY w.id LIMIT 1"), {"w": cell.worker_id}).scalar()
+    conn.execute(sa.text(
+        "INSERT INTO worker_unit (worker_id, unit_id) "
+        "SELECT :w, :v UNION SELECT :w, id FROM unit WHERE village_id = :v AND level = 'cell' "
+        "UNION SELECT :o, :t ON CONFLICT DO NOTHING"),
+        {"w": cell.worker_id, "v": cell.village_id, "o": other, "t": cell.township_id})
+
+    feats = mapbox_vector_tile.decode(tile(conn, LAYERS["coverage"], z, x, y, county))[
+        "coverage"]["features"]
+    got = {f["properties"]["id"]: (f["properties"]["workers"], f["properties"]["caseload"],
+                                   f["properties"]["unstaffed"]) for f in feats}
+    want_ids = set(conn.execute(sa.text(f"SELECT c.id FROM unit c WHERE {in_tile}"),
+                                xyz).scalars())
+    assert set(got) == want_ids and len(got) > 10
+    rows = conn.execute(sa.text(FROM_SCRATCH), {"ids": list(got)}).all()
+    assert any(r.caseload > 0 for r in rows)
+    assert {r.id: (r.workers, r.caseload, not r.workers) for r in rows} == got
