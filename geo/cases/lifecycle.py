@@ -255,17 +255,22 @@ def _check_guardian(data: dict) -> None:
 def add_guardian(conn: Connection, child_id: int, scope_id: int, user, data: dict) -> int:
     _child_status(conn, child_id, scope_id)
     _check_guardian(data)
-    until, why = data.get("unavailable_until"), data.get("unavailable_reason")
     return conn.execute(sa.text(
         "INSERT INTO guardian (child_id, relation, name, phone, lives_with_child, "
         "able_to_care, appointed_carer, unavailable_until, unavailable_reason, created_by) "
         "VALUES (:c, :relation, :name, :phone, :lives, :able, :appointed, :until, :why, :u) "
         "RETURNING id"),
-        {"c": child_id, "relation": data["relation"], "name": data["name"],
-         "phone": data.get("phone"), "lives": bool(data.get("lives_with_child")),
-         "able": bool(data.get("able_to_care", True)),
-         "appointed": bool(data.get("appointed_carer")), "until": until, "why": why,
+        {"c": child_id, **_guardian_params(data),
          "u": getattr(user, "id", None)}).scalar_one()
+
+
+def _guardian_params(data: dict) -> dict:
+    """The guardian's columns as bound by both the insert and the edit."""
+    return {"relation": data["relation"], "name": data["name"], "phone": data.get("phone"),
+            "lives": bool(data.get("lives_with_child")),
+            "able": bool(data.get("able_to_care", True)),
+            "appointed": bool(data.get("appointed_carer")),
+            "until": data.get("unavailable_until"), "why": data.get("unavailable_reason")}
 
 
 def update_guardian(conn: Connection, child_id: int, guardian_id: int, scope_id: int,
@@ -284,11 +289,7 @@ def update_guardian(conn: Connection, child_id: int, guardian_id: int, scope_id:
         "UPDATE guardian SET relation = :relation, name = :name, phone = :phone, "
         "lives_with_child = :lives, able_to_care = :able, appointed_carer = :appointed, "
         "unavailable_until = :until, unavailable_reason = :why WHERE id = :g"),
-        {"g": guardian_id, "relation": data["relation"], "name": data["name"],
-         "phone": data.get("phone"), "lives": bool(data.get("lives_with_child")),
-         "able": bool(data.get("able_to_care", True)),
-         "appointed": bool(data.get("appointed_carer")),
-         "until": data.get("unavailable_until"), "why": data.get("unavailable_reason")})
+        {"g": guardian_id, **_guardian_params(data)})
     return dict(old)
 
 
