@@ -50,8 +50,9 @@ def _county_allows(view):
 
 @bp.after_request
 def _give_memory_back(response):
-    """A preview or an import read a whole file: its memory goes back to the system once
-    the page has gone out (geo.store.memory)."""
+    """A preview or an import read without a job (no JavaScript) read a whole file: its
+    memory goes back to the system once the page has gone out (geo.store.memory). Jobs
+    give theirs back when they end (geo.ledgers.jobs)."""
     if request.endpoint in ("import_pages.preview", "import_pages.confirm",
                             "import_pages.problems"):
         response.call_on_close(memory.release)

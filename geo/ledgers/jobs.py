@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from geo.errors import GeoError, NotFound
+from geo.store import memory
 
 MAX_RUNNING = 2
 STALE_MINUTES = 15
@@ -94,6 +95,9 @@ def _run(engine: Engine, job_id: int, work: Callable[[Callable], dict]) -> None:
                  error="导入出错，未写入任何数据，请稍后重试或联系管理员")
         else:
             _set(engine, job_id, status="done", stage="done", result=result)
+        finally:
+            # The page answered long ago: the file's memory goes back when the job ends.
+            memory.release()
 
 
 def get_job(conn: Connection, job_id: int, user_id: int) -> dict:

@@ -146,3 +146,26 @@ def test_a_file_missing_columns_fails_its_job_in_chinese(client, tokens):
     assert resp.status_code == 202
     end, _ = _wait(client, tokens, "admin", resp.get_json()["poll"])
     assert end["status"] == "failed" and "缺少列" in end["message"]
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_a_finished_job_gives_its_memory_back(engine, monkeypatch, fails):
+    """The page's import runs in a job thread after the answer has gone out, so the
+    memory goes back when the job ends, done or failed (geo.store.memory)."""
+    from geo.store import memory
+
+    monkeypatch.setattr(memory, "_state", {**memory._state, "trim": True})
+    before = memory._state["releases"]
+    job = jobs.create_job(engine, None, "children", "mem.xlsx", dry_run=True)
+
+    def work(progress):
+        if fails:
+            raise RuntimeError("boom")
+        return {"counts": {}}
+
+    try:
+        jobs.start(engine, job, work).join(timeout=30)
+        assert memory._state["releases"] == before + 1
+    finally:
+        with engine.begin() as c:
+            c.execute(sa.text("DELETE FROM import_job WHERE id = :id"), {"id": job})
