@@ -14,7 +14,6 @@ from sqlalchemy.engine import Connection
 
 from geo import access, suppression
 from geo.errors import Forbidden
-from geo.scope import today
 from geo.visits.due import status_rollup
 from layers import status_cache, tile_cache
 from layers.tiles import cells_in_tile, layer_for, tile
@@ -39,9 +38,7 @@ def tile_for_user(conn: Connection, cfg: dict, name: str, z: int, x: int, y: int
                     suppress_below=int(rules["suppress_below"]) if planner else 0,
                     tz=cfg.get("timezone") or "Asia/Shanghai")
 
-    tz = cfg.get("timezone") or "Asia/Shanghai"
-    data = tile_cache.cached(conn, cfg, (layer.name, z, x, y), user.unit_id, planner, build,
-                             today=today(tz) if layer.name in tile_cache.DAILY else None)
+    data = tile_cache.cached(conn, cfg, (layer.name, z, x, y), user.unit_id, planner, build)
     return data, layer.audited
 
 

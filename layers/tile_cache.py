@@ -27,6 +27,8 @@ from collections.abc import Callable
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from geo.scope import today
+
 TTL_S = 300
 UNCACHED = frozenset({"reports"})
 # Layers whose features depend on the day (overdue; a guardian back on a date).
@@ -67,14 +69,16 @@ def limit_bytes(cfg: dict) -> int:
 
 
 def cached(conn: Connection, cfg: dict, tile: tuple[str, int, int, int], scope_id: int,
-           aggregates_only: bool, build: Callable[[], bytes], today=None) -> bytes:
-    """The tile ``(layer, z, x, y)`` for the scope, from the cache or from ``build()``."""
+           aggregates_only: bool, build: Callable[[], bytes]) -> bytes:
+    """The tile ``(layer, z, x, y)`` for the scope, from the cache or from ``build()``;
+    a layer in ``DAILY`` is kept per day in the county's time zone."""
     limit = limit_bytes(cfg)
     if limit <= 0 or tile[0] in UNCACHED:
         return build()
     key = (*tile, scope_id, aggregates_only, cfg.get("timezone"),
            json.dumps(cfg["rules"], sort_keys=True, default=str),
-           today if tile[0] in DAILY else None, stamp(conn, scope_id))
+           today(cfg.get("timezone") or "Asia/Shanghai") if tile[0] in DAILY else None,
+           stamp(conn, scope_id))
     now = time.monotonic()
     with _lock:
         hit = _tiles.get(key)
