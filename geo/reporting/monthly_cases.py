@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 from geo import suppression, vocab
 from geo.ledgers.spreadsheet import neutralise_row
 from geo.reporting.case_monthly import monthly_case_figures
-from geo.scope import find_unit, today
+from geo.scope import find_unit
 
 SHEET = "案件与报送"
 # (key, label) of the per-unit figures, in column order.
@@ -43,10 +43,11 @@ SUBMISSION_STATES = {"on_time": "按时报送", "late": "逾期报送", "overdue
 LEVEL_NAMES = {"county": "县（区）", "township": "乡镇（街道）", "village": "村（社区）"}
 
 
-def _state(sub: dict, past_due: bool = False) -> str:
-    """A unit that has not submitted is overdue once the due day has passed."""
+def _state(sub: dict) -> str:
+    """A unit that has not submitted is overdue once the due day has passed (the case
+    figures' ``late``, which for a unit without a submission compares today)."""
     if not sub["submitted"]:
-        return "overdue" if past_due else "not_yet"
+        return "overdue" if sub["late"] else "not_yet"
     return "late" if sub["late"] else "on_time"
 
 
@@ -60,7 +61,6 @@ def case_section(conn: Connection, cfg: dict, unit: str, month: str, tz: str,
     ISO text), the closures by reason (labels and totals) and, when ``submissions``,
     the units by submission state (按时报送 / 逾期报送 / 未报送)."""
     figures = monthly_case_figures(conn, cfg, unit, month, tz)
-    past_due = today(tz) > figures["due"]
     units = []
     for row in figures["units"]:
         sub = {k: _iso(v) for k, v in row["submission"].items()}
@@ -71,11 +71,11 @@ def case_section(conn: Connection, cfg: dict, unit: str, month: str, tz: str,
            "closed_total": {r: sum(u["cases_closed"][r] for u in units)
                             for r in vocab.CLOSE_REASONS},
            "submission_states": dict(SUBMISSION_STATES),
-           "submissions": None, "past_due": past_due}
+           "submissions": None}
     if submissions:
         out["submissions"] = {s: [{**u["unit"], "submitted_at": u["submission"]["submitted_at"],
                                    "submitted_by": u["submission"]["submitted_by"]}
-                                  for u in units if _state(u["submission"], past_due) == s]
+                                  for u in units if _state(u["submission"]) == s]
                               for s in SUBMISSION_STATES}
     return out
 
@@ -171,7 +171,7 @@ def case_sheet(wb, section: dict) -> None:
         ws.append(neutralise_row(
             [u["unit"]["code"], u["unit"]["name"]] + [u[k] for k, _l in CASE_FIGURES]
             + [u["cases_closed"][r] for r in reasons]
-            + [SUBMISSION_STATES[_state(sub, section.get("past_due", False))],
+            + [SUBMISSION_STATES[_state(sub)],
                sub["submitted_at"], sub["submitted_by"]]))
     ws.append([])
     ws.append(neutralise_row(["结案原因", "本月结案"]))
@@ -185,6 +185,6 @@ def case_sheet(wb, section: dict) -> None:
                 ws.append(neutralise_row([label, u["code"], u["name"]]))
 
 
-def submission_state(sub: dict, past_due: bool = False) -> str:
+def submission_state(sub: dict) -> str:
     """按时报送 / 逾期报送 / 逾期未报送 / 未报送 of one unit's submission."""
-    return SUBMISSION_STATES[_state(sub, past_due)]
+    return SUBMISSION_STATES[_state(sub)]
