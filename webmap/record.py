@@ -113,7 +113,7 @@ def _page(cfg: dict, lang: str, title: str, fields: list[tuple[str, str]],
       {panel}
     </div>"""
     return render_page(m, lang, sheet, css="planner.css", nonce=nonce,
-                       scripts=("case.js",) if panel else (), data=data)
+                       scripts=("send.js", "case.js") if panel else (), data=data)
 
 
 def child_page(cfg: dict, lang: str, child: dict, due: dict | None, visits: list[dict],

@@ -114,7 +114,7 @@ def supervisor_map(cfg: dict, user, lang: str = "zh", csrf: str = "", nonce: str
     scripts = ["supervisor.js"]
     if user.role in access.WRITES_RECORDS:
         config["register"] = register_config(cfg, user)
-        scripts.append("register.js")
+        scripts += ["send.js", "register.js"]
     GridLayers().add_to(m)
     return render_page(m, lang, nonce=nonce, data={"gm-config": config}, scripts=scripts)
 

@@ -12,22 +12,14 @@
 
   function $(id) { return document.getElementById(id); }
   function post(url, body, method) {
-    return fetch(url, {
-      method: method || 'POST', credentials: 'same-origin',
-      headers: {'Content-Type': 'application/json', 'X-CSRFToken': cfg.csrf},
-      body: JSON.stringify(body || {})
-    }).then(function (r) {
-      return r.json().catch(function () { return {}; })
-        .then(function (b) { return {status: r.status, body: b}; });
-    });
+    return window.gridmap.send(method || 'POST', url, body || {}, cfg.csrf);
   }
   // The API's refusal, named by the form's field in Chinese.
   function problem(body) {
-    var e = (body && body.error) || {};
-    var key = e.field ? String(e.field).split('.')[0] : null;
+    var r = window.gridmap.refusal(body);
+    var key = r.field ? String(r.field).split('.')[0] : null;
     var field = key && cfg.fields && cfg.fields[key];
-    var text = e.code === 'csrf_failed' ? '页面已过期，请刷新后重试' : (e.message || '提交失败');
-    return (field ? '「' + field + '」：' : '') + text;
+    return (field ? '「' + field + '」：' : '') + r.text;
   }
   function send(url, body, errorBox, method) {
     var err = $(errorBox);

@@ -24,22 +24,14 @@
   }
   function $(id) { return document.getElementById(id); }
   function api(method, url, body) {
-    var opts = {method: method, credentials: 'same-origin',
-                headers: {Accept: 'application/json', 'X-CSRFToken': cfg.csrf}};
-    if (body) {
-      opts.headers['Content-Type'] = 'application/json';
-      opts.body = JSON.stringify(body);
-    }
-    return fetch(url, opts).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (b) {
-        if (!r.ok) {
-          var e = (b && b.error) || {};
-          if (e.code === 'csrf_failed') { e.message = '页面已过期，请刷新后重试'; }
-          if (!e.message) { e.message = '请求失败（' + r.status + '）'; }
-          throw e;
-        }
-        return b;
-      });
+    return gm.send(method, url, body, cfg.csrf).then(function (res) {
+      if (!res.ok) {
+        var r = gm.refusal(res.body, res.status);
+        var e = (res.body && res.body.error) || {};
+        e.message = r.text;
+        throw e;
+      }
+      return res.body;
     });
   }
 

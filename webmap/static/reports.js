@@ -14,23 +14,14 @@
     return e;
   }
   function post(url, body) {
-    return fetch(url, {
-      method: 'POST', credentials: 'same-origin',
-      headers: {'Content-Type': 'application/json', 'X-CSRFToken': cfg.csrf},
-      body: JSON.stringify(body || {})
-    }).then(function (r) {
-      return r.json().catch(function () { return {}; })
-        .then(function (b) { return {status: r.status, body: b}; });
-    });
+    return window.gridmap.send('POST', url, body || {}, cfg.csrf);
   }
   // The API's refusal, named by the form's field in Chinese.
   function problem(body) {
-    var e = (body && body.error) || {};
-    var field = e.field && (cfg.fields[e.field] || cfg.fields[e.field.split('.')[0]]);
-    var hint = e.field && cfg.hints && cfg.hints[e.field];
-    var text = e.code === 'csrf_failed' ? '页面已过期，请刷新后重试'
-      : (hint || e.message || '提交失败');
-    return (field ? '请检查「' + field + '」：' : '') + text;
+    var r = window.gridmap.refusal(body);
+    var field = r.field && (cfg.fields[r.field] || cfg.fields[r.field.split('.')[0]]);
+    var hint = r.field && r.code !== 'csrf_failed' && cfg.hints && cfg.hints[r.field];
+    return (field ? '请检查「' + field + '」：' : '') + (hint || r.text);
   }
   function smallMap(id, centre, zoom) {
     var map = L.map(id, {zoomControl: true}).setView(centre, zoom);
