@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from common import bench_engine, config
+from common import bench_engine, config, machine_line
 from sqlalchemy import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "geo"))
@@ -42,6 +42,7 @@ def main() -> None:
     parser.add_argument("--list-rows", type=int, default=50_000)
     parser.add_argument("--skip-import", action="store_true")
     args = parser.parse_args()
+    print(machine_line())
     if not args.skip_import:
         bench_import(args)
     bench_county(args)

@@ -14,6 +14,7 @@ import time
 import uuid
 
 import sqlalchemy as sa
+from common import machine_line
 from sqlalchemy import make_url
 
 from geo.config import load_config
@@ -55,6 +56,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, action="append", default=None)
     args = parser.parse_args()
+    print(machine_line())
     cfg = ensure_secrets(load_config())
     with open_database(cfg, migrate=False):
         for scale in args.scale or [1.0]:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import folium
 import sqlalchemy as sa
-from common import bench_engine, config
+from common import bench_engine, config, machine_line
 from playwright.sync_api import sync_playwright
 from waitress.server import create_server
 
@@ -62,6 +62,7 @@ def main() -> None:
                         help="households in the naive page (0: all)")
     parser.add_argument("--timeout", type=int, default=180)
     args = parser.parse_args()
+    print(machine_line())
     cfg = config()
     with open_database(cfg, migrate=False):
         engine = bench_engine(cfg, args.scale)

@@ -16,7 +16,7 @@ import argparse
 import datetime as dt
 
 import sqlalchemy as sa
-from common import bench_engine, config, timed
+from common import bench_engine, config, machine_line, timed
 
 from geo.cases import reports
 from geo.store.db import open_database
@@ -140,6 +140,7 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--reports", type=int, default=10_000)
     args = parser.parse_args()
+    print(machine_line())
     cfg = config()
     with open_database(cfg, migrate=False):
         bench(cfg, args.scale, args.reports)
