@@ -8,6 +8,7 @@ from branca.element import MacroElement, Template
 
 from geo import vocab
 from webmap.base import Boundaries, offline_map, render_page
+from webmap.templating import render
 
 TEXT = {
     "zh": {"title": "紧急安置：就近查找", "lon": "经度", "lat": "纬度", "age": "年龄",
@@ -288,32 +289,9 @@ def placement_page(cfg: dict, lang: str, csrf: str, centre: tuple[float, float],
                    "prefill": pre, "report": report,
                    "reasons": dict(vocab.RELEASE_REASONS) if lang == "zh"
                    else {k: k.replace("_", " ") for k in vocab.RELEASE_REASONS}}).add_to(m)
-    boxes = "".join(f'<label><input type="checkbox" class="gm-type" value="{k}"'
-                    f'{" checked" if k in ("rescue_station", "designated_hospital") else ""}>'
-                    f'{label}</label> ' for k, label in types.items())
-    sex = pre.get("sex")
-    sel = {k: " selected" if sex == k else "" for k in ("male", "female")}
-    age = f' value="{int(pre["age"])}"' if pre.get("age") is not None else ""
-    dis = " checked" if pre.get("disability") else ""
-    child = f' value="{int(pre["child_id"])}"' if pre.get("child_id") else ""
-    form = f"""
-    <div id="gm-place">
-      <h1>{t['title']}</h1>
-      <p id="gm-who" class="gm-who" role="status"></p>
-      <p id="gm-note" class="gm-note" role="status"></p>
-      <div id="gm-current"></div>
-      <p><small>{t['hint']}</small></p>
-      <p>{t['lon']} <input id="gm-lon" size="10" value="{centre[0]:.6f}">
-         {t['lat']} <input id="gm-lat" size="10" value="{centre[1]:.6f}">
-         {t['age']} <input id="gm-age" size="3" type="number" min="0" max="17"{age}>
-         {t['sex']} <select id="gm-sex"><option value="">{t['any']}</option>
-           <option value="male"{sel['male']}>{t['male']}</option>
-           <option value="female"{sel['female']}>{t['female']}</option></select>
-         <label><input id="gm-dis" type="checkbox"{dis}>{t['disability']}</label></p>
-      <p>{t['types']}: {boxes}</p>
-      <p>{t['child']} <input id="gm-child" size="8" type="number"{child}>
-         <button id="gm-search">{t['search']}</button>
-         <button id="gm-from-child">{t['from_child']}</button></p>
-      <div id="gm-results"></div>
-    </div>"""
+    form = render("placement_form.html", t=t, centre=centre, types=types,
+                  checked=("rescue_station", "designated_hospital"), sex=pre.get("sex"),
+                  age=int(pre["age"]) if pre.get("age") is not None else None,
+                  disability=bool(pre.get("disability")),
+                  child_id=int(pre["child_id"]) if pre.get("child_id") else None)
     return render_page(m, lang, form, css="planner.css", nonce=nonce)

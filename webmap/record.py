@@ -6,13 +6,14 @@ passes records already scoped and redacted for the user's role."""
 from __future__ import annotations
 
 import datetime as dt
-import html
 from zoneinfo import ZoneInfo
 
 import folium
+from markupsafe import Markup
 
 from geo import vocab
 from webmap.base import Boundaries, local_date, offline_map, render_page, tooltip
+from webmap.templating import render
 
 TEXT = {
     "zh": {"child": "儿童档案", "household": "家庭户档案", "facility": "机构信息",
@@ -74,22 +75,19 @@ def _released(p: dict, tz: str, lang: str) -> str:
     return _when(p["released_at"], tz, lang) + (f" · {reason}" if reason else "")
 
 
-def _table(headers: list[str], rows: list[list], empty: str) -> str:
-    if not rows:
-        return f"<p>{html.escape(empty)}</p>"
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table class='gm-rows'><tr>{head}</tr>{body}</table>"
+def _section(title: str, headers: list[str], rows: list[list]) -> dict:
+    return {"title": title, "headers": headers, "rows": rows}
 
 
-def _page(cfg: dict, lang: str, title: str, fields: list[tuple[str, str]],
-          sections: list[tuple[str, str]], point: tuple[float, float] | None,
+def _page(cfg: dict, lang: str, title: str, fields: list[tuple[str, object]],
+          sections: list[dict], point: tuple[float, float] | None,
           nonce: str = "", bounds=None, panel: str = "", data: dict | None = None,
           edit_household: int | None = None) -> str:
-    """The page: a small map at ``point``, then the fields and the sections (escaped
-    values in, HTML out), then ``panel`` (markup of ours, e.g. the case panel) whose
-    script case.js reads ``data``. ``edit_household``: the household the page links to
-    for editing on the map (``/map?household=ID``; None for roles that do not write)."""
+    """The page: a small map at ``point``, then the fields and the sections (values as
+    text, rendered by the autoescaped ``record_sheet.html``), then ``panel`` (markup of
+    ours, e.g. the case panel) whose script case.js reads ``data``. ``edit_household``:
+    the household the page links to for editing on the map (``/map?household=ID``; None
+    for roles that do not write)."""
     t = TEXT[lang]
     centre = [point[1], point[0]] if point else None
     m = offline_map(cfg, location=centre, zoom=15, height="30vh", title=title,
@@ -98,20 +96,12 @@ def _page(cfg: dict, lang: str, title: str, fields: list[tuple[str, str]],
     if point:
         folium.CircleMarker(centre, radius=8, color="#b71c1c", fill=True,
                             fill_opacity=0.9, tooltip=tooltip(title)).add_to(m)
-    dl = "".join(f"<tr><th>{html.escape(k)}</th><td>{v}</td></tr>" for k, v in fields)
-    parts = "".join(f"<h2>{html.escape(h)}</h2>{body}" for h, body in sections)
-    back = f"<a href=\"/map{'?lang=en' if lang == 'en' else ''}\">{t['back']}</a>"
-    edit = (f" · <a id='gm-edit-on-map' href='/map?household={int(edit_household)}"
-            f"{'&amp;lang=en' if lang == 'en' else ''}'>{html.escape(t['edit_on_map'])}</a>"
-            if edit_household is not None else "")
-    sheet = f"""
-    <div id="gm-record">
-      <p class="noprint">{back}{edit}</p>
-      <h1>{html.escape(title)}</h1>
-      <table id="gm-fields">{dl}</table>
-      {parts}
-      {panel}
-    </div>"""
+    en = "?lang=en" if lang == "en" else ""
+    edit = (f"/map?household={int(edit_household)}{'&lang=en' if en else ''}"
+            if edit_household is not None else None)
+    sheet = render("record_sheet.html", t=t, title=title,
+                   fields=fields, sections=sections, back=f"/map{en}", edit=edit,
+                   panel=Markup(panel))
     return render_page(m, lang, sheet, css="planner.css", nonce=nonce,
                        scripts=("send.js", "case.js") if panel else (), data=data)
 
@@ -122,52 +112,50 @@ def child_page(cfg: dict, lang: str, child: dict, due: dict | None, visits: list
     """The child's file; ``panel`` is the case panel (api/case_pages.py renders it from
     webmap/templates/case_panel.html, autoescaped) with its script's ``data``;
     ``editable``: link to the child's household on the map for editing."""
-    t, e = TEXT[lang], html.escape
+    t, tz = TEXT[lang], cfg["timezone"]
     cats = "、" if lang == "zh" else ", "
     fields = [
-        (t["name"], e(child["name"])),
-        (t["sex"], e(_label(vocab.SEXES, child["sex"], lang))),
-        (t["birth_date"], e(local_date(child["birth_date"], lang))),
-        (t["categories"], e(cats.join(_label(vocab.CHILD_CATEGORIES, c, lang)
-                                      for c in child["categories"]) or t["none"])),
-        (t["risk_level"], e(_label(vocab.RISK_LABELS, child["risk_level"], lang))),
-        (t["guardian"], e(child.get("guardian_situation") or "–")),
-        (t["school"], e(child.get("school") or "–")),
+        (t["name"], child["name"]),
+        (t["sex"], _label(vocab.SEXES, child["sex"], lang)),
+        (t["birth_date"], local_date(child["birth_date"], lang)),
+        (t["categories"], cats.join(_label(vocab.CHILD_CATEGORIES, c, lang)
+                                    for c in child["categories"]) or t["none"]),
+        (t["risk_level"], _label(vocab.RISK_LABELS, child["risk_level"], lang)),
+        (t["guardian"], child.get("guardian_situation") or "–"),
+        (t["school"], child.get("school") or "–"),
         (t["disability"], t["yes"] if child.get("has_disability") else t["no"]),
-        (t["registered_on"], e(local_date(child["registered_on"], lang))),
-        (t["address"], e(child["address"])),
-        (t["cell"], e(f"{child['cell_name']} {child['cell_code']}")),
+        (t["registered_on"], local_date(child["registered_on"], lang)),
+        (t["address"], child["address"]),
+        (t["cell"], f"{child['cell_name']} {child['cell_code']}"),
     ]
     if "id_masked" in child:
-        fields.append((t["id_masked"], e(child["id_masked"] or "–")))
+        fields.append((t["id_masked"], child["id_masked"] or "–"))
     if due:
-        fields += [(t["last_visit"], e(_when(due["last_visit"], cfg["timezone"], lang))),
-                   (t["next_due"], e(local_date(due["next_due"], lang))),
-                   (t["overdue"], f"<b class='gm-late'>{due['days_overdue']}</b>"
-                    if due["days_overdue"] > 0 else "0")]
+        late = due["days_overdue"] > 0
+        fields += [(t["last_visit"], _when(due["last_visit"], tz, lang)),
+                   (t["next_due"], local_date(due["next_due"], lang)),
+                   (t["overdue"], {"text": str(due["days_overdue"]), "bold": late,
+                                   "late": late})]
     show_notes = any("note" in v for v in visits)
     rows = []
     for v in visits:
         check = "、".join(t.get(f, f) for f in (v["flag_reason"] or "").split(",") if f)
-        row = [e(_when(v["visited_at"], cfg["timezone"], lang)),
-               e(_label(vocab.VISIT_KINDS, v["kind"], lang)),
-               e(v["worker_name"]), e(v["outcome"] or "–"),
-               f"<span class='gm-late'>{e(check)}</span>" if v["flagged"] else t["ok"]]
+        row = [_when(v["visited_at"], tz, lang), _label(vocab.VISIT_KINDS, v["kind"], lang),
+               v["worker_name"], v["outcome"] or "–",
+               {"text": check, "late": True} if v["flagged"] else t["ok"]]
         if show_notes:
-            row.append(e(v.get("note") or ""))
+            row.append(v.get("note") or "")
         rows.append(row)
     headers = [t["when"], t["kind"], t["worker"], t["outcome"], t["check"]] + \
         ([t["note"]] if show_notes else [])
-    placed = [[e(_when(p["placed_at"], cfg["timezone"], lang)), e(p["facility"]),
-               e(_label(vocab.FACILITY_TYPES, p["type"], lang)),
-               e(_label(vocab.PLACEMENT_STATUSES, p["status"], lang)),
-               e(_released(p, cfg["timezone"], lang)),
-               f"<a href='/reports/{int(p['report_id'])}'>#{int(p['report_id'])}</a>"
+    placed = [[_when(p["placed_at"], tz, lang), p["facility"],
+               _label(vocab.FACILITY_TYPES, p["type"], lang),
+               _label(vocab.PLACEMENT_STATUSES, p["status"], lang), _released(p, tz, lang),
+               {"text": f"#{int(p['report_id'])}", "href": f"/reports/{int(p['report_id'])}"}
                if p.get("report_id") else "–"] for p in placements]
-    sections = [(t["visits"], _table(headers, rows, t["none"])),
-                (t["placements"], _table([t["when"], t["facility_name"], t["type"],
-                                          t["status"], t["released"], t["report"]],
-                                         placed, t["none"]))]
+    sections = [_section(t["visits"], headers, rows),
+                _section(t["placements"], [t["when"], t["facility_name"], t["type"],
+                                           t["status"], t["released"], t["report"]], placed)]
     return _page(cfg, lang, f"{t['child']} · {child['name']}", fields, sections,
                  (child["lon"], child["lat"]), nonce, panel=panel, data=data,
                  edit_household=child["household_id"] if editable else None)
@@ -175,34 +163,33 @@ def child_page(cfg: dict, lang: str, child: dict, due: dict | None, visits: list
 
 def household_page(cfg: dict, lang: str, household: dict, children: list[dict],
                    nonce: str = "", editable: bool = False) -> str:
-    t, e = TEXT[lang], html.escape
-    fields = [(t["address"], e(household["address"])),
-              (t["head"], e(household.get("head_name") or "–")),
-              (t["phone"], e(household.get("phone") or "–")),
-              (t["flags"], e("、".join(_label(vocab.HOUSEHOLD_FLAGS, f, lang)
-                                      for f in household["flags"] or []) or t["none"])),
-              (t["cell"], e(household["cell_code"]))]
-    rows = [[f"<a href='/record/child/{c['id']}{'?lang=en' if lang == 'en' else ''}'>"
-             f"{e(c['name'])}</a>", e(_label(vocab.SEXES, c["sex"], lang)),
-             e(local_date(c["birth_date"], lang)),
-             e(_label(vocab.RISK_LABELS, c["risk_level"], lang))]
-            for c in children]
-    sections = [(t["children"], _table([t["name"], t["sex"], t["birth_date"],
-                                        t["risk_level"]], rows, t["none"]))]
+    t = TEXT[lang]
+    fields = [(t["address"], household["address"]),
+              (t["head"], household.get("head_name") or "–"),
+              (t["phone"], household.get("phone") or "–"),
+              (t["flags"], "、".join(_label(vocab.HOUSEHOLD_FLAGS, f, lang)
+                                    for f in household["flags"] or []) or t["none"]),
+              (t["cell"], household["cell_code"])]
+    en = "?lang=en" if lang == "en" else ""
+    rows = [[{"text": c["name"], "href": f"/record/child/{int(c['id'])}{en}"},
+             _label(vocab.SEXES, c["sex"], lang), local_date(c["birth_date"], lang),
+             _label(vocab.RISK_LABELS, c["risk_level"], lang)] for c in children]
+    sections = [_section(t["children"], [t["name"], t["sex"], t["birth_date"],
+                                         t["risk_level"]], rows)]
     return _page(cfg, lang, f"{t['household']} · {household['address']}", fields, sections,
                  (household["lon"], household["lat"]), nonce,
                  edit_household=household["id"] if editable else None)
 
 
 def facility_page(cfg: dict, lang: str, f: dict, nonce: str = "") -> str:
-    t, e = TEXT[lang], html.escape
-    fields = [(t["type"], e(_label(vocab.FACILITY_TYPES, f["type"], lang))),
-              (t["address"], e(f.get("address") or "–")),
-              (t["phone"], e(f.get("phone") or "–")),
+    t = TEXT[lang]
+    fields = [(t["type"], _label(vocab.FACILITY_TYPES, f["type"], lang)),
+              (t["address"], f.get("address") or "–"),
+              (t["phone"], f.get("phone") or "–"),
               (t["beds"], f"{f['free_beds']} / {f['capacity']}"),
               (t["open_24h"], t["yes"] if f["open_24h"] else t["no"]),
               (t["ages"], f"{f['min_age']}–{f['max_age']}"),
-              (t["sex_accepted"], e(_label(vocab.SEX_ACCEPTED, f["sex_accepted"], lang))),
+              (t["sex_accepted"], _label(vocab.SEX_ACCEPTED, f["sex_accepted"], lang)),
               (t["accepts_disability"], t["yes"] if f["accepts_disability"] else t["no"])]
     return _page(cfg, lang, f"{t['facility']} · {f['name']}", fields, [],
                  (f["lon"], f["lat"]), nonce)
