@@ -32,6 +32,7 @@ from geo import vocab
 from geo.access import cell_in_scope_sql
 from geo.errors import InvalidInput, NotFound
 from geo.grid.roads import RoadNetwork, has_roads
+from geo.local_rules import rules_for_unit
 from geo.planning.coverage import STAFFED_BY
 from geo.routing import Stop, StraightLine, solve_route
 from geo.scope import parse_date
@@ -113,7 +114,8 @@ def due_households(conn: Connection, rules: dict, worker: dict, as_of: dt.date,
     cells = worker_cells(conn, worker["id"], scope_id)
     due = due_visits(conn, rules, as_of=as_of, within_days=int(within_days), tz=tz,
                      cells=cells) if cells else []
-    levels = list(rules["risk_levels"])
+    # Weights by the levels of the county of the worker's cells (cells of one county).
+    levels = list(rules_for_unit(conn, rules, cells[0] if cells else None)["risk_levels"])
     weight = {lvl: len(levels) - i for i, lvl in enumerate(levels)}
     homes: dict[int, dict] = {}
     info = {}
