@@ -21,7 +21,7 @@ from geo import vocab
 from geo.access import in_scope_sql
 from geo.errors import InvalidInput
 from geo.facilities.nearest import check_point
-from geo.local_rules import by_county, own_counties
+from geo.local_rules import by_county, own_counties, rules_for_code
 from geo.planning.reach import pairs_within
 from geo.scope import CELL_IN_SCOPE, unit_id
 
@@ -57,7 +57,7 @@ WITH covered AS (
 ), kids AS (
     SELECT household_id, count(*) AS n FROM child GROUP BY household_id
 )
-SELECT h.id, h.geom, c.id AS cell_id, c.village_id, c.township_id,
+SELECT h.id, h.geom, c.id AS cell_id, c.village_id, c.township_id, c.county_id,
        COALESCE(k.n, 0) AS children, cv.id IS NOT NULL AS covered
   FROM unit c JOIN household h ON h.cell_id = c.id
   LEFT JOIN kids k ON k.household_id = h.id
@@ -111,7 +111,7 @@ def blind_spots(conn: Connection, rules: dict, facility_type: str, *,
     """Households and children beyond reach of any facility of ``facility_type``, per
     cell, village and township, and the blind-spot area: the union of the cells with
     children beyond reach, as GeoJSON."""
-    reach = reach_of(rules, facility_type, reach_m)
+    reach = reach_of(rules_for_code(conn, rules, unit), facility_type, reach_m)
     cells = coverage_cells(conn, rules, facility_type, reach_m=reach_m, unit=unit)
     area = conn.execute(sa.text(
         "SELECT ST_AsGeoJSON(ST_Union(geom), 6) AS gj, "
@@ -137,7 +137,7 @@ def coverage_cells(conn: Connection, rules: dict, facility_type: str, *,
                    reach_m: float | None = None, unit: str | None = None) -> list[dict]:
     """Per cell with households in ``unit``: households, children, and those beyond reach
     of ``facility_type``, with the cell's village and township."""
-    reach = reach_of(rules, facility_type, reach_m)
+    reach = reach_of(rules_for_code(conn, rules, unit), facility_type, reach_m)
     reach_sql, extra = _reach_params(conn, rules, facility_type, reach, reach_m)
     params = {"type": facility_type, "reach": reach, "unit_id": unit_id(conn, unit), **extra}
     sql = f"""
@@ -260,7 +260,7 @@ def suggest_sites(conn: Connection, rules: dict, facility_type: str, k: int = 3,
     """Greedy maximal covering: the ``k`` candidate sites (cell points on surface, or
     the given lon/lat points) that together reach the most children who are beyond
     reach today; each site reports the children it adds."""
-    reach = reach_of(rules, facility_type, reach_m)
+    reach = reach_of(rules_for_code(conn, rules, unit), facility_type, reach_m)
     try:
         k = int(k)
     except (TypeError, ValueError):
@@ -270,7 +270,8 @@ def suggest_sites(conn: Connection, rules: dict, facility_type: str, k: int = 3,
     reach_sql, extra = _reach_params(conn, rules, facility_type, reach, reach_m)
     params = {"type": facility_type, "reach": reach, "unit_id": unit_id(conn, unit), **extra}
     gap = conn.execute(sa.text(
-        f"SELECT id, ST_X(geom) AS lon, ST_Y(geom) AS lat, children FROM ({reach_sql}) r "
+        f"SELECT id, ST_X(geom) AS lon, ST_Y(geom) AS lat, children, county_id "
+        f"FROM ({reach_sql}) r "
         f"WHERE NOT covered AND children > 0 ORDER BY id"), params).all()
     if candidates:
         cand = [(None, None, *check_point(conn, x, y)) for x, y in candidates]
@@ -280,8 +281,16 @@ def suggest_sites(conn: Connection, rules: dict, facility_type: str, k: int = 3,
             f"LATERAL ST_PointOnSurface(c.geom) p WHERE c.level = 'cell' AND {CELL_IN_SCOPE} "
             f"ORDER BY c.code"), params).all()
     children = np.array([g.children for g in gap], dtype=float)
-    ic, ih = pairs_within(np.array([(c[2], c[3]) for c in cand]).reshape(-1, 2),
-                          np.array([(g.lon, g.lat) for g in gap]).reshape(-1, 2), reach)
+    # Each household beyond reach by its own county's radius (rules.counties).
+    own = json.loads(extra.get("reach_by_county", "{}"))
+    radius = np.array([float(own.get(str(g.county_id), reach)) for g in gap])
+    points = np.array([(c[2], c[3]) for c in cand]).reshape(-1, 2)
+    found = [(ic, np.flatnonzero(radius == r)[ih]) for r in np.unique(radius)
+             for ic, ih in [pairs_within(points, np.array(
+                 [(g.lon, g.lat) for g, rr in zip(gap, radius, strict=True) if rr == r]
+             ).reshape(-1, 2), float(r))]]
+    ic = np.concatenate([f[0] for f in found]) if found else np.empty(0, dtype=int)
+    ih = np.concatenate([f[1] for f in found]) if found else np.empty(0, dtype=int)
     taken = np.zeros(len(gap), dtype=bool)
     sites = []
     for _ in range(k):

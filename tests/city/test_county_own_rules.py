@@ -316,3 +316,52 @@ def test_good_county_rules_load():
         "service_reach_m": {"school": 2000}, "caseload_limit": 30,
         "return_visit_days": 20}}}})
     assert cfg["rules"]["counties"][OWN]["caseload_limit"] == 30
+
+
+def test_suggested_sites_reach_households_by_their_countys_radius(city_conn):
+    from geo.planning.coverage import suggest_sites
+
+    base, own = with_own(service_reach_m={"school": 300})
+    for code in OTHERS[:2]:
+        assert suggest_sites(city_conn, own, "school", 3, unit=code) == \
+            suggest_sites(city_conn, base, "school", 3, unit=code)
+    mine = suggest_sites(city_conn, own, "school", 3, unit=OWN)
+    assert mine["reach_m"] == 300
+    assert mine["uncovered_children_before"] > \
+        suggest_sites(city_conn, base, "school", 3, unit=OWN)["uncovered_children_before"]
+    city = suggest_sites(city_conn, own, "school", 3, unit=CITY)
+    assert city["uncovered_children_before"] == sum(
+        suggest_sites(city_conn, own, "school", 1, unit=c)["uncovered_children_before"]
+        for c in COUNTIES)
+
+
+def test_through_the_api_a_county_and_the_city_see_each_countys_own_rules(
+        city_as, city_app, monkeypatch):
+    def spots(who, unit):
+        resp = city_as(who, "GET", f"/api/coverage/blind-spots?type=school&unit={unit}")
+        assert resp.status_code == 200, resp.get_json()
+        body = resp.get_json()
+        return body["reach_m"], body["totals"]["uncovered_children"]
+
+    def overloaded(who, unit):
+        resp = city_as(who, "GET", f"/api/lists/caseload?unit={unit}")
+        assert resp.status_code == 200, resp.get_json()
+        return resp.get_json()["total"]
+
+    before = {c: spots("city_admin", c) for c in COUNTIES}
+    renhe = spots("renhe_admin", "510411"), overloaded("renhe_admin", "510411")
+    over_before = overloaded("city_admin", OWN)
+    monkeypatch.setitem(city_app.config["GRIDMAP"]["rules"], "counties", {
+        OWN: {"service_reach_m": {"school": 300}, "caseload_limit": 1}})
+    after = {c: spots("city_admin", c) for c in COUNTIES}
+    assert after[OWN][0] == 300 and after[OWN][1] > before[OWN][1]
+    assert {c: after[c] for c in OTHERS} == {c: before[c] for c in OTHERS}
+    assert spots("city_admin", CITY)[1] == sum(v[1] for v in after.values())
+    assert (spots("renhe_admin", "510411"), overloaded("renhe_admin", "510411")) == renhe
+    assert overloaded("city_admin", OWN) > over_before
+    assert overloaded("city_admin", CITY) == sum(overloaded("city_admin", c) for c in COUNTIES)
+    gaps = city_as("city_admin", "GET", f"/api/coverage/gaps?unit={OWN}").get_json()
+    assert gaps["caseload_limit"] == 1
+    assert {w["limit"] for w in gaps["workers_over_limit"]} == {1}
+    assert city_as("city_admin", "GET", "/api/coverage/gaps?unit=510411").get_json()[
+        "caseload_limit"] == 40
