@@ -18,6 +18,7 @@ are passed to queries as parameters: no query hard-codes them.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import os
 import tomllib
 from pathlib import Path
@@ -219,8 +220,14 @@ _ENV = {
 # between counties is the same child), dates, imports, comparisons and routing limits.
 # assessment_thresholds (the score from which an assessment proposes each level) goes
 # with a county's own risk levels; the shared ones are cases.assessment_thresholds.
+# The routing rules and grid_heads_import follow the worker's or the user's county.
 COUNTY_RULES = ("risk_levels", "visit_interval_days", "return_visit_days",
-                "service_reach_m", "caseload_limit", "assessment_thresholds")
+                "service_reach_m", "caseload_limit", "assessment_thresholds",
+                "route_speed_kmh", "visit_minutes", "route_circuity", "workday_minutes",
+                "holidays", "grid_heads_import")
+# Numbers a county may set: (least, most), the least excluded.
+_RANGES = {"route_speed_kmh": (0, 200), "visit_minutes": (0, 600), "route_circuity": (0, 5),
+           "workday_minutes": (0, 1440)}
 
 
 class ConfigError(ValueError):
@@ -242,6 +249,16 @@ def _positive_int(key: str, value: Any, most: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= most:
         _fail(key, f"应为 1 到 {most} 的整数，而不是 {value!r}",
               f"must be a whole number from 1 to {most}, not {value!r}")
+
+
+def _is_day(value: Any) -> bool:
+    if isinstance(value, dt.date):
+        return True
+    try:
+        dt.date.fromisoformat(str(value))
+    except ValueError:
+        return False
+    return len(str(value)) == 10
 
 
 def check_county_rules(rules: dict[str, Any]) -> None:
@@ -300,6 +317,19 @@ def check_county_rules(rules: dict[str, Any]) -> None:
                                   f"must be metres above 0 and at most 200000, not {v!r}")
                     else:
                         _positive_int(f"{key_at}.{name}", v, 3660)
+            elif key in _RANGES:
+                least, most = _RANGES[key]
+                if (isinstance(value, bool) or not isinstance(value, int | float)
+                        or not least < value <= most):
+                    _fail(key_at, f"应为大于 {least}、不超过 {most} 的数，而不是 {value!r}",
+                          f"must be a number above {least} and at most {most}, not {value!r}")
+            elif key == "holidays":
+                if not isinstance(value, list) or not all(_is_day(v) for v in value):
+                    _fail(key_at, "应为日期列表（YYYY-MM-DD）",
+                          f"must be a list of dates as YYYY-MM-DD, not {value!r}")
+            elif key == "grid_heads_import":
+                if not isinstance(value, bool):
+                    _fail(key_at, "应为 true 或 false", f"must be true or false, not {value!r}")
             elif key == "return_visit_days":
                 _positive_int(key_at, value, 3660)
             elif key == "caseload_limit":

@@ -220,11 +220,13 @@ def worker_route(conn: Connection, rules: dict, worker_id, date=None, *,
     instead of at the worker's office."""
     as_of = parse_date(date, "date", tz)
     budget_min = check_budget(budget_min)
-    if budget_min is None and not full:
-        budget_min = float(rules.get("workday_minutes", 480))
     if not 0 <= int(within_days) <= 90:
         raise InvalidInput("within_days must be 0 to 90", field="within_days")
     worker = _worker(conn, worker_id)
+    # The worker's county's rules (speed, minutes per visit, working day, risk levels).
+    rules = rules_for_unit(conn, rules, worker["unit_id"])
+    if budget_min is None and not full:
+        budget_min = float(rules.get("workday_minutes", 480))
     if start is not None:
         lon, lat = (float(v) for v in start)
         if not (-180 <= lon <= 180 and -90 <= lat <= 90):

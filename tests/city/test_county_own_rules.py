@@ -282,6 +282,10 @@ def test_lists_filter_by_a_countys_own_tier(city_conn, tiered):
      f"rules.counties.{OWN}.assessment_thresholds"),
     ({"visit_interval_days": {"high": 2.5}}, f"rules.counties.{OWN}.visit_interval_days.high"),
     ({"return_visit_days": -1}, f"rules.counties.{OWN}.return_visit_days"),
+    ({"holidays": ["2026-13-01"]}, f"rules.counties.{OWN}.holidays"),
+    ({"grid_heads_import": "yes"}, f"rules.counties.{OWN}.grid_heads_import"),
+    ({"route_circuity": 0}, f"rules.counties.{OWN}.route_circuity"),
+    ({"workday_minutes": 2000}, f"rules.counties.{OWN}.workday_minutes"),
 ])
 def test_a_bad_county_rule_stops_the_start_naming_the_key(own, key):
     with pytest.raises(ConfigError) as err:
@@ -365,3 +369,62 @@ def test_through_the_api_a_county_and_the_city_see_each_countys_own_rules(
     assert {w["limit"] for w in gaps["workers_over_limit"]} == {1}
     assert city_as("city_admin", "GET", "/api/coverage/gaps?unit=510411").get_json()[
         "caseload_limit"] == 40
+
+
+# -- routes and imports --------------------------------------------------------------------
+def _first_worker(conn, code):
+    return conn.execute(sa.text(
+        "SELECT w.id FROM worker w JOIN unit u ON u.id = w.unit_id JOIN unit co "
+        "ON co.id = u.county_id WHERE w.role = 'grid_worker' AND w.active AND co.code = :c "
+        "ORDER BY w.id LIMIT 1"), {"c": code}).scalar()
+
+
+def test_routes_and_week_plans_follow_the_workers_countys_working_rules(city_conn):
+    import datetime as dt
+
+    from geo.routing.plan import week_plan
+    from geo.routing.routes import clear_route_cache, worker_route
+
+    monday = CITY_TODAY - dt.timedelta(days=CITY_TODAY.weekday())
+    base, own = with_own(visit_minutes=45, route_speed_kmh=20, workday_minutes=300,
+                         holidays=[(monday + dt.timedelta(days=1)).isoformat()])
+    clear_route_cache()
+    mine, other = _first_worker(city_conn, OWN), _first_worker(city_conn, "510411")
+    route = worker_route(city_conn, own, mine, monday, within_days=7, time_limit_s=0.2)
+    assert (route["visit_minutes"], route["speed_kmh"], route["budget_min"]) == (45, 20, 300)
+    theirs = worker_route(city_conn, own, other, monday, within_days=7, time_limit_s=0.2)
+    assert (theirs["visit_minutes"], theirs["speed_kmh"], theirs["budget_min"]) == \
+        (base["visit_minutes"], base["route_speed_kmh"], base["workday_minutes"])
+
+    def days(worker):
+        return [d["date"] for d in week_plan(city_conn, own, worker, monday, 5)["days"]]
+
+    assert (monday + dt.timedelta(days=1)).isoformat() not in days(mine)
+    assert (monday + dt.timedelta(days=1)).isoformat() in days(other)
+
+
+def test_a_county_may_let_its_own_grid_heads_import(city_app, city_engine, monkeypatch):
+    from citydemo import PASSWORD
+
+    from geo.office.users import create_user
+
+    with city_engine.begin() as conn:
+        heads = {code: conn.execute(sa.text(
+            "SELECT v.code FROM unit v JOIN unit co ON co.id = v.county_id "
+            "WHERE v.level = 'village' AND co.code = :c ORDER BY v.code LIMIT 1"),
+            {"c": code}).scalar() for code in (OWN, "510411")}
+        for code, village in heads.items():
+            create_user(conn, f"head_{code}", "grid_head", village, PASSWORD)
+    client = city_app.test_client()
+    tokens = {code: client.post("/api/auth/token", json={
+        "username": f"head_{code}", "password": PASSWORD}).get_json()["token"]
+        for code in heads}
+    monkeypatch.setitem(city_app.config["GRIDMAP"]["rules"], "counties",
+                        {OWN: {"grid_heads_import": True}})
+
+    def status(code):
+        return client.post("/api/imports", headers={"Authorization": f"Bearer {tokens[code]}"},
+                           data={}).status_code
+
+    assert status("510411") == 403
+    assert status(OWN) not in (403, 500)
