@@ -251,7 +251,9 @@ def tile(conn: Connection, layer: TileLayer, z: int, x: int, y: int, scope_id: i
          tz: str = "Asia/Shanghai", reach_by_county: str = "{}") -> bytes:
     """The tile's bytes; ``suppress_below`` hides a facility's free beds while it holds
     1 to ``suppress_below`` - 1 children (a planner's tile: capacity minus free beds
-    would give the small count away)."""
+    would give the small count away). ``reach`` is the shared service reach by facility
+    type, ``reach_by_county`` the reach maps of counties with their own (JSON keyed by
+    county id; a facility's ring has its county's radius)."""
     if not 0 <= z <= MAX_ZOOM:
         raise InvalidInput(f"zoom must be 0 to {MAX_ZOOM}", field="z")
     if not (0 <= x < 2**z and 0 <= y < 2**z):

@@ -38,6 +38,11 @@ LIMIT_OF_CELLS = ("COALESCE(max((CAST(:limits AS jsonb) ->> c.county_id::text)::
 # Households in scope with their children and whether a facility of the type is in
 # reach. Coverage is found from the facilities' side (few facilities, each an index range
 # scan over household_geog) rather than probing once per household.
+_COVERED = """
+    SELECT DISTINCT h.id FROM facility f
+      JOIN household h ON ST_DWithin(h.geom::geography, f.geom::geography, :reach)
+     WHERE f.type = :type
+"""
 # With counties of their own reach (rules.counties): found within the longest reach, then
 # kept within the reach of the household's own county.
 _COVERED_BY_COUNTY = """
@@ -49,12 +54,8 @@ _COVERED_BY_COUNTY = """
                       COALESCE((CAST(:reach_by_county AS jsonb) ->> hc.county_id::text)::float8,
                                :reach))
 """
-_REACH = f"""
-WITH covered AS (
-    SELECT DISTINCT h.id FROM facility f
-      JOIN household h ON ST_DWithin(h.geom::geography, f.geom::geography, :reach)
-     WHERE f.type = :type
-), kids AS (
+_REACH_OF = f"""
+WITH covered AS (/*covered*/), kids AS (
     SELECT household_id, count(*) AS n FROM child GROUP BY household_id
 )
 SELECT h.id, h.geom, c.id AS cell_id, c.village_id, c.township_id, c.county_id,
@@ -64,6 +65,7 @@ SELECT h.id, h.geom, c.id AS cell_id, c.village_id, c.township_id, c.county_id,
   LEFT JOIN covered cv ON cv.id = h.id
  WHERE c.level = 'cell' AND {CELL_IN_SCOPE}
 """
+_REACH = _REACH_OF.replace("/*covered*/", _COVERED)
 
 
 def reach_of(rules: dict, facility_type: str, reach_m: float | None = None) -> float:
@@ -91,10 +93,8 @@ def _reach_params(conn: Connection, rules: dict, facility_type: str, reach: floa
     own = json.loads(by_county(conn, rules, "service_reach_m", facility_type))
     if not own:
         return _REACH, {}
-    sql = _REACH.replace(_REACH[_REACH.index("    SELECT DISTINCT"):_REACH.index("), kids")],
-                         _COVERED_BY_COUNTY)
-    return sql, {"reach_by_county": json.dumps(own),
-                 "reach_max": max([reach, *map(float, own.values())])}
+    return _REACH_OF.replace("/*covered*/", _COVERED_BY_COUNTY), {
+        "reach_by_county": json.dumps(own), "reach_max": max([reach, *map(float, own.values())])}
 
 
 def reach_by_county(conn: Connection, rules: dict, facility_type: str) -> dict[str, float]:
