@@ -23,6 +23,7 @@ from geo import access, audit, vocab
 from geo.cases import lifecycle as cases
 from geo.cases import referrals
 from geo.errors import InvalidInput
+from geo.local_rules import rules_for_child
 from geo.reporting import case_monthly
 from geo.scope import today
 from webmap.base import STATIC
@@ -87,13 +88,14 @@ def case_panel(user, child: dict) -> tuple[str, dict]:
     if not (can["read_case"] or can["read_guardians"]):
         return "", {}
     day = today(_tz())
+    mine = rules_for_child(c, cfg["rules"], child_id)  # the child's county's rules
     out = {"can": can, "labels": labels(), "child": child, "static": STATIC,
            "move_labels": MOVE_LABELS,
            "items": cfg["cases"]["assessment_items"],
-           "levels": list(cfg["rules"]["risk_levels"]), "moves": [],
+           "levels": list(mine["risk_levels"]), "moves": [],
            "case": None, "assessments": [], "guardians": [], "supports": [],
            "referrals": [],
-           "interval": cfg["rules"]["visit_interval_days"].get(child["risk_level"])}
+           "interval": mine["visit_interval_days"].get(child["risk_level"])}
     sections = []
     if can["read_case"]:
         case = cases.case(c, child_id, user.unit_id)
@@ -123,7 +125,8 @@ def case_panel(user, child: dict) -> tuple[str, dict]:
     data = {"gm-case-config": {
         "child": child_id, "csrf": generate_csrf(), "fields": FIELD_LABELS,
         "items": out["items"], "levels": out["levels"],
-        "thresholds": cfg["cases"]["assessment_thresholds"],
+        "thresholds": mine.get("assessment_thresholds")
+        or cfg["cases"]["assessment_thresholds"],
         "risks": vocab.RISK_LABELS,
         "guardians": json_safe(out["guardians"]) if can["write_guardians"] else []}}
     return render("case_panel.html", **out), data

@@ -12,14 +12,18 @@ import time
 import click
 
 from geo import access, vocab
-from geo.config import load_config
+from geo.config import ConfigError, load_config
 from geo.office.secrets import ensure_secrets
 from geo.store.db import DatabaseError, database_url, embedded_cluster, open_database
 from geo.store.embedded import EmbeddedError
 
 
 def _cfg() -> dict:
-    return ensure_secrets(load_config())
+    try:
+        cfg = load_config()
+    except ConfigError as exc:  # a bad [rules.counties.<code>] table: say which key
+        _fail(str(exc))
+    return ensure_secrets(cfg)
 
 
 def _fail(message: str) -> None:

@@ -26,6 +26,7 @@ from geo.ledgers import jobs
 from geo.ledgers.ledger import COLUMNS, import_ledger
 from geo.ledgers.read import read_rows
 from geo.ledgers.spreadsheet import neutralise
+from geo.local_rules import rules_for_unit
 from geo.store import memory
 
 bp = Blueprint("import_pages", __name__)
@@ -42,7 +43,9 @@ def _county_allows(view):
     after the login and role check of page_login_required."""
     @functools.wraps(view)
     def inner(*args, **kwargs):
-        if not access.may_import(current_user().role, current_app.config["GRIDMAP"]["rules"]):
+        user = current_user()  # the user's county's own grid_heads_import, if any
+        if not access.may_import(user.role, rules_for_unit(
+                conn(), current_app.config["GRIDMAP"]["rules"], user.unit_id)):
             abort(403, "本县未允许网格长导入台账 (the county does not let grid heads import)")
         return view(*args, **kwargs)
     return inner

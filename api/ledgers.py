@@ -20,6 +20,7 @@ from geo.errors import GeoError, InvalidInput
 from geo.ledgers.export import LAYER_SQL, layer_file, ledger_xlsx
 from geo.ledgers.ledger import COLUMNS, import_ledger, template
 from geo.ledgers.messages import wants_english
+from geo.local_rules import rules_for_unit
 from geo.reporting.monthly import monthly_report, planner_hidden, report_xlsx, suppress_small_counts
 from geo.reporting.monthly_cases import (
     case_section,
@@ -70,7 +71,9 @@ def imports_allowed(view):
     (``rules.grid_heads_import``); before the form is read."""
     @functools.wraps(view)
     def inner(*args, **kwargs):
-        if not access.may_import(current_user().role, current_app.config["GRIDMAP"]["rules"]):
+        user = current_user()  # the user's county's own grid_heads_import, if any
+        if not access.may_import(user.role, rules_for_unit(
+                conn(), current_app.config["GRIDMAP"]["rules"], user.unit_id)):
             abort(403, f"the {current_user().role} role may not import ledgers here "
                        "(本县未允许网格长导入台账)")
         return view(*args, **kwargs)

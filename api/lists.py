@@ -19,6 +19,7 @@ from api.schemas import AnyObject, Page, UnitQuery, plausible_day
 from geo import access, audit, suppression, vocab
 from geo.cases import reports
 from geo.errors import InvalidInput
+from geo.local_rules import rules_for_code
 from geo.planning.coverage import caseloads, cells_without_worker, villages_without
 from geo.reporting import lists
 
@@ -117,7 +118,10 @@ def gaps(q):
     cells = cells_without_worker(conn(), unit)
     workers = caseloads(conn(), cfg["rules"], unit, over_only=True)
     villages = villages_without(conn(), "children_home", unit)
-    out = {"unit": unit, "caseload_limit": int(cfg["rules"]["caseload_limit"]),
+    # The scope's county's own limit (a city's: the shared one; each worker's row has
+    # their county's as ``limit``).
+    limit = rules_for_code(conn(), cfg["rules"], unit)["caseload_limit"]
+    out = {"unit": unit, "caseload_limit": int(limit),
            "counts": {"cells_without_worker": len(cells), "workers_over_limit": len(workers),
                       "villages_without_children_home": len(villages)},
            "cells_without_worker": cells, "workers_over_limit": workers,

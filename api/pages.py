@@ -22,6 +22,7 @@ from api.security import nonce
 from geo import access
 from geo.errors import InvalidInput
 from geo.grid.units import unit_bounds, unit_centre, villages_geojson
+from geo.local_rules import rules_for_unit
 from geo.scope import check_day, parse_date
 from webmap.placement import placement_page
 from webmap.planner import planner_page
@@ -45,7 +46,10 @@ def favicon():
 @page_login_required(*sorted(access.EVERYONE))
 def supervisor():
     user = current_user()
-    html = supervisor_map(current_app.config["GRIDMAP"], user, lang(), generate_csrf(),
+    cfg = current_app.config["GRIDMAP"]
+    # The user's county's own rules (caseload limit, risk levels), when they have one.
+    cfg = {**cfg, "rules": rules_for_unit(conn(), cfg["rules"], user.unit_id)}
+    html = supervisor_map(cfg, user, lang(), generate_csrf(),
                           nonce(), bounds=unit_bounds(conn(), user.unit_id))
     return html, 200, {"Content-Type": "text/html; charset=utf-8"}
 

@@ -18,6 +18,7 @@ are passed to queries as parameters: no query hard-codes them.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import os
 import tomllib
 from pathlib import Path
@@ -59,10 +60,12 @@ DEFAULTS: dict[str, Any] = {
         # replace them with its own tiers (for example red/yellow/blue/green).
         "risk_levels": ["high", "medium", "low"],
         "visit_interval_days": {"high": 7, "medium": 30, "low": 90},
-        # Inside one city each county may keep its own visit rules: keyed by the
-        # county's 6-digit code, visit_interval_days and return_visit_days override the
-        # shared ones for that county's children (geo.config.county_rules; due visits,
-        # cell status, lists, reports), e.g. [rules.counties.510421]
+        # Inside one city each county may keep its own rules: keyed by the county's
+        # 6-digit code, the keys of COUNTY_RULES (risk_levels, visit_interval_days,
+        # return_visit_days, service_reach_m, caseload_limit) override the shared ones
+        # for that county's children, households, cells and workers
+        # (geo.config.county_rules, geo.local_rules), e.g. [rules.counties.510421]
+        # risk_levels = ["red", "yellow", "blue", "green"] and
         # visit_interval_days = { red = 7, yellow = 15, blue = 30, green = 90 }.
         "counties": {},
         # Every child in distress gets a grid-head return visit at least this often.
@@ -209,8 +212,26 @@ _ENV = {
 }
 
 
-# The rules a county may set for itself (applied per child's county in geo.visits.due).
-COUNTY_RULES = ("visit_interval_days", "return_visit_days")
+# The rules a county may set for itself under ``[rules.counties.<code>]``, each applied
+# by the county the child, household, cell or worker belongs to (geo.local_rules): at a
+# county's scope and inside a city's. The other rules stay city-wide: suppress_below
+# (a city's roll-up must hide small counts the same way in every county, or the
+# difference gives them away), identity numbers (one keyed hash, so a child moving
+# between counties is the same child), dates, imports, comparisons and routing limits.
+# assessment_thresholds (the score from which an assessment proposes each level) goes
+# with a county's own risk levels; the shared ones are cases.assessment_thresholds.
+# The routing rules and grid_heads_import follow the worker's or the user's county.
+COUNTY_RULES = ("risk_levels", "visit_interval_days", "return_visit_days",
+                "service_reach_m", "caseload_limit", "assessment_thresholds",
+                "route_speed_kmh", "visit_minutes", "route_circuity", "workday_minutes",
+                "holidays", "grid_heads_import")
+# Numbers a county may set: (least, most), the least excluded.
+_RANGES = {"route_speed_kmh": (0, 200), "visit_minutes": (0, 600), "route_circuity": (0, 5),
+           "workday_minutes": (0, 1440)}
+
+
+class ConfigError(ValueError):
+    """A configuration value the service cannot start with; the message names the key."""
 
 
 def county_rules(rules: dict[str, Any], county_code: str | None) -> dict[str, Any]:
@@ -218,6 +239,125 @@ def county_rules(rules: dict[str, Any], county_code: str | None) -> dict[str, An
     shared rules (the city's, or the one county's)."""
     own = (rules.get("counties") or {}).get(str(county_code)) if county_code else None
     return _merge(rules, {k: v for k, v in own.items() if k in COUNTY_RULES}) if own else rules
+
+
+def _fail(key: str, zh: str, en: str) -> None:
+    raise ConfigError(f"配置错误 {key}：{zh} / configuration error {key}: {en}")
+
+
+def _positive_int(key: str, value: Any, most: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= most:
+        _fail(key, f"应为 1 到 {most} 的整数，而不是 {value!r}",
+              f"must be a whole number from 1 to {most}, not {value!r}")
+
+
+def _is_day(value: Any) -> bool:
+    if isinstance(value, dt.date):
+        return True
+    try:
+        dt.date.fromisoformat(str(value))
+    except ValueError:
+        return False
+    return len(str(value)) == 10
+
+
+def check_county_rules(rules: dict[str, Any]) -> None:
+    """Every ``[rules.counties.<code>]`` table: a 6-digit county code, only the keys of
+    :data:`COUNTY_RULES`, sensible values, and an interval for each of the county's risk
+    levels. :class:`ConfigError` naming the first bad key."""
+    from geo import vocab
+
+    counties = rules.get("counties") or {}
+    if not isinstance(counties, dict):
+        _fail("rules.counties", "应为按县级代码分的表", "must be a table keyed by county code")
+    for code, own in counties.items():
+        at = f"rules.counties.{code}"
+        if not (isinstance(code, str) and len(code) == 6 and code.isdigit()):
+            _fail(at, "县级代码应为 6 位数字", "the county code must be 6 digits")
+        if not isinstance(own, dict):
+            _fail(at, "应为一张表", "must be a table")
+        for key, value in own.items():
+            if key not in COUNTY_RULES:
+                if key in rules:
+                    _fail(f"{at}.{key}", "此规则全市统一，只能在 [rules] 中设置",
+                          "this rule is city-wide: set it under [rules]")
+                _fail(f"{at}.{key}", "未知的规则（各县可设: " + "、".join(COUNTY_RULES) + "）",
+                      "unknown rule (a county may set " + ", ".join(COUNTY_RULES) + ")")
+            key_at = f"{at}.{key}"
+            if key == "risk_levels":
+                if (not isinstance(value, list) or not value
+                        or not all(isinstance(v, str) and 0 < len(v) <= 16 for v in value)
+                        or len(set(value)) != len(value)):
+                    _fail(key_at, "应为不重复的风险等级名（每个至多 16 个字符）",
+                          f"must be a list of distinct level names of 1-16 characters, "
+                          f"not {value!r}")
+            elif key == "assessment_thresholds":
+                if not isinstance(value, dict) or not value:
+                    _fail(key_at, "应为一张表", f"must be a table, not {value!r}")
+                for name, v in value.items():
+                    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                        _fail(f"{key_at}.{name}", f"应为不小于 0 的整数，而不是 {v!r}",
+                              f"must be a whole number of at least 0, not {v!r}")
+            elif key in ("visit_interval_days", "service_reach_m"):
+                if not isinstance(value, dict) or not value:
+                    _fail(key_at, "应为一张表", f"must be a table, not {value!r}")
+                for name, v in value.items():
+                    if key == "service_reach_m":
+                        if name not in vocab.FACILITY_TYPES:
+                            _fail(f"{key_at}.{name}", "未知的机构类型",
+                                  "unknown facility type (one of "
+                                  + ", ".join(vocab.FACILITY_TYPES) + ")")
+                        if name not in (rules.get("service_reach_m") or {}):
+                            _fail(f"{key_at}.{name}", "全市未设此类机构的服务半径，县不能单独设置",
+                                  "the city sets no reach for this type, so a county "
+                                  "cannot either")
+                        if (isinstance(v, bool) or not isinstance(v, int | float)
+                                or not 0 < v <= 200_000):
+                            _fail(f"{key_at}.{name}", f"应为 0 到 200000 米之间的数，而不是 {v!r}",
+                                  f"must be metres above 0 and at most 200000, not {v!r}")
+                    else:
+                        _positive_int(f"{key_at}.{name}", v, 3660)
+            elif key in _RANGES:
+                least, most = _RANGES[key]
+                if (isinstance(value, bool) or not isinstance(value, int | float)
+                        or not least < value <= most):
+                    _fail(key_at, f"应为大于 {least}、不超过 {most} 的数，而不是 {value!r}",
+                          f"must be a number above {least} and at most {most}, not {value!r}")
+            elif key == "holidays":
+                if not isinstance(value, list) or not all(_is_day(v) for v in value):
+                    _fail(key_at, "应为日期列表（YYYY-MM-DD）",
+                          f"must be a list of dates as YYYY-MM-DD, not {value!r}")
+            elif key == "grid_heads_import":
+                if not isinstance(value, bool):
+                    _fail(key_at, "应为 true 或 false", f"must be true or false, not {value!r}")
+            elif key == "return_visit_days":
+                _positive_int(key_at, value, 3660)
+            elif key == "caseload_limit":
+                _positive_int(key_at, value, 100_000)
+        mine = county_rules(rules, code)
+        if "risk_levels" in own and list(own["risk_levels"]) != list(rules["risk_levels"]):
+            if "assessment_thresholds" not in own:
+                _fail(f"{at}.assessment_thresholds", "县有自己的风险等级时须设置评估分数线",
+                      "a county with risk levels of its own must set the assessment "
+                      "thresholds of its levels")
+        unknown = [lvl for lvl in own.get("assessment_thresholds", {})
+                   if lvl not in mine["risk_levels"]]
+        if unknown:
+            _fail(f"{at}.assessment_thresholds.{unknown[0]}", "不是该县的风险等级",
+                  "not one of the county's risk levels")
+        missing = [lvl for lvl in mine["risk_levels"] if lvl not in mine["visit_interval_days"]]
+        if missing:
+            _fail(f"{at}.visit_interval_days", "缺少风险等级 " + "、".join(missing)
+                  + " 的走访间隔", "no visit interval for risk level(s) " + ", ".join(missing))
+
+
+def risk_levels_anywhere(rules: dict[str, Any]) -> list[str]:
+    """The shared risk levels, then any other level a county keeps (for filters and
+    checks that take a level without knowing the county)."""
+    out = list(rules["risk_levels"])
+    for own in (rules.get("counties") or {}).values():
+        out += [lvl for lvl in own.get("risk_levels", []) if lvl not in out]
+    return out
 
 
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -233,4 +373,5 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
             cfg[key] = kind(value)
     if overrides:
         cfg = _merge(cfg, overrides)
+    check_county_rules(cfg["rules"])
     return cfg

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 
 from geo import access, suppression
 from geo.errors import Forbidden
+from geo.local_rules import by_county
 from geo.visits.due import status_rollup
 from layers import status_cache, tile_cache
 from layers.tiles import cells_in_tile, layer_for, tile
@@ -36,7 +37,9 @@ def tile_for_user(conn: Connection, cfg: dict, name: str, z: int, x: int, y: int
         return tile(conn, layer, z, x, y, user.unit_id, statuses,
                     json.dumps(rules["service_reach_m"]),
                     suppress_below=int(rules["suppress_below"]) if planner else 0,
-                    tz=cfg.get("timezone") or "Asia/Shanghai")
+                    tz=cfg.get("timezone") or "Asia/Shanghai",
+                    reach_by_county=by_county(conn, rules, "service_reach_m")
+                    if layer.name == "reach" else "{}")
 
     data = tile_cache.cached(conn, cfg, (layer.name, z, x, y), user.unit_id, planner, build)
     return data, layer.audited

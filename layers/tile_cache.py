@@ -64,6 +64,28 @@ def stamp(conn: Connection, scope_id: int) -> tuple[int, int]:
     return int(count), int(newest)
 
 
+# The rules of the counties with rules of their own (rules.counties) that lie in (or
+# hold) the scope: a county's own rules change the key of its own tiles and its city's.
+_OWN_IN_SCOPE = sa.text("""
+    SELECT co.code FROM unit u JOIN unit co ON co.level = 'county'
+       AND (co.id = COALESCE(u.county_id, u.id) OR co.city_id = u.id)
+     WHERE u.id = :scope_id AND co.code = ANY(:codes) ORDER BY co.code""")
+
+
+def rules_key(conn: Connection, rules: dict, scope_id: int) -> str:
+    """The rules a tile of ``scope_id`` may depend on, as text: the shared rules and the
+    own rules of the counties in the scope only (one query, only when some county has
+    rules of its own)."""
+    counties = rules.get("counties") or {}
+    shared = {k: v for k, v in rules.items() if k != "counties"}
+    if counties:
+        codes = conn.execute(_OWN_IN_SCOPE, {"scope_id": scope_id,
+                                             "codes": [str(c) for c in counties]}).scalars()
+        if mine := {c: counties[c] for c in codes}:
+            shared["counties"] = mine
+    return json.dumps(shared, sort_keys=True, default=str)
+
+
 def limit_bytes(cfg: dict) -> int:
     return int(float(cfg.get("tile_cache_mb", 64) or 0) * 1024 * 1024)
 
@@ -76,7 +98,7 @@ def cached(conn: Connection, cfg: dict, tile: tuple[str, int, int, int], scope_i
     if limit <= 0 or tile[0] in UNCACHED:
         return build()
     key = (*tile, scope_id, aggregates_only, cfg.get("timezone"),
-           json.dumps(cfg["rules"], sort_keys=True, default=str),
+           rules_key(conn, cfg["rules"], scope_id),
            today(cfg.get("timezone") or "Asia/Shanghai") if tile[0] in DAILY else None,
            stamp(conn, scope_id))
     now = time.monotonic()

@@ -186,10 +186,14 @@ LAYERS = {layer.name: layer for layer in (
                              1 - 4 * {MERCATOR_UNIT} / 2 ^ :z / r.merc))))))::int) AS geom,
                f.id, f.name, f.type, r.metres
           FROM facility f
-          JOIN jsonb_each_text(CAST(:reach AS jsonb)) AS r0(type, m) ON r0.type = f.type
+          LEFT JOIN unit c ON c.id = f.unit_id
+          -- The reach of the facility's county: its own (rules.counties) or the shared.
+          JOIN LATERAL jsonb_each_text(COALESCE(
+                   CAST(:reach_by_county AS jsonb) -> COALESCE(c.county_id, c.id)::text,
+                   CAST(:reach AS jsonb))) AS r0(type, m) ON r0.type = f.type
           CROSS JOIN LATERAL (SELECT r0.m::float8 AS metres,
                                      r0.m::float8 / cos(radians(ST_Y(f.geom))) AS merc) r
-          LEFT JOIN unit c ON c.id = f.unit_id, bounds
+          CROSS JOIN bounds
          WHERE ST_Expand(f.geom, r.metres / (111000 * cos(radians(ST_Y(f.geom)))),
                          r.metres / 110000) && bounds.geom4326
            AND (f.unit_id IS NULL OR {_SCOPE})""", mercator=True),
@@ -244,10 +248,12 @@ def layer_for(name: str, role: str) -> TileLayer:
 
 def tile(conn: Connection, layer: TileLayer, z: int, x: int, y: int, scope_id: int,
          statuses: str = "[]", reach: str = "{}", suppress_below: int = 0,
-         tz: str = "Asia/Shanghai") -> bytes:
+         tz: str = "Asia/Shanghai", reach_by_county: str = "{}") -> bytes:
     """The tile's bytes; ``suppress_below`` hides a facility's free beds while it holds
     1 to ``suppress_below`` - 1 children (a planner's tile: capacity minus free beds
-    would give the small count away)."""
+    would give the small count away). ``reach`` is the shared service reach by facility
+    type, ``reach_by_county`` the reach maps of counties with their own (JSON keyed by
+    county id; a facility's ring has its county's radius)."""
     if not 0 <= z <= MAX_ZOOM:
         raise InvalidInput(f"zoom must be 0 to {MAX_ZOOM}", field="z")
     if not (0 <= x < 2**z and 0 <= y < 2**z):
@@ -269,6 +275,7 @@ def tile(conn: Connection, layer: TileLayer, z: int, x: int, y: int, scope_id: i
     data = conn.execute(sa.text(sql), {"z": z, "x": x, "y": y, "scope_id": scope_id,
                                        "name": layer.name, "statuses": statuses,
                                        "reach": reach,
+                                       "reach_by_county": reach_by_county,
                                        "suppress_below": suppress_below,
                                        "tz": tz}).scalar()
     return bytes(data or b"")

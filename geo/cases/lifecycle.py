@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection
 from geo import vocab
 from geo.access import cell_in_scope_sql
 from geo.errors import Conflict, InvalidInput, NotFound
+from geo.local_rules import rules_for_child
 from geo.scope import parse_date
 
 # action → (statuses it starts from, status it leads to)
@@ -132,9 +133,9 @@ def turning_18(conn: Connection, scope_id: int, as_of: dt.date, within_days: int
 
 
 # -- assessments -------------------------------------------------------------------------
-def score_answers(cfg: dict, answers: dict) -> tuple[int, str]:
+def score_answers(cfg: dict, answers: dict, rules: dict | None = None) -> tuple[int, str]:
     """The weighted score of ``answers`` (every configured item, 0..2) and the risk
-    level it proposes."""
+    level it proposes, by ``rules`` (the child's county's; default the shared rules)."""
     items = cfg["cases"]["assessment_items"]
     if not isinstance(answers, dict):
         raise InvalidInput("answers must be an object of item: 0, 1 or 2", field="answers")
@@ -150,17 +151,18 @@ def score_answers(cfg: dict, answers: dict) -> tuple[int, str]:
         if isinstance(value, bool) or not isinstance(value, int) or value not in (0, 1, 2):
             raise InvalidInput(f"评估项“{item}”须为 0、1 或 2", field="answers")
         score += int(weight) * value
-    thresholds = cfg["cases"]["assessment_thresholds"]
-    for level in cfg["rules"]["risk_levels"]:
+    rules = rules or cfg["rules"]
+    thresholds = rules.get("assessment_thresholds") or cfg["cases"]["assessment_thresholds"]
+    for level in rules["risk_levels"]:
         if level in thresholds and score >= int(thresholds[level]):
             return score, level
-    return score, cfg["rules"]["risk_levels"][-1]
+    return score, rules["risk_levels"][-1]
 
 
 def add_assessment(conn: Connection, cfg: dict, child_id: int, scope_id: int, user,
                    answers: dict, note: str | None = None) -> int:
     _child_status(conn, child_id, scope_id)
-    score, level = score_answers(cfg, answers)
+    score, level = score_answers(cfg, answers, rules_for_child(conn, cfg["rules"], child_id))
     return conn.execute(sa.text(
         "INSERT INTO assessment (child_id, answers, score, proposed_risk, note, taken_by) "
         "VALUES (:c, CAST(:a AS jsonb), :s, :p, :n, :u) RETURNING id"),

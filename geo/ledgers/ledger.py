@@ -37,6 +37,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from geo import access, identity, vocab
+from geo.config import risk_levels_anywhere
 from geo.demo.copyload import copy_frame, pg_array, point_ewkt
 from geo.errors import Forbidden, InvalidInput, NotFound
 from geo.grid.chinacrs import CRS_NAMES, to_wgs84
@@ -395,7 +396,7 @@ def _child_fields(rows: _Rows, rules: dict, id_key: str, today: dt.date) -> pd.S
              lambda i: f"unknown category {'、'.join(cats[i][1])}")
     t["category_codes"] = [pg_array(c) for c, _ in cats]
     t["category_list"] = [c for c, _ in cats]
-    levels = list(rules["risk_levels"])
+    levels = risk_levels_anywhere(rules)  # the shared levels and the counties' own
     risk = t["risk_level"].map(lambda v: v if v in levels else RISK_ZH.get(v))
     rows.bad(~risk.isin(levels) & (t["risk_level"] != ""), "risk_level",
              "must be one of " + "、".join(vocab.RISK_LABELS.get(v, v) for v in levels))

@@ -21,6 +21,7 @@ from geo import vocab
 from geo.access import in_scope_sql
 from geo.errors import InvalidInput
 from geo.facilities.nearest import check_point
+from geo.local_rules import by_county, own_counties, rules_for_code
 from geo.planning.reach import pairs_within
 from geo.scope import CELL_IN_SCOPE, unit_id
 
@@ -29,25 +30,42 @@ MAX_SITES = 50
 # alias ``wu``) to the cell, its village or its township. The map's coverage layer, the
 # gaps query (GET /api/coverage/gaps, ``gridmap query gaps``) and the lists use this rule.
 STAFFED_BY = "wu.unit_id IN (c.id, c.village_id, c.township_id)"
+# A worker's caseload limit (an aggregate over the cells ``c`` they staff, grouped per
+# worker): their county's own (``:limits``, geo.local_rules.by_county) or ``:limit``.
+LIMIT_OF_CELLS = ("COALESCE(max((CAST(:limits AS jsonb) ->> c.county_id::text)::int), "
+                  "CAST(:limit AS int))")
 
 # Households in scope with their children and whether a facility of the type is in
 # reach. Coverage is found from the facilities' side (few facilities, each an index range
 # scan over household_geog) rather than probing once per household.
-_REACH = f"""
-WITH covered AS (
+_COVERED = """
     SELECT DISTINCT h.id FROM facility f
       JOIN household h ON ST_DWithin(h.geom::geography, f.geom::geography, :reach)
      WHERE f.type = :type
-), kids AS (
+"""
+# With counties of their own reach (rules.counties): found within the longest reach, then
+# kept within the reach of the household's own county.
+_COVERED_BY_COUNTY = """
+    SELECT DISTINCT h.id FROM facility f
+      JOIN household h ON ST_DWithin(h.geom::geography, f.geom::geography, :reach_max)
+      JOIN unit hc ON hc.id = h.cell_id
+     WHERE f.type = :type
+       AND ST_DWithin(h.geom::geography, f.geom::geography,
+                      COALESCE((CAST(:reach_by_county AS jsonb) ->> hc.county_id::text)::float8,
+                               :reach))
+"""
+_REACH_OF = f"""
+WITH covered AS (/*covered*/), kids AS (
     SELECT household_id, count(*) AS n FROM child GROUP BY household_id
 )
-SELECT h.id, h.geom, c.id AS cell_id, c.village_id, c.township_id,
+SELECT h.id, h.geom, c.id AS cell_id, c.village_id, c.township_id, c.county_id,
        COALESCE(k.n, 0) AS children, cv.id IS NOT NULL AS covered
   FROM unit c JOIN household h ON h.cell_id = c.id
   LEFT JOIN kids k ON k.household_id = h.id
   LEFT JOIN covered cv ON cv.id = h.id
  WHERE c.level = 'cell' AND {CELL_IN_SCOPE}
 """
+_REACH = _REACH_OF.replace("/*covered*/", _COVERED)
 
 
 def reach_of(rules: dict, facility_type: str, reach_m: float | None = None) -> float:
@@ -66,13 +84,35 @@ def reach_of(rules: dict, facility_type: str, reach_m: float | None = None) -> f
     return reach_m
 
 
+def _reach_params(conn: Connection, rules: dict, facility_type: str, reach: float,
+                  reach_m: float | None) -> tuple[str, dict]:
+    """The reach SQL and its parameters: one radius when ``reach_m`` is given or every
+    county keeps the shared one, else each household's county's own radius."""
+    if reach_m is not None:
+        return _REACH, {}
+    own = json.loads(by_county(conn, rules, "service_reach_m", facility_type))
+    if not own:
+        return _REACH, {}
+    return _REACH_OF.replace("/*covered*/", _COVERED_BY_COUNTY), {
+        "reach_by_county": json.dumps(own), "reach_max": max([reach, *map(float, own.values())])}
+
+
+def reach_by_county(conn: Connection, rules: dict, facility_type: str) -> dict[str, float]:
+    """County code -> reach of ``facility_type`` for the counties whose reach differs
+    from the shared one."""
+    return {code: float(own["service_reach_m"][facility_type])
+            for code, own in own_counties(conn, rules).values()
+            if own["service_reach_m"].get(facility_type)
+            != rules["service_reach_m"].get(facility_type)}
+
+
 def blind_spots(conn: Connection, rules: dict, facility_type: str, *,
                 reach_m: float | None = None, unit: str | None = None) -> dict:
     """Households and children beyond reach of any facility of ``facility_type``, per
     cell, village and township, and the blind-spot area: the union of the cells with
     children beyond reach, as GeoJSON."""
-    reach = reach_of(rules, facility_type, reach_m)
-    cells = coverage_cells(conn, rules, facility_type, reach_m=reach, unit=unit)
+    reach = reach_of(rules_for_code(conn, rules, unit), facility_type, reach_m)
+    cells = coverage_cells(conn, rules, facility_type, reach_m=reach_m, unit=unit)
     area = conn.execute(sa.text(
         "SELECT ST_AsGeoJSON(ST_Union(geom), 6) AS gj, "
         "COALESCE(sum(ST_Area(geom::geography)), 0) / 1e6 AS km2 "
@@ -82,6 +122,8 @@ def blind_spots(conn: Connection, rules: dict, facility_type: str, *,
               ("households", "uncovered_households", "children", "uncovered_children")}
     return {
         "facility_type": facility_type, "reach_m": reach, "distance": "straight",
+        **({} if reach_m is not None else
+           {"reach_m_by_county": reach_by_county(conn, rules, facility_type)}),
         "totals": totals,
         "cells": [c for c in cells if c["uncovered_children"] or c["uncovered_households"]],
         "villages": _rollup(conn, cells, "village_id"),
@@ -95,10 +137,11 @@ def coverage_cells(conn: Connection, rules: dict, facility_type: str, *,
                    reach_m: float | None = None, unit: str | None = None) -> list[dict]:
     """Per cell with households in ``unit``: households, children, and those beyond reach
     of ``facility_type``, with the cell's village and township."""
-    reach = reach_of(rules, facility_type, reach_m)
-    params = {"type": facility_type, "reach": reach, "unit_id": unit_id(conn, unit)}
+    reach = reach_of(rules_for_code(conn, rules, unit), facility_type, reach_m)
+    reach_sql, extra = _reach_params(conn, rules, facility_type, reach, reach_m)
+    params = {"type": facility_type, "reach": reach, "unit_id": unit_id(conn, unit), **extra}
     sql = f"""
-        WITH r AS MATERIALIZED ({_REACH}),
+        WITH r AS MATERIALIZED ({reach_sql}),
         per_cell AS (
             SELECT cell_id, village_id, township_id,
                    count(*) AS households,
@@ -174,7 +217,7 @@ def caseloads(conn: Connection, rules: dict, unit: str | None = None,
     the configured limit; ``over_only`` keeps workers above it."""
     sql = f"""
         SELECT w.id AS worker_id, w.name, w.unit_id, count(DISTINCT ch.id) AS children,
-               count(DISTINCT c.id) AS cells
+               count(DISTINCT c.id) AS cells, {LIMIT_OF_CELLS} AS limit
           FROM worker w
           JOIN worker_unit wu ON wu.worker_id = w.id
           JOIN unit c ON c.level = 'cell' AND {STAFFED_BY}
@@ -182,13 +225,14 @@ def caseloads(conn: Connection, rules: dict, unit: str | None = None,
           LEFT JOIN child ch ON ch.household_id = h.id
          WHERE w.role = 'grid_worker' AND w.active AND {CELL_IN_SCOPE}
          GROUP BY w.id
-        HAVING NOT :over_only OR count(DISTINCT ch.id) > :limit
+        HAVING NOT :over_only OR count(DISTINCT ch.id) > {LIMIT_OF_CELLS}
          ORDER BY count(DISTINCT ch.id) DESC, w.id
     """
     limit = int(rules["caseload_limit"])
     rows = conn.execute(sa.text(sql), {"unit_id": unit_id(conn, unit), "limit": limit,
-                                       "over_only": over_only}).mappings()
-    return [{**dict(r), "limit": limit, "over_limit": r["children"] > limit} for r in rows]
+                         "limits": by_county(conn, rules, "caseload_limit"),
+                         "over_only": over_only}).mappings()
+    return [{**dict(r), "over_limit": r["children"] > r["limit"]} for r in rows]
 
 
 def villages_without(conn: Connection, facility_type: str = "children_home",
@@ -216,16 +260,18 @@ def suggest_sites(conn: Connection, rules: dict, facility_type: str, k: int = 3,
     """Greedy maximal covering: the ``k`` candidate sites (cell points on surface, or
     the given lon/lat points) that together reach the most children who are beyond
     reach today; each site reports the children it adds."""
-    reach = reach_of(rules, facility_type, reach_m)
+    reach = reach_of(rules_for_code(conn, rules, unit), facility_type, reach_m)
     try:
         k = int(k)
     except (TypeError, ValueError):
         raise InvalidInput("k must be a whole number", field="k") from None
     if not 1 <= k <= MAX_SITES:
         raise InvalidInput(f"k must be between 1 and {MAX_SITES}, not {k}", field="k")
-    params = {"type": facility_type, "reach": reach, "unit_id": unit_id(conn, unit)}
+    reach_sql, extra = _reach_params(conn, rules, facility_type, reach, reach_m)
+    params = {"type": facility_type, "reach": reach, "unit_id": unit_id(conn, unit), **extra}
     gap = conn.execute(sa.text(
-        f"SELECT id, ST_X(geom) AS lon, ST_Y(geom) AS lat, children FROM ({_REACH}) r "
+        f"SELECT id, ST_X(geom) AS lon, ST_Y(geom) AS lat, children, county_id "
+        f"FROM ({reach_sql}) r "
         f"WHERE NOT covered AND children > 0 ORDER BY id"), params).all()
     if candidates:
         cand = [(None, None, *check_point(conn, x, y)) for x, y in candidates]
@@ -235,8 +281,16 @@ def suggest_sites(conn: Connection, rules: dict, facility_type: str, k: int = 3,
             f"LATERAL ST_PointOnSurface(c.geom) p WHERE c.level = 'cell' AND {CELL_IN_SCOPE} "
             f"ORDER BY c.code"), params).all()
     children = np.array([g.children for g in gap], dtype=float)
-    ic, ih = pairs_within(np.array([(c[2], c[3]) for c in cand]).reshape(-1, 2),
-                          np.array([(g.lon, g.lat) for g in gap]).reshape(-1, 2), reach)
+    # Each household beyond reach by its own county's radius (rules.counties).
+    own = json.loads(extra.get("reach_by_county", "{}"))
+    radius = np.array([float(own.get(str(g.county_id), reach)) for g in gap])
+    points = np.array([(c[2], c[3]) for c in cand]).reshape(-1, 2)
+    found = [(ic, np.flatnonzero(radius == r)[ih]) for r in np.unique(radius)
+             for ic, ih in [pairs_within(points, np.array(
+                 [(g.lon, g.lat) for g, rr in zip(gap, radius, strict=True) if rr == r]
+             ).reshape(-1, 2), float(r))]]
+    ic = np.concatenate([f[0] for f in found]) if found else np.empty(0, dtype=int)
+    ih = np.concatenate([f[1] for f in found]) if found else np.empty(0, dtype=int)
     taken = np.zeros(len(gap), dtype=bool)
     sites = []
     for _ in range(k):

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection
 from geo import audit
 from geo.access import in_scope_sql
 from geo.errors import Conflict, InvalidInput
+from geo.local_rules import rules_for_code
 from geo.planning.coverage import STAFFED_BY
 from geo.workers import get_worker
 
@@ -117,6 +118,8 @@ def handover(conn: Connection, rules: dict, worker_id: int, scope_id: int) -> di
     """The worker, their cells (how assigned, children, who else covers each, whether it
     is left without anyone, proposals) and the children in them."""
     worker = get_worker(conn, worker_id, scope_id)
+    # The worker's county's caseload limit (their candidates share their township).
+    rules = rules_for_code(conn, rules, worker["unit"])
     cells = _cells(conn, worker_id, scope_id)
     ids = [c["cell_id"] for c in cells]
     props = proposals(conn, rules, worker_id, scope_id, ids)
@@ -161,7 +164,8 @@ def apply_handover(conn: Connection, rules: dict, worker_id: int, scope_id: int,
     """Assign each ``{"cell", "worker"}`` and deactivate the leaving worker (if
     ``deactivate``), each change audited; raises before anything is committed when one
     assignment is not valid (the caller rolls the transaction back)."""
-    get_worker(conn, worker_id, scope_id)  # 404 outside the area
+    worker = get_worker(conn, worker_id, scope_id)  # 404 outside the area
+    rules = rules_for_code(conn, rules, worker["unit"])
     conn.execute(sa.text("SELECT id FROM worker WHERE id = :w FOR UPDATE"), {"w": worker_id})
     cells = {c["cell_id"]: c for c in _cells(conn, worker_id, scope_id)}
     limit = int(rules["caseload_limit"])

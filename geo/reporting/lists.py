@@ -20,8 +20,10 @@ from sqlalchemy.engine import Connection
 
 from geo import access, vocab
 from geo.cases.lifecycle import EFFECTIVE
+from geo.config import risk_levels_anywhere
 from geo.errors import InvalidInput, NotFound
 from geo.ledgers.spreadsheet import neutralise_row
+from geo.local_rules import by_county
 from geo.planning.coverage import STAFFED_BY
 from geo.scope import CELL_IN_SCOPE, check_day, find_unit
 from geo.visits.due import _DUE_SQL, _params
@@ -68,7 +70,8 @@ _FLAGGED = f"""
 _CASELOAD = f"""
     SELECT w.id AS worker_id, w.name AS worker, u.name AS unit,
            count(DISTINCT ch.id)::int AS children, count(DISTINCT c.id)::int AS cells,
-           CAST(:caseload_limit AS int) AS caseload_limit,
+           COALESCE(max((CAST(:caseload_limits AS jsonb) ->> c.county_id::text)::int),
+                    CAST(:caseload_limit AS int)) AS caseload_limit,
            ST_X(w.office) AS lon, ST_Y(w.office) AS lat
       FROM worker w JOIN unit u ON u.id = w.unit_id
       JOIN worker_unit wu ON wu.worker_id = w.id
@@ -77,7 +80,9 @@ _CASELOAD = f"""
       LEFT JOIN child ch ON ch.household_id = h.id
      WHERE w.role = 'grid_worker' AND w.active AND {CELL_IN_SCOPE}
      GROUP BY w.id, u.name
-    HAVING count(DISTINCT ch.id) > CAST(:caseload_limit AS int)
+    HAVING count(DISTINCT ch.id) > COALESCE(
+           max((CAST(:caseload_limits AS jsonb) ->> c.county_id::text)::int),
+           CAST(:caseload_limit AS int))
 """
 
 _UNSTAFFED = f"""
@@ -214,7 +219,8 @@ def _query(conn: Connection, rules: dict, s: ListSpec, unit: str, tz: str, f: di
     for key in ("category", "risk", "as_of", "since", "until"):
         if f.get(key) is not None and key not in s.filters:
             raise InvalidInput(f"the {s.name} list has no {key} filter", field=key)
-    if f.get("risk") is not None and f["risk"] not in rules["visit_interval_days"]:
+    if f.get("risk") is not None and f["risk"] not in (
+            [*rules["visit_interval_days"], *risk_levels_anywhere(rules)]):
         raise InvalidInput(f"unknown risk level {f['risk']}", field="risk")
     if f.get("category") is not None and f["category"] not in vocab.CHILD_CATEGORIES:
         raise InvalidInput(f"unknown category {f['category']}", field="category")
@@ -222,7 +228,8 @@ def _query(conn: Connection, rules: dict, s: ListSpec, unit: str, tz: str, f: di
         check_day(f.get(key), key, rules, tz)
     params = _params(conn, rules, f.get("as_of"), unit, tz)
     params.update(category=f.get("category"), risk=f.get("risk"), since=f.get("since"),
-                  until=f.get("until"), caseload_limit=int(rules["caseload_limit"]))
+                  until=f.get("until"), caseload_limit=int(rules["caseload_limit"]),
+                  caseload_limits=by_county(conn, rules, "caseload_limit"))
     where = [s.where]
     if "category" in s.filters:
         where.append("(CAST(:category AS text) IS NULL OR :category = ANY(q.categories))")

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 from geo.access import in_scope_sql
 from geo.errors import InvalidInput
 from geo.ledgers.spreadsheet import neutralise_row
+from geo.local_rules import rules_for_unit
 from geo.planning.coverage import blind_spots
 from geo.scope import county_codes, find_unit
 from geo.visits.due import cell_status
@@ -93,11 +94,17 @@ def monthly_report(conn: Connection, rules: dict, unit: str, month: str,
     rows = [{"key": k, "label": label, "this_month": now[k], "last_month": before[k],
              "change": now[k] - before[k]} for k, label in FIGURES]
     reach = []
-    for ftype, metres in rules["service_reach_m"].items():
-        totals = blind_spots(conn, rules, ftype, unit=found.code)["totals"]
+    # Each household by its own county's reach; the radius shown is the scope's county's
+    # (a city's: the shared one, with the counties that keep another).
+    mine = rules_for_unit(conn, rules, found.id)
+    for ftype, metres in mine["service_reach_m"].items():
+        spots = blind_spots(conn, rules, ftype, unit=found.code)
+        totals = spots["totals"]
         reach.append({"facility_type": ftype, "reach_m": metres,
                       "uncovered_children": totals["uncovered_children"],
-                      "children": totals["children"]})
+                      "children": totals["children"],
+                      **({"reach_m_by_county": spots["reach_m_by_county"]}
+                         if found.level == "city" and spots["reach_m_by_county"] else {})})
     return {"unit": {"code": found.code, "name": found.name, "level": found.level},
             "month": month, "period": [first.isoformat(), last.isoformat()],
             "previous": prev_first.strftime("%Y-%m"), "figures": rows, "blind_spots": reach}

@@ -34,6 +34,7 @@ from sqlalchemy.engine import Connection
 
 from geo.access import in_scope_sql
 from geo.errors import InvalidInput
+from geo.local_rules import own_counties
 from geo.scope import find_unit, today
 
 MAX_MONTHS = 36
@@ -63,8 +64,10 @@ GROUP_BY = {"county": "township", "township": "village", "village": "cell",
 
 _SQL = """
 WITH rules AS (
-    SELECT key AS risk_level, value::int AS days
-      FROM jsonb_each_text(CAST(:intervals AS jsonb))
+    -- Intervals per county (0: the shared rules; a county of rules.counties: its id).
+    SELECT cc.key::int AS county_id, e.key AS risk_level, e.value::int AS days,
+           (CAST(:return_days AS jsonb) ->> cc.key)::int AS return_days
+      FROM jsonb_each(CAST(:intervals AS jsonb)) cc, jsonb_each_text(cc.value) e
 ), months AS (
     SELECT m::date AS first,
            LEAST((m + interval '1 month' - interval '1 day')::date, CAST(:today AS date))
@@ -75,15 +78,17 @@ WITH rules AS (
            ((last + 1)::timestamp AT TIME ZONE :tz) AS cutoff
       FROM months
 ), cells AS (
-    SELECT c.id AS cell_id, c.village_id, c.township_id FROM unit c
+    SELECT c.id AS cell_id, c.village_id, c.township_id, c.county_id FROM unit c
      WHERE c.level = 'cell' AND {scope}
 ), kids AS MATERIALIZED (
     SELECT ch.id, ch.risk_level, ch.categories, ch.registered_on, ch.birth_date,
-           ch.case_status, cl.cell_id, r.days,
+           ch.case_status, cl.cell_id, r.days, r.return_days,
            NOT (ch.categories <@ CAST(:exempt AS text[])) AS return_needed
       FROM cells cl JOIN household h ON h.cell_id = cl.cell_id
       JOIN child ch ON ch.household_id = h.id
       LEFT JOIN rules r ON r.risk_level = ch.risk_level
+       AND r.county_id = CASE WHEN cl.county_id = ANY(CAST(:own_rules AS int[]))
+                              THEN cl.county_id ELSE 0 END
 ), bounds AS (
     SELECT min(start_at) AS start_at, max(cutoff) AS cutoff FROM mm
 ), hist AS (
@@ -120,7 +125,8 @@ WITH rules AS (
      GROUP BY m.first, e.child_id
 ), grid AS (
     -- Every child at every month end, last visits carried forward month by month.
-    SELECT m.first, m.last, m.start_at, k.id, k.cell_id, k.days, k.registered_on,
+    SELECT m.first, m.last, m.start_at, k.id, k.cell_id, k.days, k.return_days,
+           k.registered_on,
            k.birth_date, k.return_needed,
            GREATEST(h.last_visit, max(cm.last_visit) OVER w) AS last_visit,
            GREATEST(h.last_return, max(cm.last_return) OVER w) AS last_return,
@@ -140,7 +146,7 @@ WITH rules AS (
            LEAST(COALESCE((a.last_visit AT TIME ZONE :tz)::date, a.registered_on) + a.days,
                  CASE WHEN a.return_needed THEN
                       COALESCE((a.last_return AT TIME ZONE :tz)::date, a.registered_on)
-                      + CAST(:return_days AS int) END) AS next_due
+                      + a.return_days END) AS next_due
       FROM at_end a
 ), per_cell_end AS (
     SELECT first, cell_id, count(*) AS children,
@@ -212,9 +218,13 @@ def cell_figures(conn: Connection, rules: dict, scope_id: int, months: list[dt.d
                  until: dt.date, tz: str) -> list[dict]:
     """The monthly counts per cell of the scope (cells with nothing in a month are left
     out), each row with its ``month`` (first day), cell, village and township."""
+    own = {cid: r for cid, (_, r) in own_counties(conn, rules).items()}
+    every = {0: rules, **own}
     rows = conn.execute(sa.text(_SQL.format(scope=in_scope_sql("c", "scope_id"))), {
-        "intervals": json.dumps(rules["visit_interval_days"]),
-        "return_days": int(rules["return_visit_days"]),
+        "intervals": json.dumps({str(k): r["visit_interval_days"] for k, r in every.items()}),
+        "return_days": json.dumps({str(k): int(r["return_visit_days"])
+                                   for k, r in every.items()}),
+        "own_rules": list(own),
         "exempt": list(rules.get("return_visit_exempt_categories", [])),
         "start": months[0], "end": months[-1], "today": until, "tz": tz,
         "scope_id": scope_id}).mappings()

@@ -25,6 +25,7 @@ import numpy as np
 from sqlalchemy.engine import Connection
 
 from geo.errors import InvalidInput
+from geo.local_rules import rules_for_unit
 from geo.routing.improve import improve
 from geo.routing.routes import (
     _worker,
@@ -81,10 +82,12 @@ def week_plan(conn: Connection, rules: dict, worker_id, start=None, days=None, *
     first = parse_date(start, "from", tz)
     days = _check_days(days)
     budget = check_budget(budget_min)
+    worker = _worker(conn, worker_id)
+    # The worker's county's rules (working day, holidays, speed, minutes per visit).
+    rules = rules_for_unit(conn, rules, worker["unit_id"])
     if budget is None:
         budget = float(rules.get("workday_minutes", 480))
     dates = working_days(first, days, rules.get("holidays", []))
-    worker = _worker(conn, worker_id)
     key = ("plan", worker["id"], scope_id, first.isoformat(), days, budget, tz,
            json.dumps(rules, sort_keys=True, default=str), data_version(conn, worker["id"]))
     return cached(key, lambda: _plan(conn, rules, worker, first, dates, budget, tz, scope_id))

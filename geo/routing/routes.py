@@ -32,6 +32,7 @@ from geo import vocab
 from geo.access import cell_in_scope_sql
 from geo.errors import InvalidInput, NotFound
 from geo.grid.roads import RoadNetwork, has_roads
+from geo.local_rules import rules_for_unit
 from geo.planning.coverage import STAFFED_BY
 from geo.routing import Stop, StraightLine, solve_route
 from geo.scope import parse_date
@@ -113,7 +114,8 @@ def due_households(conn: Connection, rules: dict, worker: dict, as_of: dt.date,
     cells = worker_cells(conn, worker["id"], scope_id)
     due = due_visits(conn, rules, as_of=as_of, within_days=int(within_days), tz=tz,
                      cells=cells) if cells else []
-    levels = list(rules["risk_levels"])
+    # Weights by the levels of the county of the worker's cells (cells of one county).
+    levels = list(rules_for_unit(conn, rules, cells[0] if cells else None)["risk_levels"])
     weight = {lvl: len(levels) - i for i, lvl in enumerate(levels)}
     homes: dict[int, dict] = {}
     info = {}
@@ -218,11 +220,13 @@ def worker_route(conn: Connection, rules: dict, worker_id, date=None, *,
     instead of at the worker's office."""
     as_of = parse_date(date, "date", tz)
     budget_min = check_budget(budget_min)
-    if budget_min is None and not full:
-        budget_min = float(rules.get("workday_minutes", 480))
     if not 0 <= int(within_days) <= 90:
         raise InvalidInput("within_days must be 0 to 90", field="within_days")
     worker = _worker(conn, worker_id)
+    # The worker's county's rules (speed, minutes per visit, working day, risk levels).
+    rules = rules_for_unit(conn, rules, worker["unit_id"])
+    if budget_min is None and not full:
+        budget_min = float(rules.get("workday_minutes", 480))
     if start is not None:
         lon, lat = (float(v) for v in start)
         if not (-180 <= lon <= 180 and -90 <= lat <= 90):
