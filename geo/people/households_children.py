@@ -38,9 +38,11 @@ def create_household(conn: Connection, data: dict, scope_id: int,
     """Register a household; its point (in ``crs``) must lie in a cell of ``scope_id``."""
     data = {**data, **check_household(conn, data, scope_id, crs, create=True)}
     hid = conn.execute(sa.text(
-        "INSERT INTO household (address, geom, flags, head_name, phone, ledger_id) VALUES "
-        "(:address, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :flags, :head, :phone, :ledger)"
-        " RETURNING id"),
+        "INSERT INTO household (address, geom, flags, head_name, phone, ledger_id, county_code) "
+        "SELECT :address, p, :flags, :head, :phone, :ledger, "
+        # The partition key (migration 0018): the county of the point's cell.
+        "gridmap_cell_county(gridmap_cell_at(p)) "
+        "FROM ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) p RETURNING id"),
         {"address": data["address"], "lon": float(data["lon"]), "lat": float(data["lat"]),
          "flags": data.get("flags") or [], "head": data.get("head_name"),
          "phone": data.get("phone"), "ledger": data.get("ledger_id")}).scalar_one()
@@ -96,9 +98,11 @@ def create_child(conn: Connection, data: dict, rules: dict, id_key: str, scope_i
     cols = sorted(values)
     try:
         with conn.begin_nested():
+            # The partition key (migration 0018): the household's county.
             return conn.execute(sa.text(
-                f"INSERT INTO child ({', '.join(cols)}) VALUES "
-                f"({', '.join(':' + c for c in cols)}) RETURNING id"), values).scalar_one()
+                f"INSERT INTO child ({', '.join(cols)}, county_code) VALUES "
+                f"({', '.join(':' + c for c in cols)}, "
+                "gridmap_household_county(:household_id)) RETURNING id"), values).scalar_one()
     except sa.exc.IntegrityError:
         raise Conflict("a child with this identity number is already registered",
                        field="id_number", code="duplicate_child",
