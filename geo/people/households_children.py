@@ -16,6 +16,7 @@ from geo import vocab
 from geo.access import in_scope_sql
 from geo.errors import Conflict, Forbidden, NotFound
 from geo.ledgers.form import check_child, check_household
+from geo.scope import county_codes
 
 _IN_SCOPE = in_scope_sql("c")
 
@@ -26,8 +27,11 @@ def household_in_scope(conn: Connection, household_id: int, scope_id: int) -> di
         f"h.head_name, h.phone, c.code AS cell_code, c.name AS cell_name, "
         f"(SELECT v.name FROM unit v WHERE v.id = c.village_id) AS village_name "
         f"FROM household h "
-        f"JOIN unit c ON c.id = h.cell_id WHERE h.id = :id AND {_IN_SCOPE}"),
-        {"id": household_id, "scope_id": scope_id}).mappings().first()
+        f"JOIN unit c ON c.id = h.cell_id WHERE h.id = :id AND {_IN_SCOPE} "
+        # the scope's counties' partitions only (migration 0018)
+        f"AND h.county_code = ANY(CAST(:counties AS varchar[]))"),
+        {"id": household_id, "scope_id": scope_id,
+         "counties": county_codes(conn, scope_id)}).mappings().first()
     if row is None:
         raise NotFound(f"no household {household_id}", field="household_id")
     return dict(row)
