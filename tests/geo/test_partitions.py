@@ -43,6 +43,9 @@ def test_a_countys_query_reads_only_its_partition(conn):
     plan = _plan(conn, VISITS_SQL, u=1, counties=["510411"], a="2026-11-01",
                  b="2026-11-30", tz="Asia/Shanghai")
     assert "visit_c510411" in plan and "visit_c510402" not in plan
+    # ... and of households and children (migration 0018).
+    assert "household_c510411" in plan and "household_c510402" not in plan
+    assert "child_c510411" in plan and "child_c510402" not in plan
 
 
 def test_a_visit_written_without_its_county_is_routed(conn):
