@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-_PARTITION = re.compile(r"^visit_(c\d{6}|other)$")
+_PARTITION = re.compile(r"^(visit|household|child)_(c\d{6}|other)$")
 
 
 def include_object(obj, name, type_, reflected, compare_to):

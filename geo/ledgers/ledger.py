@@ -529,49 +529,74 @@ SELECT worker_id, unit_id FROM listed ON CONFLICT DO NOTHING
 """
 
 _UPSERT = {
+    # Households and children are partitioned by county (migration 0018): their ledger
+    # ids are unique in the key registries, not on the tables, so these update the rows
+    # that exist and insert the others instead of ON CONFLICT (same counts, same rows).
     "households": """
-        INSERT INTO household (ledger_id, address, geom, head_name, phone, flags)
-        SELECT ledger_id, address, ST_GeomFromEWKT(geom), head_name, phone, flags::text[]
-          FROM ledger_stage
-        ON CONFLICT (ledger_id) DO UPDATE
-           SET address = EXCLUDED.address, geom = EXCLUDED.geom,
-               head_name = EXCLUDED.head_name, phone = EXCLUDED.phone, flags = EXCLUDED.flags
-         WHERE (household.address, ST_AsEWKB(household.geom), household.head_name,
-                household.phone,
-                ARRAY(SELECT f FROM unnest(household.flags) f ORDER BY f))
-               IS DISTINCT FROM (EXCLUDED.address, ST_AsEWKB(EXCLUDED.geom),
-                EXCLUDED.head_name, EXCLUDED.phone, EXCLUDED.flags)
-        RETURNING (xmax = 0) AS created
+        WITH up AS (
+            UPDATE household h
+               SET address = s.address, geom = ST_GeomFromEWKT(s.geom),
+                   head_name = s.head_name, phone = s.phone, flags = s.flags::text[]
+              FROM ledger_stage s
+             WHERE h.ledger_id = s.ledger_id
+               AND (h.address, ST_AsEWKB(h.geom), h.head_name, h.phone,
+                    ARRAY(SELECT f FROM unnest(h.flags) f ORDER BY f))
+                   IS DISTINCT FROM (s.address, ST_AsEWKB(ST_GeomFromEWKT(s.geom)),
+                    s.head_name, s.phone, s.flags::text[])
+            RETURNING false AS created
+        ), ins AS (
+            INSERT INTO household (ledger_id, address, geom, head_name, phone, flags,
+                                   county_code)
+            SELECT s.ledger_id, s.address, ST_GeomFromEWKT(s.geom), s.head_name, s.phone,
+                   s.flags::text[], gridmap_cell_county(gridmap_cell_at(ST_GeomFromEWKT(s.geom)))
+              FROM ledger_stage s
+             WHERE NOT EXISTS (SELECT FROM household_key k WHERE k.ledger_id = s.ledger_id)
+            RETURNING true AS created
+        )
+        SELECT created FROM up UNION ALL SELECT created FROM ins
     """,
     "children": """
-        INSERT INTO child (ledger_id, household_id, name, sex, birth_date, id_masked, id_hash,
-                           categories, risk_level, guardian_situation, school, has_disability)
-        SELECT s.ledger_id, h.id, s.name, s.sex, s.birth_date::date, s.id_masked, s.id_hash,
-               CASE WHEN :keep_sensitive THEN ARRAY(
-                   SELECT DISTINCT x FROM unnest(s.categories::text[] || COALESCE((
-                       SELECT array_agg(c) FROM child o, unnest(o.categories) c
-                        WHERE o.ledger_id = s.ledger_id
-                          AND c = ANY(CAST(:sensitive AS text[]))), '{}')) x ORDER BY x)
-                    ELSE s.categories::text[] END,
-               s.risk_level, s.guardian_situation, s.school, s.has_disability::boolean
-          FROM ledger_stage s JOIN household h ON h.ledger_id = s.household
-        ON CONFLICT (ledger_id) DO UPDATE
-           SET household_id = EXCLUDED.household_id, name = EXCLUDED.name,
-               sex = EXCLUDED.sex, birth_date = EXCLUDED.birth_date,
-               id_masked = COALESCE(EXCLUDED.id_masked, child.id_masked),
-               id_hash = COALESCE(EXCLUDED.id_hash, child.id_hash),
-               categories = EXCLUDED.categories, risk_level = EXCLUDED.risk_level,
-               guardian_situation = EXCLUDED.guardian_situation, school = EXCLUDED.school,
-               has_disability = EXCLUDED.has_disability, updated_at = now()
-         WHERE (child.household_id, child.name, child.sex, child.birth_date, child.id_hash,
-                child.categories, child.risk_level, child.guardian_situation, child.school,
-                child.has_disability)
-               IS DISTINCT FROM (EXCLUDED.household_id, EXCLUDED.name, EXCLUDED.sex,
-                EXCLUDED.birth_date, COALESCE(EXCLUDED.id_hash, child.id_hash),
-                EXCLUDED.categories,
-                EXCLUDED.risk_level, EXCLUDED.guardian_situation, EXCLUDED.school,
-                EXCLUDED.has_disability)
-        RETURNING (xmax = 0) AS created
+        WITH src AS (
+            SELECT s.ledger_id, h.id AS household_id, h.county_code, s.name, s.sex,
+                   s.birth_date::date AS birth_date, s.id_masked, s.id_hash,
+                   CASE WHEN :keep_sensitive THEN ARRAY(
+                       SELECT DISTINCT x FROM unnest(s.categories::text[] || COALESCE((
+                           SELECT array_agg(c) FROM child o, unnest(o.categories) c
+                            WHERE o.ledger_id = s.ledger_id
+                              AND c = ANY(CAST(:sensitive AS text[]))), '{}')) x ORDER BY x)
+                        ELSE s.categories::text[] END AS categories,
+                   s.risk_level, s.guardian_situation, s.school,
+                   s.has_disability::boolean AS has_disability
+              FROM ledger_stage s JOIN household h ON h.ledger_id = s.household
+        ), up AS (
+            UPDATE child c
+               SET household_id = s.household_id, name = s.name, sex = s.sex,
+                   birth_date = s.birth_date,
+                   id_masked = COALESCE(s.id_masked, c.id_masked),
+                   id_hash = COALESCE(s.id_hash, c.id_hash),
+                   categories = s.categories, risk_level = s.risk_level,
+                   guardian_situation = s.guardian_situation, school = s.school,
+                   has_disability = s.has_disability, updated_at = now()
+              FROM src s
+             WHERE c.ledger_id = s.ledger_id
+               AND (c.household_id, c.name, c.sex, c.birth_date, c.id_hash, c.categories,
+                    c.risk_level, c.guardian_situation, c.school, c.has_disability)
+                   IS DISTINCT FROM (s.household_id, s.name, s.sex, s.birth_date,
+                    COALESCE(s.id_hash, c.id_hash), s.categories, s.risk_level,
+                    s.guardian_situation, s.school, s.has_disability)
+            RETURNING false AS created
+        ), ins AS (
+            INSERT INTO child (ledger_id, household_id, name, sex, birth_date, id_masked,
+                               id_hash, categories, risk_level, guardian_situation, school,
+                               has_disability, county_code)
+            SELECT s.ledger_id, s.household_id, s.name, s.sex, s.birth_date, s.id_masked,
+                   s.id_hash, s.categories, s.risk_level, s.guardian_situation, s.school,
+                   s.has_disability, s.county_code
+              FROM src s
+             WHERE NOT EXISTS (SELECT FROM child_key k WHERE k.ledger_id = s.ledger_id)
+            RETURNING true AS created
+        )
+        SELECT created FROM up UNION ALL SELECT created FROM ins
     """,
     "facilities": """
         INSERT INTO facility (ledger_id, type, name, address, geom, phone, capacity, occupied,

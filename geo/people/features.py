@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from geo.access import cell_in_scope_sql
+from geo.scope import county_codes
 
 _IN_BOX = """(CAST(:minx AS float8) IS NULL
                OR {alias}.geom && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326))"""
@@ -28,12 +29,15 @@ def household_features(conn: Connection, scope_id: int, box=None, *, limit: int,
                  'geometry', ST_AsGeoJSON(h.geom, 7)::json,
                  'properties', json_build_object('id', h.id, 'address', h.address,
                      'cell', c.code, 'flags', h.flags,
-                     'children', (SELECT count(*) FROM child ch WHERE ch.household_id = h.id)))
+                     'children', (SELECT count(*) FROM child ch WHERE ch.household_id = h.id
+                                    AND ch.county_code = ANY(CAST(:counties AS varchar[])))))
           FROM household h JOIN unit c ON c.id = h.cell_id
          WHERE {cell_in_scope_sql()} AND {_IN_BOX.format(alias="h")}
+           -- the scope's counties' partitions only (migration 0018)
+           AND h.county_code = ANY(CAST(:counties AS varchar[]))
          ORDER BY h.id LIMIT :limit OFFSET :offset"""),
-        {"scope_id": scope_id, **_box_params(box), "limit": limit + 1,
-         "offset": offset}).scalars().all()
+        {"scope_id": scope_id, "counties": county_codes(conn, scope_id), **_box_params(box),
+         "limit": limit + 1, "offset": offset}).scalars().all()
 
 
 def facility_features(conn: Connection, scope_id: int, box=None, *,

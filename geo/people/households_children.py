@@ -16,6 +16,7 @@ from geo import vocab
 from geo.access import in_scope_sql
 from geo.errors import Conflict, Forbidden, NotFound
 from geo.ledgers.form import check_child, check_household
+from geo.scope import county_codes
 
 _IN_SCOPE = in_scope_sql("c")
 
@@ -26,8 +27,11 @@ def household_in_scope(conn: Connection, household_id: int, scope_id: int) -> di
         f"h.head_name, h.phone, c.code AS cell_code, c.name AS cell_name, "
         f"(SELECT v.name FROM unit v WHERE v.id = c.village_id) AS village_name "
         f"FROM household h "
-        f"JOIN unit c ON c.id = h.cell_id WHERE h.id = :id AND {_IN_SCOPE}"),
-        {"id": household_id, "scope_id": scope_id}).mappings().first()
+        f"JOIN unit c ON c.id = h.cell_id WHERE h.id = :id AND {_IN_SCOPE} "
+        # the scope's counties' partitions only (migration 0018)
+        f"AND h.county_code = ANY(CAST(:counties AS varchar[]))"),
+        {"id": household_id, "scope_id": scope_id,
+         "counties": county_codes(conn, scope_id)}).mappings().first()
     if row is None:
         raise NotFound(f"no household {household_id}", field="household_id")
     return dict(row)
@@ -38,9 +42,11 @@ def create_household(conn: Connection, data: dict, scope_id: int,
     """Register a household; its point (in ``crs``) must lie in a cell of ``scope_id``."""
     data = {**data, **check_household(conn, data, scope_id, crs, create=True)}
     hid = conn.execute(sa.text(
-        "INSERT INTO household (address, geom, flags, head_name, phone, ledger_id) VALUES "
-        "(:address, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :flags, :head, :phone, :ledger)"
-        " RETURNING id"),
+        "INSERT INTO household (address, geom, flags, head_name, phone, ledger_id, county_code) "
+        "SELECT :address, p, :flags, :head, :phone, :ledger, "
+        # The partition key (migration 0018): the county of the point's cell.
+        "gridmap_cell_county(gridmap_cell_at(p)) "
+        "FROM ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) p RETURNING id"),
         {"address": data["address"], "lon": float(data["lon"]), "lat": float(data["lat"]),
          "flags": data.get("flags") or [], "head": data.get("head_name"),
          "phone": data.get("phone"), "ledger": data.get("ledger_id")}).scalar_one()
@@ -96,9 +102,11 @@ def create_child(conn: Connection, data: dict, rules: dict, id_key: str, scope_i
     cols = sorted(values)
     try:
         with conn.begin_nested():
+            # The partition key (migration 0018): the household's county.
             return conn.execute(sa.text(
-                f"INSERT INTO child ({', '.join(cols)}) VALUES "
-                f"({', '.join(':' + c for c in cols)}) RETURNING id"), values).scalar_one()
+                f"INSERT INTO child ({', '.join(cols)}, county_code) VALUES "
+                f"({', '.join(':' + c for c in cols)}, "
+                "gridmap_household_county(:household_id)) RETURNING id"), values).scalar_one()
     except sa.exc.IntegrityError:
         raise Conflict("a child with this identity number is already registered",
                        field="id_number", code="duplicate_child",

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 
 from geo.access import in_scope_sql
 from geo.errors import InvalidInput
+from geo.scope import county_codes
 
 MAX_QUERY = 50
 
@@ -35,12 +36,15 @@ WITH units AS (
       FROM child ch JOIN household h ON h.id = ch.household_id
       JOIN unit c ON c.id = h.cell_id JOIN unit v ON v.id = c.village_id
      WHERE :people AND {in_scope_sql('c')}
+       AND ch.county_code = ANY(CAST(:counties AS varchar[]))
+       AND h.county_code = ANY(CAST(:counties AS varchar[]))
        AND (ch.name LIKE :pat OR ch.ledger_id = :q)
 ), homes AS (
     SELECT 3 AS rank, 'household' AS kind, h.id, COALESCE(h.head_name, h.address) AS name,
            h.ledger_id, v.name AS place, h.address, ST_X(h.geom) AS lon, ST_Y(h.geom) AS lat
       FROM household h JOIN unit c ON c.id = h.cell_id JOIN unit v ON v.id = c.village_id
      WHERE :people AND {in_scope_sql('c')}
+       AND h.county_code = ANY(CAST(:counties AS varchar[]))
        AND (h.address LIKE :pat OR h.ledger_id = :q)
 )
 SELECT m.*, count(*) OVER () AS total FROM (
@@ -62,6 +66,8 @@ def search(conn: Connection, text: str, scope_id: int, people: bool, limit: int 
         raise InvalidInput(f"q must be at most {MAX_QUERY} characters", field="q")
     rows = conn.execute(sa.text(_SQL), {
         "pat": _like(text), "q": text, "scope_id": scope_id, "people": people,
+        # households and children: the scope's counties' partitions only (migration 0018)
+        "counties": county_codes(conn, scope_id) if people else [],
         "limit": limit, "offset": offset}).mappings().all()
     total = rows[0]["total"] if rows else 0
     out = []

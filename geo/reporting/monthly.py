@@ -54,6 +54,8 @@ VISITS_SQL = f"""
       FROM visit v JOIN child ch ON ch.id = v.child_id
       JOIN household h ON h.id = ch.household_id JOIN unit c ON c.id = h.cell_id
      WHERE v.county_code = ANY(CAST(:counties AS varchar[])) AND {in_scope_sql("c", "u")}
+       AND ch.county_code = ANY(CAST(:counties AS varchar[]))
+       AND h.county_code = ANY(CAST(:counties AS varchar[]))
        AND (v.visited_at AT TIME ZONE :tz)::date BETWEEN :a AND :b
 """
 
@@ -61,20 +63,26 @@ VISITS_SQL = f"""
 def _figures(conn: Connection, rules: dict, unit_id: int, unit_code: str, first: dt.date,
              last: dt.date, tz: str) -> dict:
     scope = in_scope_sql("c", "u")
+    counties = county_codes(conn, unit_id)
+    # Households and children are partitioned by county too (migration 0018).
+    in_counties = ("ch.county_code = ANY(CAST(:counties AS varchar[])) "
+                   "AND h.county_code = ANY(CAST(:counties AS varchar[]))")
     visits = conn.execute(sa.text(VISITS_SQL), {
         "u": unit_id, "a": first, "b": last, "tz": tz,
-        "counties": county_codes(conn, unit_id)}).mappings().one()
+        "counties": counties}).mappings().one()
     row = conn.execute(sa.text(
         f"""
         SELECT
           (SELECT count(*) FROM child ch JOIN household h ON h.id = ch.household_id
              JOIN unit c ON c.id = h.cell_id
-            WHERE {scope} AND ch.registered_on BETWEEN :a AND :b) AS children_registered,
+            WHERE {scope} AND {in_counties} AND ch.registered_on BETWEEN :a AND :b)
+            AS children_registered,
           (SELECT count(*) FROM placement p JOIN child ch ON ch.id = p.child_id
              JOIN household h ON h.id = ch.household_id JOIN unit c ON c.id = h.cell_id
-            WHERE {scope} AND (p.placed_at AT TIME ZONE :tz)::date BETWEEN :a AND :b)
-            AS placements
-        """), {"u": unit_id, "a": first, "b": last, "tz": tz}).mappings().one()
+            WHERE {scope} AND {in_counties}
+              AND (p.placed_at AT TIME ZONE :tz)::date BETWEEN :a AND :b) AS placements
+        """), {"u": unit_id, "a": first, "b": last, "tz": tz,
+               "counties": counties}).mappings().one()
     cells = cell_status(conn, rules, as_of=last, unit=unit_code, tz=tz)
     return {**dict(visits), **dict(row),
             "children": sum(c["children"] for c in cells),

@@ -80,18 +80,51 @@ class Unit(Base):
     )
 
 
+class HouseholdKey(Base):
+    """The register-wide keys of households (migration 0018): kept by the triggers of
+    the partitioned ``household``; what other tables' foreign keys point at."""
+
+    __tablename__ = "household_key"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    county_code: Mapped[str] = mapped_column(String(6), server_default=text("''"))
+    ledger_id: Mapped[str | None] = mapped_column(Text, unique=True)
+
+
+class ChildKey(Base):
+    """The register-wide keys of children (migration 0018): one ledger id and one
+    identity number per child across all counties; the target of the foreign keys to a
+    child (``child`` itself is partitioned by county)."""
+
+    __tablename__ = "child_key"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    county_code: Mapped[str] = mapped_column(String(6), server_default=text("''"))
+    household_id: Mapped[int] = mapped_column(ForeignKey("household_key.id"), index=True)
+    ledger_id: Mapped[str | None] = mapped_column(Text, unique=True)
+    id_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+
+
 class Household(Base):
+    """A household; list-partitioned by ``county_code`` (migration 0018). The primary key
+    and the cell's foreign key are on each local partition; the ledger id is unique
+    register-wide in ``household_key``."""
+
     __tablename__ = "household"
     __table_args__ = (
         Index("household_geog", text("(geom::geography)"), postgresql_using="gist"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    ledger_id: Mapped[str | None] = mapped_column(Text, unique=True)
+    # The county's 6-digit code, the partition key: from the cell (set by the writer or,
+    # when '', by the default partition's routing; kept by trigger household_county).
+    county_code: Mapped[str] = mapped_column(String(6), server_default=text("''"))
+    ledger_id: Mapped[str | None] = mapped_column(Text)
     address: Mapped[str] = mapped_column(Text)
     geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=True), nullable=False)
     # Set by the database from geom (trigger household_cell); never written by the app.
-    cell_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"), index=True)
+    # Its foreign key to unit is on each partition.
+    cell_id: Mapped[int | None] = mapped_column(Integer, index=True)
     flags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
     head_name: Mapped[str | None] = mapped_column(Text)
     phone: Mapped[str | None] = mapped_column(Text)
@@ -104,6 +137,10 @@ class Household(Base):
 
 
 class Child(Base):
+    """A child; list-partitioned by ``county_code`` like its household (migration 0018).
+    Ledger id and identity-number hash are unique register-wide in ``child_key``, which
+    the other tables' foreign keys point at."""
+
     __tablename__ = "child"
     __table_args__ = (
         CheckConstraint(_in("sex", vocab.SEXES), name="child_sex_check"),
@@ -113,15 +150,18 @@ class Child(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    household_id: Mapped[int] = mapped_column(ForeignKey("household.id"), index=True)
-    ledger_id: Mapped[str | None] = mapped_column(Text, unique=True)
+    # The household's county (the partition key; trigger child_county keeps it).
+    county_code: Mapped[str] = mapped_column(String(6), server_default=text("''"))
+    # Its foreign key (to household_key) is on each partition.
+    household_id: Mapped[int] = mapped_column(Integer, index=True)
+    ledger_id: Mapped[str | None] = mapped_column(Text)
     name: Mapped[str] = mapped_column(Text)
     sex: Mapped[str] = mapped_column(String(8))
     birth_date: Mapped[dt.date] = mapped_column(Date)
     # The identity number is never stored in clear: a masked form for display and a
     # keyed hash (HMAC-SHA256) for de-duplication.
     id_masked: Mapped[str | None] = mapped_column(String(18))
-    id_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    id_hash: Mapped[str | None] = mapped_column(String(64))
     categories: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
     # Levels come from configuration (rules.risk_levels); validated by the application.
     risk_level: Mapped[str] = mapped_column(String(16), index=True)
@@ -262,7 +302,7 @@ class Placement(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    child_id: Mapped[int] = mapped_column(ForeignKey("child.id"), index=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("child_key.id"), index=True)
     facility_id: Mapped[int] = mapped_column(ForeignKey("facility.id"), index=True)
     placed_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
@@ -431,7 +471,7 @@ class Report(Base):
     # The village the report is about (from the cell, or given with an address): its area.
     village_id: Mapped[int] = mapped_column(ForeignKey("unit.id"), index=True)
     # A registered child, or what is known of a child not (yet) on file.
-    child_id: Mapped[int | None] = mapped_column(ForeignKey("child.id"), index=True)
+    child_id: Mapped[int | None] = mapped_column(ForeignKey("child_key.id"), index=True)
     child_name: Mapped[str | None] = mapped_column(Text)
     child_sex: Mapped[str | None] = mapped_column(String(8))
     child_age: Mapped[int | None] = mapped_column(Integer)
@@ -518,7 +558,7 @@ class Task(Base):
     cell_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"))
     worker_id: Mapped[int | None] = mapped_column(ForeignKey("worker.id"), index=True)
     child_id: Mapped[int | None] = mapped_column(
-        ForeignKey("child.id", ondelete="CASCADE"), index=True)
+        ForeignKey("child_key.id", ondelete="CASCADE"), index=True)
     comparison_id: Mapped[int | None] = mapped_column(
         ForeignKey("comparison.id", ondelete="SET NULL"), index=True)
     detail: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
@@ -571,7 +611,7 @@ class CaseEvent(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    child_id: Mapped[int] = mapped_column(ForeignKey("child.id"), index=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("child_key.id"), index=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     user_id: Mapped[int | None] = mapped_column(Integer)
     username: Mapped[str | None] = mapped_column(Text)
@@ -597,7 +637,7 @@ class Assessment(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    child_id: Mapped[int] = mapped_column(ForeignKey("child.id"), index=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("child_key.id"), index=True)
     answers: Mapped[dict] = mapped_column(JSONB)
     score: Mapped[int] = mapped_column(Integer)
     proposed_risk: Mapped[str] = mapped_column(String(16))
@@ -627,7 +667,7 @@ class Guardian(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    child_id: Mapped[int] = mapped_column(ForeignKey("child.id"), index=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("child_key.id"), index=True)
     relation: Mapped[str] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(Text)
     phone: Mapped[str | None] = mapped_column(Text)
@@ -653,7 +693,7 @@ class Support(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    child_id: Mapped[int] = mapped_column(ForeignKey("child.id"), index=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("child_key.id"), index=True)
     type: Mapped[str] = mapped_column(String(32))
     amount: Mapped[float | None] = mapped_column(Numeric(10, 2))
     start_on: Mapped[dt.date] = mapped_column(Date)
@@ -681,7 +721,7 @@ class Referral(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    child_id: Mapped[int] = mapped_column(ForeignKey("child.id"), index=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("child_key.id"), index=True)
     department: Mapped[str] = mapped_column(String(32))
     service: Mapped[str] = mapped_column(Text)
     due_on: Mapped[dt.date] = mapped_column(Date)

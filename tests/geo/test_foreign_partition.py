@@ -106,6 +106,13 @@ def test_a_countys_partition_on_another_server(conn, remote):
     assert tuple(after) == tuple(before)
     assert due_visits(conn, _rules(), AS_OF, COUNTY) == due_before
 
+    # Households (partitioned the same way, migration 0018) move over just as well.
+    homes = _move_to_remote(conn, remote_engine, "household")
+    assert conn.execute(sa.text(
+        "SELECT count(*), max(id) FROM household WHERE county_code = :c"),
+        {"c": COUNTY}).one() == homes
+    assert due_visits(conn, _rules(), AS_OF, COUNTY) == due_before
+
     # The county's aggregate runs on the other server (the planner plans aggregates over
     # a partitioned table per partition only when partitionwise aggregation is on).
     conn.execute(sa.text("SET LOCAL enable_partitionwise_aggregate = on"))
@@ -120,6 +127,35 @@ def test_a_countys_partition_on_another_server(conn, remote):
     grouped = dict(conn.execute(sa.text(
         "SELECT county_code, count(*) FROM visit GROUP BY county_code")).all())
     assert grouped[COUNTY] == before[1]
+
+
+def _move_to_remote(conn, remote_engine, table: str) -> tuple:
+    """Put the county's partition of ``table`` on the other server (same steps as for
+    visits above); returns its row count and highest id, read before the move."""
+    part = f"{table}_c{COUNTY}"
+    before = tuple(conn.execute(sa.text(f"SELECT count(*), max(id) FROM {part}")).one())
+    ddl = conn.execute(sa.text(
+        "SELECT string_agg(format('%I %s%s', attname, format_type(atttypid, atttypmod), "
+        "CASE WHEN attnotnull THEN ' NOT NULL' ELSE '' END), ', ' ORDER BY attnum) "
+        "FROM pg_attribute WHERE attrelid = CAST(:t AS regclass) "
+        "AND attnum > 0 AND NOT attisdropped"), {"t": table}).scalar_one()
+    cols = ", ".join(r[0] for r in conn.execute(sa.text(
+        "SELECT quote_ident(attname) FROM pg_attribute WHERE attrelid = CAST(:t AS regclass) "
+        "AND attnum > 0 AND NOT attisdropped ORDER BY attnum"), {"t": table}))
+    with remote_engine.begin() as rc:
+        rc.execute(sa.text(f"CREATE TABLE {part} ({ddl}, PRIMARY KEY (id), "
+                           f"CHECK (county_code = '{COUNTY}'))"))
+    conn.execute(sa.text(f"ALTER TABLE {table} DETACH PARTITION {part}"))
+    conn.execute(sa.text(f"ALTER TABLE {part} RENAME TO {part}_leaving"))
+    conn.execute(sa.text(
+        f"CREATE FOREIGN TABLE county_{COUNTY}.{part} PARTITION OF {table} "
+        f"FOR VALUES IN ('{COUNTY}') SERVER county_{COUNTY} "
+        f"OPTIONS (schema_name 'public', table_name '{part}')"))
+    conn.execute(sa.text(f"INSERT INTO county_{COUNTY}.{part} ({cols}) "
+                         f"SELECT {cols} FROM {part}_leaving"))
+    conn.execute(sa.text(f"DROP TABLE {part}_leaving"))
+    conn.execute(sa.text(f"ANALYZE county_{COUNTY}.{part}"))
+    return before
 
 
 def _rules() -> dict:

@@ -28,17 +28,24 @@ def test_a_countys_query_reads_only_its_partition(conn):
     conn.execute(sa.text(
         "INSERT INTO unit (code, name, level, geom) VALUES ('510402', '东区', 'county', "
         "ST_Multi(ST_Buffer(ST_SetSRID(ST_MakePoint(101.7, 26.6), 4326), 0.01)))"))
-    assert conn.execute(sa.text("SELECT gridmap_county_partitions()")).scalar_one() == 1
-    one = _plan(conn, "SELECT count(*) FROM visit WHERE county_code = :c", c="510411")
-    assert "visit_c510411" in one and "visit_c510402" not in one and "visit_other" not in one
-    every = _plan(conn, "SELECT count(*) FROM visit")
-    assert all(p in every for p in ("visit_c510411", "visit_c510402", "visit_other"))
+    # One partition per partitioned table (household, child, visit: migrations 0016, 0018).
+    assert conn.execute(sa.text("SELECT gridmap_county_partitions()")).scalar_one() == 3
+    for table in ("visit", "household", "child"):
+        one = _plan(conn, f"SELECT count(*) FROM {table} WHERE county_code = :c", c="510411")
+        assert (f"{table}_c510411" in one and f"{table}_c510402" not in one
+                and f"{table}_other" not in one), one
+        every = _plan(conn, f"SELECT count(*) FROM {table}")
+        assert all(p in every for p in (f"{table}_c510411", f"{table}_c510402",
+                                        f"{table}_other"))
     # The monthly report's visit counts filter by the scope's counties, so they prune too.
     from geo.reporting.monthly import VISITS_SQL
 
     plan = _plan(conn, VISITS_SQL, u=1, counties=["510411"], a="2026-11-01",
                  b="2026-11-30", tz="Asia/Shanghai")
     assert "visit_c510411" in plan and "visit_c510402" not in plan
+    # ... and of households and children (migration 0018).
+    assert "household_c510411" in plan and "household_c510402" not in plan
+    assert "child_c510411" in plan and "child_c510402" not in plan
 
 
 def test_a_visit_written_without_its_county_is_routed(conn):
