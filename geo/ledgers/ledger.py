@@ -37,7 +37,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from geo import access, identity, vocab
-from geo.config import risk_levels_anywhere
+from geo.config import county_rules, risk_levels_anywhere
 from geo.demo.copyload import copy_frame, pg_array, point_ewkt
 from geo.errors import Forbidden, InvalidInput, NotFound
 from geo.grid.chinacrs import CRS_NAMES, to_wgs84
@@ -372,6 +372,24 @@ def _check_children(conn: Connection, rows: _Rows, rules: dict, id_key: str,
     ids = _child_fields(rows, rules, id_key, today)
     rows.unique("id_number", ids)
     _child_clashes(conn, rows, scope_id)
+    _levels_of_county(conn, rows, rules)
+
+
+def _levels_of_county(conn: Connection, rows: _Rows, rules: dict) -> None:
+    """A risk level must be one of the levels of the household's county (a city's
+    counties may keep their own tiers, ``[rules.counties.<code>]``): a level only another
+    county uses would leave the child with no visit interval."""
+    if not rules.get("counties"):
+        return
+    t = rows.table
+    county = dict(conn.execute(sa.text(
+        "SELECT ledger_id, county_code FROM household WHERE ledger_id = ANY(CAST(:ids AS text[]))"),
+        {"ids": text_array(sorted(set(t["household"]) - {""}))}).all())
+    own = {c: county_rules(rules, c)["risk_levels"] for c in set(county.values())}
+    wrong = [bool(r) and h in county and r not in own[county[h]]
+             for r, h in zip(t["risk_code"], t["household"], strict=True)]
+    rows.bad(wrong, "risk_level", lambda i: "must be one of " + "、".join(
+        vocab.RISK_LABELS.get(v, v) for v in own[county[t["household"].iat[i]]]))
 
 
 def _child_fields(rows: _Rows, rules: dict, id_key: str, today: dt.date) -> pd.Series:

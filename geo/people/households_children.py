@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 
 from geo import vocab
 from geo.access import in_scope_sql
+from geo.config import county_rules
 from geo.errors import Conflict, Forbidden, NotFound
 from geo.ledgers.form import check_child, check_household
 from geo.scope import county_codes
@@ -94,9 +95,20 @@ def _child_values(conn: Connection, data: dict, rules: dict, id_key: str,
     return out
 
 
+def _household_rules(conn: Connection, rules: dict, household_id: int) -> dict:
+    """The rules of the household's county (its own risk tiers, if it keeps them), without
+    the other counties' (so a level only another county uses is refused)."""
+    if not rules.get("counties"):
+        return rules
+    own = county_rules(rules, conn.execute(sa.text(
+        "SELECT gridmap_household_county(:h)"), {"h": household_id}).scalar())
+    return {**own, "counties": {}}
+
+
 def create_child(conn: Connection, data: dict, rules: dict, id_key: str, scope_id: int,
                  today: dt.date | None = None, sees_sensitive: bool = True) -> int:
     household_in_scope(conn, data["household_id"], scope_id)
+    rules = _household_rules(conn, rules, data["household_id"])
     values = _child_values(conn, data, rules, id_key, today or dt.date.today(),
                            sees_sensitive, create=True)
     cols = sorted(values)
@@ -122,10 +134,12 @@ def update_child(conn: Connection, child_id: int, data: dict, rules: dict, id_ke
     if "household_id" in data:
         household_in_scope(conn, data["household_id"], scope_id)
     stored = conn.execute(sa.text(
-        "SELECT birth_date, categories, id_hash FROM child WHERE id = :id FOR UPDATE"),
+        "SELECT birth_date, categories, id_hash, household_id FROM child WHERE id = :id "
+        "FOR UPDATE"),
         {"id": child_id}).mappings().first()
     if stored is None:
         raise NotFound(f"no child {child_id}", field="child_id")
+    rules = _household_rules(conn, rules, data.get("household_id") or stored["household_id"])
     if data.get("id_number") and stored["id_hash"] and not sees_id:
         raise Forbidden("your role may not replace an identity number", field="id_number",
                         zh="您的角色不能更改已登记的身份证号")

@@ -428,3 +428,62 @@ def test_a_county_may_let_its_own_grid_heads_import(city_app, city_engine, monke
 
     assert status("510411") == 403
     assert status(OWN) not in (403, 500)
+
+
+# -- writes take the level of the household's county ---------------------------------------
+def _household_in(conn, code):
+    return conn.execute(sa.text(
+        "SELECT id, ledger_id FROM household WHERE county_code = :c ORDER BY id LIMIT 1"),
+        {"c": code}).one()
+
+
+def test_a_child_written_through_the_api_takes_its_households_countys_levels(city_conn, cfg):
+    from geo.errors import InvalidInput
+    from geo.people.households_children import create_child, update_child
+
+    _, own = with_own(risk_levels=TIERS,
+                      visit_interval_days={"red": 3, "yellow": 30, "blue": 60, "green": 90},
+                      assessment_thresholds={"red": 14, "yellow": 8, "blue": 4, "green": 0})
+    city = county_id(city_conn, CITY)
+    kid = {"name": "测试童", "sex": "女", "birth_date": "2015年3月8日", "categories": "留守"}
+    theirs, mine = _household_in(city_conn, OWN), _household_in(city_conn, "510411")
+    made = create_child(city_conn, {**kid, "household_id": theirs.id, "risk_level": "red"},
+                        own, cfg["id_key"], city)
+    assert city_conn.execute(sa.text("SELECT risk_level FROM child WHERE id = :i"),
+                             {"i": made}).scalar() == "red"
+    # 仁和区 keeps the shared levels: "red" is only 米易县's, so the child would never be due.
+    with pytest.raises(InvalidInput) as err:
+        create_child(city_conn, {**kid, "household_id": mine.id, "risk_level": "red"},
+                     own, cfg["id_key"], city)
+    assert err.value.field == "risk_level"
+    other = create_child(city_conn, {**kid, "household_id": mine.id, "risk_level": "high"},
+                         own, cfg["id_key"], city)
+    with pytest.raises(InvalidInput):
+        update_child(city_conn, other, {"risk_level": "red"}, own, cfg["id_key"], city)
+    with pytest.raises(InvalidInput):  # nor "high" in 米易县, which keeps colours instead
+        update_child(city_conn, made, {"risk_level": "high"}, own, cfg["id_key"], city)
+
+
+def test_the_ledger_import_checks_each_rows_level_by_its_households_county(
+        city_conn, cfg, tmp_path):
+    import pandas as pd
+
+    from geo.ledgers.ledger import COLUMNS, import_ledger
+
+    _, own = with_own(risk_levels=TIERS,
+                      visit_interval_days={"red": 3, "yellow": 30, "blue": 60, "green": 90},
+                      assessment_thresholds={"red": 14, "yellow": 8, "blue": 4, "green": 0})
+    theirs, mine = _household_in(city_conn, OWN), _household_in(city_conn, "510411")
+    head = {f: h for f, (h, _) in COLUMNS["children"].items()}
+    rows = [{"ledger_id": f"OWN-T{i}", "household": hh, "name": f"测试{i}", "sex": "男",
+             "birth_date": "2016-05-01", "categories": "留守", "risk_level": level}
+            for i, (hh, level) in enumerate([(theirs.ledger_id, "red"),
+                                             (mine.ledger_id, "red"),
+                                             (mine.ledger_id, "高")])]
+    path = tmp_path / "children.xlsx"
+    pd.DataFrame(rows).rename(columns=head).to_excel(path, index=False)
+    report = import_ledger(city_conn, path, "children", {**cfg, "rules": own}, role="admin",
+                           scope_id=county_id(city_conn, CITY), dry_run=True)
+    bad = [(e["row"], e["column"]) for e in report.errors]
+    assert bad == [(3, "风险等级")], report.as_dict()
+    assert "须为以下之一" in report.as_dict()["errors"][0]["problem"]
