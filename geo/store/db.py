@@ -240,4 +240,5 @@ def open_database(cfg: dict[str, Any], migrate: bool = True) -> Iterator[Engine]
     finally:
         if started:
             get_engine(database_url(cfg)).dispose()
+            get_read_engine(database_url(cfg)).dispose()   # the API's GET requests' pool
             cluster.stop()
