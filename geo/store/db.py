@@ -61,10 +61,12 @@ def get_engine(url: str) -> Engine:
 # the first one opens a transaction (``BEGIN READ WRITE``) that the caller then commits or
 # rolls back as a whole; anything this misses (a function that writes, called from a
 # SELECT) is refused by PostgreSQL, since the read engine's sessions default to read-only.
-_NEEDS_TRANSACTION = re.compile(
-    r"\b(insert|update|delete|merge|copy|create|alter|drop|truncate|savepoint|lock|grant|"
-    r"revoke|comment|nextval|setval|set|set_config|refresh|vacuum|analyze|"
-    r"call|do|notify|listen|prepare|execute|share)\b|advisory", re.IGNORECASE)
+_NEEDS_TRANSACTION = frozenset((
+    "insert", "update", "delete", "merge", "copy", "create", "alter", "drop", "truncate",
+    "savepoint", "lock", "grant", "revoke", "comment", "nextval", "setval", "set",
+    "set_config", "refresh", "vacuum", "analyze", "call", "do", "notify", "listen",
+    "prepare", "execute", "share"))
+_WORD = re.compile(r"[a-z_]+")
 _NEEDS = {}
 READ_ONLY_OPTION = "-c default_transaction_read_only=on"
 
@@ -73,7 +75,9 @@ def needs_transaction(statement: str) -> bool:
     """True when ``statement`` may write, lock, or only make sense in a transaction."""
     known = _NEEDS.get(statement)
     if known is None:
-        known = _NEEDS_TRANSACTION.search(statement) is not None
+        lowered = statement.lower()
+        known = "advisory" in lowered or not _NEEDS_TRANSACTION.isdisjoint(
+            _WORD.findall(lowered))
         if len(_NEEDS) < 4096:
             _NEEDS[statement] = known
     return known
