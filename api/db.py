@@ -41,7 +41,8 @@ def read_engine_for(app):
 
 def conn() -> Connection:
     if "db" not in g:
-        if request.method in SAFE_METHODS:
+        if request.method in SAFE_METHODS and current_app.config["GRIDMAP"].get("read_pool",
+                                                                                True):
             g.db = read_engine_for(current_app).connect()
             g.db_reads = True
         else:

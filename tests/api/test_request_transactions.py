@@ -87,6 +87,13 @@ def test_a_safe_request_reads_outside_a_transaction(probe_app, tokens):
     assert resp.get_json() == {"in_transaction": False, "autocommit": True}
 
 
+def test_read_pool_off_reads_in_a_transaction(probe_app, tokens):
+    probe_app.config["GRIDMAP"]["read_pool"] = False
+    resp = _get(probe_app.test_client(), tokens, "/_probe/read")
+    assert resp.status_code == 200, resp.get_json()
+    assert resp.get_json() == {"in_transaction": True, "autocommit": False}
+
+
 @pytest.mark.parametrize("method", ["GET", "POST"])
 def test_a_request_that_writes_commits_all_its_writes(probe_app, tokens, engine, marker,
                                                       method):
