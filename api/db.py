@@ -2,10 +2,11 @@
 transaction: committed when the request succeeds, rolled back by the error handlers, so a
 failed request writes nothing (its audit rows included, since nothing was disclosed).
 
-A request that cannot change anything by its method (GET, HEAD, OPTIONS) takes its
-connection from the read engine (``geo.store.db.get_read_engine``): its reads run in
-autocommit, without the ``BEGIN`` and ``COMMIT`` round trips around them (a third of an
-API read's time, bench/api_load.py --profile). Its first statement that writes (an audit
+With ``read_pool = true`` (GRIDMAP_READ_POOL=1; off by default), a request that cannot
+change anything by its method (GET, HEAD, OPTIONS) takes its connection from the read
+engine (``geo.store.db.get_read_engine``): its reads run in autocommit, without the
+``BEGIN`` and ``COMMIT`` round trips around them (a fifth of an API read's samples,
+bench/api_load.py --profile). Its first statement that writes (an audit
 row of a child's record read, a cached tile) opens the transaction, which from then on
 holds everything the request writes and ends with the request exactly as above. Every
 other request (POST, PATCH, DELETE, ...) runs in one transaction from its first
@@ -41,8 +42,7 @@ def read_engine_for(app):
 
 def conn() -> Connection:
     if "db" not in g:
-        if request.method in SAFE_METHODS and current_app.config["GRIDMAP"].get("read_pool",
-                                                                                True):
+        if request.method in SAFE_METHODS and current_app.config["GRIDMAP"].get("read_pool"):
             g.db = read_engine_for(current_app).connect()
             g.db_reads = True
         else:

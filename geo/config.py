@@ -52,10 +52,10 @@ DEFAULTS: dict[str, Any] = {
     "session_cookie_secure": False,
     # Memory for built vector tiles (layers/tile_cache.py); 0 turns the cache off.
     "tile_cache_mb": 64,
-    # GET requests read in autocommit from a read-only pool and open their transaction
-    # at their first write (api/db.py); false: every request in one transaction from its
-    # first statement (GRIDMAP_READ_POOL=0).
-    "read_pool": True,
+    # true: GET requests read in autocommit from a read-only pool and open their
+    # transaction at their first write (api/db.py; GRIDMAP_READ_POOL=1). Off until it
+    # measures better on a quiet machine (bench/api_load.py could not tell under load).
+    "read_pool": False,
     # Dates (as_of, "today", visit days) are days in this time zone.
     "timezone": "Asia/Shanghai",
     "rules": {

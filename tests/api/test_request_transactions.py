@@ -26,7 +26,8 @@ def probe_app(database, demo, cfg, tmp_path, marker):
     """A second app on the test database with routes that write two audit rows and then
     succeed, fail with a 4xx, or crash, on a safe method and on POST."""
     app = create_app({"database_url": database, "var_dir": str(tmp_path),
-                      "id_key": cfg["id_key"], "secret_key": cfg["secret_key"]})
+                      "id_key": cfg["id_key"], "secret_key": cfg["secret_key"],
+                      "read_pool": True})
 
     def write_two(then: str):
         user = current_user()
