@@ -13,7 +13,7 @@ import threading
 
 from gunicorn.app.base import BaseApplication
 
-from api.db import engine_for
+from api.db import engine_for, read_engine_for
 from layers import status_cache
 
 
@@ -35,6 +35,7 @@ def serve(app, cfg: dict, *, host: str, port: int, workers: int, threads: int,
     def post_fork(server, worker) -> None:
         engine = engine_for(app)
         engine.dispose(close=False)   # the master's connections are not ours
+        read_engine_for(app).dispose(close=False)
         threading.Thread(target=status_cache.warm, args=(engine, cfg), daemon=True).start()
 
     _App(app, {"bind": f"{host}:{port}", "workers": workers, "worker_class": "gthread",

@@ -177,7 +177,7 @@ def _finish(response: Response) -> Response:
 @bp.doc(hide=True)
 def metrics():
     from api.auth import current_user
-    from api.db import engine_for
+    from api.db import engine_for, read_engine_for
 
     cfg = current_app.config["GRIDMAP"]
     loopback = cfg.get("metrics_from_loopback", True) and request.remote_addr in LOOPBACK
@@ -187,11 +187,12 @@ def metrics():
             abort(401, "log in as an admin, or ask from the server itself")
         if user.role not in access.READS_METRICS:
             abort(403, f"the {user.role} role may not read the metrics")
-    pool = engine_for(current_app).pool
-    for state, read in (("in_use", "checkedout"), ("idle", "checkedin"), ("size", "size")):
-        value = getattr(pool, read, None)
-        if value is not None:
-            POOL.labels(state).set(value())
+    # The pool of writing requests, and (states prefixed "read_") that of GET requests.
+    for prefix, engine in (("", engine_for(current_app)), ("read_", read_engine_for(current_app))):
+        for state, read in (("in_use", "checkedout"), ("idle", "checkedin"), ("size", "size")):
+            value = getattr(engine.pool, read, None)
+            if value is not None:
+                POOL.labels(prefix + state).set(value())
     return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
 
 

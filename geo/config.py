@@ -53,6 +53,10 @@ DEFAULTS: dict[str, Any] = {
     "session_cookie_secure": False,
     # Memory for built vector tiles (layers/tile_cache.py); 0 turns the cache off.
     "tile_cache_mb": 64,
+    # true: GET requests read in autocommit from a read-only pool and open their
+    # transaction at their first write (api/db.py; GRIDMAP_READ_POOL=1). Off until it
+    # measures better on a quiet machine (bench/api_load.py could not tell under load).
+    "read_pool": False,
     # Dates (as_of, "today", visit days) are days in this time zone.
     "timezone": "Asia/Shanghai",
     "rules": {
@@ -209,6 +213,8 @@ _ENV = {
     "GRIDMAP_LOG_FILE": ("log_file", str),
     "GRIDMAP_BACKUP_KEY": ("backup_key", str),
     "GRIDMAP_TILE_CACHE_MB": ("tile_cache_mb", float),
+    "GRIDMAP_READ_POOL": ("read_pool", lambda v: v.strip().lower() not in ("0", "false", "no",
+                                                                          "off")),
 }
 
 

@@ -11,6 +11,7 @@ One cached engine per URL and process; callers open ``with Session(engine)`` or
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -54,6 +55,85 @@ def get_engine(url: str) -> Engine:
     engine = sa.create_engine(url, pool_size=POOL_SIZE, max_overflow=10)
     _ping_when_idle(engine, IDLE_PING_S)
     return engine
+
+
+# Statements that write, lock or need a transaction block. On a read engine's connection
+# the first one opens a transaction (``BEGIN READ WRITE``) that the caller then commits or
+# rolls back as a whole; anything this misses (a function that writes, called from a
+# SELECT) is refused by PostgreSQL, since the read engine's sessions default to read-only.
+_NEEDS_TRANSACTION = frozenset((
+    "insert", "update", "delete", "merge", "copy", "create", "alter", "drop", "truncate",
+    "savepoint", "lock", "grant", "revoke", "comment", "nextval", "setval", "set",
+    "set_config", "refresh", "vacuum", "analyze", "call", "do", "notify", "listen",
+    "prepare", "execute", "share"))
+_WORD = re.compile(r"[a-z_]+")
+_NEEDS = {}
+READ_ONLY_OPTION = "-c default_transaction_read_only=on"
+
+
+def needs_transaction(statement: str) -> bool:
+    """True when ``statement`` may write, lock, or only make sense in a transaction."""
+    known = _NEEDS.get(statement)
+    if known is None:
+        lowered = statement.lower()
+        known = "advisory" in lowered or not _NEEDS_TRANSACTION.isdisjoint(
+            _WORD.findall(lowered))
+        if len(_NEEDS) < 4096:
+            _NEEDS[statement] = known
+    return known
+
+
+def in_transaction_block(dbapi_conn) -> bool:
+    """The server has a transaction open on this DBAPI connection (read locally)."""
+    import psycopg2.extensions as ext
+
+    return dbapi_conn.info.transaction_status != ext.TRANSACTION_STATUS_IDLE
+
+
+@lru_cache(maxsize=8)
+def get_read_engine(url: str) -> Engine:
+    """An engine for requests that mostly read (the API's GET requests): autocommit, so a
+    read costs its own round trip only (no ``BEGIN`` and ``COMMIT`` around it), in sessions
+    that are read-only by default. The first statement that writes or locks opens a
+    transaction, ``BEGIN READ WRITE``, on the same connection; whoever holds the
+    connection ends it with :func:`end_transaction`, and a connection going back to the
+    pool with one still open has it rolled back."""
+    parsed = make_url(url)
+    options = " ".join(filter(None, (parsed.query.get("options"), READ_ONLY_OPTION)))
+    engine = sa.create_engine(url, pool_size=POOL_SIZE, max_overflow=10,
+                              isolation_level="AUTOCOMMIT",
+                              connect_args={"options": options})
+    _ping_when_idle(engine, IDLE_PING_S)
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def _begin_before_write(conn, cursor, statement, parameters, context, executemany):
+        if needs_transaction(statement) and not in_transaction_block(cursor.connection):
+            cursor.execute("BEGIN READ WRITE")
+
+    @sa.event.listens_for(engine, "checkin")
+    def _roll_back_leftover(dbapi_conn, record):
+        if dbapi_conn is not None and not dbapi_conn.closed and in_transaction_block(dbapi_conn):
+            cur = dbapi_conn.cursor()
+            try:
+                cur.execute("ROLLBACK")
+            finally:
+                cur.close()
+
+    return engine
+
+
+def end_transaction(connection: sa.Connection, commit: bool) -> bool:
+    """Commit (or roll back) the transaction a read engine's connection opened for a
+    write; True when there was one. Does nothing on a connection that only read."""
+    dbapi_conn = connection.connection.dbapi_connection
+    if dbapi_conn is None or not in_transaction_block(dbapi_conn):
+        return False
+    cur = dbapi_conn.cursor()
+    try:
+        cur.execute("COMMIT" if commit else "ROLLBACK")
+    finally:
+        cur.close()
+    return True
 
 
 def _ping_when_idle(engine: Engine, idle_s: float) -> None:
@@ -164,4 +244,5 @@ def open_database(cfg: dict[str, Any], migrate: bool = True) -> Iterator[Engine]
     finally:
         if started:
             get_engine(database_url(cfg)).dispose()
+            get_read_engine(database_url(cfg)).dispose()   # the API's GET requests' pool
             cluster.stop()

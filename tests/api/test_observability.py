@@ -123,6 +123,7 @@ def test_metrics_from_loopback(client, as_role):
     assert _metric(text, "gridmap_http_request_duration_seconds_count", method="GET",
                    endpoint="/api/units", status="200") >= 1
     assert _metric(text, "gridmap_db_pool_connections", state="in_use") is not None
+    assert _metric(text, "gridmap_db_pool_connections", state="read_size") is not None
     assert _metric(text, "gridmap_import_jobs_total", outcome="refused") >= 1
     assert "# TYPE gridmap_escalation_passes_total counter" in text
     assert _metric(text, "gridmap_reports_escalated_total") is not None
