@@ -71,7 +71,12 @@ def households(rng, cells: pd.DataFrame, n: int) -> pd.DataFrame:
     flags = {"poor_family": 0.12, "single_parent": 0.06, "migrant": 0.05,
              "disabled_member": 0.04}
     draws = {k: rng.random(len(hh)) < p for k, p in flags.items()}
-    hh["flags"] = [pg_array(sorted(k for k in flags if draws[k][i])) for i in range(len(hh))]
+    # Each household's set of flags as a bit mask, its array literal looked up once per mask.
+    names = sorted(flags)
+    mask = sum(draws[k].astype(int) << i for i, k in enumerate(names))
+    literal = [pg_array(k for i, k in enumerate(names) if m >> i & 1)
+               for m in range(2 ** len(names))]
+    hh["flags"] = np.array(literal, dtype=object)[mask]
     hh["head_name"] = person_names(rng, len(hh))
     hh["phone"] = phones(rng, len(hh))
     hh["ledger_id"] = [f"DEMO-H{i + 1:07d}" for i in range(len(hh))]
@@ -190,9 +195,9 @@ def visits(rng, ch: pd.DataFrame, hh: pd.DataFrame, today: dt.date, rules: dict,
                                     "kind": kind, "who": who}))
     v = pd.concat(frames, ignore_index=True)
     minutes = rng.integers(8 * 60, 18 * 60, len(v))
-    base = pd.Timestamp(today)
-    v["visited_at"] = (base - pd.to_timedelta(v["days_ago"], unit="D")
-                       + pd.to_timedelta(minutes, unit="m")).dt.strftime("%Y-%m-%d %H:%M:00+08")
+    at = (np.datetime64(today, "m") - v["days_ago"].to_numpy().astype("timedelta64[D]")
+          + minutes.astype("timedelta64[m]"))
+    v["visited_at"] = np.char.add(np.datetime_as_string(at, unit="m"), ":00+08")
     hidx = ch["household_idx"].to_numpy()[v["child_idx"]]
     lon, lat = hh["lon"].to_numpy()[hidx], hh["lat"].to_numpy()[hidx]
     lon, lat = _jitter_points(rng, lon, lat, 15)
