@@ -32,6 +32,17 @@ def test_after_a_bulk_load_triggers_and_keys_are_back_and_state_is_from_scratch(
         "UNION SELECT 'child'::regclass UNION SELECT 'household'::regclass)")).all()
     assert ("visit_c510411", "FOREIGN KEY (child_id) REFERENCES child(id)") in keys
     assert any(rel == "child" and "REFERENCES household(id)" in d for rel, d in keys)
+    # The indexes dropped for the load are built again, on every partition, and valid.
+    indexes = conn.execute(sa.text(
+        "SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c "
+        "ON c.oid = i.indexrelid WHERE i.indrelid IN ('visit_c510411'::regclass, "
+        "'visit'::regclass, 'household'::regclass, 'child'::regclass)")).all()
+    assert all(valid for _, valid in indexes), indexes
+    names = {n for n, _ in indexes}
+    assert {"visit_child_time", "visit_worker_time", "visit_child_return", "visit_client_id",
+            "visit_c510411_pkey", "visit_c510411_client_id", "idx_household_geom",
+            "household_geog", "ix_child_household_id", "child_categories_gin"} <= names
+    assert sum(n.startswith("visit_c510411") for n in names) == 6, names
     assert mismatches(conn) == []
     assert _tallies(conn) == _scratch(conn)
     assert conn.execute(sa.text("SELECT count(*) FROM tile_change WHERE county_id = 0")
