@@ -25,7 +25,7 @@ from geo.demo.boundaries import (
     generate_city_units,
     generate_units,
 )
-from geo.demo.copyload import copy_frame, point_hexewkb
+from geo.demo.copyload import CHUNK, copy_frame, point_hexewkb
 from geo.store.maintained import bulk_load
 from geo.vocab import LEVEL_ORDER
 
@@ -69,6 +69,18 @@ def _load_units(cur, units: list[dict]) -> dict[str, int]:
         copy_frame(cur, "unit", frame)
         ids.update(_ids(cur, "SELECT code, id FROM unit WHERE level = %s", (level,)))
     return ids
+
+
+def _copy_households(cur, hh: pd.DataFrame) -> None:
+    """COPY households with the cell each was drawn in, instead of the cell trigger
+    searching the cells for each row; then the trigger run for those whose point the
+    database does not find in that cell (a point rounded across an edge), so every
+    household's cell is the one ``gridmap_cell_at`` gives, as if inserted one by one."""
+    cur.execute("ALTER TABLE household DISABLE TRIGGER household_cell")
+    copy_frame(cur, "household", hh)
+    cur.execute("ALTER TABLE household ENABLE TRIGGER household_cell")
+    cur.execute("UPDATE household h SET cell_id = NULL WHERE h.cell_id IS NULL OR NOT EXISTS "
+                "(SELECT 1 FROM unit c WHERE c.id = h.cell_id AND ST_Covers(c.geom, h.geom))")
 
 
 def _workers(rng, cur, units: pd.DataFrame, ids: dict[str, int]) -> dict:
@@ -195,8 +207,9 @@ def load_demo(engine: Engine, cfg: dict, scale: float = 1.0, seed: int | None = 
                                      * scale)
             hh = people.households(rng, cells, n_households)
             hh["geom"] = point_hexewkb(hh["lon"], hh["lat"])
-            copy_frame(cur, "household", hh[["ledger_id", "address", "geom", "flags", "head_name",
-                                              "phone"]])
+            hh["cell_id"] = hh["cell_code"].map(ids).astype("Int64")
+            _copy_households(cur, hh[["ledger_id", "address", "geom", "flags", "head_name",
+                                      "phone", "cell_id"]])
             hh_ids = _ids(cur, "SELECT ledger_id, id FROM household")
             lap("households")
 
@@ -240,11 +253,15 @@ def load_demo(engine: Engine, cfg: dict, scale: float = 1.0, seed: int | None = 
             idx = v["child_idx"].to_numpy()
             v["worker_id"] = np.where(v["who"] == "worker", worker[idx], head[idx])
             v["child_id"] = ch["ledger_id"].map(child_ids).to_numpy()[idx]
-            v["geom"] = point_hexewkb(v["lon"], v["lat"])
-            v["county_code"] = np.array([c[:6] for c in child_cell])[idx]
-            copy_frame(cur, "visit", v[["child_id", "worker_id", "visited_at", "geom", "kind",
-                                        "outcome", "note", "flagged", "flag_reason",
-                                        "county_code"]])
+            v["county_code"] = pd.Categorical(np.array([c[:6] for c in child_cell])[idx])
+            # Text columns made chunk by chunk: a city's visits never all as strings.
+            for start in range(0, len(v), CHUNK):
+                part = v.iloc[start:start + CHUNK]
+                copy_frame(cur, "visit", part.assign(
+                    visited_at=people.visit_times(part["visited_at"].to_numpy()),
+                    geom=point_hexewkb(part["lon"], part["lat"]))[[
+                        "child_id", "worker_id", "visited_at", "geom", "kind", "outcome",
+                        "note", "flagged", "flag_reason", "county_code"]])
             lap("visits")
         lap("keys_and_state")
         raw.commit()

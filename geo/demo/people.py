@@ -165,6 +165,11 @@ def _stream(rng, last_days_ago: np.ndarray, interval: np.ndarray, horizon: int):
     return child[keep], days[keep]
 
 
+def visit_times(at: np.ndarray) -> np.ndarray:
+    """``visits``' local times (datetime64, minutes) as timestamptz text."""
+    return np.char.add(np.datetime_as_string(at, unit="m"), ":00+08")
+
+
 def visits(rng, ch: pd.DataFrame, hh: pd.DataFrame, today: dt.date, rules: dict,
            never_cells: set[str], overdue_cells: set[str]) -> pd.DataFrame:
     """A year of regular visits at each child's risk interval and monthly return visits
@@ -197,7 +202,8 @@ def visits(rng, ch: pd.DataFrame, hh: pd.DataFrame, today: dt.date, rules: dict,
     minutes = rng.integers(8 * 60, 18 * 60, len(v))
     at = (np.datetime64(today, "m") - v["days_ago"].to_numpy().astype("timedelta64[D]")
           + minutes.astype("timedelta64[m]"))
-    v["visited_at"] = np.char.add(np.datetime_as_string(at, unit="m"), ":00+08")
+    # Local time (+08); as text only chunk by chunk when COPYed (visit_times).
+    v["visited_at"] = at
     hidx = ch["household_idx"].to_numpy()[v["child_idx"]]
     lon, lat = hh["lon"].to_numpy()[hidx], hh["lat"].to_numpy()[hidx]
     lon, lat = _jitter_points(rng, lon, lat, 15)
@@ -206,10 +212,13 @@ def visits(rng, ch: pd.DataFrame, hh: pd.DataFrame, today: dt.date, rules: dict,
     lon[far], lat[far] = flon, flat
     v["lon"], v["lat"] = lon, lat
     v["flagged"] = far
-    v["flag_reason"] = np.where(far, "gps_far_from_household", None)
-    v["outcome"] = rng.choice(OUTCOMES, len(v), p=[0.55, 0.2, 0.15, 0.07, 0.03])
-    v["note"] = np.where(v["kind"] == "return", "网格长月度回访",
-                         "入户走访，了解生活、学习和监护情况")
+    # Repeated words as categories: ten million visits hold codes, not strings.
+    v["flag_reason"] = pd.Categorical(np.where(far, "gps_far_from_household", None))
+    v["outcome"] = pd.Categorical(
+        rng.choice(OUTCOMES, len(v), p=[0.55, 0.2, 0.15, 0.07, 0.03]))
+    v["note"] = pd.Categorical(np.where(v["kind"] == "return", "网格长月度回访",
+                                        "入户走访，了解生活、学习和监护情况"))
+    v["kind"] = pd.Categorical(v["kind"])
     return v
 
 

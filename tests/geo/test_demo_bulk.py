@@ -43,6 +43,12 @@ def test_after_a_bulk_load_triggers_and_keys_are_back_and_state_is_from_scratch(
             "visit_c510411_pkey", "visit_c510411_client_id", "idx_household_geom",
             "household_geog", "ix_child_household_id", "child_categories_gin"} <= names
     assert sum(n.startswith("visit_c510411") for n in names) == 6, names
+    # Households COPYed with the cell they were drawn in: the cell the trigger would give.
+    assert conn.execute(sa.text(
+        "SELECT count(*) FROM household WHERE cell_id IS DISTINCT FROM gridmap_cell_at(geom)")
+    ).scalar_one() == 0
+    assert conn.execute(sa.text(
+        "SELECT tgenabled FROM pg_trigger WHERE tgname = 'household_cell'")).scalar_one() == "O"
     assert mismatches(conn) == []
     assert _tallies(conn) == _scratch(conn)
     assert conn.execute(sa.text("SELECT count(*) FROM tile_change WHERE county_id = 0")
