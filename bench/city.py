@@ -69,9 +69,17 @@ def _tile_xy(lon: float, lat: float, z: int) -> tuple[int, int]:
             int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n))
 
 
-def _measure(engine, cfg, repeat: int) -> dict:
+def _measure(engine, cfg, repeat: int, kind: str = "") -> dict:
     rules, tz = cfg["rules"], cfg["timezone"]
-    out = {}
+
+    class Out(dict):
+        def __setitem__(self, key, value):  # each figure printed as soon as it is known
+            super().__setitem__(key, value)
+            if isinstance(value, dict):
+                print(f"  {kind} {key}: p95 {value['p95_ms']:.1f} ms (n={value['n']})",
+                      flush=True)
+
+    out = Out()
     with engine.connect() as conn:
         city_id = conn.execute(sa.text("SELECT id FROM unit WHERE code = :c"),
                                {"c": CITY}).scalar_one()
@@ -94,7 +102,7 @@ def _measure(engine, cfg, repeat: int) -> dict:
         out["tile households z14"] = timed(lambda: tile(conn, LAYERS["households"], 14, x, y,
                                                         city_id), 50)
         out["monthly report (city)"] = timed(
-            lambda: monthly_report(conn, rules, CITY, MONTH, tz), max(3, repeat // 3))
+            lambda: monthly_report(conn, rules, CITY, MONTH, tz), max(1, repeat // 3))
         out["rows"] = conn.execute(sa.text(
             "SELECT (SELECT count(*) FROM household), (SELECT count(*) FROM child), "
             "(SELECT count(*) FROM visit)")).one()
@@ -138,7 +146,7 @@ def main() -> None:
                 c.exec_driver_sql("VACUUM ANALYZE")
             copy_s = _copy_database(url, flat)
             for kind, u in (("partitioned", url), ("flat", flat)):
-                results[kind] = _measure(get_engine(u), cfg, args.repeat)
+                results[kind] = _measure(get_engine(u), cfg, args.repeat, kind)
                 print(f"measured {kind}", flush=True)
         finally:
             if not args.keep:
