@@ -87,9 +87,9 @@ def rebuild(cursor) -> None:
 def bulk_load(cursor, tables: list[str]):
     """For COPYs into ``tables`` on the cursor's transaction: their maintenance triggers
     off, their foreign keys and the indexes no key needs dropped during the block;
-    after it, the indexes built again (one sort each, not one insert per row), the
-    foreign keys added back (each checked in one pass over the table), the state
-    rebuilt and the triggers on again. The caller commits (or rolls back: then nothing changed)."""
+    after it, the state rebuilt, the indexes built again (one sort each, not one insert
+    per row), the foreign keys added back (each checked in one pass over the table) and
+    the triggers on again. The caller commits (or rolls back: then nothing changed)."""
     triggers, keys, indexes = [], [], []
     for table in tables:
         cursor.execute(_MAINTENANCE, (table,))
@@ -106,10 +106,10 @@ def bulk_load(cursor, tables: list[str]):
     for rel, name, _ in keys:
         cursor.execute(f'ALTER TABLE {rel} DROP CONSTRAINT "{name}"')
     yield
+    rebuild(cursor)  # first: its updates then touch no index that is not there yet
     for _, definition in indexes:  # a partitioned parent's: for every partition again
         cursor.execute(definition.replace(" ON ONLY ", " ON ", 1))
     for rel, name, definition in keys:
         cursor.execute(f'ALTER TABLE {rel} ADD CONSTRAINT "{name}" {definition}')
-    rebuild(cursor)
     for table, name in triggers:
         cursor.execute(f'ALTER TABLE {table} ENABLE TRIGGER "{name}"')
