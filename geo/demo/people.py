@@ -178,9 +178,9 @@ def visits(rng, ch: pd.DataFrame, hh: pd.DataFrame, today: dt.date, rules: dict,
     n = len(ch)
     interval = ch["risk_level"].map(rules["visit_interval_days"]).to_numpy(dtype=float)
     ret = float(rules["return_visit_days"])
-    cell = ch["cell_code"].to_numpy()
-    late = np.isin(cell, list(overdue_cells)) & (rng.random(n) < 0.6)
-    never = np.isin(cell, list(never_cells))
+    # Hashed look-ups (np.isin on strings compares every child with every cell).
+    late = ch["cell_code"].isin(overdue_cells).to_numpy() & (rng.random(n) < 0.6)
+    never = ch["cell_code"].isin(never_cells).to_numpy()
     registered_ago = np.array([(today - d).days for d in ch["registered_on"]])
 
     last_reg = np.floor(rng.uniform(0, 1, n) * (interval - 1))
