@@ -25,7 +25,8 @@ from geo.demo.boundaries import (
     generate_city_units,
     generate_units,
 )
-from geo.demo.copyload import copy_frame, point_ewkt
+from geo.demo.copyload import CHUNK, copy_frame, point_hexewkb
+from geo.store.maintained import bulk_load
 from geo.vocab import LEVEL_ORDER
 
 __all__ = ["cells_per_village", "is_empty", "load_demo", "generate_units"]
@@ -68,6 +69,18 @@ def _load_units(cur, units: list[dict]) -> dict[str, int]:
         copy_frame(cur, "unit", frame)
         ids.update(_ids(cur, "SELECT code, id FROM unit WHERE level = %s", (level,)))
     return ids
+
+
+def _copy_households(cur, hh: pd.DataFrame) -> None:
+    """COPY households with the cell each was drawn in, instead of the cell trigger
+    searching the cells for each row; then the trigger run for those whose point the
+    database does not find in that cell (a point rounded across an edge), so every
+    household's cell is the one ``gridmap_cell_at`` gives, as if inserted one by one."""
+    cur.execute("ALTER TABLE household DISABLE TRIGGER household_cell")
+    copy_frame(cur, "household", hh)
+    cur.execute("ALTER TABLE household ENABLE TRIGGER household_cell")
+    cur.execute("UPDATE household h SET cell_id = NULL WHERE h.cell_id IS NULL OR NOT EXISTS "
+                "(SELECT 1 FROM unit c WHERE c.id = h.cell_id AND ST_Covers(c.geom, h.geom))")
 
 
 def _workers(rng, cur, units: pd.DataFrame, ids: dict[str, int]) -> dict:
@@ -173,74 +186,84 @@ def load_demo(engine: Engine, cfg: dict, scale: float = 1.0, seed: int | None = 
         cur.execute("SELECT gridmap_county_partitions()")
         lap("units")
 
-        cells = units[units["level"] == "cell"].copy()
-        names = units["name"].to_dict()
-        cells["village"] = [names[v] for v in cells["village_code"]]
-        cells["township"] = [names[parent[v]] for v in cells["village_code"]]
-        urban = cells["township"].str.endswith("街道")
-        seat_village = cells["village_code"].str.endswith("001")
-        cells["weight"] = np.where(urban, 6.0, np.where(seat_village, 2.0, 1.0))
-        n_households = round(50_000 * scale)
-        if city:
-            # Each county's cells share its population: weights scaled per county.
-            county_of = units["code"].map(lambda c: c[:6])
-            cells["county"] = county_of[cells.index]
-            total = cells.groupby("county")["weight"].transform("sum")
-            cells["weight"] = cells["weight"] / total * cells["county"].map(CITY_POPULATION)
-            n_households = round(HOUSEHOLDS_PER_THOUSAND * sum(CITY_POPULATION.values())
-                                 * scale)
-        hh = people.households(rng, cells, n_households)
-        hh["geom"] = point_ewkt(hh["lon"], hh["lat"])
-        copy_frame(cur, "household", hh[["ledger_id", "address", "geom", "flags", "head_name",
-                                          "phone"]])
-        hh_ids = _ids(cur, "SELECT ledger_id, id FROM household")
-        lap("households")
+        # Households, children and visits: COPY with the maintenance triggers and the
+        # foreign keys off, then keys checked and kept state rebuilt set-based.
+        with bulk_load(cur, ["household", "child", "visit"]):
+            cells = units[units["level"] == "cell"].copy()
+            names = units["name"].to_dict()
+            cells["village"] = [names[v] for v in cells["village_code"]]
+            cells["township"] = [names[parent[v]] for v in cells["village_code"]]
+            urban = cells["township"].str.endswith("街道")
+            seat_village = cells["village_code"].str.endswith("001")
+            cells["weight"] = np.where(urban, 6.0, np.where(seat_village, 2.0, 1.0))
+            n_households = round(50_000 * scale)
+            if city:
+                # Each county's cells share its population: weights scaled per county.
+                county_of = units["code"].map(lambda c: c[:6])
+                cells["county"] = county_of[cells.index]
+                total = cells.groupby("county")["weight"].transform("sum")
+                cells["weight"] = cells["weight"] / total * cells["county"].map(CITY_POPULATION)
+                n_households = round(HOUSEHOLDS_PER_THOUSAND * sum(CITY_POPULATION.values())
+                                     * scale)
+            hh = people.households(rng, cells, n_households)
+            hh["geom"] = point_hexewkb(hh["lon"], hh["lat"])
+            hh["cell_id"] = hh["cell_code"].map(ids).astype("Int64")
+            _copy_households(cur, hh[["ledger_id", "address", "geom", "flags", "head_name",
+                                      "phone", "cell_id"]])
+            hh_ids = _ids(cur, "SELECT ledger_id, id FROM household")
+            lap("households")
 
-        levels = list(rules["risk_levels"])
-        # Children in the same proportion to households as in the one-county demo.
-        n_children = (round(20_000 * scale * n_households / 50_000 / scale) if city
-                      else round(20_000 * scale))
-        ch = people.children(rng, hh, n_children, today, cfg["id_key"], levels)
-        ch["household_id"] = ch["household_ledger"].map(hh_ids)
-        copy_frame(cur, "child", ch[[
-            "household_id", "ledger_id", "name", "sex", "birth_date", "id_masked", "id_hash",
-            "categories", "risk_level", "guardian_situation", "school", "has_disability",
-            "registered_on"]])
-        child_ids = _ids(cur, "SELECT ledger_id, id FROM child")
-        lap("children")
+            levels = list(rules["risk_levels"])
+            # Children in the same proportion to households as in the one-county demo.
+            n_children = (round(20_000 * scale * n_households / 50_000 / scale) if city
+                          else round(20_000 * scale))
+            ch = people.children(rng, hh, n_children, today, cfg["id_key"], levels)
+            ch["household_id"] = ch["household_ledger"].map(hh_ids)
+            copy_frame(cur, "child", ch[[
+                "household_id", "ledger_id", "name", "sex", "birth_date", "id_masked", "id_hash",
+                "categories", "risk_level", "guardian_situation", "school", "has_disability",
+                "registered_on"]])
+            child_ids = _ids(cur, "SELECT ledger_id, id FROM child")
+            lap("children")
 
-        staff = _workers(rng, cur, units, ids)
-        if city:
-            facilities = _city_facilities(rng, units, scale)
-        else:
-            seat = units.loc[units[units["name"].str.endswith("街道")].index[0], "point"]
-            facilities = pd.DataFrame(people.facility_rows(rng, units, seat, scale))
-        facilities["geom"] = point_ewkt(facilities["lon"], facilities["lat"])
-        facilities["ledger_id"] = [f"DEMO-F{i + 1:04d}" for i in range(len(facilities))]
-        copy_frame(cur, "facility", facilities.drop(columns=["lon", "lat"]))
-        lap("workers_facilities")
+            staff = _workers(rng, cur, units, ids)
+            if city:
+                facilities = _city_facilities(rng, units, scale)
+            else:
+                seat = units.loc[units[units["name"].str.endswith("街道")].index[0], "point"]
+                facilities = pd.DataFrame(people.facility_rows(rng, units, seat, scale))
+            facilities["geom"] = point_hexewkb(facilities["lon"], facilities["lat"])
+            facilities["ledger_id"] = [f"DEMO-F{i + 1:04d}" for i in range(len(facilities))]
+            copy_frame(cur, "facility", facilities.drop(columns=["lon", "lat"]))
+            lap("workers_facilities")
 
-        with_children = sorted(set(ch["cell_code"]))
-        picks = rng.permutation(with_children)
-        n_never = max(1, round(0.04 * len(picks)))
-        n_over = max(1, round(0.15 * len(picks)))
-        never, overdue = set(picks[:n_never]), set(picks[n_never:n_never + n_over])
-        v = people.visits(rng, ch, hh, today, rules, never, overdue)
-        child_cell = ch["cell_code"].to_numpy()[v["child_idx"]]
-        village_of = units["village_code"].to_dict()
-        head = [staff["head"][village_of[c]] for c in child_cell]
-        v["worker_id"] = np.where(
-            v["who"] == "worker",
-            [staff["cell"].get(c, h) for c, h in zip(child_cell, head, strict=True)], head)
-        v["child_id"] = ch["ledger_id"].to_numpy()[v["child_idx"]]
-        v["child_id"] = v["child_id"].map(child_ids)
-        v["geom"] = point_ewkt(v["lon"], v["lat"])
-        # The partition key (migration 0016): the child's county, from its cell's code.
-        v["county_code"] = [c[:6] for c in child_cell]
-        copy_frame(cur, "visit", v[["child_id", "worker_id", "visited_at", "geom", "kind",
-                                    "outcome", "note", "flagged", "flag_reason",
-                                    "county_code"]])
-        lap("visits")
+            with_children = sorted(set(ch["cell_code"]))
+            picks = rng.permutation(with_children)
+            n_never = max(1, round(0.04 * len(picks)))
+            n_over = max(1, round(0.15 * len(picks)))
+            never, overdue = set(picks[:n_never]), set(picks[n_never:n_never + n_over])
+            v = people.visits(rng, ch, hh, today, rules, never, overdue)
+            # Per child once (the visits then pick theirs by index): who visits, the
+            # database id, and the partition key (migration 0016), the county's code.
+            child_cell = ch["cell_code"].to_numpy()
+            village_of = units["village_code"].to_dict()
+            head = np.array([staff["head"][village_of[c]] for c in child_cell])
+            worker = np.array([staff["cell"].get(c, h)
+                               for c, h in zip(child_cell, head, strict=True)])
+            idx = v["child_idx"].to_numpy()
+            v["worker_id"] = np.where(v["who"] == "worker", worker[idx], head[idx])
+            v["child_id"] = ch["ledger_id"].map(child_ids).to_numpy()[idx]
+            v["county_code"] = pd.Categorical(np.array([c[:6] for c in child_cell])[idx])
+            # Text columns made chunk by chunk: a city's visits never all as strings.
+            for start in range(0, len(v), CHUNK):
+                part = v.iloc[start:start + CHUNK]
+                copy_frame(cur, "visit", part.assign(
+                    visited_at=people.visit_times(part["visited_at"].to_numpy()),
+                    geom=point_hexewkb(part["lon"], part["lat"]))[[
+                        "child_id", "worker_id", "visited_at", "geom", "kind", "outcome",
+                        "note", "flagged", "flag_reason", "county_code"]])
+            lap("visits")
+        lap("keys_and_state")
         raw.commit()
     except Exception:
         raw.rollback()

@@ -16,6 +16,8 @@ Revises: 0005
 
 from alembic import op
 
+from geo.store.maintained import VISIT_STATE
+
 revision = "0006"
 down_revision = "0005"
 branch_labels = None
@@ -72,14 +74,8 @@ CREATE TRIGGER visit_state_update AFTER UPDATE ON visit
     FOR EACH STATEMENT EXECUTE FUNCTION visit_state_after_update();
 """
 
-BACKFILL = """
-UPDATE child ch
-   SET last_visit_at = a.last_visit, last_return_at = a.last_return
-  FROM (SELECT child_id, max(visited_at) AS last_visit,
-               max(visited_at) FILTER (WHERE kind = 'return') AS last_return
-          FROM visit GROUP BY child_id) a
- WHERE a.child_id = ch.id
-"""
+# The same statement rebuilds the state after a bulk load (geo.demo).
+BACKFILL = VISIT_STATE
 
 
 def upgrade() -> None:
