@@ -208,8 +208,10 @@ def load_demo(engine: Engine, cfg: dict, scale: float = 1.0, seed: int | None = 
             hh = people.households(rng, cells, n_households)
             hh["geom"] = point_hexewkb(hh["lon"], hh["lat"])
             hh["cell_id"] = hh["cell_code"].map(ids).astype("Int64")
+            # The partition key (migration 0018): the county of the cell drawn in.
+            hh["county_code"] = hh["cell_code"].str[:6]
             _copy_households(cur, hh[["ledger_id", "address", "geom", "flags", "head_name",
-                                      "phone", "cell_id"]])
+                                      "phone", "cell_id", "county_code"]])
             hh_ids = _ids(cur, "SELECT ledger_id, id FROM household")
             lap("households")
 
@@ -219,10 +221,14 @@ def load_demo(engine: Engine, cfg: dict, scale: float = 1.0, seed: int | None = 
                           else round(20_000 * scale))
             ch = people.children(rng, hh, n_children, today, cfg["id_key"], levels)
             ch["household_id"] = ch["household_ledger"].map(hh_ids)
+            # A child's partition key is its household's county, as the database has it
+            # (a point found across a county's edge moved its household there).
+            ch["county_code"] = ch["household_ledger"].map(
+                _ids(cur, "SELECT ledger_id, county_code FROM household"))
             copy_frame(cur, "child", ch[[
                 "household_id", "ledger_id", "name", "sex", "birth_date", "id_masked", "id_hash",
                 "categories", "risk_level", "guardian_situation", "school", "has_disability",
-                "registered_on"]])
+                "registered_on", "county_code"]])
             child_ids = _ids(cur, "SELECT ledger_id, id FROM child")
             lap("children")
 
@@ -244,7 +250,7 @@ def load_demo(engine: Engine, cfg: dict, scale: float = 1.0, seed: int | None = 
             never, overdue = set(picks[:n_never]), set(picks[n_never:n_never + n_over])
             v = people.visits(rng, ch, hh, today, rules, never, overdue)
             # Per child once (the visits then pick theirs by index): who visits, the
-            # database id, and the partition key (migration 0016), the county's code.
+            # database id, and the partition key (migration 0016), the child's county.
             child_cell = ch["cell_code"].to_numpy()
             village_of = units["village_code"].to_dict()
             head = np.array([staff["head"][village_of[c]] for c in child_cell])
@@ -253,7 +259,7 @@ def load_demo(engine: Engine, cfg: dict, scale: float = 1.0, seed: int | None = 
             idx = v["child_idx"].to_numpy()
             v["worker_id"] = np.where(v["who"] == "worker", worker[idx], head[idx])
             v["child_id"] = ch["ledger_id"].map(child_ids).to_numpy()[idx]
-            v["county_code"] = pd.Categorical(np.array([c[:6] for c in child_cell])[idx])
+            v["county_code"] = pd.Categorical(ch["county_code"].to_numpy()[idx])
             # Text columns made chunk by chunk: a city's visits never all as strings.
             for start in range(0, len(v), CHUNK):
                 part = v.iloc[start:start + CHUNK]

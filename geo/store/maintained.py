@@ -76,8 +76,31 @@ SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i
 """
 
 
+# Migration 0018: the register-wide key registries of the partitioned households and
+# children (their statement triggers are off during a bulk load like the others).
+HOUSEHOLD_KEYS = """
+INSERT INTO household_key (id, county_code, ledger_id)
+SELECT id, county_code, ledger_id FROM household
+ON CONFLICT (id) DO UPDATE SET county_code = EXCLUDED.county_code, ledger_id = EXCLUDED.ledger_id
+ WHERE (household_key.county_code, household_key.ledger_id)
+       IS DISTINCT FROM (EXCLUDED.county_code, EXCLUDED.ledger_id)
+"""
+CHILD_KEYS = """
+INSERT INTO child_key (id, county_code, household_id, ledger_id, id_hash)
+SELECT id, county_code, household_id, ledger_id, id_hash FROM child
+ON CONFLICT (id) DO UPDATE SET county_code = EXCLUDED.county_code,
+       household_id = EXCLUDED.household_id, ledger_id = EXCLUDED.ledger_id,
+       id_hash = EXCLUDED.id_hash
+ WHERE (child_key.county_code, child_key.household_id, child_key.ledger_id, child_key.id_hash)
+       IS DISTINCT FROM (EXCLUDED.county_code, EXCLUDED.household_id, EXCLUDED.ledger_id,
+                         EXCLUDED.id_hash)
+"""
+
+
 def rebuild(cursor) -> None:
     """Rebuild the kept state from scratch (a DB-API cursor)."""
+    cursor.execute(HOUSEHOLD_KEYS)
+    cursor.execute(CHILD_KEYS)
     cursor.execute(VISIT_STATE)
     cursor.execute(CELL_TALLY)
     cursor.execute(TILES_STALE)

@@ -42,6 +42,8 @@ import re
 
 from alembic import op
 
+from geo.store.maintained import CHILD_KEYS, HOUSEHOLD_KEYS
+
 revision = "0018"
 down_revision = "0017"
 branch_labels = None
@@ -349,12 +351,10 @@ def upgrade() -> None:
     # The rows, each into its county's partition, and their keys.
     op.execute("INSERT INTO household SELECT h.*, gridmap_cell_county(h.cell_id) "
                "FROM household_unpartitioned h")
-    op.execute("INSERT INTO household_key (id, county_code, ledger_id) "
-               "SELECT id, county_code, ledger_id FROM household")
+    op.execute(HOUSEHOLD_KEYS)
     op.execute("INSERT INTO child SELECT c.*, gridmap_household_county(c.household_id) "
                "FROM child_unpartitioned c")
-    op.execute("INSERT INTO child_key (id, county_code, household_id, ledger_id, id_hash) "
-               "SELECT id, county_code, household_id, ledger_id, id_hash FROM child")
+    op.execute(CHILD_KEYS)
     for t in TABLES:
         op.execute(f"ALTER SEQUENCE {t}_id_seq OWNED BY NONE")
     for t in reversed(TABLES):
