@@ -153,30 +153,90 @@ def due_visits(conn: Connection, rules: dict, as_of: dt.date | str | None = None
     return [dict(r) for r in rows]
 
 
+# Cell status from the kept per-child rows (``child_due``, migration 0019: the child's
+# cell, rules fields and visit state in one narrow row), without joining households to
+# children. The same rules as _DUE_SQL: a child is overdue when its last visit's day
+# (or its registration day) plus its interval falls before ``as_of``, or its last return
+# visit's (unless exempt) plus the return interval does; both compared with the first
+# day (and its first instant in ``tz``) a child must have been visited on or after,
+# worked out once per set of rules and risk level instead of per child.
+_STATUS_SQL = f"""
+WITH rules AS (
+    SELECT * FROM unnest(CAST(:r_rules AS int[]), CAST(:r_level AS text[]),
+                         CAST(:r_day AS date[]), CAST(:r_at AS timestamptz[]),
+                         CAST(:r_return_day AS date[]), CAST(:r_return_at AS timestamptz[]))
+        AS r(rules_id, risk_level, due_day, due_at, return_day, return_at)
+), cells AS NOT MATERIALIZED (
+    SELECT c.id, c.code, c.name, c.village_id, c.township_id, c.county_id,
+           CASE WHEN c.county_id = ANY(CAST(:own_rules AS int[])) THEN c.county_id
+                ELSE 0 END AS rules_id
+      FROM unit c
+     WHERE c.level = 'cell' AND {CELL_IN_SCOPE}
+       AND (CAST(:cells AS int[]) IS NULL OR c.id = ANY(CAST(:cells AS int[])))
+), kids AS (
+    SELECT ch.cell_id, ch.id, ch.registered_on, ch.categories, r.due_day, r.due_at,
+           r.return_day, r.return_at, co.code AS county_code,
+           ch.last_visit_at AS stored_visit, ch.last_return_at AS stored_return
+      FROM (SELECT d.*, d.child_id AS id FROM child_due d) ch
+      JOIN cells c ON c.id = ch.cell_id
+      JOIN rules r ON r.rules_id = c.rules_id AND r.risk_level = ch.risk_level
+      LEFT JOIN unit co ON co.id = c.county_id
+     WHERE ch.open AND ch.registered_on <= CAST(:as_of AS date) AND {UNDER_18}
+), last AS ({_LAST}
+), agg AS (
+    SELECT l.cell_id, count(*) AS children,
+           count(*) FILTER (WHERE
+               CASE WHEN l.last_visit IS NULL THEN l.registered_on < l.due_day
+                    ELSE l.last_visit < l.due_at END
+               OR (l.return_due AND
+                   CASE WHEN l.last_return IS NULL THEN l.registered_on < l.return_day
+                        ELSE l.last_return < l.return_at END)) AS overdue_children,
+           max(l.last_visit) AS last_visit, count(l.last_visit) AS visited
+      FROM last l
+     GROUP BY l.cell_id
+)
+SELECT c.id AS cell_id, c.code, c.name, c.village_id, c.township_id, c.county_id,
+       coalesce(a.children, 0) AS children,
+       coalesce(a.overdue_children, 0) AS overdue_children,
+       CAST(:as_of AS date) - (a.last_visit AT TIME ZONE :tz)::date AS days_since_visit,
+       CASE WHEN a.children IS NULL THEN 'empty'
+            WHEN a.visited = 0 THEN 'never_visited'
+            WHEN a.overdue_children > 0 THEN 'overdue'
+            ELSE 'up_to_date' END AS status
+  FROM cells c LEFT JOIN agg a ON a.cell_id = c.id
+ ORDER BY c.code
+"""
+
+
+def _thresholds(rules: dict, params: dict) -> dict:
+    """Per set of rules (0: shared; else a county id) and risk level: the day before
+    which a registration or last visit makes a child overdue, and that day's first
+    instant in the time zone (for the stored timestamps); the same for return visits."""
+    day, tz = params["as_of"], ZoneInfo(params["tz"])
+    intervals, returns = json.loads(params["intervals"]), json.loads(params["return_days"])
+    out: dict[str, list] = {k: [] for k in ("r_rules", "r_level", "r_day", "r_at",
+                                            "r_return_day", "r_return_at")}
+    for key, levels in intervals.items():
+        back = day - dt.timedelta(days=returns[key])
+        for level, days in levels.items():
+            due = day - dt.timedelta(days=int(days))
+            out["r_rules"].append(int(key))
+            out["r_level"].append(level)
+            out["r_day"].append(due)
+            out["r_at"].append(dt.datetime.combine(due, dt.time(), tz))
+            out["r_return_day"].append(back)
+            out["r_return_at"].append(dt.datetime.combine(back, dt.time(), tz))
+    return out
+
+
 def cell_status(conn: Connection, rules: dict, as_of: dt.date | str | None = None,
                 unit: str | None = None, tz: str = "Asia/Shanghai",
                 cells: list[int] | None = None) -> list[dict]:
     """Every cell in ``unit`` (or of the given cell ids) with its status, children,
     overdue children and the days since the last visit to any child in it."""
     params = _params(conn, rules, as_of, unit, tz, cells)
-    sql = f"""
-        WITH d AS ({_due_sql(params)})
-        SELECT c.id AS cell_id, c.code, c.name, c.village_id, c.township_id, c.county_id,
-               count(d.id) AS children,
-               count(d.id) FILTER (WHERE d.overdue) AS overdue_children,
-               CAST(:as_of AS date) - (max(d.last_visit) AT TIME ZONE :tz)::date
-                   AS days_since_visit,
-               CASE WHEN count(d.id) = 0 THEN 'empty'
-                    WHEN count(d.last_visit) = 0 THEN 'never_visited'
-                    WHEN bool_or(d.overdue) THEN 'overdue'
-                    ELSE 'up_to_date' END AS status
-          FROM unit c LEFT JOIN d ON d.cell_id = c.id
-         WHERE c.level = 'cell' AND {CELL_IN_SCOPE}
-           AND (CAST(:cells AS int[]) IS NULL OR c.id = ANY(CAST(:cells AS int[])))
-         GROUP BY c.id
-         ORDER BY c.code
-    """
-    return [dict(r) for r in conn.execute(sa.text(sql), params).mappings()]
+    params.update(_thresholds(rules, params))
+    return [dict(r) for r in conn.execute(sa.text(_STATUS_SQL), params).mappings()]
 
 
 def status_rollup(conn: Connection, cells: list[dict], level: str) -> list[dict]:
