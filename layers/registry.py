@@ -158,6 +158,7 @@ REGISTRY: list[MapLayer] = [
                              "en": "Children without an effective guardian (zoom in)"},
              "point", colour="#000000",
              popup=(("name", "儿童", "Child"), ("village", "村/社区", "Village"),
+                    ("children", "儿童数", "Children"),
                     ("guardians", "已登记监护人", "Guardians on file"),
                     ("back_on", "监护人最早恢复", "First guardian back on")),
              link="/record/child/{id}", visible=False),

@@ -217,9 +217,12 @@ LAYERS = {layer.name: layer for layer in (
               audited=True),
     # Children without an effective guardian today (open cases, under 18), at their
     # household; the record writers of the area (as /api/cases/no-guardian), no
-    # guardian names (the child's record has them, by field rights).
+    # guardian names (the child's record has them, by field rights). At zooms 13 and 14
+    # one point per cell with the number of such children, counted from the kept
+    # per-child rows (child_due, migration 0019: no household read), so no child can be
+    # picked out until the map is zoomed in and a city's tile costs its cells.
     TileLayer("no_guardian", access.READS_CASES, f"""
-        SELECT h.geom, ch.id, ch.name, v.name AS village,
+        SELECT h.geom, ch.id, ch.name, v.name AS village, c.code AS cell, 1 AS children,
                (SELECT count(*) FROM guardian g WHERE g.child_id = ch.id)::int AS guardians,
                (SELECT to_char(min(g.unavailable_until), 'YYYY-MM-DD') FROM guardian g
                  WHERE g.child_id = ch.id AND g.able_to_care
@@ -231,6 +234,19 @@ LAYERS = {layer.name: layer for layer in (
            AND (ch.birth_date + interval '18 years')::date > day.d
            AND NOT EXISTS (SELECT 1 FROM guardian g WHERE g.child_id = ch.id
                            AND {EFFECTIVE.replace(":day", "day.d")})""",
+              coarse_below=15, coarse=f"""
+        SELECT p.geom, v.name AS village, c.code AS cell, n.children
+          FROM unit c JOIN unit v ON v.id = c.village_id, bounds,
+               (SELECT (now() AT TIME ZONE :tz)::date AS d) day,
+               LATERAL ST_PointOnSurface(c.geom) p(geom),
+               LATERAL (SELECT count(*)::int AS children FROM child_due ch
+                         WHERE ch.cell_id = c.id AND ch.open
+                           AND (ch.birth_date + interval '18 years')::date > day.d
+                           AND NOT EXISTS (SELECT 1 FROM guardian g
+                                            WHERE g.child_id = ch.child_id
+                                              AND {EFFECTIVE.replace(":day", "day.d")})) n
+         WHERE c.level = 'cell' AND c.geom && bounds.geom4326 AND {_SCOPE}
+           AND p.geom && bounds.geom4326 AND n.children > 0""",
               min_zoom=13, audited=True),
 )}
 
@@ -296,7 +312,7 @@ def _features(layer: TileLayer, z: int) -> str:
     if layer.cluster_below is None or z >= layer.cluster_below:
         columns = _columns(layer)
         if layer.coarse_below is not None and z < layer.coarse_below:
-            columns = columns.replace("id, ", "")
+            columns = COARSE_COLUMNS[layer.name]
         return f"SELECT mvtgeom, {columns} FROM mvt WHERE mvtgeom IS NOT NULL"
     by = f", {layer.cluster_by}" if layer.cluster_by else ""
     return f"""
@@ -318,5 +334,10 @@ def _columns(layer: TileLayer) -> str:
             "coverage": "id, code, name, workers, worker_list, caseload, unstaffed",
             "reach": "id, name, type, metres",
             "reports": "id, severity, status, band, severity_label, state, deadline",
-            "no_guardian": "id, name, village, guardians, back_on"}
+            "no_guardian": "id, name, village, cell, children, guardians, back_on"}
     return cols[layer.name]
+
+
+# The columns of a layer's ``coarse`` rows (one point per cell: no one's id or name).
+COARSE_COLUMNS = {"households": "cell, households, children",
+                  "no_guardian": "village, cell, children"}
