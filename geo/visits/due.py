@@ -157,40 +157,50 @@ def due_visits(conn: Connection, rules: dict, as_of: dt.date | str | None = None
 # cell, rules fields and visit state in one narrow row), without joining households to
 # children. The same rules as _DUE_SQL: a child is overdue when its last visit's day
 # (or its registration day) plus its interval falls before ``as_of``, or its last return
-# visit's (unless exempt) plus the return interval does; both compared with the first
-# day (and its first instant in ``tz``) a child must have been visited on or after,
-# worked out once per set of rules and risk level instead of per child.
+# visit's (unless exempt) plus the return interval does. Both are compared with the
+# first instant (in ``tz``) of the first day a child must have been visited on or after,
+# worked out once per set of rules and risk level ({due_at} and {return_at}: CASE
+# expressions over bound values, see _thresholds) instead of date arithmetic per child.
+_CELLS = f"""c.level = 'cell' AND {CELL_IN_SCOPE}
+       AND (CAST(:cells AS int[]) IS NULL OR c.id = ANY(CAST(:cells AS int[])))"""
 _STATUS_SQL = f"""
-WITH rules AS (
-    SELECT * FROM unnest(CAST(:r_rules AS int[]), CAST(:r_level AS text[]),
-                         CAST(:r_day AS date[]), CAST(:r_at AS timestamptz[]),
-                         CAST(:r_return_day AS date[]), CAST(:r_return_at AS timestamptz[]))
-        AS r(rules_id, risk_level, due_day, due_at, return_day, return_at)
-), cells AS NOT MATERIALIZED (
-    SELECT c.id, c.code, c.name, c.village_id, c.township_id, c.county_id,
+WITH kids AS (
+    SELECT ch.cell_id, ch.child_id AS id, ch.registered_on, ch.categories, ch.risk_level,
            CASE WHEN c.county_id = ANY(CAST(:own_rules AS int[])) THEN c.county_id
-                ELSE 0 END AS rules_id
-      FROM unit c
-     WHERE c.level = 'cell' AND {CELL_IN_SCOPE}
-       AND (CAST(:cells AS int[]) IS NULL OR c.id = ANY(CAST(:cells AS int[])))
-), kids AS (
-    SELECT ch.cell_id, ch.id, ch.registered_on, ch.categories, r.due_day, r.due_at,
-           r.return_day, r.return_at, co.code AS county_code,
-           ch.last_visit_at AS stored_visit, ch.last_return_at AS stored_return
-      FROM (SELECT d.*, d.child_id AS id FROM child_due d) ch
-      JOIN cells c ON c.id = ch.cell_id
-      JOIN rules r ON r.rules_id = c.rules_id AND r.risk_level = ch.risk_level
-      LEFT JOIN unit co ON co.id = c.county_id
-     WHERE ch.open AND ch.registered_on <= CAST(:as_of AS date) AND {UNDER_18}
-), last AS ({_LAST}
+                ELSE 0 END AS rules_id,
+           c.county_id, ch.last_visit_at AS stored_visit, ch.last_return_at AS stored_return
+      FROM child_due ch
+      JOIN unit c ON c.id = ch.cell_id
+     WHERE ch.open AND ch.registered_on <= CAST(:as_of AS date)
+       AND ch.birth_date > CAST(:born_after AS date) AND {_CELLS}
+), last AS (
+    -- As _LAST, the county's code looked up only for a child whose visits are (for an
+    -- as_of in the past); OFFSET 0 keeps each row's values computed once.
+    SELECT k.cell_id, k.registered_on, k.risk_level, k.rules_id,
+           CASE WHEN k.stored_visit IS NULL OR k.stored_visit < :cutoff THEN k.stored_visit
+                ELSE (SELECT max(v.visited_at) FROM visit v
+                       WHERE v.child_id = k.id AND v.visited_at < :cutoff
+                         AND v.county_code = (SELECT co.code FROM unit co
+                                               WHERE co.id = k.county_id)) END
+               AS last_visit,
+           CASE WHEN k.stored_return IS NULL OR k.stored_return < :cutoff
+                THEN k.stored_return
+                ELSE (SELECT max(v.visited_at) FROM visit v
+                       WHERE v.child_id = k.id AND v.kind = 'return'
+                         AND v.visited_at < :cutoff
+                         AND v.county_code = (SELECT co.code FROM unit co
+                                               WHERE co.id = k.county_id)) END
+               AS last_return,
+           NOT (k.categories <@ CAST(:exempt AS text[])) AS return_due
+      FROM kids k OFFSET 0
 ), agg AS (
     SELECT l.cell_id, count(*) AS children,
            count(*) FILTER (WHERE
-               CASE WHEN l.last_visit IS NULL THEN l.registered_on < l.due_day
-                    ELSE l.last_visit < l.due_at END
+               COALESCE(l.last_visit, l.registered_on::timestamp AT TIME ZONE :tz)
+                   < {{due_at}}
                OR (l.return_due AND
-                   CASE WHEN l.last_return IS NULL THEN l.registered_on < l.return_day
-                        ELSE l.last_return < l.return_at END)) AS overdue_children,
+                   COALESCE(l.last_return, l.registered_on::timestamp AT TIME ZONE :tz)
+                   < {{return_at}})) AS overdue_children,
            max(l.last_visit) AS last_visit, count(l.last_visit) AS visited
       FROM last l
      GROUP BY l.cell_id
@@ -203,30 +213,37 @@ SELECT c.id AS cell_id, c.code, c.name, c.village_id, c.township_id, c.county_id
             WHEN a.visited = 0 THEN 'never_visited'
             WHEN a.overdue_children > 0 THEN 'overdue'
             ELSE 'up_to_date' END AS status
-  FROM cells c LEFT JOIN agg a ON a.cell_id = c.id
+  FROM unit c LEFT JOIN agg a ON a.cell_id = c.id
+ WHERE {_CELLS}
  ORDER BY c.code
 """
 
 
-def _thresholds(rules: dict, params: dict) -> dict:
-    """Per set of rules (0: shared; else a county id) and risk level: the day before
-    which a registration or last visit makes a child overdue, and that day's first
-    instant in the time zone (for the stored timestamps); the same for return visits."""
+def _thresholds(params: dict) -> tuple[dict, str, str]:
+    """Per set of rules (0: the shared ones; else a county's id) and risk level, the
+    first instant in the time zone of the first day a child must have been visited on
+    or after (``as_of`` less the interval), and of the return visit's: bound values and
+    the two CASE expressions that pick them per child (no unknown level or set of rules
+    can reach them: the kids' levels and sets are those of the rules)."""
     day, tz = params["as_of"], ZoneInfo(params["tz"])
     intervals, returns = json.loads(params["intervals"]), json.loads(params["return_days"])
-    out: dict[str, list] = {k: [] for k in ("r_rules", "r_level", "r_day", "r_at",
-                                            "r_return_day", "r_return_at")}
-    for key, levels in intervals.items():
-        back = day - dt.timedelta(days=returns[key])
-        for level, days in levels.items():
-            due = day - dt.timedelta(days=int(days))
-            out["r_rules"].append(int(key))
-            out["r_level"].append(level)
-            out["r_day"].append(due)
-            out["r_at"].append(dt.datetime.combine(due, dt.time(), tz))
-            out["r_return_day"].append(back)
-            out["r_return_at"].append(dt.datetime.combine(back, dt.time(), tz))
-    return out
+
+    def midnight(back: int) -> dt.datetime:
+        return dt.datetime.combine(day - dt.timedelta(days=int(back)), dt.time(), tz)
+
+    binds: dict = {}
+    due, back = [], []
+    for i, (key, levels) in enumerate(sorted(intervals.items())):
+        binds[f"rs{i}"] = int(key)
+        binds[f"rr{i}"] = midnight(returns[key])
+        back.append(f"WHEN CAST(:rs{i} AS int) THEN CAST(:rr{i} AS timestamptz)")
+        whens = []
+        for j, (level, days) in enumerate(levels.items()):
+            binds[f"rl{i}_{j}"], binds[f"ra{i}_{j}"] = level, midnight(days)
+            whens.append(f"WHEN CAST(:rl{i}_{j} AS text) THEN CAST(:ra{i}_{j} AS timestamptz)")
+        due.append(f"WHEN CAST(:rs{i} AS int) THEN CASE l.risk_level {' '.join(whens)} END")
+    return (binds, f"CASE l.rules_id {' '.join(due)} END",
+            f"CASE l.rules_id {' '.join(back)} END")
 
 
 def cell_status(conn: Connection, rules: dict, as_of: dt.date | str | None = None,
@@ -235,8 +252,26 @@ def cell_status(conn: Connection, rules: dict, as_of: dt.date | str | None = Non
     """Every cell in ``unit`` (or of the given cell ids) with its status, children,
     overdue children and the days since the last visit to any child in it."""
     params = _params(conn, rules, as_of, unit, tz, cells)
-    params.update(_thresholds(rules, params))
-    return [dict(r) for r in conn.execute(sa.text(_STATUS_SQL), params).mappings()]
+    binds, due_at, return_at = _thresholds(params)
+    sql = _STATUS_SQL.format(due_at=due_at, return_at=return_at)
+    return [dict(r) for r in conn.execute(sa.text(sql), {
+        **params, **binds, "born_after": born_after(params["as_of"])}).mappings()]
+
+
+def born_after(as_of: dt.date) -> dt.date:
+    """The last birth date of an adult on ``as_of``: ``birth_date > born_after(d)`` is
+    UNDER_18 (PostgreSQL's ``birth_date + interval '18 years'``, which takes 29 February
+    to 28 February) as a plain date comparison."""
+    def adult_on(born: dt.date) -> dt.date:
+        try:
+            return born.replace(year=born.year + 18)
+        except ValueError:  # 29 February
+            return born.replace(year=born.year + 18, day=28)
+
+    day = as_of.replace(year=as_of.year - 18, day=min(as_of.day, 28)) + dt.timedelta(days=3)
+    while adult_on(day) > as_of:
+        day -= dt.timedelta(days=1)
+    return day
 
 
 def status_rollup(conn: Connection, cells: list[dict], level: str) -> list[dict]:

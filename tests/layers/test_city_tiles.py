@@ -3,11 +3,18 @@ guardian binned one point per cell at zooms 13-14 (from the kept child_due rows)
 to the children a count from the child and household tables finds, and follow a
 guardian recorded, a case closed and a household moved."""
 
+import math
+
 import mapbox_vector_tile
 import sqlalchemy as sa
-from test_tiles import tile_of
 
 from layers.tiles import LAYERS, tile
+
+
+def tile_of(lon, lat, z):
+    n = 2 ** z
+    return (int((lon + 180) / 360 * n),
+            int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n))
 
 # Children without an effective guardian today in the cells whose point lies in the
 # tile, counted from the tables themselves.
