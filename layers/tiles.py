@@ -122,6 +122,11 @@ LAYERS = {layer.name: layer for layer in (
     # rule as the gaps query (geo.planning.coverage.STAFFED_BY: a worker of the cell, its
     # village or its township). Each worker's caseload is summed once per tile, not once
     # per cell they staff (a township's worker staffs a thousand cells of a city's tile).
+    # From zoom 11, like the cells by visit status: at 10 a city's cell is 2 px across
+    # and a tile holds ~5,000 of them (181 ms, over the 100 ms a tile may take), so
+    # neither an unstaffed cell nor a caseload colour could be read; zoomed out the
+    # county office reads the village status layer, and the cells without a worker and
+    # the workers over their caseload from their lists (/lists/unstaffed, /lists/caseload).
     TileLayer("coverage", access.SEES_WORKERS, f"""
         WITH cells AS MATERIALIZED (
             SELECT c.id, c.geom, c.code, c.name, c.village_id, c.township_id
@@ -173,7 +178,7 @@ LAYERS = {layer.name: layer for layer in (
                count(s.worker_id) = 0 AS unstaffed
           FROM cells c LEFT JOIN staff s ON s.cell_id = c.id
           LEFT JOIN load l ON l.worker_id = s.worker_id
-         GROUP BY c.id, c.geom, c.code, c.name""", min_zoom=9),
+         GROUP BY c.id, c.geom, c.code, c.name""", min_zoom=11),
     # Service reach of the facility types that have one: a ring per facility, drawn in
     # web Mercator (the radius scaled by 1/cos(latitude): within 0.5 % of the geodesic
     # circle at 15 km) and left there (``mercator``: no round trip through 4326), with
