@@ -758,7 +758,8 @@ class ChildDue(Base):
     tile instead of joining every household to every child."""
 
     __tablename__ = "child_due"
-    __table_args__ = (Index("child_due_cell", "cell_id"),)
+    __table_args__ = (Index("child_due_cell", "cell_id"),
+                      Index("child_due_last_visit", "last_visit_at"))
 
     child_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     cell_id: Mapped[int | None] = mapped_column(Integer)

@@ -173,7 +173,39 @@ WITH kids AS (
       JOIN unit c ON c.id = ch.cell_id
      WHERE ch.open AND ch.registered_on <= CAST(:as_of AS date)
        AND ch.birth_date > CAST(:born_after AS date) AND {_CELLS}
-), last AS (
+), last AS ({{last}}
+), marked AS (
+    -- One narrow row per child (cell, last visit, overdue) for the aggregate to group.
+    SELECT l.cell_id, l.last_visit,
+           COALESCE(l.last_visit, l.registered_on::timestamp AT TIME ZONE :tz)
+               < {{due_at}}
+           OR (l.return_due AND
+               COALESCE(l.last_return, l.registered_on::timestamp AT TIME ZONE :tz)
+               < {{return_at}}) AS overdue
+      FROM last l OFFSET 0
+), agg AS (
+    SELECT m.cell_id, count(*) AS children,
+           count(*) FILTER (WHERE m.overdue) AS overdue_children,
+           max(m.last_visit) AS last_visit, count(m.last_visit) AS visited
+      FROM marked m
+     GROUP BY m.cell_id
+)
+SELECT c.id AS cell_id, c.code, c.name, c.village_id, c.township_id, c.county_id,
+       coalesce(a.children, 0) AS children,
+       coalesce(a.overdue_children, 0) AS overdue_children,
+       CAST(:as_of AS date) - (a.last_visit AT TIME ZONE :tz)::date AS days_since_visit,
+       CASE WHEN a.children IS NULL THEN 'empty'
+            WHEN a.visited = 0 THEN 'never_visited'
+            WHEN a.overdue_children > 0 THEN 'overdue'
+            ELSE 'up_to_date' END AS status
+  FROM unit c LEFT JOIN agg a ON a.cell_id = c.id
+ WHERE {_CELLS}
+ ORDER BY c.code
+"""
+
+
+# The last visits for an ``as_of`` some stored visit lies after (see _LAST).
+_PAST_LAST = """
     -- As _LAST, the county's code looked up only for a child whose visits are (for an
     -- as_of in the past); OFFSET 0 keeps each row's values computed once.
     SELECT k.cell_id, k.registered_on, k.risk_level, k.rules_id,
@@ -193,29 +225,13 @@ WITH kids AS (
                AS last_return,
            NOT (k.categories <@ CAST(:exempt AS text[])) AS return_due
       FROM kids k OFFSET 0
-), agg AS (
-    SELECT l.cell_id, count(*) AS children,
-           count(*) FILTER (WHERE
-               COALESCE(l.last_visit, l.registered_on::timestamp AT TIME ZONE :tz)
-                   < {{due_at}}
-               OR (l.return_due AND
-                   COALESCE(l.last_return, l.registered_on::timestamp AT TIME ZONE :tz)
-                   < {{return_at}})) AS overdue_children,
-           max(l.last_visit) AS last_visit, count(l.last_visit) AS visited
-      FROM last l
-     GROUP BY l.cell_id
-)
-SELECT c.id AS cell_id, c.code, c.name, c.village_id, c.township_id, c.county_id,
-       coalesce(a.children, 0) AS children,
-       coalesce(a.overdue_children, 0) AS overdue_children,
-       CAST(:as_of AS date) - (a.last_visit AT TIME ZONE :tz)::date AS days_since_visit,
-       CASE WHEN a.children IS NULL THEN 'empty'
-            WHEN a.visited = 0 THEN 'never_visited'
-            WHEN a.overdue_children > 0 THEN 'overdue'
-            ELSE 'up_to_date' END AS status
-  FROM unit c LEFT JOIN agg a ON a.cell_id = c.id
- WHERE {_CELLS}
- ORDER BY c.code
+"""
+# ... and when none does (today: the usual case), the stored ones as they are.
+_NOW_LAST = """
+    SELECT k.cell_id, k.registered_on, k.risk_level, k.rules_id,
+           k.stored_visit AS last_visit, k.stored_return AS last_return,
+           NOT (k.categories <@ CAST(:exempt AS text[])) AS return_due
+      FROM kids k
 """
 
 
@@ -253,7 +269,11 @@ def cell_status(conn: Connection, rules: dict, as_of: dt.date | str | None = Non
     overdue children and the days since the last visit to any child in it."""
     params = _params(conn, rules, as_of, unit, tz, cells)
     binds, due_at, return_at = _thresholds(params)
-    sql = _STATUS_SQL.format(due_at=due_at, return_at=return_at)
+    # A return visit is a visit, so no stored return lies after the newest stored visit
+    # (found through the index on child_due.last_visit_at).
+    newest = conn.execute(sa.text("SELECT max(last_visit_at) FROM child_due")).scalar()
+    last = _NOW_LAST if newest is None or newest < params["cutoff"] else _PAST_LAST
+    sql = _STATUS_SQL.format(due_at=due_at, return_at=return_at, last=last)
     return [dict(r) for r in conn.execute(sa.text(sql), {
         **params, **binds, "born_after": born_after(params["as_of"])}).mappings()]
 

@@ -52,6 +52,9 @@ CREATE TABLE child_due (
     last_return_at timestamptz
 );
 CREATE INDEX child_due_cell ON child_due (cell_id);
+-- The newest stored visit: cell status for today reads the stored visits as they are
+-- when none lies after the day asked for (geo/visits/due.py).
+CREATE INDEX child_due_last_visit ON child_due (last_visit_at);
 
 CREATE FUNCTION child_due_place(ids int[]) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
