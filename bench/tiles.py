@@ -1,12 +1,12 @@
 """Vector-tile build time and size per layer and zoom, around the busiest township seat,
 at county and city scale, as the admin gets them (layers/serve.py: statuses, scope) with
-the tile cache off, then a repeat view from the cache; the household layer at zooms 13
-and 14 also the naive way (one feature per household instead of one per cell from the
-kept tallies), so their effect is a ratio measured in one run. Every layer at every
-zoom from 6 to 16 that it serves (beyond 16 a tile holds part of a z16 tile's features);
-tiles over 100 ms p95 are marked, an empty tile is said to be empty (nothing measured),
-and the figures measured before (issue 17 and the last round) are printed next to
-today's, with no ratio when either side returned nothing.
+the tile cache off, then a repeat view from the cache; the household and no-guardian
+layers at zooms 13 and 14 also the naive way (one feature per household or child instead
+of one per cell from the kept tallies and child_due rows), so their effect is a ratio
+measured in one run. Every layer at every zoom from 6 to 16 that it serves (the maps ask
+for tiles up to 16: maxNativeZoom); tiles over 100 ms p95 are marked, an empty tile is
+said to be empty (nothing measured), and the figures measured before (issue 17 and the
+last round) are printed next to today's, with no ratio when either side returned nothing.
 
     .venv/bin/python bench/tiles.py [--scale 1 --scale 20] [--repeat 5] [--layer reach]
         [--zoom 10]
@@ -72,7 +72,6 @@ def run(cfg: dict, scale: float, repeat: int, layers=None, zooms=None) -> None:
               f"uncached; 'repeat' is the same tile from the tile cache", flush=True)
         # The statuses are cached per day and data generation: warm them, as the server does.
         tile_for_user(conn, uncached, "cell_status", 12, *_tile_xy(*seat, 12), admin)
-        unbinned = dataclasses.replace(LAYERS["households"], coarse_below=None)
         slow = 0
         for z in zooms or ZOOMS:
             x, y = _tile_xy(*seat, z)
@@ -102,9 +101,11 @@ def run(cfg: dict, scale: float, repeat: int, layers=None, zooms=None) -> None:
                     line += f" | before: p95 {before[0]} ms ({before[1]})"
                     line += ("  (no ratio: empty tile)" if empty
                              else f"  → {before[0] / ours['p95_ms']:.1f}x")
-                if layer.name == "households" and z < layer.coarse_below:
-                    naive = timed(lambda z=z, x=x, y=y: tile(conn, unbinned, z, x, y,
-                                                             county.id), max(2, repeat // 2))
+                if layer.coarse_below is not None and z < layer.coarse_below:
+                    unbinned = dataclasses.replace(layer, coarse_below=None)
+                    naive = timed(lambda z=z, x=x, y=y, u=unbinned: tile(
+                        conn, u, z, x, y, county.id, tz=cfg.get("timezone") or "Asia/Shanghai"),
+                        max(2, repeat // 2))
                     line += (f" | unbinned: {naive['median_ms']:7.1f} ms "
                              f"{len(naive['result']) / 1024:7.1f} KiB")
                     line += ("  (no ratio: one side returned nothing)"
