@@ -1,9 +1,12 @@
 """Vector-tile build time and size per layer and zoom, around the busiest township seat,
 at county and city scale, as the admin gets them (layers/serve.py: statuses, scope) with
-the tile cache off, then a repeat view from the cache; the household layer at zooms 13
-and 14 also the naive way (one feature per household instead of one per cell from the
-kept tallies), so their effect is a ratio measured in one run. Tiles over 100 ms p95 are
-marked.
+the tile cache off, then a repeat view from the cache; the household and no-guardian
+layers at zooms 13 and 14 also the naive way (one feature per household or child instead
+of one per cell from the kept tallies and child_due rows), so their effect is a ratio
+measured in one run. Every layer at every zoom from 6 to 16 that it serves (the maps ask
+for tiles up to 16: maxNativeZoom); tiles over 100 ms p95 are marked, an empty tile is
+said to be empty (nothing measured), and the figures measured before (issue 17 and the
+last round) are printed next to today's, with no ratio when either side returned nothing.
 
     .venv/bin/python bench/tiles.py [--scale 1 --scale 20] [--repeat 5] [--layer reach]
         [--zoom 10]
@@ -25,8 +28,12 @@ from layers import tile_cache
 from layers.serve import tile_for_user
 from layers.tiles import LAYERS, tile
 
-ZOOMS = (8, 10, 11, 12, 13, 14, 15)
+ZOOMS = tuple(range(6, 17))
 TARGET_MS = 100
+# p95 ms measured before at city scale, uncached: (scale, layer, zoom) -> (ms, where).
+BASELINES_MS = {(20.0, "households", 13): (369, "issue 17"),
+                (20.0, "coverage", 10): (181, "last round"),
+                (20.0, "no_guardian", 13): (299, "last round")}
 
 
 def _tile_xy(lon: float, lat: float, z: int) -> tuple[int, int]:
@@ -65,7 +72,6 @@ def run(cfg: dict, scale: float, repeat: int, layers=None, zooms=None) -> None:
               f"uncached; 'repeat' is the same tile from the tile cache", flush=True)
         # The statuses are cached per day and data generation: warm them, as the server does.
         tile_for_user(conn, uncached, "cell_status", 12, *_tile_xy(*seat, 12), admin)
-        unbinned = dataclasses.replace(LAYERS["households"], coarse_below=None)
         slow = 0
         for z in zooms or ZOOMS:
             x, y = _tile_xy(*seat, z)
@@ -85,14 +91,26 @@ def run(cfg: dict, scale: float, repeat: int, layers=None, zooms=None) -> None:
                 conn.rollback()
                 mark = " > 100 ms" if ours["p95_ms"] > TARGET_MS else ""
                 slow += bool(mark)
+                empty = not ours["result"]
                 line = (f"  z{z:<2} {layer.name:<14} median {ours['median_ms']:7.1f} ms  "
                         f"p95 {ours['p95_ms']:7.1f} ms  {len(ours['result']) / 1024:7.1f} KiB"
-                        f"{server}  repeat p95 {again['p95_ms']:5.1f} ms{mark}")
-                if layer.name == "households" and z < layer.coarse_below:
-                    naive = timed(lambda z=z, x=x, y=y: tile(conn, unbinned, z, x, y,
-                                                             county.id), max(2, repeat // 2))
+                        f"{server}  repeat p95 {again['p95_ms']:5.1f} ms{mark}"
+                        f"{'  (empty tile: nothing measured)' if empty else ''}")
+                before = BASELINES_MS.get((scale, layer.name, z))
+                if before:
+                    line += f" | before: p95 {before[0]} ms ({before[1]})"
+                    line += ("  (no ratio: empty tile)" if empty
+                             else f"  → {before[0] / ours['p95_ms']:.1f}x")
+                if layer.coarse_below is not None and z < layer.coarse_below:
+                    unbinned = dataclasses.replace(layer, coarse_below=None)
+                    naive = timed(lambda z=z, x=x, y=y, u=unbinned: tile(
+                        conn, u, z, x, y, county.id, tz=cfg.get("timezone") or "Asia/Shanghai"),
+                        max(2, repeat // 2))
                     line += (f" | unbinned: {naive['median_ms']:7.1f} ms "
                              f"{len(naive['result']) / 1024:7.1f} KiB")
+                    line += ("  (no ratio: one side returned nothing)"
+                             if empty or not naive["result"]
+                             else f"  → {naive['median_ms'] / ours['median_ms']:.1f}x")
                 print(line, flush=True)
         print(f"  {slow} tiles over {TARGET_MS} ms p95 at scale {scale:g}", flush=True)
 

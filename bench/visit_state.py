@@ -14,6 +14,7 @@ import os
 
 import sqlalchemy as sa
 from common import BENCH_TODAY, bench_engine, config, machine_line, timed
+from queries import PREVIOUS_STATUS, previous_status
 
 from geo.store.db import open_database
 from geo.visits import due as visits
@@ -60,12 +61,8 @@ def _measure(cfg, rules, tz, scale, repeat) -> None:
         saved = visits._DUE_SQL
         start = saved.index("last AS (") + len("last AS (")
         end = saved.index("), due AS (")
-        visits._DUE_SQL = saved[:start] + _AGGREGATE + saved[end:]
-        try:
-            again = timed(lambda c=conn: cell_status(c, rules, BENCH_TODAY, None, tz),
-                          repeat)
-        finally:
-            visits._DUE_SQL = saved
+        old = PREVIOUS_STATUS.replace(saved, saved[:start] + _AGGREGATE + saved[end:])
+        again = timed(lambda c=conn: previous_status(c, rules, BENCH_TODAY, tz, old), repeat)
     if not kept["result"] or not again["result"]:
         print("  one side returned nothing: no ratio")
         return

@@ -122,6 +122,11 @@ LAYERS = {layer.name: layer for layer in (
     # rule as the gaps query (geo.planning.coverage.STAFFED_BY: a worker of the cell, its
     # village or its township). Each worker's caseload is summed once per tile, not once
     # per cell they staff (a township's worker staffs a thousand cells of a city's tile).
+    # From zoom 11, like the cells by visit status: at 10 a city's cell is 2 px across
+    # and a tile holds ~5,000 of them (181 ms, over the 100 ms a tile may take), so
+    # neither an unstaffed cell nor a caseload colour could be read; zoomed out the
+    # county office reads the village status layer, and the cells without a worker and
+    # the workers over their caseload from their lists (/lists/unstaffed, /lists/caseload).
     TileLayer("coverage", access.SEES_WORKERS, f"""
         WITH cells AS MATERIALIZED (
             SELECT c.id, c.geom, c.code, c.name, c.village_id, c.township_id
@@ -173,7 +178,7 @@ LAYERS = {layer.name: layer for layer in (
                count(s.worker_id) = 0 AS unstaffed
           FROM cells c LEFT JOIN staff s ON s.cell_id = c.id
           LEFT JOIN load l ON l.worker_id = s.worker_id
-         GROUP BY c.id, c.geom, c.code, c.name""", min_zoom=9),
+         GROUP BY c.id, c.geom, c.code, c.name""", min_zoom=11),
     # Service reach of the facility types that have one: a ring per facility, drawn in
     # web Mercator (the radius scaled by 1/cos(latitude): within 0.5 % of the geodesic
     # circle at 15 km) and left there (``mercator``: no round trip through 4326), with
@@ -221,9 +226,12 @@ LAYERS = {layer.name: layer for layer in (
               audited=True),
     # Children without an effective guardian today (open cases, under 18), at their
     # household; the record writers of the area (as /api/cases/no-guardian), no
-    # guardian names (the child's record has them, by field rights).
+    # guardian names (the child's record has them, by field rights). At zooms 13 and 14
+    # one point per cell with the number of such children, counted from the kept
+    # per-child rows (child_due, migration 0019: no household read), so no child can be
+    # picked out until the map is zoomed in and a city's tile costs its cells.
     TileLayer("no_guardian", access.READS_CASES, f"""
-        SELECT h.geom, ch.id, ch.name, v.name AS village,
+        SELECT h.geom, ch.id, ch.name, v.name AS village, c.code AS cell, 1 AS children,
                (SELECT count(*) FROM guardian g WHERE g.child_id = ch.id)::int AS guardians,
                (SELECT to_char(min(g.unavailable_until), 'YYYY-MM-DD') FROM guardian g
                  WHERE g.child_id = ch.id AND g.able_to_care
@@ -235,6 +243,19 @@ LAYERS = {layer.name: layer for layer in (
            AND (ch.birth_date + interval '18 years')::date > day.d
            AND NOT EXISTS (SELECT 1 FROM guardian g WHERE g.child_id = ch.id
                            AND {EFFECTIVE.replace(":day", "day.d")})""",
+              coarse_below=15, coarse=f"""
+        SELECT p.geom, v.name AS village, c.code AS cell, n.children
+          FROM unit c JOIN unit v ON v.id = c.village_id, bounds,
+               (SELECT (now() AT TIME ZONE :tz)::date AS d) day,
+               LATERAL ST_PointOnSurface(c.geom) p(geom),
+               LATERAL (SELECT count(*)::int AS children FROM child_due ch
+                         WHERE ch.cell_id = c.id AND ch.open
+                           AND (ch.birth_date + interval '18 years')::date > day.d
+                           AND NOT EXISTS (SELECT 1 FROM guardian g
+                                            WHERE g.child_id = ch.child_id
+                                              AND {EFFECTIVE.replace(":day", "day.d")})) n
+         WHERE c.level = 'cell' AND c.geom && bounds.geom4326 AND {_SCOPE}
+           AND p.geom && bounds.geom4326 AND n.children > 0""",
               min_zoom=13, audited=True),
 )}
 
@@ -303,7 +324,7 @@ def _features(layer: TileLayer, z: int) -> str:
     if layer.cluster_below is None or z >= layer.cluster_below:
         columns = _columns(layer)
         if layer.coarse_below is not None and z < layer.coarse_below:
-            columns = columns.replace("id, ", "")
+            columns = COARSE_COLUMNS[layer.name]
         return f"SELECT mvtgeom, {columns} FROM mvt WHERE mvtgeom IS NOT NULL"
     by = f", {layer.cluster_by}" if layer.cluster_by else ""
     return f"""
@@ -325,5 +346,10 @@ def _columns(layer: TileLayer) -> str:
             "coverage": "id, code, name, workers, worker_list, caseload, unstaffed",
             "reach": "id, name, type, metres",
             "reports": "id, severity, status, band, severity_label, state, deadline",
-            "no_guardian": "id, name, village, guardians, back_on"}
+            "no_guardian": "id, name, village, cell, children, guardians, back_on"}
     return cols[layer.name]
+
+
+# The columns of a layer's ``coarse`` rows (one point per cell: no one's id or name).
+COARSE_COLUMNS = {"households": "cell, households, children",
+                  "no_guardian": "village, cell, children"}

@@ -790,3 +790,23 @@ class CellTally(Base):
                                          primary_key=True, autoincrement=False)
     households: Mapped[int] = mapped_column(Integer, server_default="0")
     children: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+class ChildDue(Base):
+    """Per child: its cell and what its due visits depend on, kept current by triggers
+    on child and household (migration 0019); read by cell status and the no-guardian
+    tile instead of joining every household to every child."""
+
+    __tablename__ = "child_due"
+    __table_args__ = (Index("child_due_cell", "cell_id"),
+                      Index("child_due_last_visit", "last_visit_at"))
+
+    child_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    cell_id: Mapped[int | None] = mapped_column(Integer)
+    risk_level: Mapped[str] = mapped_column(String(16))
+    categories: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    registered_on: Mapped[dt.date] = mapped_column(Date)
+    birth_date: Mapped[dt.date] = mapped_column(Date)
+    open: Mapped[bool] = mapped_column(Boolean)
+    last_visit_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_return_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

@@ -153,30 +153,149 @@ def due_visits(conn: Connection, rules: dict, as_of: dt.date | str | None = None
     return [dict(r) for r in rows]
 
 
+# Cell status from the kept per-child rows (``child_due``, migration 0019: the child's
+# cell, rules fields and visit state in one narrow row), without joining households to
+# children. The same rules as _DUE_SQL: a child is overdue when its last visit's day
+# (or its registration day) plus its interval falls before ``as_of``, or its last return
+# visit's (unless exempt) plus the return interval does. Both are compared with the
+# first instant (in ``tz``) of the first day a child must have been visited on or after,
+# worked out once per set of rules and risk level ({due_at} and {return_at}: CASE
+# expressions over bound values, see _thresholds) instead of date arithmetic per child.
+_CELLS = f"""c.level = 'cell' AND {CELL_IN_SCOPE}
+       AND (CAST(:cells AS int[]) IS NULL OR c.id = ANY(CAST(:cells AS int[])))"""
+_STATUS_SQL = f"""
+WITH kids AS (
+    SELECT ch.cell_id, ch.child_id AS id, ch.registered_on, ch.categories, ch.risk_level,
+           CASE WHEN c.county_id = ANY(CAST(:own_rules AS int[])) THEN c.county_id
+                ELSE 0 END AS rules_id,
+           c.county_id, ch.last_visit_at AS stored_visit, ch.last_return_at AS stored_return
+      FROM child_due ch
+      JOIN unit c ON c.id = ch.cell_id
+     WHERE ch.open AND ch.registered_on <= CAST(:as_of AS date)
+       AND ch.birth_date > CAST(:born_after AS date) AND {_CELLS}
+), last AS ({{last}}
+), marked AS (
+    -- One narrow row per child (cell, last visit, overdue) for the aggregate to group.
+    SELECT l.cell_id, l.last_visit,
+           COALESCE(l.last_visit, l.registered_on::timestamp AT TIME ZONE :tz)
+               < {{due_at}}
+           OR (l.return_due AND
+               COALESCE(l.last_return, l.registered_on::timestamp AT TIME ZONE :tz)
+               < {{return_at}}) AS overdue
+      FROM last l OFFSET 0
+), agg AS (
+    SELECT m.cell_id, count(*) AS children,
+           count(*) FILTER (WHERE m.overdue) AS overdue_children,
+           max(m.last_visit) AS last_visit, count(m.last_visit) AS visited
+      FROM marked m
+     GROUP BY m.cell_id
+)
+SELECT c.id AS cell_id, c.code, c.name, c.village_id, c.township_id, c.county_id,
+       coalesce(a.children, 0) AS children,
+       coalesce(a.overdue_children, 0) AS overdue_children,
+       CAST(:as_of AS date) - (a.last_visit AT TIME ZONE :tz)::date AS days_since_visit,
+       CASE WHEN a.children IS NULL THEN 'empty'
+            WHEN a.visited = 0 THEN 'never_visited'
+            WHEN a.overdue_children > 0 THEN 'overdue'
+            ELSE 'up_to_date' END AS status
+  FROM unit c LEFT JOIN agg a ON a.cell_id = c.id
+ WHERE {_CELLS}
+ ORDER BY c.code
+"""
+
+
+# The last visits for an ``as_of`` some stored visit lies after (see _LAST).
+_PAST_LAST = """
+    -- As _LAST, the county's code looked up only for a child whose visits are (for an
+    -- as_of in the past); OFFSET 0 keeps each row's values computed once.
+    SELECT k.cell_id, k.registered_on, k.risk_level, k.rules_id,
+           CASE WHEN k.stored_visit IS NULL OR k.stored_visit < :cutoff THEN k.stored_visit
+                ELSE (SELECT max(v.visited_at) FROM visit v
+                       WHERE v.child_id = k.id AND v.visited_at < :cutoff
+                         AND v.county_code = (SELECT co.code FROM unit co
+                                               WHERE co.id = k.county_id)) END
+               AS last_visit,
+           CASE WHEN k.stored_return IS NULL OR k.stored_return < :cutoff
+                THEN k.stored_return
+                ELSE (SELECT max(v.visited_at) FROM visit v
+                       WHERE v.child_id = k.id AND v.kind = 'return'
+                         AND v.visited_at < :cutoff
+                         AND v.county_code = (SELECT co.code FROM unit co
+                                               WHERE co.id = k.county_id)) END
+               AS last_return,
+           NOT (k.categories <@ CAST(:exempt AS text[])) AS return_due
+      FROM kids k OFFSET 0
+"""
+# ... and when none does (today: the usual case), the stored ones as they are.
+_NOW_LAST = """
+    SELECT k.cell_id, k.registered_on, k.risk_level, k.rules_id,
+           k.stored_visit AS last_visit, k.stored_return AS last_return,
+           NOT (k.categories <@ CAST(:exempt AS text[])) AS return_due
+      FROM kids k
+"""
+
+
+def _thresholds(params: dict) -> tuple[dict, str, str]:
+    """Per set of rules (0: the shared ones; else a county's id) and risk level, the
+    first instant in the time zone of the first day a child must have been visited on
+    or after (``as_of`` less the interval), and of the return visit's: bound values and
+    the two CASE expressions that pick them per child (no unknown level or set of rules
+    can reach them: the kids' levels and sets are those of the rules)."""
+    day, tz = params["as_of"], ZoneInfo(params["tz"])
+    intervals, returns = json.loads(params["intervals"]), json.loads(params["return_days"])
+
+    def midnight(back: int) -> dt.datetime:
+        return dt.datetime.combine(day - dt.timedelta(days=int(back)), dt.time(), tz)
+
+    binds: dict = {}
+    due, back = [], []
+    for i, (key, levels) in enumerate(sorted(intervals.items())):
+        binds[f"rs{i}"] = int(key)
+        binds[f"rr{i}"] = midnight(returns[key])
+        back.append(f"WHEN CAST(:rs{i} AS int) THEN CAST(:rr{i} AS timestamptz)")
+        whens = []
+        for j, (level, days) in enumerate(levels.items()):
+            binds[f"rl{i}_{j}"], binds[f"ra{i}_{j}"] = level, midnight(days)
+            whens.append(f"WHEN CAST(:rl{i}_{j} AS text) THEN CAST(:ra{i}_{j} AS timestamptz)")
+        due.append(f"WHEN CAST(:rs{i} AS int) THEN CASE l.risk_level {' '.join(whens)} END")
+    return (binds, f"CASE l.rules_id {' '.join(due)} END",
+            f"CASE l.rules_id {' '.join(back)} END")
+
+
 def cell_status(conn: Connection, rules: dict, as_of: dt.date | str | None = None,
                 unit: str | None = None, tz: str = "Asia/Shanghai",
                 cells: list[int] | None = None) -> list[dict]:
     """Every cell in ``unit`` (or of the given cell ids) with its status, children,
     overdue children and the days since the last visit to any child in it."""
     params = _params(conn, rules, as_of, unit, tz, cells)
-    sql = f"""
-        WITH d AS ({_due_sql(params)})
-        SELECT c.id AS cell_id, c.code, c.name, c.village_id, c.township_id, c.county_id,
-               count(d.id) AS children,
-               count(d.id) FILTER (WHERE d.overdue) AS overdue_children,
-               CAST(:as_of AS date) - (max(d.last_visit) AT TIME ZONE :tz)::date
-                   AS days_since_visit,
-               CASE WHEN count(d.id) = 0 THEN 'empty'
-                    WHEN count(d.last_visit) = 0 THEN 'never_visited'
-                    WHEN bool_or(d.overdue) THEN 'overdue'
-                    ELSE 'up_to_date' END AS status
-          FROM unit c LEFT JOIN d ON d.cell_id = c.id
-         WHERE c.level = 'cell' AND {CELL_IN_SCOPE}
-           AND (CAST(:cells AS int[]) IS NULL OR c.id = ANY(CAST(:cells AS int[])))
-         GROUP BY c.id
-         ORDER BY c.code
-    """
-    return [dict(r) for r in conn.execute(sa.text(sql), params).mappings()]
+    binds, due_at, return_at = _thresholds(params)
+    # A return visit is a visit, so no stored return lies after the newest stored visit
+    # (found through the index on child_due.last_visit_at).
+    newest = conn.execute(sa.text("SELECT max(last_visit_at) FROM child_due")).scalar()
+    last = _NOW_LAST if newest is None or newest < params["cutoff"] else _PAST_LAST
+    sql = _STATUS_SQL.format(due_at=due_at, return_at=return_at, last=last)
+    result = conn.execute(sa.text(sql), {
+        **params, **binds, "born_after": born_after(params["as_of"])})
+    # Plain tuples zipped with the keys: a city's 17,889 rows as mappings cost more than
+    # the query's own aggregation.
+    keys = list(result.keys())
+    return [dict(zip(keys, row, strict=True)) for row in result.fetchall()]
+
+
+def born_after(as_of: dt.date) -> dt.date:
+    """The last birth date of an adult on ``as_of``: ``birth_date > born_after(d)`` is
+    UNDER_18 (PostgreSQL's ``birth_date + interval '18 years'``, which takes 29 February
+    to 28 February) as a plain date comparison."""
+    def adult_on(born: dt.date) -> dt.date:
+        try:
+            return born.replace(year=born.year + 18)
+        except ValueError:  # 29 February
+            return born.replace(year=born.year + 18, day=28)
+
+    day = as_of.replace(year=as_of.year - 18, day=min(as_of.day, 28)) + dt.timedelta(days=3)
+    while adult_on(day) > as_of:
+        day -= dt.timedelta(days=1)
+    return day
 
 
 def status_rollup(conn: Connection, cells: list[dict], level: str) -> list[dict]:

@@ -91,8 +91,11 @@ def test_coverage_and_reach_layers(as_role, engine, seat):
     z = 10
     x, y = tile_of(*seat, z)
     assert as_role("planner", "GET", f"/tiles/coverage/{z}/{x}/{y}.pbf").status_code == 403
+    # Coverage from zoom 11 (a city's z10 tile held ~5,000 cells of 2 px each).
+    assert as_role("admin", "GET", f"/tiles/coverage/{z}/{x}/{y}.pbf").data == b""
+    cx, cy = tile_of(*seat, 11)
     cov = mapbox_vector_tile.decode(as_role("admin", "GET",
-                                            f"/tiles/coverage/{z}/{x}/{y}.pbf").data)
+                                            f"/tiles/coverage/11/{cx}/{cy}.pbf").data)
     feats = cov["coverage"]["features"]
     assert feats and {"workers", "caseload", "unstaffed"} <= feats[0]["properties"].keys()
     with engine.connect() as conn:

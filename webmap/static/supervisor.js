@@ -68,8 +68,8 @@
       var c = layer.colour_by ? (layer.colours[p[layer.colour_by]] || layer.colour)
                               : layer.colour;
       if (layer.kind === 'point') {
-        // A bin of several households (zoomed out) grows with their number.
-        var n = p.households || 1;
+        // A bin of several households or children (zoomed out) grows with their number.
+        var n = p.households || p.children || 1;
         return {radius: n > 1 ? Math.min(14, 4 + 2 * Math.log2(n)) : 5, fill: true,
                 fillColor: c, fillOpacity: 0.9, color: '#fff', weight: 1};
       }
