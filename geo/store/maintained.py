@@ -97,11 +97,24 @@ ON CONFLICT (id) DO UPDATE SET county_code = EXCLUDED.county_code,
 """
 
 
+# Migration 0019: each child's row of what its due date depends on (cell status reads it),
+# from the children as they stand (after VISIT_STATE, so with their last visits).
+CHILD_DUE = """
+DELETE FROM child_due;
+INSERT INTO child_due (child_id, cell_id, risk_level, categories, registered_on, birth_date,
+                       open, last_visit_at, last_return_at)
+SELECT ch.id, h.cell_id, ch.risk_level, ch.categories, ch.registered_on, ch.birth_date,
+       ch.case_status <> 'closed', ch.last_visit_at, ch.last_return_at
+  FROM child ch LEFT JOIN household h ON h.id = ch.household_id
+"""
+
+
 def rebuild(cursor) -> None:
     """Rebuild the kept state from scratch (a DB-API cursor)."""
     cursor.execute(HOUSEHOLD_KEYS)
     cursor.execute(CHILD_KEYS)
     cursor.execute(VISIT_STATE)
+    cursor.execute(CHILD_DUE)
     cursor.execute(CELL_TALLY)
     cursor.execute(TILES_STALE)
 

@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from test_cell_tally import _scratch, _tallies
+from test_child_due import kept, scratch
 from test_visit_state import mismatches
 
 from geo.config import DEFAULTS
@@ -62,6 +63,7 @@ def test_after_a_bulk_load_triggers_and_keys_are_back_and_state_is_from_scratch(
     ).scalar_one() == ["O"]  # on the parent and each partition
     assert mismatches(conn) == []
     assert _tallies(conn) == _scratch(conn)
+    assert len(kept(conn)) > 0 and kept(conn) == scratch(conn)  # child_due (migration 0019)
     assert conn.execute(sa.text("SELECT count(*) FROM tile_change WHERE county_id = 0")
                         ).scalar_one() >= 1
     # The triggers work again: a new visit moves its child's state.

@@ -27,8 +27,10 @@ Revises: 0017
 
 from alembic import op
 
+from geo.store.maintained import CHILD_DUE
+
 revision = "0019"
-down_revision = "0017"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
@@ -166,12 +168,7 @@ BEGIN
 END $$;
 """
 
-BACKFILL = f"""
-INSERT INTO child_due (child_id, cell_id, {_COLUMNS})
-SELECT ch.id, h.cell_id, {_VALUES.format(a="ch")}
-  FROM child ch LEFT JOIN household h ON h.id = ch.household_id;
-ANALYZE child_due;
-"""
+BACKFILL = CHILD_DUE + ";\nANALYZE child_due;"
 
 
 def upgrade() -> None:
