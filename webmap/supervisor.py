@@ -9,6 +9,7 @@ from branca.element import MacroElement, Template
 
 from geo import access, vocab
 from geo.access import PERSON_ROLES
+from geo.config import county_rules
 from geo.scope import today
 from layers.registry import GROUPS, layers_for
 from webmap.base import offline_map, render_page
@@ -105,6 +106,10 @@ def supervisor_map(cfg: dict, user, lang: str = "zh", csrf: str = "", nonce: str
         "tileUrl": "/tiles/__layer__/{z}/{x}/{y}.pbf",
         "typeLabels": dict(vocab.FACILITY_TYPES),
         "caseloadLimit": cfg["rules"]["caseload_limit"],
+        # Counties keeping their own limit ([rules.counties.<code>]): a city user's map
+        # colours each county's cells by it (a cell's code starts with its county's).
+        "caseloadLimits": {str(code): county_rules(cfg["rules"], code)["caseload_limit"]
+                           for code in cfg["rules"].get("counties") or {}},
         "childSearch": user.role in PERSON_ROLES,
         "lists": _list_links(user),
         # The coverage popup links each worker to their handover page (api/handover.py).

@@ -5,6 +5,7 @@ county scope, and the city's figures stay the sum of its counties'."""
 import copy
 import json
 import math
+from pathlib import Path
 
 import mapbox_vector_tile
 import pytest
@@ -487,3 +488,22 @@ def test_the_ledger_import_checks_each_rows_level_by_its_households_county(
     bad = [(e["row"], e["column"]) for e in report.errors]
     assert bad == [(3, "风险等级")], report.as_dict()
     assert "须为以下之一" in report.as_dict()["errors"][0]["problem"]
+
+
+def test_a_city_users_map_colours_each_countys_cells_by_its_own_caseload_limit(cfg):
+    """The coverage layer's colour (supervisor.js) compares a cell's caseload with the
+    limit of the cell's county, which the page names per county for a city user."""
+    import re
+    from types import SimpleNamespace
+
+    from webmap.supervisor import supervisor_map
+
+    _, own = with_own(caseload_limit=12)
+    user = SimpleNamespace(role="admin", unit_code=CITY, worker_id=None)
+    page = supervisor_map({**cfg, "rules": own}, user)
+    config = json.loads(re.search(
+        r'<script type="application/json" id="gm-config"[^>]*>(.*?)</script>', page, re.S)[1])
+    assert config["caseloadLimits"] == {OWN: 12}
+    assert config["caseloadLimit"] == own["caseload_limit"] != 12
+    js = (Path(__file__).resolve().parents[2] / "webmap" / "static" / "supervisor.js").read_text()
+    assert "cfg.caseloadLimits[String(p.code).slice(0, 6)]" in js

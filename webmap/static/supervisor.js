@@ -63,7 +63,8 @@
     var styles = {};
     styles[layer.name] = function (p) {
       if (layer.name === 'coverage') {
-        p.load = p.unstaffed ? 'none' : (p.caseload > cfg.caseloadLimit ? 'over' : 'ok');
+        var own = cfg.caseloadLimits && cfg.caseloadLimits[String(p.code).slice(0, 6)];
+        p.load = p.unstaffed ? 'none' : (p.caseload > (own || cfg.caseloadLimit) ? 'over' : 'ok');
       }
       var c = layer.colour_by ? (layer.colours[p[layer.colour_by]] || layer.colour)
                               : layer.colour;
