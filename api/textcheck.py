@@ -8,6 +8,7 @@ not JSON sent to an endpoint that takes JSON."""
 from __future__ import annotations
 
 import json
+import re
 
 from flask import current_app, request
 
@@ -17,12 +18,14 @@ from geo.errors import InvalidInput
 MAX_DEPTH = 32
 
 
-# C0 control characters except tab, line feed and carriage return.
-_CONTROL = frozenset(chr(c) for c in range(32)) - {"\t", "\n", "\r"}
+# C0 control characters except tab, line feed and carriage return, and lone surrogates:
+# one regular-expression search per value (every request's headers and parameters pass
+# here; a Python loop over each character cost ~4 % of a request's CPU).
+_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 
 
 def _bad(text: str) -> bool:
-    return any(ch in _CONTROL or 0xD800 <= ord(ch) <= 0xDFFF for ch in text)
+    return _BAD.search(text) is not None
 
 
 def _walk(value, path: str):
