@@ -14,7 +14,7 @@ from test_tiles import tile_of
 from geo import access
 
 HANDOVER = re.compile(r'href="/workers/(\d+)/handover"')
-EDIT = re.compile(r"id='gm-edit-on-map' href='/map\?household=(\d+)'")
+EDIT = re.compile(r"""id=["']gm-edit-on-map["'] href=["']/map\?household=(\d+)["']""")
 
 
 @pytest.fixture
