@@ -60,10 +60,11 @@ def _event(conn: Connection, child_id: int, user, action: str, from_status: str,
            to_status: str, reason=None, destination=None, note=None) -> None:
     conn.execute(sa.text(
         "INSERT INTO case_event (child_id, user_id, username, action, from_status, "
-        "to_status, reason, destination, note) VALUES (:c, :uid, :un, :a, :f, :t, :r, :d, "
-        ":n)"), {"c": child_id, "uid": getattr(user, "id", None),
-                 "un": getattr(user, "username", None), "a": action, "f": from_status,
-                 "t": to_status, "r": reason, "d": destination, "n": note})
+        "to_status, reason, destination, note, county_code) VALUES (:c, :uid, :un, :a, :f, "
+        ":t, :r, :d, :n, gridmap_child_county(:c))"),
+        {"c": child_id, "uid": getattr(user, "id", None),
+         "un": getattr(user, "username", None), "a": action, "f": from_status,
+         "t": to_status, "r": reason, "d": destination, "n": note})
 
 
 def move_case(conn: Connection, child_id: int, scope_id: int, user, action: str,
@@ -162,8 +163,9 @@ def add_assessment(conn: Connection, cfg: dict, child_id: int, scope_id: int, us
     _child_status(conn, child_id, scope_id)
     score, level = score_answers(cfg, answers)
     return conn.execute(sa.text(
-        "INSERT INTO assessment (child_id, answers, score, proposed_risk, note, taken_by) "
-        "VALUES (:c, CAST(:a AS jsonb), :s, :p, :n, :u) RETURNING id"),
+        "INSERT INTO assessment (child_id, answers, score, proposed_risk, note, taken_by, "
+        "county_code) VALUES (:c, CAST(:a AS jsonb), :s, :p, :n, :u, "
+        "gridmap_child_county(:c)) RETURNING id"),
         {"c": child_id, "a": json.dumps(answers), "s": score, "p": level, "n": note,
          "u": getattr(user, "id", None)}).scalar_one()
 
@@ -257,9 +259,9 @@ def add_guardian(conn: Connection, child_id: int, scope_id: int, user, data: dic
     _check_guardian(data)
     return conn.execute(sa.text(
         "INSERT INTO guardian (child_id, relation, name, phone, lives_with_child, "
-        "able_to_care, appointed_carer, unavailable_until, unavailable_reason, created_by) "
-        "VALUES (:c, :relation, :name, :phone, :lives, :able, :appointed, :until, :why, :u) "
-        "RETURNING id"),
+        "able_to_care, appointed_carer, unavailable_until, unavailable_reason, created_by, "
+        "county_code) VALUES (:c, :relation, :name, :phone, :lives, :able, :appointed, "
+        ":until, :why, :u, gridmap_child_county(:c)) RETURNING id"),
         {"c": child_id, **_guardian_params(data),
          "u": getattr(user, "id", None)}).scalar_one()
 
@@ -394,8 +396,8 @@ def add_support(conn: Connection, cfg: dict, child_id: int, scope_id: int, user,
                 field="type", code="exclusive_allowance")
     return conn.execute(sa.text(
         "INSERT INTO support (child_id, type, amount, start_on, end_on, granted_by, "
-        "guardian_id, note, created_by) VALUES (:c, :t, :a, :s, :e, :g, :gid, :n, :u) "
-        "RETURNING id"),
+        "guardian_id, note, created_by, county_code) VALUES (:c, :t, :a, :s, :e, :g, :gid, "
+        ":n, :u, gridmap_child_county(:c)) RETURNING id"),
         {"c": child_id, "t": kind, "a": data.get("amount"), "s": start, "e": end,
          "g": data["granted_by"], "gid": guardian, "n": data.get("note"),
          "u": getattr(user, "id", None)}).scalar_one()

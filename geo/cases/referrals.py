@@ -59,7 +59,8 @@ def _dept(user) -> str | None:
 def _event(conn, referral_id, user, action, from_status, to_status, note=None) -> None:
     conn.execute(sa.text(
         "INSERT INTO referral_event (referral_id, user_id, username, action, from_status, "
-        "to_status, note) VALUES (:r, :uid, :un, :a, :f, :t, :n)"),
+        "to_status, note, county_code) VALUES (:r, :uid, :un, :a, :f, :t, :n, "
+        "(SELECT county_code FROM referral_key WHERE id = :r))"),
         {"r": referral_id, "uid": getattr(user, "id", None),
          "un": getattr(user, "username", None), "a": action, "f": from_status,
          "t": to_status, "n": note})
@@ -79,8 +80,9 @@ def send(conn: Connection, data: dict, scope_id: int, user) -> int:
     if row.case_status == "closed":
         raise Conflict("已结案的儿童不能转介", field="child_id")
     rid = conn.execute(sa.text(
-        "INSERT INTO referral (child_id, department, service, due_on, note, sent_by) "
-        "VALUES (:c, :d, :s, :due, :n, :u) RETURNING id"),
+        "INSERT INTO referral (child_id, department, service, due_on, note, sent_by, "
+        "county_code) VALUES (:c, :d, :s, :due, :n, :u, gridmap_child_county(:c)) "
+        "RETURNING id"),
         {"c": data["child_id"], "d": data["department"], "s": data["service"],
          "due": data["due_on"], "n": data.get("note"), "u": getattr(user, "id", None)}
     ).scalar_one()

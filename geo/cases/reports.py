@@ -84,8 +84,9 @@ def _event(conn: Connection, report_id: int, user, action: str, *, from_level=No
            to_level=None, from_status=None, to_status=None, note=None, at=None) -> None:
     conn.execute(sa.text(
         "INSERT INTO report_event (report_id, at, user_id, username, action, from_level, "
-        "to_level, from_status, to_status, note) VALUES (:r, COALESCE(:at, now()), :uid, "
-        ":un, :a, :fl, :tl, :fs, :ts, :note)"),
+        "to_level, from_status, to_status, note, county_code) VALUES (:r, COALESCE(:at, now()), "
+        ":uid, :un, :a, :fl, :tl, :fs, :ts, :note, "
+        "(SELECT county_code FROM report_key WHERE id = :r))"),
         {"r": report_id, "at": at, "uid": getattr(user, "id", None),
          "un": getattr(user, "username", None) or SYSTEM, "a": action, "fl": from_level,
          "tl": to_level, "fs": from_status, "ts": to_status, "note": note})
@@ -175,13 +176,14 @@ def create_report(conn: Connection, data: dict, cfg: dict, user,
         INSERT INTO report (source, reporter_name, reporter_phone, reporter_org, reported_at,
                             geom, address, village_id, child_id, child_name, child_sex,
                             child_age, child_disability, harm, severity, description, level,
-                            unit_id, deadline, created_by)
+                            unit_id, deadline, created_by, county_code)
         SELECT :source, :rname, :rphone, :rorg, :reported_at,
                CASE WHEN CAST(:x AS float8) IS NULL THEN NULL
                     ELSE ST_SetSRID(ST_MakePoint(:x, :y), 4326) END,
                :address, v.id, :child_id, :cname, :csex, :cage, :cdis, :harm, :severity,
                :description, :level, {_UNIT_AT[level]},
-               CAST(:reported_at AS timestamptz) + make_interval(secs => :hours * 3600), :uid
+               CAST(:reported_at AS timestamptz) + make_interval(secs => :hours * 3600), :uid,
+               gridmap_cell_county(v.id)
           FROM unit v WHERE v.id = :village
         RETURNING id"""),
         {"source": data["source"], "rname": data.get("reporter_name"),
@@ -485,12 +487,13 @@ WITH due AS (
                CASE due.from_level WHEN 'village' THEN :h_township ELSE :h_county END)
       FROM due, unit v
      WHERE r.id = due.id AND v.id = r.village_id
-    RETURNING r.id, due.from_level, r.level AS to_level, r.deadline
+    RETURNING r.id, due.from_level, r.level AS to_level, r.deadline, r.county_code
 )
 INSERT INTO report_event (report_id, at, username, action, from_level, to_level,
-                          from_status, to_status, note)
+                          from_status, to_status, note, county_code)
 SELECT id, :now, '{SYSTEM}', 'auto_escalate', from_level, to_level, 'new', 'new',
-       '逾期未受理, 升级; 新期限 ' || to_char(deadline AT TIME ZONE :tz, 'YYYY-MM-DD HH24\\:MI')
+       '逾期未受理, 升级; 新期限 ' || to_char(deadline AT TIME ZONE :tz, 'YYYY-MM-DD HH24\\:MI'),
+       county_code
   FROM moved
 RETURNING report_id, from_level, to_level
 """
