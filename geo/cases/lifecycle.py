@@ -45,6 +45,11 @@ TRANSITIONS = {
 COUNTY_CODE = re.compile(r"^\d{6}$")
 
 
+# A child's case records lie in its county's partitions (migration 0019): naming that
+# county (a stable function, so the partitions are chosen when the query starts) reads
+# only them.
+_OF_CHILD = "{0}.county_code = gridmap_child_county(:c)"
+
 def _child_status(conn: Connection, child_id: int, scope_id: int, lock: bool = False) -> str:
     row = conn.execute(sa.text(
         "SELECT ch.case_status FROM child ch JOIN household h ON h.id = ch.household_id "
@@ -107,7 +112,8 @@ def case(conn: Connection, child_id: int, scope_id: int) -> dict:
     status = _child_status(conn, child_id, scope_id)
     rows = conn.execute(sa.text(
         "SELECT id, at, username, action, from_status, to_status, reason, destination, note "
-        "FROM case_event WHERE child_id = :id ORDER BY at, id"), {"id": child_id}).mappings()
+        "FROM case_event WHERE child_id = :id AND county_code = gridmap_child_county(:id) "
+        "ORDER BY at, id"), {"id": child_id}).mappings()
     return {"child_id": child_id, "status": status, "history": [dict(r) for r in rows]}
 
 
@@ -183,6 +189,7 @@ def assessments(conn: Connection, child_id: int, scope_id: int) -> list[dict]:
     """The child's assessments, newest first."""
     _child_status(conn, child_id, scope_id)
     rows = conn.execute(sa.text(_ASSESSMENT + " WHERE a.child_id = :c "
+                                f"AND {_OF_CHILD.format('a')} "
                                 "ORDER BY a.taken_at DESC, a.id DESC"), {"c": child_id})
     return [dict(r) for r in rows.mappings()]
 
@@ -302,14 +309,15 @@ def guardians(conn: Connection, child_id: int, scope_id: int, day: dt.date) -> l
         f"SELECT g.id, g.child_id, g.relation, g.name, g.phone, g.lives_with_child, "
         f"g.able_to_care, g.appointed_carer, g.unavailable_until, g.unavailable_reason, "
         f"g.created_at, {EFFECTIVE} AS effective FROM guardian g WHERE g.child_id = :c "
-        f"ORDER BY g.id"), {"c": child_id, "day": day})
+        f"AND {_OF_CHILD.format('g')} ORDER BY g.id"), {"c": child_id, "day": day})
     return [dict(r) for r in rows.mappings()]
 
 
 def is_placed(conn: Connection, child_id: int) -> bool:
     """True while the child has an active placement."""
-    return conn.execute(sa.text("SELECT EXISTS (SELECT 1 FROM placement WHERE child_id = :c "
-                                "AND status = 'active')"), {"c": child_id}).scalar_one()
+    return conn.execute(sa.text("SELECT EXISTS (SELECT 1 FROM placement p WHERE child_id = :c "
+                                f"AND {_OF_CHILD.format('p')} AND status = 'active')"),
+                        {"c": child_id}).scalar_one()
 
 
 def without_guardian(conn: Connection, scope_id: int, day: dt.date | str | None = None,
@@ -341,8 +349,9 @@ def without_guardian(conn: Connection, scope_id: int, day: dt.date | str | None 
 _SUPPORT_END = "LEAST(s.end_on, g.unavailable_until)"
 _SUPPORT = f"""
 SELECT s.id, s.child_id, s.type, s.amount, s.start_on, s.end_on, s.granted_by,
-       s.guardian_id, s.note, s.created_at, {_SUPPORT_END} AS ends_on
+       s.guardian_id, s.note, s.created_at, {_SUPPORT_END} AS ends_on, s.county_code
   FROM support s LEFT JOIN guardian g ON g.id = s.guardian_id
+       AND g.county_code = s.county_code
 """
 
 
@@ -351,9 +360,10 @@ def supports(conn: Connection, child_id: int, scope_id: int, day: dt.date) -> li
     _child_status(conn, child_id, scope_id)
     rows = conn.execute(sa.text(
         f"SELECT q.*, q.start_on <= :day AND (q.ends_on IS NULL OR q.ends_on >= :day) "
-        f"AS active FROM ({_SUPPORT}) q WHERE q.child_id = :c ORDER BY q.start_on DESC, "
+        f"AS active FROM ({_SUPPORT}) q WHERE q.child_id = :c "
+        f"AND q.county_code = gridmap_child_county(:c) ORDER BY q.start_on DESC, "
         f"q.id DESC"), {"c": child_id, "day": day})
-    return [dict(r) for r in rows.mappings()]
+    return [{k: v for k, v in r.items() if k != "county_code"} for r in rows.mappings()]
 
 
 def add_support(conn: Connection, cfg: dict, child_id: int, scope_id: int, user,
@@ -377,7 +387,8 @@ def add_support(conn: Connection, cfg: dict, child_id: int, scope_id: int, user,
     if kind in exclusive:
         clash = conn.execute(sa.text(
             f"SELECT q.* FROM ({_SUPPORT}) q WHERE q.child_id = :c "
-            f"AND q.type = ANY(:types) AND q.start_on <= COALESCE(CAST(:end AS date), "
+            f"AND q.county_code = gridmap_child_county(:c) AND q.type = ANY(:types) "
+            f"AND q.start_on <= COALESCE(CAST(:end AS date), "
             f"'infinity'::date) AND COALESCE(q.ends_on, 'infinity'::date) >= :start "
             f"ORDER BY q.start_on LIMIT 1"),
             {"c": child_id, "types": exclusive, "start": start, "end": end}

@@ -229,3 +229,63 @@ def test_case_queries_of_a_county_read_only_its_partitions(city_conn, cfg, child
         "EXPLAIN (FORMAT JSON) SELECT count(*) FROM report WHERE status = 'new'")).scalar_one())
     assert _read(every, "report") == ({f"report_c{c}" for c in COUNTIES}
                                       | {"report_other"})
+
+
+def test_a_childs_case_pages_and_the_placement_list_read_only_its_countys(
+        city_conn, cfg, child_of, facility):
+    """A child's case history, assessments, guardians and supports name the child's
+    county (chosen when the query starts); the placement list names the scope's."""
+    import datetime as dt
+
+    from geo.cases import lifecycle
+    from geo.reporting import lists
+
+    child = child_of("510422")
+    _case_records(city_conn, child, facility)
+    county = unit_id(city_conn, "510422")
+    seen: list[str] = []
+
+    @sa.event.listens_for(city_conn, "before_cursor_execute", retval=True)
+    def explain(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().startswith("SELECT") and (
+                "county_code = gridmap_child_county" in statement
+                or "county_code = ANY" in statement):
+            cursor.execute("EXPLAIN (FORMAT JSON) " + statement, parameters)
+            seen.append(json.dumps(cursor.fetchone()[0]))
+        return statement, parameters
+
+    try:
+        assert lifecycle.case(city_conn, child, county)["history"]
+        assert lifecycle.assessments(city_conn, child, county)
+        assert lifecycle.guardians(city_conn, child, county, dt.date(2026, 11, 24))
+        assert lifecycle.supports(city_conn, child, county, dt.date(2026, 11, 24))
+        assert lifecycle.is_placed(city_conn, child)
+        rows, _ = lists.run(city_conn, cfg["rules"], "placements", "510422")
+        assert child in {r["child_id"] for r in rows}
+    finally:
+        sa.event.remove(city_conn, "before_cursor_execute", explain)
+    reads = {t: set().union(*(_read(p, t) for p in seen))
+             for t in ("case_event", "assessment", "guardian", "support", "placement")}
+    assert reads == {t: {f"{t}_c510422"} for t in reads}, reads
+
+
+def test_a_record_given_another_village_or_child_moves_to_its_county(city_conn, child_of,
+                                                                     facility):
+    report = _report(city_conn, "510402", with_county=True)
+    event = city_conn.execute(sa.text(
+        "INSERT INTO report_event (report_id, action, to_status) VALUES (:r, 'create', 'new') "
+        "RETURNING id"), {"r": report}).scalar_one()
+    city_conn.execute(sa.text(
+        "UPDATE report SET village_id = (SELECT min(id) FROM unit WHERE level = 'village' "
+        "AND code LIKE '510421%') WHERE id = :r"), {"r": report})
+    assert _where(city_conn, {"report": report, "report_event": event}) == {
+        "report": ("report_c510421", "510421"),
+        "report_event": ("report_event_c510421", "510421")}
+    ids = _case_records(city_conn, child_of("510403"), facility)
+    other = child_of("510411")
+    city_conn.execute(sa.text("UPDATE guardian SET child_id = :c WHERE id = :g"),
+                      {"c": other, "g": ids["guardian"]})
+    assert _where(city_conn, {"guardian": ids["guardian"]}) == {
+        "guardian": ("guardian_c510411", "510411")}
+    assert city_conn.execute(sa.text("SELECT county_code FROM guardian_key WHERE id = :g"),
+                             {"g": ids["guardian"]}).scalar_one() == "510411"

@@ -160,6 +160,25 @@ BEGIN
     RETURN NULL;
 END $$;
 
+-- A row given another village (a report) or child (the rest) gets that one's county (a
+-- BEFORE UPDATE trigger may change the partition key: PostgreSQL then moves the row).
+CREATE FUNCTION gridmap_case_county_set() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    -- (The parent's name as argument: on a partition TG_TABLE_NAME is the partition's.)
+    IF TG_ARGV[0] = 'report' THEN
+        NEW.county_code := COALESCE(NULLIF(gridmap_cell_county(NEW.village_id), ''),
+                                    NEW.county_code);
+    ELSIF TG_ARGV[0] = 'task' THEN
+        NEW.county_code := COALESCE(NULLIF(gridmap_child_county(NEW.child_id), ''),
+                                    NULLIF(gridmap_cell_county(NEW.cell_id), ''),
+                                    NEW.county_code);
+    ELSE
+        NEW.county_code := COALESCE(NULLIF(gridmap_child_county(NEW.child_id), ''),
+                                    NEW.county_code);
+    END IF;
+    RETURN NEW;
+END $$;
+
 -- A child moved to another county takes its case records along.
 CREATE FUNCTION gridmap_child_case_move() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
@@ -221,6 +240,15 @@ CREATE TRIGGER {t}_append_only_row BEFORE UPDATE OR DELETE ON {t}
 HISTORY_FUNCTION = {"report_event": "gridmap_report_event_append_only",
                     "case_event": "gridmap_case_event_append_only",
                     "referral_event": "gridmap_case_event_append_only"}
+
+# After report_place (which sets a report's village from its point): names sort so.
+COUNTY_TRIGGER = """
+CREATE TRIGGER {name} BEFORE UPDATE OF {cols} ON {t}
+    FOR EACH ROW EXECUTE FUNCTION gridmap_case_county_set('{t}');
+"""
+COUNTY_TRIGGERS = {"report": ("report_place_county", "geom, cell_id, village_id"),
+                   "task": ("task_county", "child_id, cell_id"),
+                   **{t: (f"{t}_county", "child_id") for t in CHILD_TABLES if t != "task"}}
 
 CHILD_TRIGGER = """
 CREATE TRIGGER child_case_move AFTER UPDATE ON child
@@ -426,6 +454,9 @@ def upgrade() -> None:
         op.execute(ROUTE.format(t=t, county=COUNTY[t]))
         if t in HISTORIES:
             op.execute(HISTORY_TRIGGER.format(t=t, fn=HISTORY_FUNCTION[t]))
+        if t in COUNTY_TRIGGERS:
+            name, cols = COUNTY_TRIGGERS[t]
+            op.execute(COUNTY_TRIGGER.format(t=t, name=name, cols=cols))
     op.execute(CHILD_TRIGGER)
     op.execute("ANALYZE " + ", ".join(TABLES + tuple(f"{t}_key" for t in REGISTERED)))
 
@@ -434,7 +465,9 @@ def downgrade() -> None:
     fks = {t: _foreign_keys(f"conrelid = '{t}_other'::regclass") for t in TABLES}
     uniques = {t: _indexes(f"{t}_other", True) for t in TABLES}
     indexes = {t: _indexes(t, False) for t in TABLES}
-    triggers = {t: _triggers(t, tuple(t + s for s in OUR_TRIGGERS)) for t in TABLES}
+    triggers = {t: _triggers(t, tuple(t + s for s in OUR_TRIGGERS)
+                             + ((COUNTY_TRIGGERS[t][0],) if t in COUNTY_TRIGGERS else ()))
+                for t in TABLES}
     op.execute("DROP TRIGGER child_case_move ON child")
     for t in TABLES:
         op.execute(f"ALTER TABLE {t} RENAME TO {t}_partitioned")
@@ -465,4 +498,5 @@ def downgrade() -> None:
     for t in TABLES:
         op.execute(f"DROP FUNCTION IF EXISTS gridmap_{t}_route()")
     op.execute("DROP FUNCTION gridmap_child_case_move()")
+    op.execute("DROP FUNCTION IF EXISTS gridmap_case_county_set()")
     op.execute("DROP FUNCTION gridmap_case_keys()")
