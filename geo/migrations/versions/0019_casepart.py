@@ -33,8 +33,14 @@ A child moved to another county (its household moved, or it was given another ho
 takes its placements, case history, assessments, guardians, supports, referrals (and
 their histories) and tasks along: an AFTER UPDATE statement trigger on ``child``. The
 append-only histories (``report_event``, ``case_event``, ``referral_event``) still refuse
-UPDATE, DELETE and TRUNCATE on the parent and on every partition, except the county moves
-this migration's own triggers make (they set the transaction's ``gridmap.county_move`` for the one statement).
+UPDATE, DELETE and TRUNCATE on the parent and on every partition (a row trigger on the
+parent, cloned to each partition, and a TRUNCATE trigger per partition), except the county
+moves this migration's own triggers make (they set ``gridmap.county_move`` for the one
+statement; moving a row is a DELETE from one partition and an INSERT into the other).
+
+A report given another village, or a case record another child, gets that one's county
+(BEFORE UPDATE row triggers ``*_county``; PostgreSQL moves the row, and a report's history
+follows it).
 
 ``gridmap_county_partitions()`` now creates 13 partitions per new county (household,
 child, visit and these ten). The downgrade turns the ten back into plain tables with the
