@@ -18,7 +18,9 @@ from sqlalchemy.engine import Engine
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-_PARTITION = re.compile(r"^(visit|household|child)_(c\d{6}|other)$")
+_PARTITION = re.compile(r"^(visit|household|child|report|report_event|placement|case_event|"
+                        r"assessment|guardian|support|referral|referral_event|task)"
+                        r"_(c\d{6}|other)$")
 
 
 def include_object(obj, name, type_, reflected, compare_to):

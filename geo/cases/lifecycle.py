@@ -46,6 +46,11 @@ TRANSITIONS = {
 COUNTY_CODE = re.compile(r"^\d{6}$")
 
 
+# A child's case records lie in its county's partitions (migration 0019): naming that
+# county (a stable function, so the partitions are chosen when the query starts) reads
+# only them.
+_OF_CHILD = "{0}.county_code = gridmap_child_county(:c)"
+
 def _child_status(conn: Connection, child_id: int, scope_id: int, lock: bool = False) -> str:
     row = conn.execute(sa.text(
         "SELECT ch.case_status FROM child ch JOIN household h ON h.id = ch.household_id "
@@ -61,10 +66,11 @@ def _event(conn: Connection, child_id: int, user, action: str, from_status: str,
            to_status: str, reason=None, destination=None, note=None) -> None:
     conn.execute(sa.text(
         "INSERT INTO case_event (child_id, user_id, username, action, from_status, "
-        "to_status, reason, destination, note) VALUES (:c, :uid, :un, :a, :f, :t, :r, :d, "
-        ":n)"), {"c": child_id, "uid": getattr(user, "id", None),
-                 "un": getattr(user, "username", None), "a": action, "f": from_status,
-                 "t": to_status, "r": reason, "d": destination, "n": note})
+        "to_status, reason, destination, note, county_code) VALUES (:c, :uid, :un, :a, :f, "
+        ":t, :r, :d, :n, gridmap_child_county(:c))"),
+        {"c": child_id, "uid": getattr(user, "id", None),
+         "un": getattr(user, "username", None), "a": action, "f": from_status,
+         "t": to_status, "r": reason, "d": destination, "n": note})
 
 
 def move_case(conn: Connection, child_id: int, scope_id: int, user, action: str,
@@ -107,7 +113,8 @@ def case(conn: Connection, child_id: int, scope_id: int) -> dict:
     status = _child_status(conn, child_id, scope_id)
     rows = conn.execute(sa.text(
         "SELECT id, at, username, action, from_status, to_status, reason, destination, note "
-        "FROM case_event WHERE child_id = :id ORDER BY at, id"), {"id": child_id}).mappings()
+        "FROM case_event WHERE child_id = :id AND county_code = gridmap_child_county(:id) "
+        "ORDER BY at, id"), {"id": child_id}).mappings()
     return {"child_id": child_id, "status": status, "history": [dict(r) for r in rows]}
 
 
@@ -164,8 +171,9 @@ def add_assessment(conn: Connection, cfg: dict, child_id: int, scope_id: int, us
     _child_status(conn, child_id, scope_id)
     score, level = score_answers(cfg, answers, rules_for_child(conn, cfg["rules"], child_id))
     return conn.execute(sa.text(
-        "INSERT INTO assessment (child_id, answers, score, proposed_risk, note, taken_by) "
-        "VALUES (:c, CAST(:a AS jsonb), :s, :p, :n, :u) RETURNING id"),
+        "INSERT INTO assessment (child_id, answers, score, proposed_risk, note, taken_by, "
+        "county_code) VALUES (:c, CAST(:a AS jsonb), :s, :p, :n, :u, "
+        "gridmap_child_county(:c)) RETURNING id"),
         {"c": child_id, "a": json.dumps(answers), "s": score, "p": level, "n": note,
          "u": getattr(user, "id", None)}).scalar_one()
 
@@ -183,6 +191,7 @@ def assessments(conn: Connection, child_id: int, scope_id: int) -> list[dict]:
     """The child's assessments, newest first."""
     _child_status(conn, child_id, scope_id)
     rows = conn.execute(sa.text(_ASSESSMENT + " WHERE a.child_id = :c "
+                                f"AND {_OF_CHILD.format('a')} "
                                 "ORDER BY a.taken_at DESC, a.id DESC"), {"c": child_id})
     return [dict(r) for r in rows.mappings()]
 
@@ -259,9 +268,9 @@ def add_guardian(conn: Connection, child_id: int, scope_id: int, user, data: dic
     _check_guardian(data)
     return conn.execute(sa.text(
         "INSERT INTO guardian (child_id, relation, name, phone, lives_with_child, "
-        "able_to_care, appointed_carer, unavailable_until, unavailable_reason, created_by) "
-        "VALUES (:c, :relation, :name, :phone, :lives, :able, :appointed, :until, :why, :u) "
-        "RETURNING id"),
+        "able_to_care, appointed_carer, unavailable_until, unavailable_reason, created_by, "
+        "county_code) VALUES (:c, :relation, :name, :phone, :lives, :able, :appointed, "
+        ":until, :why, :u, gridmap_child_county(:c)) RETURNING id"),
         {"c": child_id, **_guardian_params(data),
          "u": getattr(user, "id", None)}).scalar_one()
 
@@ -302,14 +311,15 @@ def guardians(conn: Connection, child_id: int, scope_id: int, day: dt.date) -> l
         f"SELECT g.id, g.child_id, g.relation, g.name, g.phone, g.lives_with_child, "
         f"g.able_to_care, g.appointed_carer, g.unavailable_until, g.unavailable_reason, "
         f"g.created_at, {EFFECTIVE} AS effective FROM guardian g WHERE g.child_id = :c "
-        f"ORDER BY g.id"), {"c": child_id, "day": day})
+        f"AND {_OF_CHILD.format('g')} ORDER BY g.id"), {"c": child_id, "day": day})
     return [dict(r) for r in rows.mappings()]
 
 
 def is_placed(conn: Connection, child_id: int) -> bool:
     """True while the child has an active placement."""
-    return conn.execute(sa.text("SELECT EXISTS (SELECT 1 FROM placement WHERE child_id = :c "
-                                "AND status = 'active')"), {"c": child_id}).scalar_one()
+    return conn.execute(sa.text("SELECT EXISTS (SELECT 1 FROM placement p WHERE child_id = :c "
+                                f"AND {_OF_CHILD.format('p')} AND status = 'active')"),
+                        {"c": child_id}).scalar_one()
 
 
 def without_guardian(conn: Connection, scope_id: int, day: dt.date | str | None = None,
@@ -341,8 +351,9 @@ def without_guardian(conn: Connection, scope_id: int, day: dt.date | str | None 
 _SUPPORT_END = "LEAST(s.end_on, g.unavailable_until)"
 _SUPPORT = f"""
 SELECT s.id, s.child_id, s.type, s.amount, s.start_on, s.end_on, s.granted_by,
-       s.guardian_id, s.note, s.created_at, {_SUPPORT_END} AS ends_on
+       s.guardian_id, s.note, s.created_at, {_SUPPORT_END} AS ends_on, s.county_code
   FROM support s LEFT JOIN guardian g ON g.id = s.guardian_id
+       AND g.county_code = s.county_code
 """
 
 
@@ -351,9 +362,10 @@ def supports(conn: Connection, child_id: int, scope_id: int, day: dt.date) -> li
     _child_status(conn, child_id, scope_id)
     rows = conn.execute(sa.text(
         f"SELECT q.*, q.start_on <= :day AND (q.ends_on IS NULL OR q.ends_on >= :day) "
-        f"AS active FROM ({_SUPPORT}) q WHERE q.child_id = :c ORDER BY q.start_on DESC, "
+        f"AS active FROM ({_SUPPORT}) q WHERE q.child_id = :c "
+        f"AND q.county_code = gridmap_child_county(:c) ORDER BY q.start_on DESC, "
         f"q.id DESC"), {"c": child_id, "day": day})
-    return [dict(r) for r in rows.mappings()]
+    return [{k: v for k, v in r.items() if k != "county_code"} for r in rows.mappings()]
 
 
 def add_support(conn: Connection, cfg: dict, child_id: int, scope_id: int, user,
@@ -377,7 +389,8 @@ def add_support(conn: Connection, cfg: dict, child_id: int, scope_id: int, user,
     if kind in exclusive:
         clash = conn.execute(sa.text(
             f"SELECT q.* FROM ({_SUPPORT}) q WHERE q.child_id = :c "
-            f"AND q.type = ANY(:types) AND q.start_on <= COALESCE(CAST(:end AS date), "
+            f"AND q.county_code = gridmap_child_county(:c) AND q.type = ANY(:types) "
+            f"AND q.start_on <= COALESCE(CAST(:end AS date), "
             f"'infinity'::date) AND COALESCE(q.ends_on, 'infinity'::date) >= :start "
             f"ORDER BY q.start_on LIMIT 1"),
             {"c": child_id, "types": exclusive, "start": start, "end": end}
@@ -396,8 +409,8 @@ def add_support(conn: Connection, cfg: dict, child_id: int, scope_id: int, user,
                 field="type", code="exclusive_allowance")
     return conn.execute(sa.text(
         "INSERT INTO support (child_id, type, amount, start_on, end_on, granted_by, "
-        "guardian_id, note, created_by) VALUES (:c, :t, :a, :s, :e, :g, :gid, :n, :u) "
-        "RETURNING id"),
+        "guardian_id, note, created_by, county_code) VALUES (:c, :t, :a, :s, :e, :g, :gid, "
+        ":n, :u, gridmap_child_county(:c)) RETURNING id"),
         {"c": child_id, "t": kind, "a": data.get("amount"), "s": start, "e": end,
          "g": data["granted_by"], "gid": guardian, "n": data.get("note"),
          "u": getattr(user, "id", None)}).scalar_one()

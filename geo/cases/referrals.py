@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 from geo import access, vocab
 from geo.access import cell_in_scope_sql
 from geo.errors import Conflict, InvalidInput, NotFound
+from geo.scope import county_codes
 
 # action → (statuses it starts from, status it leads to, field that must be given)
 ACTIONS = {
@@ -36,13 +37,19 @@ SELECT r.id, r.child_id, r.department, r.service, r.due_on, r.note, r.status,
        ch.name AS child_name, ch.sex AS child_sex,
        date_part('year', age(CAST(:day AS date), ch.birth_date))::int AS child_age,
        v.name AS village_name, c.code AS cell_code,
-       r.status IN ('sent', 'accepted') AND r.due_on < CAST(:day AS date) AS overdue
+       r.status IN ('sent', 'accepted') AND r.due_on < CAST(:day AS date) AS overdue,
+       r.county_code
   FROM referral r JOIN child ch ON ch.id = r.child_id
   JOIN household h ON h.id = ch.household_id JOIN unit c ON c.id = h.cell_id
   JOIN unit v ON v.id = c.village_id LEFT JOIN app_user su ON su.id = r.sent_by
 """
 # The user's view: their area, and for a department user only its department.
 _VISIBLE = f"{cell_in_scope_sql()} AND (CAST(:dept AS text) IS NULL OR r.department = :dept)"
+# Referrals, children and households are partitioned by county (migrations 0018, 0019):
+# naming the scope's counties (:counties) lets the planner read only theirs.
+_VISIBLE += (" AND r.county_code = ANY(CAST(:counties AS varchar[]))"
+             " AND ch.county_code = ANY(CAST(:counties AS varchar[]))"
+             " AND h.county_code = ANY(CAST(:counties AS varchar[]))")
 _DEPARTMENT_FIELDS = ("id", "department", "service", "due_on", "note", "status",
                       "decline_reason", "outcome", "sent_at", "updated_at", "overdue",
                       *access.DEPARTMENT_CHILD_FIELDS)
@@ -59,7 +66,8 @@ def _dept(user) -> str | None:
 def _event(conn, referral_id, user, action, from_status, to_status, note=None) -> None:
     conn.execute(sa.text(
         "INSERT INTO referral_event (referral_id, user_id, username, action, from_status, "
-        "to_status, note) VALUES (:r, :uid, :un, :a, :f, :t, :n)"),
+        "to_status, note, county_code) VALUES (:r, :uid, :un, :a, :f, :t, :n, "
+        "(SELECT county_code FROM referral_key WHERE id = :r))"),
         {"r": referral_id, "uid": getattr(user, "id", None),
          "un": getattr(user, "username", None), "a": action, "f": from_status,
          "t": to_status, "n": note})
@@ -79,8 +87,9 @@ def send(conn: Connection, data: dict, scope_id: int, user) -> int:
     if row.case_status == "closed":
         raise Conflict("已结案的儿童不能转介", field="child_id")
     rid = conn.execute(sa.text(
-        "INSERT INTO referral (child_id, department, service, due_on, note, sent_by) "
-        "VALUES (:c, :d, :s, :due, :n, :u) RETURNING id"),
+        "INSERT INTO referral (child_id, department, service, due_on, note, sent_by, "
+        "county_code) VALUES (:c, :d, :s, :due, :n, :u, gridmap_child_county(:c)) "
+        "RETURNING id"),
         {"c": data["child_id"], "d": data["department"], "s": data["service"],
          "due": data["due_on"], "n": data.get("note"), "u": getattr(user, "id", None)}
     ).scalar_one()
@@ -104,13 +113,15 @@ def find(conn: Connection, referral_id: int, user, scope_id: int,
     """One referral the user may see, with its history; NotFound otherwise."""
     row = conn.execute(sa.text(_REFERRAL + f" WHERE r.id = :id AND {_VISIBLE}"),
                        {"id": referral_id, "scope_id": scope_id, "dept": _dept(user),
+                        "counties": county_codes(conn, scope_id),
                         "day": day or dt.date.today()}).mappings().first()
     if row is None:
         raise NotFound(f"no referral {referral_id}", field="referral_id")
     out = dict(row)
     out["history"] = [dict(r) for r in conn.execute(sa.text(
         "SELECT at, username, action, from_status, to_status, note FROM referral_event "
-        "WHERE referral_id = :id ORDER BY at, id"), {"id": referral_id}).mappings()]
+        "WHERE referral_id = :id AND county_code = :county ORDER BY at, id"),
+        {"id": referral_id, "county": out.pop("county_code")}).mappings()]
     return out
 
 
@@ -127,10 +138,11 @@ def listing(conn: Connection, user, scope_id: int, *, status: str | None = None,
                                  AND r.due_on < CAST(:day AS date)))
            AND (CAST(:child AS int) IS NULL OR r.child_id = :child)
          ORDER BY r.due_on, r.id LIMIT :limit OFFSET :offset"""),
-        {"scope_id": scope_id, "dept": _dept(user), "status": status, "overdue": overdue,
+        {"scope_id": scope_id, "counties": county_codes(conn, scope_id),
+         "dept": _dept(user), "status": status, "overdue": overdue,
          "child": child_id, "day": day or dt.date.today(), "limit": limit,
          "offset": offset}).mappings()
-    return [dict(r) for r in rows]
+    return [{k: v for k, v in r.items() if k != "county_code"} for r in rows]
 
 
 def overdue(conn: Connection, scope_id: int, day: dt.date) -> list[dict]:

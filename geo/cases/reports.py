@@ -34,6 +34,7 @@ from geo.errors import Conflict, InvalidInput, NotFound
 from geo.facilities.nearest import check_point
 from geo.grid.chinacrs import CRS_NAMES, to_wgs84
 from geo.people.children import find_child
+from geo.scope import county_codes
 from geo.store.metrics import ESCALATION_PASSES, REPORTS_ESCALATED
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,9 @@ SYSTEM = "gridmap-escalation"
 # SQL: the report's village (alias v) lies in the unit bound as :scope_id.
 # A report lies in scope when its cell is the scope unit or its village lies under it.
 IN_SCOPE = f"(:scope_id = r.cell_id OR {in_scope_sql('v')})"
+# Reports are partitioned by their village's county (migration 0019): naming the scope's
+# counties (bound as :counties, geo.scope.county_codes) lets the planner read only theirs.
+IN_COUNTIES = "r.county_code = ANY(CAST(:counties AS varchar[]))"
 _UNIT_AT = {"village": "v.id", "township": "v.township_id", "county": "v.county_id"}
 
 REPORTER_FIELDS = ("reporter_name", "reporter_phone", "reporter_org")
@@ -84,8 +88,9 @@ def _event(conn: Connection, report_id: int, user, action: str, *, from_level=No
            to_level=None, from_status=None, to_status=None, note=None, at=None) -> None:
     conn.execute(sa.text(
         "INSERT INTO report_event (report_id, at, user_id, username, action, from_level, "
-        "to_level, from_status, to_status, note) VALUES (:r, COALESCE(:at, now()), :uid, "
-        ":un, :a, :fl, :tl, :fs, :ts, :note)"),
+        "to_level, from_status, to_status, note, county_code) VALUES (:r, COALESCE(:at, now()), "
+        ":uid, :un, :a, :fl, :tl, :fs, :ts, :note, "
+        "(SELECT county_code FROM report_key WHERE id = :r))"),
         {"r": report_id, "at": at, "uid": getattr(user, "id", None),
          "un": getattr(user, "username", None) or SYSTEM, "a": action, "fl": from_level,
          "tl": to_level, "fs": from_status, "ts": to_status, "note": note})
@@ -175,13 +180,14 @@ def create_report(conn: Connection, data: dict, cfg: dict, user,
         INSERT INTO report (source, reporter_name, reporter_phone, reporter_org, reported_at,
                             geom, address, village_id, child_id, child_name, child_sex,
                             child_age, child_disability, harm, severity, description, level,
-                            unit_id, deadline, created_by)
+                            unit_id, deadline, created_by, county_code)
         SELECT :source, :rname, :rphone, :rorg, :reported_at,
                CASE WHEN CAST(:x AS float8) IS NULL THEN NULL
                     ELSE ST_SetSRID(ST_MakePoint(:x, :y), 4326) END,
                :address, v.id, :child_id, :cname, :csex, :cage, :cdis, :harm, :severity,
                :description, :level, {_UNIT_AT[level]},
-               CAST(:reported_at AS timestamptz) + make_interval(secs => :hours * 3600), :uid
+               CAST(:reported_at AS timestamptz) + make_interval(secs => :hours * 3600), :uid,
+               gridmap_cell_county(v.id)
           FROM unit v WHERE v.id = :village
         RETURNING id"""),
         {"source": data["source"], "rname": data.get("reporter_name"),
@@ -225,9 +231,9 @@ SELECT r.id, r.source, r.reporter_name, r.reporter_phone, r.reporter_org, r.repo
 def find_report(conn: Connection, report_id: int, scope_id: int,
                 now: dt.datetime | None = None) -> dict:
     """The report if its village lies under ``scope_id``; NotFound otherwise."""
-    row = conn.execute(sa.text(_REPORT + f" WHERE r.id = :id AND {IN_SCOPE}"),
-                       {"id": report_id, "scope_id": scope_id, "now": _now(now)}
-                       ).mappings().first()
+    row = conn.execute(sa.text(_REPORT + f" WHERE r.id = :id AND {IN_SCOPE} AND {IN_COUNTIES}"),
+                       {"id": report_id, "scope_id": scope_id, "now": _now(now),
+                        "counties": county_codes(conn, scope_id)}).mappings().first()
     if row is None:
         raise NotFound(f"no report {report_id}", field="report_id")
     return dict(row)
@@ -277,11 +283,12 @@ def inbox(conn: Connection, scope_id: int, *, level: str | None, status: str = "
     if not set(statuses) <= set(vocab.REPORT_STATUSES):
         raise InvalidInput(f"unknown status '{status}'", field="status")
     rows = conn.execute(sa.text(
-        _REPORT + f""" WHERE {IN_SCOPE}
+        _REPORT + f""" WHERE {IN_SCOPE} AND {IN_COUNTIES}
            AND r.status = ANY(:statuses)
            AND (CAST(:level AS text) IS NULL OR r.level = :level)
          ORDER BY r.deadline, r.id LIMIT :limit OFFSET :offset"""),
-        {"scope_id": scope_id, "statuses": statuses, "level": level, "now": _now(now),
+        {"scope_id": scope_id, "counties": county_codes(conn, scope_id),
+         "statuses": statuses, "level": level, "now": _now(now),
          "limit": limit, "offset": offset}).mappings()
     return [dict(r) for r in rows]
 
@@ -303,9 +310,11 @@ def counts(conn: Connection, scope_id: int, by: str, now: dt.datetime | None = N
           FROM unit u
           LEFT JOIN unit v ON v.{col} = u.id AND v.level = 'village'
           LEFT JOIN report r ON r.village_id = v.id AND r.status = ANY(:open)
+               AND {IN_COUNTIES}
          WHERE u.level = :by AND {in_scope_sql('u')}
          GROUP BY u.id, u.code, u.name ORDER BY u.code
-        """), {"by": by, "scope_id": scope_id, "now": _now(now), "open": list(OPEN)}
+        """), {"by": by, "scope_id": scope_id, "now": _now(now), "open": list(OPEN),
+               "counties": county_codes(conn, scope_id)}
     ).mappings()
     return [dict(r) for r in rows]
 
@@ -326,9 +335,10 @@ def _lock(conn: Connection, report_id: int, user, lock: bool = True) -> dict:
         SELECT r.id, r.status, r.level, r.severity, r.child_id, r.deadline, r.village_id,
                r.unit_id, {in_scope_sql('u')} AS answerable
           FROM report r JOIN unit v ON v.id = r.village_id JOIN unit u ON u.id = r.unit_id
-         WHERE r.id = :id AND {IN_SCOPE}
+         WHERE r.id = :id AND {IN_SCOPE} AND {IN_COUNTIES}
         {"FOR UPDATE OF r" if lock else ""}
-        """), {"id": report_id, "scope_id": user.unit_id}).mappings().first()
+        """), {"id": report_id, "scope_id": user.unit_id,
+               "counties": county_codes(conn, user.unit_id)}).mappings().first()
     if row is None:
         raise NotFound(f"no report {report_id}", field="report_id")
     return dict(row)
@@ -485,12 +495,13 @@ WITH due AS (
                CASE due.from_level WHEN 'village' THEN :h_township ELSE :h_county END)
       FROM due, unit v
      WHERE r.id = due.id AND v.id = r.village_id
-    RETURNING r.id, due.from_level, r.level AS to_level, r.deadline
+    RETURNING r.id, due.from_level, r.level AS to_level, r.deadline, r.county_code
 )
 INSERT INTO report_event (report_id, at, username, action, from_level, to_level,
-                          from_status, to_status, note)
+                          from_status, to_status, note, county_code)
 SELECT id, :now, '{SYSTEM}', 'auto_escalate', from_level, to_level, 'new', 'new',
-       '逾期未受理, 升级; 新期限 ' || to_char(deadline AT TIME ZONE :tz, 'YYYY-MM-DD HH24\\:MI')
+       '逾期未受理, 升级; 新期限 ' || to_char(deadline AT TIME ZONE :tz, 'YYYY-MM-DD HH24\\:MI'),
+       county_code
   FROM moved
 RETURNING report_id, from_level, to_level
 """

@@ -63,8 +63,9 @@ def reserve_bed(engine: Engine, child_id: int, facility_id: int,
         try:
             with conn.begin_nested():
                 row = conn.execute(sa.text(
-                    "INSERT INTO placement (child_id, facility_id, reason, report_id) "
-                    "VALUES (:c, :f, :r, :rep) RETURNING id, placed_at, status"),
+                    "INSERT INTO placement (child_id, facility_id, reason, report_id, "
+                    "county_code) VALUES (:c, :f, :r, :rep, gridmap_child_county(:c)) "
+                    "RETURNING id, placed_at, status"),
                     {"c": child_id, "f": facility_id, "r": reason,
                      "rep": report_id}).mappings().one()
         except sa.exc.IntegrityError:

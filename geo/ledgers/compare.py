@@ -547,8 +547,11 @@ def _tasks(conn: Connection, todo: list, workers: dict, comparison_id: int) -> N
     if not new:
         return
     ids = conn.execute(sa.text(
-        """INSERT INTO task (kind, cell_id, worker_id, child_id, comparison_id, detail)
-           SELECT r.kind, r.cell_id, r.worker_id, r.child_id, :cmp, r.detail
+        """INSERT INTO task (kind, cell_id, worker_id, child_id, comparison_id, detail,
+                             county_code)
+           SELECT r.kind, r.cell_id, r.worker_id, r.child_id, :cmp, r.detail,
+                  COALESCE(NULLIF(gridmap_child_county(r.child_id), ''),
+                           gridmap_cell_county(r.cell_id))
              FROM ROWS FROM (jsonb_to_recordset(CAST(:rows AS jsonb))
                              AS (kind text, cell_id int, worker_id int, child_id int,
                                  detail jsonb))

@@ -30,8 +30,11 @@ from geo import vocab
 from geo.access import in_scope_sql
 from geo.errors import Conflict, InvalidInput, NotFound
 from geo.reporting.monthly import month_bounds
-from geo.scope import find_unit, today
+from geo.scope import county_codes, find_unit, today
 from geo.visits.due import cell_status, due_visits
+
+# A county code among the scope's (bound as :counties, geo.scope.county_codes).
+IN_C = "= ANY(CAST(:counties AS varchar[]))"
 
 _CHILD_LEVEL = {"city": "county", "county": "township", "township": "village", "village": "village",
                 "cell": "village"}
@@ -96,24 +99,29 @@ def monthly_case_figures(conn: Connection, cfg: dict, unit: str, month: str,
         row["return_owed"] += 1
         row["return_overdue"] += d["return_due_on"] < last
     cutoff = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), ZoneInfo(tz))
-    params = {"u": scope.id, "a": first, "b": last, "tz": tz, "cutoff": cutoff}
+    # Every table read is partitioned by county (migrations 0016, 0018, 0019): naming the
+    # scope's counties (:counties, IN_C) lets the planner read only their partitions.
+    params = {"u": scope.id, "a": first, "b": last, "tz": tz, "cutoff": cutoff,
+              "counties": county_codes(conn, scope.id)}
     cells_sql = f"""SELECT c.id AS cell_id, c.{key} AS unit_id, c.village_id FROM unit c
                      WHERE c.level = 'cell' AND {in_scope_sql('c', 'u')}"""
     counts = conn.execute(sa.text(f"""
         WITH cells AS ({cells_sql}),
         kids AS (SELECT ch.id, ch.registered_on, cl.unit_id FROM child ch
                    JOIN household h ON h.id = ch.household_id
-                   JOIN cells cl ON cl.cell_id = h.cell_id),
+                   JOIN cells cl ON cl.cell_id = h.cell_id
+                  WHERE ch.county_code {IN_C} AND h.county_code {IN_C}),
         vis AS (SELECT k.unit_id, count(*) AS visits,
                        count(*) FILTER (WHERE v.flagged) AS flagged
                   FROM visit v JOIN kids k ON k.id = v.child_id
                  WHERE (v.visited_at AT TIME ZONE :tz)::date BETWEEN :a AND :b
+                   AND v.county_code {IN_C}
                  GROUP BY k.unit_id),
         reg AS (SELECT unit_id, count(*) AS n FROM kids
                  WHERE registered_on BETWEEN :a AND :b GROUP BY unit_id),
         reopened AS (SELECT k.unit_id, count(*) AS n FROM case_event e
                        JOIN kids k ON k.id = e.child_id
-                      WHERE e.action = 'reopen'
+                      WHERE e.action = 'reopen' AND e.county_code {IN_C}
                         AND (e.at AT TIME ZONE :tz)::date BETWEEN :a AND :b
                       GROUP BY k.unit_id),
         vill AS (SELECT DISTINCT village_id, unit_id FROM cells),
@@ -122,11 +130,14 @@ def monthly_case_figures(conn: Connection, cfg: dict, unit: str, month: str,
                                           AND r.accepted_at <= r.deadline) AS in_time
                   FROM report r JOIN vill vl ON vl.village_id = r.village_id
                  WHERE (r.reported_at AT TIME ZONE :tz)::date BETWEEN :a AND :b
+                   AND r.county_code {IN_C}
                  GROUP BY vl.unit_id),
         ref AS (SELECT k.unit_id, count(*) AS overdue FROM referral f
                   JOIN kids k ON k.id = f.child_id
-                 WHERE f.due_on <= :b AND f.sent_at < :cutoff
+                 WHERE f.due_on <= :b AND f.sent_at < :cutoff AND f.county_code {IN_C}
                    AND NOT EXISTS (SELECT 1 FROM referral_event e WHERE e.referral_id = f.id
+                                     AND e.county_code = f.county_code
+                                     AND e.county_code {IN_C}
                                      AND e.to_status IN ('done', 'declined')
                                      AND e.at < :cutoff)
                  GROUP BY k.unit_id)
@@ -150,6 +161,7 @@ def monthly_case_figures(conn: Connection, cfg: dict, unit: str, month: str,
           JOIN child ch ON ch.id = e.child_id JOIN household h ON h.id = ch.household_id
           JOIN cells cl ON cl.cell_id = h.cell_id
          WHERE e.action = 'close' AND (e.at AT TIME ZONE :tz)::date BETWEEN :a AND :b
+           AND e.county_code {IN_C} AND ch.county_code {IN_C} AND h.county_code {IN_C}
          GROUP BY cl.unit_id, e.reason"""), params).mappings()
     for row in out.values():
         row["cases_closed"] = dict.fromkeys(vocab.CLOSE_REASONS, 0)

@@ -25,8 +25,13 @@ from geo.errors import InvalidInput, NotFound
 from geo.ledgers.spreadsheet import neutralise_row
 from geo.local_rules import by_county
 from geo.planning.coverage import STAFFED_BY
-from geo.scope import CELL_IN_SCOPE, check_day, find_unit
+from geo.scope import CELL_IN_SCOPE, check_day, county_codes, find_unit
 from geo.visits.due import _DUE_SQL, _params
+
+# The tables are partitioned by county (migrations 0018, 0019): a list of a unit names
+# its counties (:counties, NULL for all) so only their partitions are read.
+_IN = "= ANY(CAST(:counties AS varchar[]))"
+_COUNTY_OF = "(CAST(:counties AS varchar[]) IS NULL OR {} " + _IN + ")"
 
 _CHILD_COLS = (("name", "姓名"), ("risk_level", "风险等级"), ("categories", "类别"),
                ("village", "村/社区"), ("cell", "网格"), ("address", "住址"))
@@ -107,6 +112,8 @@ _PLACEMENTS = f"""
       JOIN household h ON h.id = ch.household_id JOIN unit c ON c.id = h.cell_id
       JOIN unit v ON v.id = c.village_id JOIN facility f ON f.id = p.facility_id
      WHERE p.status = 'active' AND {CELL_IN_SCOPE}
+       AND {_COUNTY_OF.format("p.county_code")} AND {_COUNTY_OF.format("ch.county_code")}
+       AND {_COUNTY_OF.format("h.county_code")}
 """
 
 
@@ -116,15 +123,19 @@ _PLACEMENTS = f"""
 _NO_GUARDIAN = f"""
     SELECT ch.id AS child_id, ch.name, ch.risk_level, ch.categories, v.name AS village,
            c.name AS cell, h.address,
-           (SELECT count(*) FROM guardian g WHERE g.child_id = ch.id)::int AS guardians,
+           (SELECT count(*) FROM guardian g WHERE g.child_id = ch.id
+               AND {_COUNTY_OF.format("g.county_code")})::int AS guardians,
            (SELECT min(g.unavailable_until) FROM guardian g WHERE g.child_id = ch.id
+               AND {_COUNTY_OF.format("g.county_code")}
                AND g.able_to_care AND g.unavailable_until >= :as_of) AS back_on,
            ST_X(h.geom) AS lon, ST_Y(h.geom) AS lat
       FROM child ch JOIN household h ON h.id = ch.household_id
       JOIN unit c ON c.id = h.cell_id JOIN unit v ON v.id = c.village_id
      WHERE {CELL_IN_SCOPE} AND ch.case_status <> 'closed'
+       AND {_COUNTY_OF.format("ch.county_code")} AND {_COUNTY_OF.format("h.county_code")}
        AND (ch.birth_date + interval '18 years')::date > :as_of
        AND NOT EXISTS (SELECT 1 FROM guardian g WHERE g.child_id = ch.id
+                       AND {_COUNTY_OF.format("g.county_code")}
                        AND {EFFECTIVE.replace(":day", ":as_of")})
 """
 
@@ -229,7 +240,8 @@ def _query(conn: Connection, rules: dict, s: ListSpec, unit: str, tz: str, f: di
     params = _params(conn, rules, f.get("as_of"), unit, tz)
     params.update(category=f.get("category"), risk=f.get("risk"), since=f.get("since"),
                   until=f.get("until"), caseload_limit=int(rules["caseload_limit"]),
-                  caseload_limits=by_county(conn, rules, "caseload_limit"))
+                  caseload_limits=by_county(conn, rules, "caseload_limit"),
+                  counties=county_codes(conn, params["unit_id"]) if params["unit_id"] else None)
     where = [s.where]
     if "category" in s.filters:
         where.append("(CAST(:category AS text) IS NULL OR :category = ANY(q.categories))")

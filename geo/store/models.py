@@ -105,6 +105,34 @@ class ChildKey(Base):
     id_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
 
 
+class ReportKey(Base):
+    """The register-wide ids of reports (migration 0019), kept by the triggers of the
+    partitioned ``report``: what placements, report history and merged reports point at."""
+
+    __tablename__ = "report_key"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    county_code: Mapped[str] = mapped_column(String(6), server_default=text("''"))
+
+
+class GuardianKey(Base):
+    """The register-wide ids of guardians (migration 0019): what supports point at."""
+
+    __tablename__ = "guardian_key"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    county_code: Mapped[str] = mapped_column(String(6), server_default=text("''"))
+
+
+class ReferralKey(Base):
+    """The register-wide ids of referrals (migration 0019): what their history points at."""
+
+    __tablename__ = "referral_key"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    county_code: Mapped[str] = mapped_column(String(6), server_default=text("''"))
+
+
 class Household(Base):
     """A household; list-partitioned by ``county_code`` (migration 0018). The primary key
     and the cell's foreign key are on each local partition; the ledger id is unique
@@ -293,17 +321,18 @@ class Placement(Base):
     __tablename__ = "placement"
     __table_args__ = (
         CheckConstraint(_in("status", vocab.PLACEMENT_STATUSES), name="placement_status_check"),
-        Index(
-            "placement_one_active_per_child", "child_id", unique=True,
-            postgresql_where=text("status = 'active'"),
-        ),
+        # placement_one_active_per_child (a unique index on child_id of active rows) is on
+        # each partition (migration 0019): a child's placements lie in its county's.
         CheckConstraint(f"release_reason IS NULL OR {_in('release_reason', vocab.RELEASE_REASONS)}",
                         name="placement_release_reason_check"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    child_id: Mapped[int] = mapped_column(ForeignKey("child_key.id"), index=True)
-    facility_id: Mapped[int] = mapped_column(ForeignKey("facility.id"), index=True)
+    # The county's code, the partition key (migration 0019, which says whose county);
+    # the keys and foreign keys are on each partition.
+    county_code: Mapped[str] = mapped_column(String(6), server_default=text("''"))
+    child_id: Mapped[int] = mapped_column(Integer, index=True)
+    facility_id: Mapped[int] = mapped_column(Integer, index=True)
     placed_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
@@ -311,7 +340,7 @@ class Placement(Base):
     status: Mapped[str] = mapped_column(String(16), server_default=text("'active'"))
     reason: Mapped[str | None] = mapped_column(Text)
     # The discovery report the placement answers, and why it ended (vocab.RELEASE_REASONS).
-    report_id: Mapped[int | None] = mapped_column(ForeignKey("report.id"), index=True)
+    report_id: Mapped[int | None] = mapped_column(Integer, index=True)
     release_reason: Mapped[str | None] = mapped_column(String(32))
 
 
@@ -455,6 +484,9 @@ class Report(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The county's code, the partition key (migration 0019, which says whose county);
+    # the keys and foreign keys are on each partition.
+    county_code: Mapped[str] = mapped_column(String(6), server_default=text("''"))
     # Configurable vocabulary (config reports.sources): checked by the application.
     source: Mapped[str] = mapped_column(String(32))
     # The reporter's identity: only for roles in access.SEES_REPORTER.
@@ -467,11 +499,11 @@ class Report(Base):
     geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
     address: Mapped[str | None] = mapped_column(Text)
     # Set by the database from geom (trigger report_place), as for households.
-    cell_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"))
+    cell_id: Mapped[int | None] = mapped_column(Integer)
     # The village the report is about (from the cell, or given with an address): its area.
-    village_id: Mapped[int] = mapped_column(ForeignKey("unit.id"), index=True)
+    village_id: Mapped[int] = mapped_column(Integer, index=True)
     # A registered child, or what is known of a child not (yet) on file.
-    child_id: Mapped[int | None] = mapped_column(ForeignKey("child_key.id"), index=True)
+    child_id: Mapped[int | None] = mapped_column(Integer, index=True)
     child_name: Mapped[str | None] = mapped_column(Text)
     child_sex: Mapped[str | None] = mapped_column(String(8))
     child_age: Mapped[int | None] = mapped_column(Integer)
@@ -481,14 +513,14 @@ class Report(Base):
     description: Mapped[str] = mapped_column(Text)
     # Who must answer now: the level and the village's ancestor unit at that level.
     level: Mapped[str] = mapped_column(String(16))
-    unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"))
+    unit_id: Mapped[int] = mapped_column(Integer)
     deadline: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     status: Mapped[str] = mapped_column(String(16), server_default=text("'new'"))
     accepted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     outcome: Mapped[str | None] = mapped_column(String(32))
-    merged_into: Mapped[int | None] = mapped_column(ForeignKey("report.id"))
-    created_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    merged_into: Mapped[int | None] = mapped_column(Integer)
+    created_by: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
@@ -500,7 +532,10 @@ class ReportEvent(Base):
     __tablename__ = "report_event"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    report_id: Mapped[int] = mapped_column(ForeignKey("report.id"), index=True)
+    # The county's code, the partition key (migration 0019, which says whose county);
+    # the keys and foreign keys are on each partition.
+    county_code: Mapped[str] = mapped_column(String(6), server_default=text("''"))
+    report_id: Mapped[int] = mapped_column(Integer, index=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     user_id: Mapped[int | None] = mapped_column(Integer)
     username: Mapped[str | None] = mapped_column(Text)
@@ -553,14 +588,15 @@ class Task(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The county's code, the partition key (migration 0019, which says whose county);
+    # the keys and foreign keys are on each partition.
+    county_code: Mapped[str] = mapped_column(String(6), server_default=text("''"))
     kind: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), server_default=text("'open'"))
-    cell_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"))
-    worker_id: Mapped[int | None] = mapped_column(ForeignKey("worker.id"), index=True)
-    child_id: Mapped[int | None] = mapped_column(
-        ForeignKey("child_key.id", ondelete="CASCADE"), index=True)
-    comparison_id: Mapped[int | None] = mapped_column(
-        ForeignKey("comparison.id", ondelete="SET NULL"), index=True)
+    cell_id: Mapped[int | None] = mapped_column(Integer)
+    worker_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    child_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    comparison_id: Mapped[int | None] = mapped_column(Integer, index=True)
     detail: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
@@ -611,7 +647,10 @@ class CaseEvent(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    child_id: Mapped[int] = mapped_column(ForeignKey("child_key.id"), index=True)
+    # The county's code, the partition key (migration 0019, which says whose county);
+    # the keys and foreign keys are on each partition.
+    county_code: Mapped[str] = mapped_column(String(6), server_default=text("''"))
+    child_id: Mapped[int] = mapped_column(Integer, index=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     user_id: Mapped[int | None] = mapped_column(Integer)
     username: Mapped[str | None] = mapped_column(Text)
@@ -637,16 +676,19 @@ class Assessment(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    child_id: Mapped[int] = mapped_column(ForeignKey("child_key.id"), index=True)
+    # The county's code, the partition key (migration 0019, which says whose county);
+    # the keys and foreign keys are on each partition.
+    county_code: Mapped[str] = mapped_column(String(6), server_default=text("''"))
+    child_id: Mapped[int] = mapped_column(Integer, index=True)
     answers: Mapped[dict] = mapped_column(JSONB)
     score: Mapped[int] = mapped_column(Integer)
     proposed_risk: Mapped[str] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), server_default=text("'proposed'"))
-    taken_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    taken_by: Mapped[int | None] = mapped_column(Integer)
     taken_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True),
                                                   server_default=func.now())
-    approved_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    approved_by: Mapped[int | None] = mapped_column(Integer)
     approved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     previous_risk: Mapped[str | None] = mapped_column(String(16))
 
@@ -667,7 +709,10 @@ class Guardian(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    child_id: Mapped[int] = mapped_column(ForeignKey("child_key.id"), index=True)
+    # The county's code, the partition key (migration 0019, which says whose county);
+    # the keys and foreign keys are on each partition.
+    county_code: Mapped[str] = mapped_column(String(6), server_default=text("''"))
+    child_id: Mapped[int] = mapped_column(Integer, index=True)
     relation: Mapped[str] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(Text)
     phone: Mapped[str | None] = mapped_column(Text)
@@ -676,7 +721,7 @@ class Guardian(Base):
     appointed_carer: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     unavailable_until: Mapped[dt.date | None] = mapped_column(Date)
     unavailable_reason: Mapped[str | None] = mapped_column(String(32))
-    created_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    created_by: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True),
                                                     server_default=func.now())
 
@@ -693,15 +738,18 @@ class Support(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    child_id: Mapped[int] = mapped_column(ForeignKey("child_key.id"), index=True)
+    # The county's code, the partition key (migration 0019, which says whose county);
+    # the keys and foreign keys are on each partition.
+    county_code: Mapped[str] = mapped_column(String(6), server_default=text("''"))
+    child_id: Mapped[int] = mapped_column(Integer, index=True)
     type: Mapped[str] = mapped_column(String(32))
     amount: Mapped[float | None] = mapped_column(Numeric(10, 2))
     start_on: Mapped[dt.date] = mapped_column(Date)
     end_on: Mapped[dt.date | None] = mapped_column(Date)
     granted_by: Mapped[str] = mapped_column(Text)
-    guardian_id: Mapped[int | None] = mapped_column(ForeignKey("guardian.id"))
+    guardian_id: Mapped[int | None] = mapped_column(Integer)
     note: Mapped[str | None] = mapped_column(Text)
-    created_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    created_by: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True),
                                                     server_default=func.now())
 
@@ -721,7 +769,10 @@ class Referral(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    child_id: Mapped[int] = mapped_column(ForeignKey("child_key.id"), index=True)
+    # The county's code, the partition key (migration 0019, which says whose county);
+    # the keys and foreign keys are on each partition.
+    county_code: Mapped[str] = mapped_column(String(6), server_default=text("''"))
+    child_id: Mapped[int] = mapped_column(Integer, index=True)
     department: Mapped[str] = mapped_column(String(32))
     service: Mapped[str] = mapped_column(Text)
     due_on: Mapped[dt.date] = mapped_column(Date)
@@ -729,7 +780,7 @@ class Referral(Base):
     status: Mapped[str] = mapped_column(String(16), server_default=text("'sent'"))
     decline_reason: Mapped[str | None] = mapped_column(Text)
     outcome: Mapped[str | None] = mapped_column(Text)
-    sent_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    sent_by: Mapped[int | None] = mapped_column(Integer)
     sent_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True),
                                                  server_default=func.now())
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True),
@@ -742,7 +793,10 @@ class ReferralEvent(Base):
     __tablename__ = "referral_event"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    referral_id: Mapped[int] = mapped_column(ForeignKey("referral.id"), index=True)
+    # The county's code, the partition key (migration 0019, which says whose county);
+    # the keys and foreign keys are on each partition.
+    county_code: Mapped[str] = mapped_column(String(6), server_default=text("''"))
+    referral_id: Mapped[int] = mapped_column(Integer, index=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     user_id: Mapped[int | None] = mapped_column(Integer)
     username: Mapped[str | None] = mapped_column(Text)

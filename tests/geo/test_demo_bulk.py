@@ -90,7 +90,7 @@ def _answers(conn) -> dict:
 
 def test_the_unpartitioned_copy_answers_the_same(conn):
     before = _answers(conn)
-    assert unpartition(conn) == ["child", "household", "visit"]
+    assert {"child", "household", "visit", "report", "case_event"} <= set(unpartition(conn))
     assert conn.execute(sa.text("SELECT count(*) FROM pg_class WHERE relkind = 'p'")
                         ).scalar_one() == 0
     assert conn.execute(sa.text("SELECT count(*) FROM pg_inherits")).scalar_one() == 0

@@ -28,8 +28,9 @@ def test_a_countys_query_reads_only_its_partition(conn):
     conn.execute(sa.text(
         "INSERT INTO unit (code, name, level, geom) VALUES ('510402', '东区', 'county', "
         "ST_Multi(ST_Buffer(ST_SetSRID(ST_MakePoint(101.7, 26.6), 4326), 0.01)))"))
-    # One partition per partitioned table (household, child, visit: migrations 0016, 0018).
-    assert conn.execute(sa.text("SELECT gridmap_county_partitions()")).scalar_one() == 3
+    # One partition per partitioned table: household, child, visit (migrations 0016, 0018)
+    # and the ten report and case tables (0019).
+    assert conn.execute(sa.text("SELECT gridmap_county_partitions()")).scalar_one() == 13
     for table in ("visit", "household", "child"):
         one = _plan(conn, f"SELECT count(*) FROM {table} WHERE county_code = :c", c="510411")
         assert (f"{table}_c510411" in one and f"{table}_c510402" not in one
