@@ -182,7 +182,10 @@ WITH kids AS (
            OR (l.return_due AND
                COALESCE(l.last_return, l.registered_on::timestamp AT TIME ZONE :tz)
                < {{return_at}}) AS overdue
-      FROM last l OFFSET 0
+      FROM last l
+     -- A level its rules give no interval (data from before a county's own tiers) makes
+     -- the child due for nothing, as in the due-visit list (which joins the rules).
+     WHERE {{due_at}} IS NOT NULL OFFSET 0
 ), agg AS (
     SELECT m.cell_id, count(*) AS children,
            count(*) FILTER (WHERE m.overdue) AS overdue_children,
@@ -239,8 +242,8 @@ def _thresholds(params: dict) -> tuple[dict, str, str]:
     """Per set of rules (0: the shared ones; else a county's id) and risk level, the
     first instant in the time zone of the first day a child must have been visited on
     or after (``as_of`` less the interval), and of the return visit's: bound values and
-    the two CASE expressions that pick them per child (no unknown level or set of rules
-    can reach them: the kids' levels and sets are those of the rules)."""
+    the two CASE expressions that pick them per child (NULL for a level the child's
+    rules do not have)."""
     day, tz = params["as_of"], ZoneInfo(params["tz"])
     intervals, returns = json.loads(params["intervals"]), json.loads(params["return_days"])
 

@@ -165,7 +165,8 @@ def test_a_finished_job_gives_its_memory_back(engine, monkeypatch, fails):
 
     try:
         jobs.start(engine, job, work).join(timeout=30)
-        assert memory._state["releases"] == before + 1
+        # At least this job's release (another test's job thread may end meanwhile).
+        assert memory._state["releases"] >= before + 1
     finally:
         with engine.begin() as c:
             c.execute(sa.text("DELETE FROM import_job WHERE id = :id"), {"id": job})
