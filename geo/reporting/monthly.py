@@ -22,7 +22,8 @@ from geo.access import in_scope_sql
 from geo.errors import InvalidInput
 from geo.ledgers.spreadsheet import neutralise_row
 from geo.local_rules import rules_for_unit
-from geo.planning.coverage import blind_spots
+from geo.planning.blind_totals import blind_totals
+from geo.planning.coverage import reach_by_county
 from geo.scope import county_codes, find_unit
 from geo.visits.due import cell_status
 
@@ -104,15 +105,16 @@ def monthly_report(conn: Connection, rules: dict, unit: str, month: str,
     reach = []
     # Each household by its own county's reach; the radius shown is the scope's county's
     # (a city's: the shared one, with the counties that keep another).
+    # Only the totals of blind_spots: every type in one pass over the households.
     mine = rules_for_unit(conn, rules, found.id)
+    spots = blind_totals(conn, rules, list(mine["service_reach_m"]), unit=found.code)
     for ftype, metres in mine["service_reach_m"].items():
-        spots = blind_spots(conn, rules, ftype, unit=found.code)
-        totals = spots["totals"]
+        totals = spots[ftype]
+        by_county = reach_by_county(conn, rules, ftype) if found.level == "city" else {}
         reach.append({"facility_type": ftype, "reach_m": metres,
                       "uncovered_children": totals["uncovered_children"],
                       "children": totals["children"],
-                      **({"reach_m_by_county": spots["reach_m_by_county"]}
-                         if found.level == "city" and spots["reach_m_by_county"] else {})})
+                      **({"reach_m_by_county": by_county} if by_county else {})})
     return {"unit": {"code": found.code, "name": found.name, "level": found.level},
             "month": month, "period": [first.isoformat(), last.isoformat()],
             "previous": prev_first.strftime("%Y-%m"), "figures": rows, "blind_spots": reach}
