@@ -182,7 +182,10 @@ WITH kids AS (
            OR (l.return_due AND
                COALESCE(l.last_return, l.registered_on::timestamp AT TIME ZONE :tz)
                < {{return_at}}) AS overdue
-      FROM last l OFFSET 0
+      FROM last l
+     -- A child on a risk level its county's rules do not know has no interval: not due,
+     -- as in _DUE_SQL (its join to the rules drops it), so not counted here either.
+     WHERE {{due_at}} IS NOT NULL OFFSET 0
 ), agg AS (
     SELECT m.cell_id, count(*) AS children,
            count(*) FILTER (WHERE m.overdue) AS overdue_children,
