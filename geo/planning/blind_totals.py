@@ -77,11 +77,11 @@ def blind_totals(conn: Connection, rules: dict, facility_types: list[str],
     counties = county_codes(conn, scope_id) if scope_id is not None else None
     rows = conn.execute(sa.text(_HOUSEHOLDS), {"unit_id": scope_id,
                                                "counties": counties}).all()
-    lon = np.array([r.lon for r in rows], dtype=float)
-    lat = np.array([r.lat for r in rows], dtype=float)
-    county = np.array([r.county_id if r.county_id is not None else -1 for r in rows],
-                      dtype=np.int64)
-    kids = np.array([r.n for r in rows], dtype=np.int64)
+    # One float array (a household without a point: NaN, beyond every reach).
+    table = np.array([tuple(r) for r in rows], dtype=float).reshape(-1, 4)
+    lon, lat = table[:, 0], table[:, 1]
+    county = np.nan_to_num(table[:, 2], nan=-1).astype(np.int64)
+    kids = table[:, 3].astype(np.int64)
     local = rules_for_code(conn, rules, unit)
     facilities = conn.execute(sa.text(
         "SELECT type, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM facility "
