@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection
 from geo import vocab
 from geo.access import in_scope_sql
 from geo.errors import Conflict, InvalidInput, NotFound
-from geo.reporting.monthly import month_bounds
+from geo.reporting.monthly import END, START, month_bounds
 from geo.scope import county_codes, find_unit, today
 from geo.visits.due import cell_status, due_visits
 
@@ -114,7 +114,7 @@ def monthly_case_figures(conn: Connection, cfg: dict, unit: str, month: str,
         vis AS (SELECT k.unit_id, count(*) AS visits,
                        count(*) FILTER (WHERE v.flagged) AS flagged
                   FROM visit v JOIN kids k ON k.id = v.child_id
-                 WHERE (v.visited_at AT TIME ZONE :tz)::date BETWEEN :a AND :b
+                 WHERE v.visited_at >= {START} AND v.visited_at < {END}
                    AND v.county_code {IN_C}
                  GROUP BY k.unit_id),
         reg AS (SELECT unit_id, count(*) AS n FROM kids
