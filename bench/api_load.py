@@ -196,6 +196,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--workers", type=int, default=1,
                         help="server processes (> 1: gunicorn, gthread workers)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="server threads per process (default: as many as clients)")
     parser.add_argument("--only", choices=("nearest", "tile"), default=None,
                         help="measure one of the two endpoints")
     parser.add_argument("--profile", metavar="FILE",
@@ -252,8 +254,8 @@ def main() -> None:
         server = (f"gunicorn, {args.workers} processes" if args.workers > 1
                   else "waitress")
         print(f"{args.clients} clients for {args.seconds:g} s each, county scale, "
-              f"{server} with {args.clients} threads; tile {z}/{tx}/{ty} of households "
-              f"({len(sample)} bytes)", flush=True)
+              f"{server} with {args.threads or args.clients} threads; "
+              f"tile {z}/{tx}/{ty} of households ({len(sample)} bytes)", flush=True)
         if not sample:
             raise SystemExit("the chosen tile is empty: nothing honest to measure")
 
@@ -262,7 +264,7 @@ def main() -> None:
         results, sql = {}, {}
         for cached in (True, False) if args.only != "nearest" else (True,):
             env = {} if cached else {"GRIDMAP_TILE_CACHE_MB": "0"}
-            with Server(url, args.clients, args.workers, env) as srv:
+            with Server(url, args.threads or args.clients, args.workers, env) as srv:
                 status, body = _get(tile_path, token)
                 if status != 200 or not body:
                     raise SystemExit(f"the API answered the tile with {status}, "
