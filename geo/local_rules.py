@@ -76,6 +76,15 @@ def rules_for_code(conn: Connection, rules: dict, unit_code: str | None) -> dict
     return rules_for_unit(conn, rules, found)
 
 
+def rules_for_household(conn: Connection, rules: dict, household_id: int) -> dict:
+    """The rules of the household's county (its cell's county)."""
+    if not rules.get("counties"):
+        return rules
+    cell = conn.execute(sa.text("SELECT cell_id FROM household WHERE id = :id"),
+                        {"id": household_id}).scalar()
+    return rules_for_unit(conn, rules, cell)
+
+
 def rules_for_child(conn: Connection, rules: dict, child_id: int) -> dict:
     """The rules of the child's county (their household's cell's county)."""
     if not rules.get("counties"):

@@ -14,9 +14,9 @@ from sqlalchemy.engine import Connection
 
 from geo import vocab
 from geo.access import in_scope_sql
-from geo.config import county_rules
 from geo.errors import Conflict, Forbidden, NotFound
 from geo.ledgers.form import check_child, check_household
+from geo.local_rules import rules_for_household
 from geo.scope import county_codes
 
 _IN_SCOPE = in_scope_sql("c")
@@ -100,9 +100,7 @@ def _household_rules(conn: Connection, rules: dict, household_id: int) -> dict:
     the other counties' (so a level only another county uses is refused)."""
     if not rules.get("counties"):
         return rules
-    own = county_rules(rules, conn.execute(sa.text(
-        "SELECT gridmap_household_county(:h)"), {"h": household_id}).scalar())
-    return {**own, "counties": {}}
+    return {**rules_for_household(conn, rules, household_id), "counties": {}}
 
 
 def create_child(conn: Connection, data: dict, rules: dict, id_key: str, scope_id: int,
