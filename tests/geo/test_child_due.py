@@ -9,6 +9,7 @@ import json
 import random
 
 import sqlalchemy as sa
+from test_cell_tally import delete_a_child_without_visits
 
 from geo.config import DEFAULTS
 from geo.visits.due import cell_status
@@ -175,15 +176,7 @@ def test_rows_and_status_follow_random_writes(conn):
                     "UPDATE visit SET visited_at = visited_at - interval '100 days' "
                     "WHERE id = :v"), {"v": visit})
         else:
-            child = conn.execute(sa.text(
-                "SELECT id FROM child ch WHERE NOT EXISTS (SELECT 1 FROM visit v "
-                "WHERE v.child_id = ch.id) ORDER BY random() LIMIT 1")).scalar()
-            if child is not None:
-                with conn.begin_nested() as sp:
-                    try:
-                        conn.execute(sa.text("DELETE FROM child WHERE id = :c"), {"c": child})
-                    except sa.exc.IntegrityError:
-                        sp.rollback()
+            delete_a_child_without_visits(conn)
         if step % 10 == 9:
             assert kept(conn) == scratch(conn), f"after step {step} ({op})"
     assert kept(conn) == scratch(conn)
