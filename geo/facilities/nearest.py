@@ -52,6 +52,11 @@ SELECT EXISTS (SELECT 1 FROM unit, p WHERE level = 'county' AND ST_Intersects(ge
                   AND ST_DWithin(geom::geography, p.g::geography, :margin_m)) AS inside
 """
 
+# Statements built once (a search runs two of them; text() parses its binds each time).
+_IN_AREA_ONLY = sa.text(_IN_AREA)
+_IN_AREA_ROADS = sa.text(_IN_AREA.rstrip() + f", {HAS_ROADS} AS roads")
+_NEAREST_SQL = sa.text(_NEAREST)
+
 
 def check_point(conn: Connection, lon, lat, margin_m: float = 5000, *,
                 with_roads: bool = False) -> tuple:
@@ -70,7 +75,7 @@ def check_point(conn: Connection, lon, lat, margin_m: float = 5000, *,
     inside, roads = _in_area(conn, lon, lat, margin_m, with_roads)
     if not inside:
         swapped = -90 <= lon <= 90 and conn.execute(
-            sa.text(_IN_AREA), {"lon": lat, "lat": lon, "margin_m": margin_m}).scalar_one()
+            _IN_AREA_ONLY, {"lon": lat, "lat": lon, "margin_m": margin_m}).scalar_one()
         hint = " (longitude and latitude look swapped)" if swapped else ""
         raise InvalidInput(f"point ({lon}, {lat}) lies outside the county{hint}", field="lon")
     return (lon, lat, roads) if with_roads else (lon, lat)
@@ -80,8 +85,8 @@ def _in_area(conn: Connection, lon: float, lat: float, margin_m: float,
              with_roads: bool = False) -> tuple[bool, bool]:
     """Whether the point lies in (or near) a county, and (``with_roads``) whether a road
     network is loaded, in one round trip."""
-    sql = _IN_AREA.rstrip() + (f", {HAS_ROADS} AS roads" if with_roads else "")
-    row = conn.execute(sa.text(sql), {"lon": lon, "lat": lat, "margin_m": margin_m}).one()
+    row = conn.execute(_IN_AREA_ROADS if with_roads else _IN_AREA_ONLY,
+                       {"lon": lon, "lat": lat, "margin_m": margin_m}).one()
     return bool(row[0]), bool(row[1]) if with_roads else False
 
 
@@ -155,7 +160,7 @@ def nearest_facilities(conn: Connection, lon=None, lat=None, *, types=None, k: i
         raise InvalidInput("no road network is loaded (gridmap roads import FILE)",
                            field="rank")
     rows = _by_road(conn, params, k) if by_road else [
-        dict(r) for r in conn.execute(sa.text(_NEAREST), {**params, "k": k}).mappings()]
+        dict(r) for r in conn.execute(_NEAREST_SQL, {**params, "k": k}).mappings()]
     for item in rows:
         item["distance_m"] = round(item["distance_m"], 1)
         item["free_beds"] = item["capacity"] - item["occupied"]
@@ -171,7 +176,7 @@ def _by_road(conn: Connection, params: dict, k: int) -> list[dict]:
     n = k + MARGIN
     while True:
         cands = [dict(r) for r in conn.execute(
-            sa.text(_NEAREST), {**params, "k": n, "margin": 0}).mappings()]
+            _NEAREST_SQL, {**params, "k": n, "margin": 0}).mappings()]
         road = road_distances_from(conn, (params["lon"], params["lat"]),
                                    np.array([(c["lon"], c["lat"]) for c in cands]))
         for c, d in zip(cands, road, strict=True):
