@@ -55,6 +55,17 @@ class SessionInterface(SecureCookieSessionInterface):
     def get_cookie_secure(self, app) -> bool:
         return super().get_cookie_secure(app) or request.is_secure
 
+    def get_signing_serializer(self, app):
+        """Flask builds the cookie's serializer anew for every request (a bearer-token
+        request too, which has no cookie); it depends only on the keys, so it is built
+        once per app and set of keys."""
+        keys = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        built = app.extensions.get("gridmap_session_serializer")
+        if built is None or built[0] != keys:
+            built = (keys, super().get_signing_serializer(app))
+            app.extensions["gridmap_session_serializer"] = built
+        return built[1]
+
 
 def init_app(app, cfg: dict) -> None:
     app.config["SESSION_COOKIE_SECURE"] = bool(cfg.get("session_cookie_secure"))

@@ -301,3 +301,24 @@ def test_inactive_account_is_refused_and_audited(app, fresh_user, engine):
     [row] = _failed_logins(engine, mark)
     assert row["user_id"] == fresh_user["id"]
     assert row["detail"] == {"reason": "inactive_account"}
+
+
+def test_the_cookie_serializer_is_built_once_per_set_of_keys(database):
+    """Built once per app (not per request), and anew when the key changes: a cookie
+    signed with the old key is then refused."""
+    from itsdangerous import BadSignature
+
+    from api.app import create_app
+
+    app = create_app({"database_url": database, "secret_key": "first-key-" + "x" * 32})
+    iface = app.session_interface
+    first = iface.get_signing_serializer(app)
+    assert iface.get_signing_serializer(app) is first
+    cookie = first.dumps({"sid": "abc"})
+    app.secret_key = "second-key-" + "y" * 32
+    second = iface.get_signing_serializer(app)
+    assert second is not first
+    with pytest.raises(BadSignature):
+        second.loads(cookie)
+    app.config["SECRET_KEY_FALLBACKS"] = ["first-key-" + "x" * 32]
+    assert iface.get_signing_serializer(app).loads(cookie) == {"sid": "abc"}
