@@ -5,6 +5,7 @@ cluster when DATABASE_URL is unset and stop it again on exit if they started it.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import time
@@ -47,6 +48,21 @@ def main() -> None:
 
 
 # -- serve ---------------------------------------------------------------------------
+# Processes ``gridmap serve`` starts by default: one per core the process may use, since
+# one process runs Python on one core at a time (bench/api_load.py: on 2 cores, two
+# gunicorn processes answered 635 requests/s where one waitress process answered
+# 412–451), but not more than this, each holding its own connection pools and caches.
+MAX_AUTO_WORKERS = 4
+
+
+def default_workers() -> int:
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_AUTO_WORKERS))
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
@@ -56,11 +72,14 @@ def main() -> None:
 @click.option("--demo/--no-demo", default=True, show_default=True,
               help="Load the demo county when the database is empty.")
 @click.option("--scale", default=None, type=float, help="Demo scale (1 = 50k households).")
-@click.option("--workers", default=1, show_default=True, type=int,
-              help="Server processes: 1 serves with waitress; more with gunicorn (gthread "
-                   "workers of --threads threads each; metrics are then per process).")
+@click.option("--workers", default=None, type=click.IntRange(min=1),
+              envvar="GRIDMAP_WORKERS",
+              help="Server processes [default: one per core, at most "
+                   f"{MAX_AUTO_WORKERS}]: 1 serves with waitress; more with gunicorn "
+                   "(gthread workers of --threads threads each; metrics are then per "
+                   "process).")
 def serve(host: str, port: int, threads: int, connections: int, demo: bool,
-          scale: float | None, workers: int) -> None:
+          scale: float | None, workers: int | None) -> None:
     """Serve the app (starting the embedded database when DATABASE_URL is unset)."""
     from waitress import serve as waitress_serve
 
@@ -86,11 +105,16 @@ def serve(host: str, port: int, threads: int, connections: int, demo: bool,
 
                 click.echo(describe(create_demo_users(engine, cfg)))
             app = create_app()
-            import threading
+            workers = workers or default_workers()
+            if workers == 1:
+                # Under gunicorn each worker warms its own (api/gunicorn.py): a thread
+                # of the master could hold the cache's lock when a worker is forked.
+                import threading
 
-            from layers import status_cache
+                from layers import status_cache
 
-            threading.Thread(target=status_cache.warm, args=(engine, cfg), daemon=True).start()
+                threading.Thread(target=status_cache.warm, args=(engine, cfg),
+                                 daemon=True).start()
             from geo.cases.reports import EscalationLoop
 
             EscalationLoop(engine, cfg).start()   # reports past their deadline go up a level
@@ -98,7 +122,10 @@ def serve(host: str, port: int, threads: int, connections: int, demo: bool,
                 from geo.store.backup import BackupLoop
 
                 BackupLoop(cfg, engine).start()   # nightly pgBackRest backup of var/pg
-            click.echo(f"gridmap serving on http://{host}:{port}/  (Ctrl-C to stop)")
+            server = (f"gunicorn, {workers} processes" if workers > 1
+                      else "waitress, one process")
+            click.echo(f"gridmap serving on http://{host}:{port}/  ({server}; "
+                       "Ctrl-C to stop)")
             if workers > 1:
                 from api.gunicorn import serve as gunicorn_serve
 

@@ -3,10 +3,11 @@ of one vector tile with content under concurrent load from a second process on l
 next to the same work done directly against PostGIS (the same geo function, so the same
 SQL, with the same number of clients), so the API's own overhead is a ratio.
 
-    .venv/bin/python bench/api_load.py [--seconds 10] [--clients 8] [--workers 1]
+    .venv/bin/python bench/api_load.py [--seconds 10] [--clients 8] [--workers N]
 
 Starts ``gridmap serve`` on 127.0.0.1:5077 against the county-scale benchmark database
-(``--workers`` > 1: gunicorn with that many processes, else waitress), loads it from a
+(``--workers``: as many processes as ``gridmap serve`` starts by default, one per core
+up to 4; > 1: gunicorn with that many processes, 1: waitress), loads it from a
 separate process, then stops it. Only loopback traffic; every loop is bounded in time.
 
 The tile is one the households layer draws (z15 over the densest cell: a point per
@@ -35,6 +36,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from common import bench_engine, config, machine_line
 
+from api.cli import default_workers
 from geo import audit
 from geo.facilities.nearest import nearest_facilities
 from geo.office.users import authenticate, create_user, issue_token, user_for_token
@@ -143,8 +145,7 @@ class Server:
         self.args = [sys.executable, "-c", "import sys; from api.cli import main; "
                      "sys.argv[0] = 'gridmap'; sys.exit(main())",
                      "serve", "--port", str(PORT), "--no-demo", "--threads", str(clients)]
-        if workers > 1:
-            self.args += ["--workers", str(workers)]
+        self.args += ["--workers", str(workers)]
         self.env = {**os.environ, "DATABASE_URL": url, **(env or {})}
 
     def __enter__(self):
@@ -194,8 +195,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=1,
-                        help="server processes (> 1: gunicorn, gthread workers)")
+    parser.add_argument("--workers", type=int, default=default_workers(),
+                        help="server processes (> 1: gunicorn, gthread workers; 1: "
+                             "waitress); default: gridmap serve's, one per core up to 4")
     parser.add_argument("--threads", type=int, default=None,
                         help="server threads per process (default: as many as clients)")
     parser.add_argument("--only", choices=("nearest", "tile"), default=None,
