@@ -423,8 +423,11 @@ def run(args, cfg, engine, url) -> None:
     env = {**os.environ, "DATABASE_URL": url, "GRIDMAP_LOG_FILE": str(log_file),
            "PYTHONPATH": str(ROOT)}
     server = subprocess.Popen(
+        # One process (waitress): the memory sampled is that of the process serving
+        # every request (with gunicorn each worker would grow on its own share).
         [sys.executable, "-c", "from api.cli import main; main()", "serve", "--no-demo",
-         "--host", "127.0.0.1", "--port", str(args.port), "--threads", str(args.threads)],
+         "--host", "127.0.0.1", "--port", str(args.port), "--threads", str(args.threads),
+         "--workers", "1"],
         env=env, stdout=subprocess.DEVNULL, stderr=open(workdir / "stderr.txt", "w"))
     memory: list[tuple[float, int]] = []
     try:
