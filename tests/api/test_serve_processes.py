@@ -68,6 +68,10 @@ def served(database, demo, logins, cfg, tmp_path_factory):
                 time.sleep(0.1)
         else:
             pytest.fail("the server did not answer")
+        for _ in range(300):   # the first worker may answer before the second is forked
+            if len(psutil.Process(proc.pid).children()) == 2:
+                break
+            time.sleep(0.1)
         yield proc, port, out
     finally:
         if proc.poll() is None:
@@ -96,8 +100,25 @@ def test_two_processes_serve_and_a_logout_holds_in_both(served, logins):
     assert after == [401] * 12
 
 
+def test_a_worker_that_ends_leaves_the_masters_clean_up_alone(served, logins):
+    """A worker restarted by the master (here: told to stop) must not run ``gridmap
+    serve``'s clean-up, which stops the embedded database and says "gridmap stopped"."""
+    proc, port, out = served
+    first = psutil.Process(proc.pid).children()[0]
+    first.send_signal(signal.SIGTERM)
+    first.wait(timeout=60)
+    for _ in range(300):
+        workers = psutil.Process(proc.pid).children()
+        if len(workers) == 2 and first.pid not in {w.pid for w in workers}:
+            break
+        time.sleep(0.1)
+    assert len(workers) == 2
+    assert "gridmap stopped" not in out.read_text()
+    assert _request(port, "GET", "/api/health")[0] in (200, 503)
+
+
 def test_sigterm_stops_every_process(served):
-    proc, port, _ = served
+    proc, port, out = served
     family = [proc.pid] + [p.pid for p in psutil.Process(proc.pid).children()]
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 0
@@ -106,6 +127,7 @@ def test_sigterm_stops_every_process(served):
                 and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
     with pytest.raises(OSError):
         _request(port, "GET", "/api/health")
+    assert out.read_text().count("gridmap stopped") == 1
 
 
 @pytest.mark.parametrize(("cores", "expected"), [(1, 1), (2, 2), (3, 3), (16, 4)])
