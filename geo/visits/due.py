@@ -290,23 +290,98 @@ def _status_sql(params: dict, past: bool) -> tuple[str, dict]:
     return sql, binds
 
 
+# Cell status from the figures kept per cell (``cell_due``, migration 0021), when they
+# were counted by the rules asked for and the day is today or later (no stored visit
+# after it): a cell's overdue children are its children whose next due day lies before
+# ``as_of`` (a binary search of its sorted due days). A cell with a child registered after
+# ``as_of`` or 18 by then (or counted by another county's rules) is marked ``recount``
+# and counted child by child instead (_STATUS_SQL for those cells).
+_KEPT_SQL = f"""
+SELECT c.id AS cell_id, c.code, c.name, c.village_id, c.township_id, c.county_id,
+       coalesce(k.children, 0) AS children,
+       coalesce(width_bucket(CAST(:as_of AS date) - 1, k.due), 0) AS overdue_children,
+       CAST(:as_of AS date) - (k.last_visit AT TIME ZONE :tz)::date AS days_since_visit,
+       CASE WHEN coalesce(k.children, 0) = 0 THEN 'empty'
+            WHEN k.visited = 0 THEN 'never_visited'
+            WHEN width_bucket(CAST(:as_of AS date) - 1, k.due) > 0 THEN 'overdue'
+            ELSE 'up_to_date' END AS status,
+       coalesce(k.children > 0 AND (k.last_registered > CAST(:as_of AS date)
+                                    OR k.first_born <= CAST(:born_after AS date)
+                                    OR k.rules_id <> {_RULES_ID}), false) AS recount
+  FROM unit c LEFT JOIN cell_due k ON k.cell_id = c.id
+ WHERE {_CELLS}
+ ORDER BY c.code
+"""
+
+
+def _kept_rules(params: dict) -> dict:
+    """What the kept per-cell figures depend on, as stored in ``due_rules``."""
+    return {"tz": params["tz"], "intervals": json.loads(params["intervals"]),
+            "return_days": json.loads(params["return_days"]),
+            "exempt": sorted(params["exempt"])}
+
+
+def keep_rules(conn: Connection, rules: dict, tz: str) -> bool:
+    """Keep cell status per cell by ``rules`` and ``tz`` (the server's, at start-up):
+    when the stored rules differ, store these and count every cell again (one pass over
+    child_due; the caller commits). True when it counted."""
+    from geo.store.maintained import CELL_DUE  # noqa: PLC0415 - a leaf module, no cycle
+
+    want = _kept_rules(_params(conn, rules, None, None, tz))
+    conn.execute(sa.text("INSERT INTO due_rules (id) VALUES (1) ON CONFLICT DO NOTHING"))
+    have = conn.execute(sa.text("SELECT rules FROM due_rules WHERE id = 1 FOR UPDATE")
+                        ).scalar()
+    if have == want:
+        return False
+    conn.execute(sa.text("UPDATE due_rules SET rules = CAST(:r AS jsonb) WHERE id = 1"),
+                 {"r": json.dumps(want)})
+    conn.exec_driver_sql(CELL_DUE)
+    return True
+
+
 def cell_status(conn: Connection, rules: dict, as_of: dt.date | str | None = None,
                 unit: str | None = None, tz: str = "Asia/Shanghai",
                 cells: list[int] | None = None) -> list[dict]:
     """Every cell in ``unit`` (or of the given cell ids) with its status, children,
     overdue children and the days since the last visit to any child in it."""
     params = _params(conn, rules, as_of, unit, tz, cells)
+    params["born_after"] = born_after(params["as_of"])
     # A return visit is a visit, so no stored return lies after the newest stored visit
     # (found through the index on child_due.last_visit_at).
-    newest = conn.execute(sa.text("SELECT max(last_visit_at) FROM child_due")).scalar()
+    newest, kept = conn.execute(sa.text(
+        "SELECT (SELECT max(last_visit_at) FROM child_due), "
+        "(SELECT rules FROM due_rules WHERE id = 1)")).one()
     past = not (newest is None or newest < params["cutoff"])
+    if not past and kept == _kept_rules(params):
+        return _kept_status(conn, params)
+    return _counted_status(conn, params, past)
+
+
+def _counted_status(conn: Connection, params: dict, past: bool) -> list[dict]:
+    """Cell status counted child by child (_STATUS_SQL)."""
     sql, binds = _status_sql(params, past)
-    result = conn.execute(sa.text(sql), {
-        **params, **binds, "born_after": born_after(params["as_of"])})
+    result = conn.execute(sa.text(sql), {**params, **binds})
     # Plain tuples zipped with the keys: a city's 17,889 rows as mappings cost more than
     # the query's own aggregation.
     keys = list(result.keys())
     return [dict(zip(keys, row, strict=True)) for row in result.fetchall()]
+
+
+def _kept_status(conn: Connection, params: dict) -> list[dict]:
+    """Cell status from the kept per-cell figures (_KEPT_SQL), the cells it marks counted
+    child by child."""
+    result = conn.execute(sa.text(_KEPT_SQL), params)
+    keys = list(result.keys())[:-1]
+    rows, again = [], []
+    for *row, recount in result.fetchall():
+        rows.append(dict(zip(keys, row, strict=True)))
+        if recount:
+            again.append(row[0])
+    if again:
+        counted = {r["cell_id"]: r for r in _counted_status(
+            conn, {**params, "cells": again}, past=False)}
+        rows = [counted.get(r["cell_id"], r) for r in rows]
+    return rows
 
 
 def born_after(as_of: dt.date) -> dt.date:

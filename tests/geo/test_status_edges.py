@@ -4,16 +4,19 @@ zone, not UTC), a return visit likewise, a child turning 18 on the day asked for
 registered after it, in a county with rules of its own, and for a day in the past. Each
 child sits alone in a cell (the others there closed), so each cell's count says what the
 one test gave, for every shape of the statement (every cell, a county's cells, given
-cells)."""
+cells), counted child by child and (``kept``) from the figures kept per cell (cell_due,
+migration 0021), the children placed after the rules are kept, so the triggers count
+them."""
 
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+import pytest
 import sqlalchemy as sa
 from test_child_due import status_kept, status_scratch
 
 from geo.config import DEFAULTS
-from geo.visits.due import cell_status
+from geo.visits.due import cell_status, keep_rules
 
 RULES = DEFAULTS["rules"]  # high 7, medium 30, low 90 days; return 30; exempt left_behind
 TZ = ZoneInfo("Asia/Shanghai")
@@ -109,22 +112,29 @@ TODAY_CASES = [
     ({"name": "turns 18 tomorrow", "registered": dt.date(2026, 1, 5),
       "born": ADULT + dt.timedelta(days=1)}, (1, 1)),
     ({"name": "registered today", "registered": TODAY}, (1, 0)),
+    ({"name": "registered tomorrow", "registered": TODAY + dt.timedelta(days=1)}, (0, 0)),
 ]
 
 
-def test_day_edges_today(conn):
+@pytest.mark.parametrize("kept", [False, True])
+def test_day_edges_today(conn, kept):
+    if kept:
+        assert keep_rules(conn, RULES, str(TZ))
     cells = place(conn, [case for case, _ in TODAY_CASES])
     want = {case["name"]: expected for case, expected in TODAY_CASES}
     assert shapes(conn, RULES, TODAY, cells) == want
     assert status_kept(conn, RULES, TODAY) == status_scratch(conn, RULES, TODAY)
 
 
-def test_day_edges_in_a_county_with_its_own_rules(conn):
+@pytest.mark.parametrize("kept", [False, True])
+def test_day_edges_in_a_county_with_its_own_rules(conn, kept):
     county = conn.execute(sa.text("SELECT code FROM unit WHERE level = 'county' LIMIT 1")
                           ).scalar()
     rules = {**RULES, "counties": {county: {
         "visit_interval_days": {"high": 3, "medium": 10, "low": 200},
         "return_visit_days": 12}}}
+    if kept:
+        assert keep_rules(conn, rules, str(TZ))
     cases = [  # high: 3 days (21 November); return: 12 days (12 November)
         ({"name": "registered on the first day", "registered": dt.date(2026, 11, 21)}, (1, 0)),
         ({"name": "registered the day before", "registered": dt.date(2026, 11, 20)}, (1, 1)),
@@ -154,8 +164,12 @@ def test_day_edges_in_a_county_with_its_own_rules(conn):
     assert kept == scratch
 
 
-def test_day_edges_in_the_past(conn):
-    """As of 30 October, with visits after it (the visits are looked up per child)."""
+@pytest.mark.parametrize("kept", [False, True])
+def test_day_edges_in_the_past(conn, kept):
+    """As of 30 October, with visits after it (the visits are looked up per child, kept
+    figures or not)."""
+    if kept:
+        assert keep_rules(conn, RULES, str(TZ))
     day = dt.date(2026, 10, 30)  # high: first day 23 October
     later = [("regular", at(TODAY - dt.timedelta(days=1)))]
     cases = [
@@ -176,3 +190,21 @@ def test_day_edges_in_the_past(conn):
     cells = place(conn, [case for case, _ in cases])
     assert shapes(conn, RULES, day, cells) == {c["name"]: want for c, want in cases}
     assert status_kept(conn, RULES, day) == status_scratch(conn, RULES, day)
+
+
+def test_kept_rules_counted_again_when_they_change(conn):
+    """The figures are kept for one set of rules: keeping the same again counts nothing,
+    other rules asked for are counted child by child, and keeping them counts every cell
+    again."""
+    assert keep_rules(conn, RULES, str(TZ))
+    assert not keep_rules(conn, RULES, str(TZ))
+    assert status_kept(conn, RULES, TODAY) == status_scratch(conn, RULES, TODAY)
+    other = {**RULES, "visit_interval_days": {"high": 3, "medium": 60, "low": 120},
+             "return_visit_days": 45, "return_visit_exempt_categories": ["migrant"]}
+    want = status_scratch(conn, other, TODAY)
+    assert want != status_scratch(conn, RULES, TODAY)
+    assert status_kept(conn, other, TODAY) == want
+    assert keep_rules(conn, other, str(TZ))
+    assert status_kept(conn, other, TODAY) == want
+    children = conn.execute(sa.text("SELECT sum(children) FROM cell_due")).scalar()
+    assert children == sum(n for n, *_ in want.values())
