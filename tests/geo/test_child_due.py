@@ -56,7 +56,7 @@ SELECT c.id AS cell_id, count(k.id) AS children,
   FROM unit c LEFT JOIN k ON k.cell_id = c.id WHERE c.level = 'cell' GROUP BY c.id"""
 
 
-def kept_rows(conn) -> dict:
+def kept(conn) -> dict:
     return {r.child_id: tuple(r) for r in conn.execute(sa.text(KEPT))}
 
 
@@ -88,8 +88,8 @@ def status_kept(conn, rules: dict, as_of: dt.date) -> dict:
 
 
 def test_backfilled_rows_equal_the_tables(conn):
-    assert len(kept_rows(conn)) > 100
-    assert kept_rows(conn) == scratch(conn)
+    assert len(kept(conn)) > 100
+    assert kept(conn) == scratch(conn)
 
 
 def test_cell_status_equals_a_count_over_every_visit(conn):
@@ -112,9 +112,9 @@ def test_cell_status_with_a_countys_own_rules(conn):
     assert status_kept(conn, rules, as_of) == want
 
 
-@pytest.mark.parametrize("kept", [False, True])
-def test_rows_and_status_follow_random_writes(conn, kept):
-    """``kept``: with the figures kept per cell (cell_due, migration 0021), which cell
+@pytest.mark.parametrize("keep", [False, True])
+def test_rows_and_status_follow_random_writes(conn, keep):
+    """``keep``: with the figures kept per cell (cell_due, migration 0021), which cell
     status then reads, and which must follow every write too."""
     rng = random.Random(19)
     # The visits below are recorded up to now(), after the demo's day: as of that day
@@ -122,7 +122,7 @@ def test_rows_and_status_follow_random_writes(conn, kept):
     # (when kept) are read.
     days = [TODAY, dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
             + dt.timedelta(days=1)]
-    if kept:
+    if keep:
         assert keep_rules(conn, RULES, TZ)
     cells = conn.execute(sa.text(
         "SELECT id FROM unit WHERE level = 'cell' ORDER BY id")).scalars().all()
@@ -189,9 +189,9 @@ def test_rows_and_status_follow_random_writes(conn, kept):
         else:
             delete_a_child_without_visits(conn)
         if step % 10 == 9:
-            assert kept_rows(conn) == scratch(conn), f"after step {step} ({op})"
+            assert kept(conn) == scratch(conn), f"after step {step} ({op})"
             for day in days:
                 assert status_kept(conn, RULES, day) == status_scratch(conn, RULES, day), (
                     f"after step {step} ({op}), as of {day}")
-    assert kept_rows(conn) == scratch(conn)
+    assert kept(conn) == scratch(conn)
     assert status_kept(conn, RULES, today) == status_scratch(conn, RULES, today)

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from test_child_due import status_kept, status_scratch
 
 from geo.config import DEFAULTS
+from geo.store.maintained import CHILD_DUE
 from geo.visits.due import cell_status, keep_rules
 
 RULES = DEFAULTS["rules"]  # high 7, medium 30, low 90 days; return 30; exempt left_behind
@@ -208,3 +209,14 @@ def test_kept_rules_counted_again_when_they_change(conn):
     assert status_kept(conn, other, TODAY) == want
     children = conn.execute(sa.text("SELECT sum(children) FROM cell_due")).scalar()
     assert children == sum(n for n, *_ in want.values())
+
+
+def test_kept_figures_follow_child_due_written_again(conn):
+    """A bulk load writes child_due again in two statements (delete all, insert all,
+    geo.store.maintained.CHILD_DUE): the cells are counted again by its triggers."""
+    assert keep_rules(conn, RULES, str(TZ))
+    before = conn.execute(sa.text("SELECT * FROM cell_due ORDER BY cell_id")).all()
+    conn.exec_driver_sql(CHILD_DUE)
+    assert conn.execute(sa.text("SELECT * FROM cell_due ORDER BY cell_id")).all() == before
+    conn.execute(sa.text("UPDATE child SET risk_level = 'low' WHERE risk_level = 'high'"))
+    assert status_kept(conn, RULES, TODAY) == status_scratch(conn, RULES, TODAY)
