@@ -196,6 +196,8 @@ def row(name, scale, ours, base=None, base_name="", note="", baseline=True, labe
             f"  p95 {ours['p95_ms']:9.1f} ms  (n={ours['n']})")
     if base:
         line += f" | {base_name}: median {base['median_ms']:9.1f} ms"
+        if base.get("n", 0) >= 5:
+            line += f"  p95 {base['p95_ms']:9.1f} ms"
         if _empty(ours["result"]) or _empty(base["result"]):
             line += "  (no ratio: one side returned nothing)"
         else:
