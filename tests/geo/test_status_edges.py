@@ -220,3 +220,25 @@ def test_kept_figures_follow_child_due_written_again(conn):
     assert conn.execute(sa.text("SELECT * FROM cell_due ORDER BY cell_id")).all() == before
     conn.execute(sa.text("UPDATE child SET risk_level = 'low' WHERE risk_level = 'high'"))
     assert status_kept(conn, RULES, TODAY) == status_scratch(conn, RULES, TODAY)
+
+
+def test_a_cell_given_another_county_is_counted_by_its_rules(conn):
+    """A cell moved to a county with rules of its own: the unit trigger counts it again
+    by that county's rules."""
+    county = conn.execute(sa.text(
+        "INSERT INTO unit (code, name, level, geom) SELECT '999999', '另一县', 'county', geom "
+        "FROM unit WHERE level = 'county' ORDER BY id LIMIT 1 RETURNING id")).scalar()
+    rules = {**RULES, "counties": {"999999": {
+        "visit_interval_days": {"high": 1, "medium": 2, "low": 3}, "return_visit_days": 2}}}
+    assert keep_rules(conn, rules, str(TZ))
+    cell = conn.execute(sa.text(
+        "SELECT cell_id FROM cell_due WHERE children > 0 AND width_bucket(CAST(:d AS date) - 1,"
+        " due) < children ORDER BY cell_id LIMIT 1"), {"d": TODAY}).scalar()
+    before = status_kept(conn, rules, TODAY)[cell]
+    conn.execute(sa.text("UPDATE unit SET county_id = :k WHERE id = :c"),
+                 {"k": county, "c": cell})
+    assert conn.execute(sa.text("SELECT rules_id FROM cell_due WHERE cell_id = :c"),
+                        {"c": cell}).scalar() == county
+    want = status_scratch(conn, rules, TODAY)
+    assert want[cell][1] > before[1]  # more overdue by 1 to 3 days
+    assert status_kept(conn, rules, TODAY) == want
