@@ -1,7 +1,11 @@
 """Benchmark of the query engine at county and city scale, each figure next to a naive
 way of doing the same work, measured in the same run, and cell status next to the
-figures it had before (issue 17) and to the query it replaced (every child joined to its
-household), measured in the same run.
+figures it had before (issue 17) and to the statements it replaced, measured in the same
+run, calls interleaved: from the figures kept per cell (cell_due, migration 0021; what it
+reads for the rules the server keeps), counted child by child (what it does for other
+rules or a past day), the statement of migration 0019 (bench/status_0019.py) and every
+child joined to its household (before 0019). Also the cost of keeping the figures: the
+recount of every cell when the rules change, and one visit's write with and without.
 
     .venv/bin/python bench/queries.py              # county (scale 1) and city (scale 20)
     .venv/bin/python bench/queries.py --scale 1
@@ -24,13 +28,14 @@ import pandas as pd
 import sqlalchemy as sa
 from common import BENCH_TODAY, bench_engine, config, machine_line, timed
 from pyproj import Geod
+from status_0019 import cell_status_0019
 
 from geo.facilities.nearest import nearest_facilities
 from geo.planning.coverage import blind_spots
 from geo.routing import Stop, StraightLine, solve_route
 from geo.store.db import open_database
 from geo.visits import due
-from geo.visits.due import cell_status
+from geo.visits.due import born_after, cell_status, keep_rules
 
 GEOD = Geod(ellps="WGS84")
 TARGETS_MS = {("nearest", 20): 20, ("status", 1): 60, ("status", 20): 500,
@@ -59,6 +64,56 @@ PREVIOUS_STATUS = f"""
 def previous_status(conn, rules, as_of, tz="Asia/Shanghai", sql=PREVIOUS_STATUS):
     params = due._params(conn, rules, as_of, None, tz)
     return [dict(r) for r in conn.execute(sa.text(sql), params).mappings()]
+
+
+def counted_status(conn, rules, as_of, tz="Asia/Shanghai"):
+    """Today's cell status counted child by child (the current statement without the
+    kept per-cell figures)."""
+    params = due._params(conn, rules, as_of, None, tz)
+    params["born_after"] = born_after(params["as_of"])
+    return due._counted_status(conn, params, past=False)
+
+
+def timed_together(funcs: dict, repeat: int) -> dict:
+    """``timed`` for each of ``funcs``, their calls interleaved (round by round), so a
+    change in the machine's load falls on all of them alike."""
+    out = {name: {"times": []} for name in funcs}
+    for _ in range(repeat):
+        for name, func in funcs.items():
+            one = timed(func, 1)
+            out[name]["times"].append(one["median_ms"])
+            out[name]["result"] = one["result"]
+    for got in out.values():
+        times = sorted(got.pop("times"))
+        got.update(median_ms=float(np.median(times)), n=repeat,
+                   p95_ms=times[min(len(times) - 1, round(0.95 * (len(times) - 1)))])
+    return out
+
+
+def keeping_cost(engine, rules, tz="Asia/Shanghai"):
+    """The recount of every cell (rules changed: keep_rules), committed; then one visit's
+    write (with its triggers) with the figures kept and without, rolled back."""
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE due_rules SET rules = NULL"))
+    with engine.begin() as conn:
+        recount = timed(lambda: keep_rules(conn, rules, tz), 1)
+    with engine.connect() as conn:
+        kids = conn.execute(sa.text(
+            "SELECT child_id FROM child_due WHERE cell_id IS NOT NULL "
+            "ORDER BY child_id % 997, child_id LIMIT 60")).scalars().all()
+        worker = conn.execute(sa.text("SELECT id FROM worker ORDER BY id LIMIT 1")).scalar()
+        write = sa.text("INSERT INTO visit (child_id, worker_id, visited_at, kind) "
+                        "VALUES (:c, :w, now(), 'regular')")
+        it = iter(kids)
+        kept = timed(lambda: conn.execute(write, {"c": next(it), "w": worker}), 30)
+        conn.execute(sa.text("UPDATE due_rules SET rules = NULL"))
+        plain = timed(lambda: conn.execute(write, {"c": next(it), "w": worker}), 30)
+        conn.rollback()
+    print(f"  keep_rules   {recount['median_ms']:9.1f} ms  (every cell counted again by the "
+          f"rules: once when they change)", flush=True)
+    print(f"  visit write  median {kept['median_ms']:6.2f} ms  p95 {kept['p95_ms']:6.2f} ms "
+          f"with the figures kept | without: median {plain['median_ms']:6.2f} ms  "
+          f"p95 {plain['p95_ms']:6.2f} ms  (n=30, rolled back)", flush=True)
 
 
 def _points(conn, n, seed):
@@ -133,14 +188,16 @@ def _empty(result) -> bool:
         return False
 
 
-def row(name, scale, ours, base=None, base_name="", note="", baseline=True):
+def row(name, scale, ours, base=None, base_name="", note="", baseline=True, label=None):
     target = TARGETS_MS.get((name, scale))
     verdict = "" if target is None else ("  meets target" if ours["p95_ms"] <= target
                                          else f"  MISSES target {target} ms")
-    line = (f"  {name:<12} median {ours['median_ms']:9.1f} ms  p95 {ours['p95_ms']:9.1f} ms"
-            f"  (n={ours['n']})")
+    line = (f"  {label or name:<12} median {ours['median_ms']:9.1f} ms"
+            f"  p95 {ours['p95_ms']:9.1f} ms  (n={ours['n']})")
     if base:
         line += f" | {base_name}: median {base['median_ms']:9.1f} ms"
+        if base.get("n", 0) >= 5:
+            line += f"  p95 {base['p95_ms']:9.1f} ms"
         if _empty(ours["result"]) or _empty(base["result"]):
             line += "  (no ratio: one side returned nothing)"
         else:
@@ -174,18 +231,33 @@ def run(cfg, scale):
         row("nearest", scale, ours, sql, "SQL without KNN")
         row("nearest", scale, ours, naive, "Python loop", note="(same ranking)")
 
-        # One call first for both (plans, catalogue and buffers), as the server's status
+        keeping_cost(engine, rules)
+        # One call first for each (plans, catalogue and buffers), as the server's status
         # cache runs warm; then enough calls that p95 is not just the slowest.
-        cell_status(conn, rules, as_of=as_of)
+        funcs = {"kept": lambda: cell_status(conn, rules, as_of=as_of),
+                 "counted": lambda: counted_status(conn, rules, as_of),
+                 "0019": lambda: cell_status_0019(conn, rules, as_of)}
+        for func in funcs.values():
+            func()
         previous_status(conn, rules, as_of)
-        ours = timed(lambda: cell_status(conn, rules, as_of=as_of), 20)
+        got = timed_together(funcs, 20)
         before = timed(lambda: previous_status(conn, rules, as_of), 5)
-        same = ([(r["cell_id"], r["status"], r["children"], r["overdue_children"])
-                 for r in ours["result"]]
-                == [(r["cell_id"], r["status"], r["children"], r["overdue_children"])
-                    for r in before["result"]])
+
+        def same(a, b):
+            return ([(r["cell_id"], r["status"], r["children"], r["overdue_children"])
+                     for r in a["result"]]
+                    == [(r["cell_id"], r["status"], r["children"], r["overdue_children"])
+                        for r in b["result"]])
+
+        ours = got["kept"]
+        cells = f"{len(ours['result']):,} cells"
+        row("status", scale, ours, got["0019"], "0019 statement", label="status",
+            note=f"(kept per cell; {cells}, same statuses: {same(ours, got['0019'])})")
+        row("status", scale, got["counted"], got["0019"], "0019 statement",
+            label="status/child", baseline=False,
+            note=f"(counted child by child; same statuses: {same(got['counted'], got['0019'])})")
         row("status", scale, ours, before, "children joined to households",
-            note=f"({len(ours['result']):,} cells, same statuses: {same})")
+            note=f"(same statuses: {same(ours, before)})")
         naive = timed(lambda: naive_status(conn, rules, as_of), 2 if scale > 5 else 3)
         row("status", scale, ours, naive, "pandas over all visits", baseline=False)
 

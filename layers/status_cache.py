@@ -65,10 +65,21 @@ def clear() -> None:
 
 
 def warm(engine, cfg: dict) -> None:
-    """Compute today's statuses for every county (run in a thread when serving), so the
+    """Keep the per-cell status figures for the configured rules (counting every cell
+    again when they changed since the last start, geo.visits.due.keep_rules), then
+    compute today's statuses for every county (run in a thread when serving), so the
     first map view does not wait for them."""
+    import logging
+
     import sqlalchemy as sa
 
+    from geo.visits.due import keep_rules
+
+    try:
+        with engine.begin() as conn:
+            keep_rules(conn, cfg["rules"], cfg["timezone"])
+    except Exception:  # noqa: BLE001 - cell status then counts child by child, still right
+        logging.getLogger(__name__).exception("keeping the cell status figures failed")
     with engine.connect() as conn:
         for (code,) in conn.execute(sa.text("SELECT code FROM unit WHERE level = 'county'")):
             statuses(conn, cfg["rules"], code, cfg["timezone"])

@@ -109,6 +109,17 @@ SELECT ch.id, h.cell_id, ch.risk_level, ch.categories, ch.registered_on, ch.birt
 """
 
 
+# Migration 0021: every cell's kept status figures counted again from child_due by the
+# kept rules (nothing when no rules are kept). child_due's own triggers recount the cells
+# whose children a statement changes; this is for the rules changing.
+CELL_DUE = """
+DELETE FROM cell_due;
+SELECT cell_due_recount(ARRAY(SELECT DISTINCT cell_id FROM child_due
+                               WHERE cell_id IS NOT NULL));
+ANALYZE cell_due;
+"""
+
+
 def rebuild(cursor) -> None:
     """Rebuild the kept state from scratch (a DB-API cursor)."""
     cursor.execute(HOUSEHOLD_KEYS)

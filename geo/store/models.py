@@ -864,3 +864,30 @@ class ChildDue(Base):
     open: Mapped[bool] = mapped_column(Boolean)
     last_visit_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     last_return_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DueRules(Base):
+    """The due-visit rules the kept cell status (``cell_due``) is counted by, one row
+    written by ``geo.visits.due.keep_rules`` (migration 0021)."""
+
+    __tablename__ = "due_rules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    rules = mapped_column(JSONB, nullable=True)
+
+
+class CellDue(Base):
+    """Per cell, its counted children's next due days (sorted), earliest birth date,
+    latest registration, newest visit and visited count, by the kept rules; kept current
+    by triggers on child_due and unit (migration 0021)."""
+
+    __tablename__ = "cell_due"
+
+    cell_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    rules_id: Mapped[int] = mapped_column(Integer, server_default="0")
+    children: Mapped[int] = mapped_column(Integer, server_default="0")
+    due: Mapped[list[dt.date]] = mapped_column(ARRAY(Date), server_default=text("'{}'"))
+    first_born: Mapped[dt.date | None] = mapped_column(Date)
+    last_registered: Mapped[dt.date | None] = mapped_column(Date)
+    last_visit: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    visited: Mapped[int] = mapped_column(Integer, server_default="0")

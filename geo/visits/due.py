@@ -157,41 +157,36 @@ def due_visits(conn: Connection, rules: dict, as_of: dt.date | str | None = None
 # cell, rules fields and visit state in one narrow row), without joining households to
 # children. The same rules as _DUE_SQL: a child is overdue when its last visit's day
 # (or its registration day) plus its interval falls before ``as_of``, or its last return
-# visit's (unless exempt) plus the return interval does. Both are compared with the
-# first instant (in ``tz``) of the first day a child must have been visited on or after,
-# worked out once per set of rules and risk level ({due_at} and {return_at}: CASE
-# expressions over bound values, see _thresholds) instead of date arithmetic per child.
+# visit's (unless exempt) plus the return interval does. Each test is worked out once
+# per set of rules and risk level (``{overdue}``, see _overdue) as a comparison with
+# bound values: a stored visit with the first instant in ``tz`` of the first day the
+# child must have been visited on or after, a registration day (no visit) with that day
+# itself, so no time-zone conversion or date arithmetic per child.
+#
+# One flat statement: each child's row is read, tested and counted once (no OFFSET 0
+# fence), and the aggregate may run partly in parallel workers. ``{join}`` is the join to
+# the cells for the scope and the county's rules; a call for every cell under shared
+# rules leaves it out and keeps the cells' scope in the outer join (``{kids_where}``).
 _CELLS = f"""c.level = 'cell' AND {CELL_IN_SCOPE}
        AND (CAST(:cells AS int[]) IS NULL OR c.id = ANY(CAST(:cells AS int[])))"""
 _STATUS_SQL = f"""
 WITH kids AS (
     SELECT ch.cell_id, ch.child_id AS id, ch.registered_on, ch.categories, ch.risk_level,
-           CASE WHEN c.county_id = ANY(CAST(:own_rules AS int[])) THEN c.county_id
-                ELSE 0 END AS rules_id,
-           c.county_id, ch.last_visit_at AS stored_visit, ch.last_return_at AS stored_return
-      FROM child_due ch
-      JOIN unit c ON c.id = ch.cell_id
+           {{rules_id}} AS rules_id, {{county_id}} AS county_id,
+           ch.last_visit_at AS stored_visit, ch.last_return_at AS stored_return
+      FROM child_due ch {{join}}
      WHERE ch.open AND ch.registered_on <= CAST(:as_of AS date)
-       AND ch.birth_date > CAST(:born_after AS date) AND {_CELLS}
+       AND ch.birth_date > CAST(:born_after AS date) {{kids_where}}
 ), last AS ({{last}}
-), marked AS (
-    -- One narrow row per child (cell, last visit, overdue) for the aggregate to group.
-    SELECT l.cell_id, l.last_visit,
-           COALESCE(l.last_visit, l.registered_on::timestamp AT TIME ZONE :tz)
-               < {{due_at}}
-           OR (l.return_due AND
-               COALESCE(l.last_return, l.registered_on::timestamp AT TIME ZONE :tz)
-               < {{return_at}}) AS overdue
+), agg AS (
+    SELECT l.cell_id, count(*) AS children,
+           count(*) FILTER (WHERE {{overdue}}) AS overdue_children,
+           max(l.last_visit) AS last_visit, count(l.last_visit) AS visited
       FROM last l
      -- A level its rules give no interval (data from before a county's own tiers) makes
      -- the child due for nothing, as in the due-visit list (which joins the rules).
-     WHERE {{due_at}} IS NOT NULL OFFSET 0
-), agg AS (
-    SELECT m.cell_id, count(*) AS children,
-           count(*) FILTER (WHERE m.overdue) AS overdue_children,
-           max(m.last_visit) AS last_visit, count(m.last_visit) AS visited
-      FROM marked m
-     GROUP BY m.cell_id
+     WHERE {{has_interval}}
+     GROUP BY l.cell_id
 )
 SELECT c.id AS cell_id, c.code, c.name, c.village_id, c.township_id, c.county_id,
        coalesce(a.children, 0) AS children,
@@ -205,13 +200,16 @@ SELECT c.id AS cell_id, c.code, c.name, c.village_id, c.township_id, c.county_id
  WHERE {_CELLS}
  ORDER BY c.code
 """
+_JOIN_CELLS = "JOIN unit c ON c.id = ch.cell_id"
+_RULES_ID = ("CASE WHEN c.county_id = ANY(CAST(:own_rules AS int[])) THEN c.county_id "
+             "ELSE 0 END")
 
 
 # The last visits for an ``as_of`` some stored visit lies after (see _LAST).
 _PAST_LAST = """
     -- As _LAST, the county's code looked up only for a child whose visits are (for an
     -- as_of in the past); OFFSET 0 keeps each row's values computed once.
-    SELECT k.cell_id, k.registered_on, k.risk_level, k.rules_id,
+    SELECT k.cell_id, k.registered_on, k.risk_level, k.rules_id, k.categories,
            CASE WHEN k.stored_visit IS NULL OR k.stored_visit < :cutoff THEN k.stored_visit
                 ELSE (SELECT max(v.visited_at) FROM visit v
                        WHERE v.child_id = k.id AND v.visited_at < :cutoff
@@ -225,44 +223,120 @@ _PAST_LAST = """
                          AND v.visited_at < :cutoff
                          AND v.county_code = (SELECT co.code FROM unit co
                                                WHERE co.id = k.county_id)) END
-               AS last_return,
-           NOT (k.categories <@ CAST(:exempt AS text[])) AS return_due
+               AS last_return
       FROM kids k OFFSET 0
 """
 # ... and when none does (today: the usual case), the stored ones as they are.
 _NOW_LAST = """
-    SELECT k.cell_id, k.registered_on, k.risk_level, k.rules_id,
-           k.stored_visit AS last_visit, k.stored_return AS last_return,
-           NOT (k.categories <@ CAST(:exempt AS text[])) AS return_due
+    SELECT k.cell_id, k.registered_on, k.risk_level, k.rules_id, k.categories,
+           k.stored_visit AS last_visit, k.stored_return AS last_return
       FROM kids k
 """
 
 
-def _thresholds(params: dict) -> tuple[dict, str, str]:
+def _overdue(params: dict) -> tuple[dict, str, str]:
     """Per set of rules (0: the shared ones; else a county's id) and risk level, the
-    first instant in the time zone of the first day a child must have been visited on
-    or after (``as_of`` less the interval), and of the return visit's: bound values and
-    the two CASE expressions that pick them per child (NULL for a level the child's
-    rules do not have)."""
+    overdue test of a child's row ``l`` as bound values: the first day it must have been
+    visited on or after (``as_of`` less the interval) and that day's first instant in the
+    time zone, the same for the return visit; and the test that the row's level has an
+    interval in its rules. Bind values, the overdue test and the interval test."""
     day, tz = params["as_of"], ZoneInfo(params["tz"])
     intervals, returns = json.loads(params["intervals"]), json.loads(params["return_days"])
-
-    def midnight(back: int) -> dt.datetime:
-        return dt.datetime.combine(day - dt.timedelta(days=int(back)), dt.time(), tz)
-
     binds: dict = {}
-    due, back = [], []
+
+    def before(stored: str, name: str, back: int) -> str:
+        # Visited (or, never visited, registered) before the day ``back`` days before
+        # as_of: a stored instant against that day's first instant in tz, else the
+        # registration day against the day (the first instant of a later day is later).
+        first = day - dt.timedelta(days=int(back))
+        binds[f"{name}d"] = first
+        binds[f"{name}t"] = dt.datetime.combine(first, dt.time(), tz)
+        return (f"CASE WHEN l.{stored} IS NULL THEN l.registered_on < CAST(:{name}d AS date)"
+                f" ELSE l.{stored} < CAST(:{name}t AS timestamptz) END")
+
+    tests, has = {}, {}
     for i, (key, levels) in enumerate(sorted(intervals.items())):
-        binds[f"rs{i}"] = int(key)
-        binds[f"rr{i}"] = midnight(returns[key])
-        back.append(f"WHEN CAST(:rs{i} AS int) THEN CAST(:rr{i} AS timestamptz)")
         whens = []
         for j, (level, days) in enumerate(levels.items()):
-            binds[f"rl{i}_{j}"], binds[f"ra{i}_{j}"] = level, midnight(days)
-            whens.append(f"WHEN CAST(:rl{i}_{j} AS text) THEN CAST(:ra{i}_{j} AS timestamptz)")
-        due.append(f"WHEN CAST(:rs{i} AS int) THEN CASE l.risk_level {' '.join(whens)} END")
-    return (binds, f"CASE l.rules_id {' '.join(due)} END",
-            f"CASE l.rules_id {' '.join(back)} END")
+            binds[f"rl{i}_{j}"] = level
+            whens.append(f"WHEN CAST(:rl{i}_{j} AS text) THEN "
+                         + before("last_visit", f"ra{i}_{j}", days))
+        # The array test only for a child whose return visit is late by its day.
+        back = (f"CASE WHEN {before('last_return', f'rr{i}', returns[key])} "
+                "THEN NOT (l.categories <@ CAST(:exempt AS text[])) ELSE false END")
+        tests[key] = f"(CASE l.risk_level {' '.join(whens)} END OR {back})"
+        binds[f"rs{i}"] = int(key)
+        binds[f"rv{i}"] = sorted(levels)
+        has[key] = (i, f"l.risk_level = ANY(CAST(:rv{i} AS text[]))")
+    if len(tests) == 1:
+        ((key, test),) = tests.items()
+        return binds, test, has[key][1]
+    overdue = " ".join(f"WHEN CAST(:rs{has[k][0]} AS int) THEN {t}" for k, t in tests.items())
+    levels = " ".join(f"WHEN CAST(:rs{i} AS int) THEN {t}" for i, t in has.values())
+    return binds, f"CASE l.rules_id {overdue} END", f"CASE l.rules_id {levels} END"
+
+
+def _status_sql(params: dict, past: bool) -> tuple[str, dict]:
+    """The cell status statement for ``params`` (see _STATUS_SQL) and its extra binds."""
+    binds, overdue, has_interval = _overdue(params)
+    # Today, every cell, shared rules: the children are counted per cell id alone and the
+    # outer join to the cells keeps those in scope (no join per child).
+    every = (not past and params["unit_id"] is None and params["cells"] is None
+             and not params["own_rules"])
+    sql = _STATUS_SQL.format(
+        join="" if every else _JOIN_CELLS, kids_where="" if every else f"AND {_CELLS}",
+        rules_id="0" if every else _RULES_ID, county_id="NULL" if every else "c.county_id",
+        last=_PAST_LAST if past else _NOW_LAST, overdue=overdue, has_interval=has_interval)
+    return sql, binds
+
+
+# Cell status from the figures kept per cell (``cell_due``, migration 0021), when they
+# were counted by the rules asked for and the day is today or later (no stored visit
+# after it): a cell's overdue children are its children whose next due day lies before
+# ``as_of`` (a binary search of its sorted due days). A cell with a child registered after
+# ``as_of`` or 18 by then (or counted by another county's rules) is marked ``recount``
+# and counted child by child instead (_STATUS_SQL for those cells).
+_KEPT_SQL = f"""
+SELECT c.id AS cell_id, c.code, c.name, c.village_id, c.township_id, c.county_id,
+       coalesce(k.children, 0) AS children,
+       coalesce(width_bucket(CAST(:as_of AS date) - 1, k.due), 0) AS overdue_children,
+       CAST(:as_of AS date) - (k.last_visit AT TIME ZONE :tz)::date AS days_since_visit,
+       CASE WHEN coalesce(k.children, 0) = 0 THEN 'empty'
+            WHEN k.visited = 0 THEN 'never_visited'
+            WHEN width_bucket(CAST(:as_of AS date) - 1, k.due) > 0 THEN 'overdue'
+            ELSE 'up_to_date' END AS status,
+       coalesce(k.children > 0 AND (k.last_registered > CAST(:as_of AS date)
+                                    OR k.first_born <= CAST(:born_after AS date)
+                                    OR k.rules_id <> {_RULES_ID}), false) AS recount
+  FROM unit c LEFT JOIN cell_due k ON k.cell_id = c.id
+ WHERE {_CELLS}
+ ORDER BY c.code
+"""
+
+
+def _kept_rules(params: dict) -> dict:
+    """What the kept per-cell figures depend on, as stored in ``due_rules``."""
+    return {"tz": params["tz"], "intervals": json.loads(params["intervals"]),
+            "return_days": json.loads(params["return_days"]),
+            "exempt": sorted(params["exempt"])}
+
+
+def keep_rules(conn: Connection, rules: dict, tz: str) -> bool:
+    """Keep cell status per cell by ``rules`` and ``tz`` (the server's, at start-up):
+    when the stored rules differ, store these and count every cell again (one pass over
+    child_due; the caller commits). True when it counted."""
+    from geo.store.maintained import CELL_DUE  # noqa: PLC0415 - a leaf module, no cycle
+
+    want = _kept_rules(_params(conn, rules, None, None, tz))
+    conn.execute(sa.text("INSERT INTO due_rules (id) VALUES (1) ON CONFLICT DO NOTHING"))
+    have = conn.execute(sa.text("SELECT rules FROM due_rules WHERE id = 1 FOR UPDATE")
+                        ).scalar()
+    if have == want:
+        return False
+    conn.execute(sa.text("UPDATE due_rules SET rules = CAST(:r AS jsonb) WHERE id = 1"),
+                 {"r": json.dumps(want)})
+    conn.exec_driver_sql(CELL_DUE)
+    return True
 
 
 def cell_status(conn: Connection, rules: dict, as_of: dt.date | str | None = None,
@@ -271,18 +345,43 @@ def cell_status(conn: Connection, rules: dict, as_of: dt.date | str | None = Non
     """Every cell in ``unit`` (or of the given cell ids) with its status, children,
     overdue children and the days since the last visit to any child in it."""
     params = _params(conn, rules, as_of, unit, tz, cells)
-    binds, due_at, return_at = _thresholds(params)
+    params["born_after"] = born_after(params["as_of"])
     # A return visit is a visit, so no stored return lies after the newest stored visit
     # (found through the index on child_due.last_visit_at).
-    newest = conn.execute(sa.text("SELECT max(last_visit_at) FROM child_due")).scalar()
-    last = _NOW_LAST if newest is None or newest < params["cutoff"] else _PAST_LAST
-    sql = _STATUS_SQL.format(due_at=due_at, return_at=return_at, last=last)
-    result = conn.execute(sa.text(sql), {
-        **params, **binds, "born_after": born_after(params["as_of"])})
+    newest, kept = conn.execute(sa.text(
+        "SELECT (SELECT max(last_visit_at) FROM child_due), "
+        "(SELECT rules FROM due_rules WHERE id = 1)")).one()
+    past = not (newest is None or newest < params["cutoff"])
+    if not past and kept == _kept_rules(params):
+        return _kept_status(conn, params)
+    return _counted_status(conn, params, past)
+
+
+def _counted_status(conn: Connection, params: dict, past: bool) -> list[dict]:
+    """Cell status counted child by child (_STATUS_SQL)."""
+    sql, binds = _status_sql(params, past)
+    result = conn.execute(sa.text(sql), {**params, **binds})
     # Plain tuples zipped with the keys: a city's 17,889 rows as mappings cost more than
     # the query's own aggregation.
     keys = list(result.keys())
     return [dict(zip(keys, row, strict=True)) for row in result.fetchall()]
+
+
+def _kept_status(conn: Connection, params: dict) -> list[dict]:
+    """Cell status from the kept per-cell figures (_KEPT_SQL), the cells it marks counted
+    child by child."""
+    result = conn.execute(sa.text(_KEPT_SQL), params)
+    keys = list(result.keys())[:-1]
+    rows, again = [], []
+    for *row, recount in result.fetchall():
+        rows.append(dict(zip(keys, row, strict=True)))
+        if recount:
+            again.append(row[0])
+    if again:
+        counted = {r["cell_id"]: r for r in _counted_status(
+            conn, {**params, "cells": again}, past=False)}
+        rows = [counted.get(r["cell_id"], r) for r in rows]
+    return rows
 
 
 def born_after(as_of: dt.date) -> dt.date:

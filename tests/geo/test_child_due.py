@@ -8,11 +8,12 @@ import datetime as dt
 import json
 import random
 
+import pytest
 import sqlalchemy as sa
 from test_cell_tally import delete_a_child_without_visits
 
 from geo.config import DEFAULTS
-from geo.visits.due import cell_status
+from geo.visits.due import cell_status, keep_rules
 
 RULES = DEFAULTS["rules"]
 TZ = "Asia/Shanghai"
@@ -111,8 +112,18 @@ def test_cell_status_with_a_countys_own_rules(conn):
     assert status_kept(conn, rules, as_of) == want
 
 
-def test_rows_and_status_follow_random_writes(conn):
+@pytest.mark.parametrize("keep", [False, True])
+def test_rows_and_status_follow_random_writes(conn, keep):
+    """``keep``: with the figures kept per cell (cell_due, migration 0021), which cell
+    status then reads, and which must follow every write too."""
     rng = random.Random(19)
+    # The visits below are recorded up to now(), after the demo's day: as of that day
+    # the visits are looked up per child; as of the day after now the kept figures
+    # (when kept) are read.
+    days = [TODAY, dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
+            + dt.timedelta(days=1)]
+    if keep:
+        assert keep_rules(conn, RULES, TZ)
     cells = conn.execute(sa.text(
         "SELECT id FROM unit WHERE level = 'cell' ORDER BY id")).scalars().all()
     worker = conn.execute(sa.text("SELECT id FROM worker ORDER BY id LIMIT 1")).scalar()
@@ -179,5 +190,8 @@ def test_rows_and_status_follow_random_writes(conn):
             delete_a_child_without_visits(conn)
         if step % 10 == 9:
             assert kept(conn) == scratch(conn), f"after step {step} ({op})"
+            for day in days:
+                assert status_kept(conn, RULES, day) == status_scratch(conn, RULES, day), (
+                    f"after step {step} ({op}), as of {day}")
     assert kept(conn) == scratch(conn)
     assert status_kept(conn, RULES, today) == status_scratch(conn, RULES, today)
