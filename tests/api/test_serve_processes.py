@@ -16,6 +16,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+import sqlalchemy as sa
 
 from api import cli
 
@@ -46,7 +47,11 @@ def _request(port, method, path, token=None, body=None):
 
 
 @pytest.fixture(scope="module")
-def served(database, demo, logins, cfg, tmp_path_factory):
+def served(database, demo, logins, cfg, engine, tmp_path_factory):
+    """The server on the test database; what its start-up commits there (the rules the
+    cell status figures are kept by, geo.visits.due.keep_rules) is taken back after."""
+    with engine.connect() as conn:
+        kept_before = conn.execute(sa.text("SELECT count(*) FROM due_rules")).scalar()
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": database, "GRIDMAP_WORKERS": "2",
            "GRIDMAP_VAR_DIR": str(tmp_path_factory.mktemp("servevar"))}
@@ -77,6 +82,10 @@ def served(database, demo, logins, cfg, tmp_path_factory):
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=30)
+        if not kept_before:
+            with engine.begin() as conn:
+                conn.execute(sa.text("DELETE FROM due_rules"))
+                conn.execute(sa.text("DELETE FROM cell_due"))
 
 
 def test_two_processes_serve_and_a_logout_holds_in_both(served, logins):
