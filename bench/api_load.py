@@ -93,15 +93,32 @@ def _summary(latencies, seconds, errors=0, empty=0):
             "p95_ms": p95 * 1000, "n": len(latencies), "errors": errors, "empty": empty}
 
 
-def over_http(paths, token, seconds, clients):
+def _split(server_pid) -> list[int]:
+    """The clients' connections held by each server process (busiest first): each
+    keep-alive connection stays with the process that accepted it, so with few clients
+    one process may carry most of the load."""
+    import psutil
+
+    family = [psutil.Process(server_pid), *psutil.Process(server_pid).children(recursive=True)]
+    counts = [sum(1 for c in p.net_connections(kind="tcp")
+                  if c.laddr and c.laddr.port == PORT and c.status == "ESTABLISHED")
+              for p in family]
+    return sorted((n for n in counts if n), reverse=True)
+
+
+def over_http(paths, token, seconds, clients, server_pid=None):
     queue = mp.Queue()
     proc = mp.Process(target=_load, args=(paths, token, seconds, clients, queue))
     proc.start()
+    split = None
+    if server_pid is not None:
+        time.sleep(min(1.0, seconds / 4))
+        split = _split(server_pid)
     results = [queue.get(timeout=seconds + 60) for _ in range(clients)]
     proc.join(timeout=30)
     latencies = [x for lat, _, _ in results for x in lat]
-    return _summary(latencies, seconds, sum(r[1] for r in results),
-                    sum(r[2] for r in results))
+    return {**_summary(latencies, seconds, sum(r[1] for r in results),
+                       sum(r[2] for r in results)), "split": split}
 
 
 def direct(engine, work, seconds, clients):
@@ -179,9 +196,11 @@ def _profile(pid, out, seconds):
 
 def _line(name, side, r):
     unit = "req/s" if side == "API" else "q/s  "
+    split = (f"; connections per process {'/'.join(map(str, r['split']))}"
+             if r.get("split") and len(r["split"]) > 1 else "")
     return (f"  {name:<16} {side:<4} {r['rps']:7.0f} {unit}  median {r['median_ms']:6.1f} ms"
             f"  p95 {r['p95_ms']:6.1f} ms  ({r['n']} calls, {r['errors']} errors, "
-            f"{r['empty']} empty)")
+            f"{r['empty']} empty{split})")
 
 
 def _ratio(api, db) -> str:
@@ -274,13 +293,14 @@ def main() -> None:
                 if cached and args.only != "tile":
                     spy = _profile(srv.proc.pid, args.profile, args.seconds)
                     results["nearest"] = over_http(nearest_paths, token, args.seconds,
-                                                   args.clients)
+                                                   args.clients, srv.proc.pid)
                     if spy is not None:
                         spy.wait(timeout=60)
                     sql["nearest"] = direct(engine, nearest_work, args.seconds, args.clients)
                 name = "tile (cached)" if cached else "tile (uncached)"
                 if args.only != "nearest":
-                    results[name] = over_http([tile_path], token, args.seconds, args.clients)
+                    results[name] = over_http([tile_path], token, args.seconds, args.clients,
+                                              srv.proc.pid)
                     sql[name] = direct(engine, tile_work, args.seconds, args.clients)
         for name, api in results.items():
             db = sql[name]
