@@ -555,7 +555,25 @@ class EscalationLoop(threading.Thread):
             except Exception:  # noqa: BLE001 - a failed pass must not end the loop
                 ESCALATION_PASSES.labels("failed").inc()
                 log.exception("report escalation pass failed")
+            self._grown_up()
             self._stop_event.wait(self.every_s)
+
+    def _grown_up(self) -> None:
+        """Once a day (in the county's time zone), with the first pass of the day: the
+        cells whose kept status figures count a child who has turned 18 are counted again
+        (geo.visits.due.recount_grown_up), so they are read from the figures again."""
+        from geo.scope import today
+        from geo.visits.due import recount_grown_up
+
+        day = today(self.cfg["timezone"])
+        if getattr(self, "_grown_up_on", None) == day:
+            return
+        try:
+            with self.engine.begin() as conn:
+                recount_grown_up(conn, self.cfg["timezone"])
+            self._grown_up_on = day
+        except Exception:  # noqa: BLE001 - the cells are counted child by child meanwhile
+            log.exception("counting again the cells of children turned 18 failed")
 
     def stop(self) -> None:
         self._stop_event.set()

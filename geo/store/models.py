@@ -891,3 +891,6 @@ class CellDue(Base):
     last_registered: Mapped[dt.date | None] = mapped_column(Date)
     last_visit: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     visited: Mapped[int] = mapped_column(Integer, server_default="0")
+    # Open children 18 or over on ``counted_on`` (left out of the figures above).
+    adults: Mapped[int] = mapped_column(Integer, server_default="0")
+    counted_on: Mapped[dt.date | None] = mapped_column(Date)

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from geo.config import county_rules
-from geo.scope import CELL_IN_SCOPE, check_day, find_unit, parse_date
+from geo.scope import CELL_IN_SCOPE, check_day, find_unit, parse_date, today
 
 STATUSES = ("up_to_date", "overdue", "never_visited", "empty")
 
@@ -294,8 +294,9 @@ def _status_sql(params: dict, past: bool) -> tuple[str, dict]:
 # were counted by the rules asked for and the day is today or later (no stored visit
 # after it): a cell's overdue children are its children whose next due day lies before
 # ``as_of`` (a binary search of its sorted due days). A cell with a child registered after
-# ``as_of`` or 18 by then (or counted by another county's rules) is marked ``recount``
-# and counted child by child instead (_STATUS_SQL for those cells).
+# ``as_of`` or 18 by then (or counted by another county's rules), or one whose children
+# already 18 on the day it was counted were left out and ``as_of`` is before that day, is
+# marked ``recount`` and counted child by child instead (_STATUS_SQL for those cells).
 _KEPT_SQL = f"""
 SELECT c.id AS cell_id, c.code, c.name, c.village_id, c.township_id, c.county_id,
        coalesce(k.children, 0) AS children,
@@ -307,7 +308,8 @@ SELECT c.id AS cell_id, c.code, c.name, c.village_id, c.township_id, c.county_id
             ELSE 'up_to_date' END AS status,
        coalesce(k.children > 0 AND (k.last_registered > CAST(:as_of AS date)
                                     OR k.first_born <= CAST(:born_after AS date)
-                                    OR k.rules_id <> {_RULES_ID}), false) AS recount
+                                    OR k.rules_id <> {_RULES_ID})
+                OR k.adults > 0 AND k.counted_on > CAST(:as_of AS date), false) AS recount
   FROM unit c LEFT JOIN cell_due k ON k.cell_id = c.id
  WHERE {_CELLS}
  ORDER BY c.code
@@ -337,6 +339,19 @@ def keep_rules(conn: Connection, rules: dict, tz: str) -> bool:
                  {"r": json.dumps(want)})
     conn.exec_driver_sql(CELL_DUE)
     return True
+
+
+def recount_grown_up(conn: Connection, tz: str) -> int:
+    """Count again the cells whose kept figures count a child who is 18 today (in
+    ``tz``), so that it is left out and the cell is read from its kept figures again
+    (until then it is counted child by child). Run at start-up and with each escalation
+    pass; returns how many cells it counted."""
+    cells = conn.execute(sa.text(
+        "SELECT array_agg(cell_id) FROM cell_due WHERE children > 0 "
+        "AND first_born <= CAST(:b AS date)"), {"b": born_after(today(tz))}).scalar()
+    if cells:
+        conn.execute(sa.text("SELECT cell_due_recount(CAST(:c AS int[]))"), {"c": cells})
+    return len(cells or [])
 
 
 def cell_status(conn: Connection, rules: dict, as_of: dt.date | str | None = None,

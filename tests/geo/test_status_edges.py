@@ -242,3 +242,66 @@ def test_a_cell_given_another_county_is_counted_by_its_rules(conn):
     want = status_scratch(conn, rules, TODAY)
     assert want[cell][1] > before[1]  # more overdue by 1 to 3 days
     assert status_kept(conn, rules, TODAY) == want
+
+
+def test_an_open_case_past_18_leaves_its_cell_read_from_the_kept_figures(conn, monkeypatch):
+    """A child 18 or over on the day its cell is counted (an open case waiting to be
+    closed) is left out of the kept figures and only counted in ``adults``: on that day
+    and after, its cell is read from the figures, not counted child by child every day;
+    for a day before it, the cell is counted child by child (the child was a minor)."""
+    from geo.scope import today
+    from geo.visits import due
+    from geo.visits.due import recount_grown_up
+
+    now = today(str(TZ))  # the database counts by its own clock
+
+    def eighteen_on(day):
+        return dt.date(day.year - 18, day.month, min(day.day, 28))
+
+    assert keep_rules(conn, RULES, str(TZ))
+    cells = place(conn, [
+        {"name": "18 a year ago", "registered": dt.date(2020, 1, 5),
+         "born": eighteen_on(now) - dt.timedelta(days=365)},
+        {"name": "18 today", "registered": dt.date(2020, 1, 5), "born": eighteen_on(now)},
+        {"name": "a minor", "registered": dt.date(2020, 1, 5), "born": dt.date(2015, 6, 1)},
+    ])
+    rows = {r.cell_id: r for r in conn.execute(sa.text(
+        "SELECT cell_id, children, adults, counted_on FROM cell_due "
+        "WHERE cell_id = ANY(:c)"), {"c": list(cells.values())})}
+    for name in ("18 a year ago", "18 today"):
+        row = rows[cells[name]]
+        assert (row.children, row.adults, row.counted_on) == (0, 1, now), name
+    assert (rows[cells["a minor"]].children, rows[cells["a minor"]].adults) == (1, 0)
+
+    recounted: list[int] = []
+    counted_status = due._counted_status
+
+    def spy(c, params, past):
+        recounted.extend(params["cells"] or [])
+        return counted_status(c, params, past)
+
+    monkeypatch.setattr(due, "_counted_status", spy)
+    ours = set(cells.values())
+    assert status_kept(conn, RULES, now) == status_scratch(conn, RULES, now)
+    assert not ours & set(recounted)
+    # The day before: "18 today" was a minor; its cell is counted child by child.
+    yesterday = now - dt.timedelta(days=1)
+    recounted.clear()
+    assert status_kept(conn, RULES, yesterday) == status_scratch(conn, RULES, yesterday)
+    assert cells["18 today"] in recounted and cells["a minor"] not in recounted
+    assert status_kept(conn, RULES, yesterday)[cells["18 today"]][0] == 1
+
+    # A cell whose figures still count a child now 18 (counted before the birthday; here
+    # made so by hand) is counted child by child until recount_grown_up counts it again.
+    minor = cells["a minor"]
+    conn.execute(sa.text("UPDATE cell_due SET first_born = :b WHERE cell_id = :c"),
+                 {"b": eighteen_on(now), "c": minor})
+    recounted.clear()
+    status_kept(conn, RULES, now)
+    assert minor in recounted
+    assert recount_grown_up(conn, str(TZ)) >= 1
+    assert conn.execute(sa.text("SELECT first_born FROM cell_due WHERE cell_id = :c"),
+                        {"c": minor}).scalar() == dt.date(2015, 6, 1)
+    recounted.clear()
+    assert status_kept(conn, RULES, now) == status_scratch(conn, RULES, now)
+    assert minor not in recounted

@@ -12,7 +12,11 @@ give an interval: how many, each one's next due day (the earlier of its last vis
 return visit's plus the return interval), sorted, so the children overdue on a day are
 ``width_bucket(day - 1, due)`` (a binary search); the earliest birth date and latest
 registration day (a cell is read from here only for a day on which all of them are on
-the books), the newest visit and how many were visited; and the rules it was counted by
+the books), the newest visit and how many were visited. Children 18 or over on the day
+counted (``counted_on``, in the rules' time zone) are left out and only counted
+(``adults``): an open case of a young adult waiting to be closed would otherwise send its
+cell to be counted child by child every day; a day before ``counted_on`` counts a cell
+with such children child by child. And the rules it was counted by
 (``rules_id``: 0 or the county's id), so a cell moved to a county with other rules is
 counted from child_due until it is recounted.
 
@@ -42,10 +46,13 @@ depends_on = None
 # rules are its cell's county's when the kept rules have that county's id, else the
 # shared ones (0); a child whose level those rules give no interval is not counted.
 CELL_DUE_COUNT = """
-SELECT d.cell_id, min(g.rid) AS rules_id, count(*) AS children,
-       array_agg(x.next_due ORDER BY x.next_due) AS due,
-       min(d.birth_date) AS first_born, max(d.registered_on) AS last_registered,
-       max(d.last_visit_at) AS last_visit, count(d.last_visit_at) AS visited
+SELECT d.cell_id, min(g.rid) AS rules_id, count(*) FILTER (WHERE NOT a.adult) AS children,
+       array_agg(x.next_due ORDER BY x.next_due) FILTER (WHERE NOT a.adult) AS due,
+       min(d.birth_date) FILTER (WHERE NOT a.adult) AS first_born,
+       max(d.registered_on) FILTER (WHERE NOT a.adult) AS last_registered,
+       max(d.last_visit_at) FILTER (WHERE NOT a.adult) AS last_visit,
+       count(d.last_visit_at) FILTER (WHERE NOT a.adult) AS visited,
+       count(*) FILTER (WHERE a.adult) AS adults
   FROM {cells} s(c)
   JOIN child_due d ON d.cell_id = s.c
   JOIN unit u ON u.id = d.cell_id
@@ -57,6 +64,8 @@ SELECT d.cell_id, min(g.rid) AS rules_id, count(*) AS children,
         CASE WHEN NOT d.categories <@ exempt THEN
             COALESCE((d.last_return_at AT TIME ZONE (r ->> 'tz'))::date, d.registered_on)
             + (r -> 'return_days' ->> g.rid::text)::int END) AS next_due) x
+  -- 18 or over on the day counted: never counted again on that day or after.
+  CROSS JOIN LATERAL (SELECT (d.birth_date + interval '18 years')::date <= today AS adult) a
  WHERE d.open AND r -> 'intervals' -> g.rid::text ? d.risk_level
  GROUP BY d.cell_id
 """
@@ -74,18 +83,22 @@ CREATE TABLE cell_due (
     first_born date,
     last_registered date,
     last_visit timestamptz,
-    visited integer NOT NULL DEFAULT 0
+    visited integer NOT NULL DEFAULT 0,
+    adults integer NOT NULL DEFAULT 0,
+    counted_on date
 );
 
 CREATE FUNCTION cell_due_recount(cells int[]) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     r jsonb;
     exempt text[];
+    today date;
 BEGIN
     SELECT d.rules INTO r FROM due_rules d WHERE d.id = 1;
     IF r IS NULL THEN
         RETURN;
     END IF;
+    today := (now() AT TIME ZONE (r ->> 'tz'))::date;
     cells := ARRAY(SELECT DISTINCT c FROM unnest(cells) c WHERE c IS NOT NULL ORDER BY c);
     IF cardinality(cells) = 0 THEN
         RETURN;
@@ -98,19 +111,20 @@ BEGIN
     UPDATE cell_due k
        SET rules_id = n.rules_id, children = n.children, due = n.due,
            first_born = n.first_born, last_registered = n.last_registered,
-           last_visit = n.last_visit, visited = n.visited
+           last_visit = n.last_visit, visited = n.visited, adults = n.adults,
+           counted_on = today
       FROM (SELECT q.c AS cell_id, coalesce(a.rules_id, 0) AS rules_id,
                    coalesce(a.children, 0) AS children, coalesce(a.due, '{{}}') AS due,
                    a.first_born, a.last_registered, a.last_visit,
-                   coalesce(a.visited, 0) AS visited
+                   coalesce(a.visited, 0) AS visited, coalesce(a.adults, 0) AS adults
               FROM unnest(cells) q(c)
               LEFT JOIN ({CELL_DUE_COUNT.format(cells="unnest(cells)")}) a
                      ON a.cell_id = q.c) n
      WHERE k.cell_id = n.cell_id
        AND (k.rules_id, k.children, k.due, k.first_born, k.last_registered, k.last_visit,
-            k.visited)
+            k.visited, k.adults, k.counted_on)
            IS DISTINCT FROM (n.rules_id, n.children, n.due, n.first_born,
-                             n.last_registered, n.last_visit, n.visited);
+                             n.last_registered, n.last_visit, n.visited, n.adults, today);
 END $$;
 
 CREATE FUNCTION cell_due_changed() RETURNS trigger LANGUAGE plpgsql AS $$
