@@ -73,12 +73,11 @@ def warm(engine, cfg: dict) -> None:
 
     import sqlalchemy as sa
 
-    from geo.visits.due import keep_rules, recount_grown_up
+    from geo.visits.due import keep_rules
 
     try:
         with engine.begin() as conn:
             keep_rules(conn, cfg["rules"], cfg["timezone"])
-            recount_grown_up(conn, cfg["timezone"])
     except Exception:  # noqa: BLE001 - cell status then counts child by child, still right
         logging.getLogger(__name__).exception("keeping the cell status figures failed")
     with engine.connect() as conn:

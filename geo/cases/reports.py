@@ -34,8 +34,9 @@ from geo.errors import Conflict, InvalidInput, NotFound
 from geo.facilities.nearest import check_point
 from geo.grid.chinacrs import CRS_NAMES, to_wgs84
 from geo.people.children import find_child
-from geo.scope import county_codes
+from geo.scope import county_codes, today
 from geo.store.metrics import ESCALATION_PASSES, REPORTS_ESCALATED
+from geo.visits.due import recount_grown_up
 
 log = logging.getLogger(__name__)
 
@@ -543,6 +544,7 @@ class EscalationLoop(threading.Thread):
         self.engine, self.cfg = engine, cfg
         self.every_s = float(every_s or rules(cfg)["escalate_every_s"])
         self._stop_event = threading.Event()
+        self._grown_up_on: dt.date | None = None
 
     def run(self) -> None:
         while not self._stop_event.is_set():
@@ -562,11 +564,8 @@ class EscalationLoop(threading.Thread):
         """Once a day (in the county's time zone), with the first pass of the day: the
         cells whose kept status figures count a child who has turned 18 are counted again
         (geo.visits.due.recount_grown_up), so they are read from the figures again."""
-        from geo.scope import today
-        from geo.visits.due import recount_grown_up
-
         day = today(self.cfg["timezone"])
-        if getattr(self, "_grown_up_on", None) == day:
+        if self._grown_up_on == day:
             return
         try:
             with self.engine.begin() as conn:

@@ -344,8 +344,8 @@ def keep_rules(conn: Connection, rules: dict, tz: str) -> bool:
 def recount_grown_up(conn: Connection, tz: str) -> int:
     """Count again the cells whose kept figures count a child who is 18 today (in
     ``tz``), so that it is left out and the cell is read from its kept figures again
-    (until then it is counted child by child). Run at start-up and with each escalation
-    pass; returns how many cells it counted."""
+    (until then it is counted child by child). Run once a day by ``gridmap serve``'s
+    escalation loop (its first pass at start-up); returns how many cells it counted."""
     cells = conn.execute(sa.text(
         "SELECT array_agg(cell_id) FROM cell_due WHERE children > 0 "
         "AND first_born <= CAST(:b AS date)"), {"b": born_after(today(tz))}).scalar()

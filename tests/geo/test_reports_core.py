@@ -310,3 +310,18 @@ def test_the_service_loop_escalates_and_stops(engine, demo, cfg, logins):
         loop.stop()
         loop.join(5)
     assert level in ("township", "county") and not loop.is_alive()
+
+
+def test_the_service_loop_counts_grown_up_children_again_once_a_day(engine, cfg, monkeypatch):
+    """The loop's first pass of a day (so also its first pass at start-up) counts again
+    the cells of children who have turned 18 (geo.visits.due.recount_grown_up); the
+    passes after it that day do not."""
+    calls = []
+    monkeypatch.setattr(reports, "recount_grown_up", lambda conn, tz: calls.append(tz) or 0)
+    loop = reports.EscalationLoop(engine, cfg, every_s=60)
+    loop._grown_up()
+    loop._grown_up()
+    assert calls == [cfg["timezone"]]
+    loop._grown_up_on -= dt.timedelta(days=1)  # the next day
+    loop._grown_up()
+    assert len(calls) == 2
