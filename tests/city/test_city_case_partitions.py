@@ -9,7 +9,7 @@ import json
 
 import pytest
 import sqlalchemy as sa
-from citydemo import COUNTIES
+from citydemo import COUNTIES, plans_of, read_partitions
 
 from geo.cases import referrals
 from geo.cases import reports as rep
@@ -20,12 +20,6 @@ from geo.scope import unit_id
 CASE_TABLES = ("placement", "case_event", "assessment", "guardian", "support", "referral",
                "task")
 HISTORIES = ("report_event", "case_event", "referral_event")
-
-
-def _read(plan: str, table: str) -> set[str]:
-    """The partitions of ``table`` a plan reads."""
-    return {c for c in [f"{table}_c{code}" for code in COUNTIES] + [f"{table}_other"]
-            if f'"{c}"' in plan}
 
 
 def _report(conn, county: str, child: int | None = None, with_county: bool = False) -> int:
@@ -201,25 +195,14 @@ def test_case_queries_of_a_county_read_only_its_partitions(city_conn, cfg, child
     _case_records(city_conn, child_of("510402"), facility)
     _report(city_conn, "510402", with_county=True)
     county = unit_id(city_conn, "510402")
-    seen: list[str] = []
-
-    @sa.event.listens_for(city_conn, "before_cursor_execute", retval=True)
-    def explain(conn, cursor, statement, parameters, context, executemany):
-        if "county_code = ANY" in statement and not statement.startswith("EXPLAIN"):
-            cursor.execute("EXPLAIN (FORMAT JSON) " + statement, parameters)
-            seen.append(json.dumps(cursor.fetchone()[0]))
-        return statement, parameters
-
-    try:
+    with plans_of(city_conn, lambda statement: "county_code = ANY" in statement) as seen:
         assert rep.inbox(city_conn, county, level=None)
         rep.counts(city_conn, county, "township")
         civil = type("Reader", (), {"role": "admin"})()
         assert referrals.listing(city_conn, civil, county)
         monthly_case_figures(city_conn, cfg, "510402", "2026-11")
-    finally:
-        sa.event.remove(city_conn, "before_cursor_execute", explain)
     assert len(seen) >= 4
-    reads = {t: set().union(*(_read(p, t) for p in seen))
+    reads = {t: set().union(*(read_partitions(p, t) for p in seen))
              for t in ("report", "referral", "case_event", "referral_event")}
     assert reads == {"report": {"report_c510402"}, "referral": {"referral_c510402"},
                      "case_event": {"case_event_c510402"},
@@ -227,7 +210,7 @@ def test_case_queries_of_a_county_read_only_its_partitions(city_conn, cfg, child
     # A plan without the county reads every partition.
     every = json.dumps(city_conn.execute(sa.text(
         "EXPLAIN (FORMAT JSON) SELECT count(*) FROM report WHERE status = 'new'")).scalar_one())
-    assert _read(every, "report") == ({f"report_c{c}" for c in COUNTIES}
+    assert read_partitions(every, "report") == ({f"report_c{c}" for c in COUNTIES}
                                       | {"report_other"})
 
 
@@ -243,18 +226,13 @@ def test_a_childs_case_pages_and_the_placement_list_read_only_its_countys(
     child = child_of("510422")
     _case_records(city_conn, child, facility)
     county = unit_id(city_conn, "510422")
-    seen: list[str] = []
 
-    @sa.event.listens_for(city_conn, "before_cursor_execute", retval=True)
-    def explain(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().startswith("SELECT") and (
-                "county_code = gridmap_child_county" in statement
-                or "county_code = ANY" in statement):
-            cursor.execute("EXPLAIN (FORMAT JSON) " + statement, parameters)
-            seen.append(json.dumps(cursor.fetchone()[0]))
-        return statement, parameters
+    def wanted(statement):
+        return statement.lstrip().startswith("SELECT") and (
+            "county_code = gridmap_child_county" in statement
+            or "county_code = ANY" in statement)
 
-    try:
+    with plans_of(city_conn, wanted) as seen:
         assert lifecycle.case(city_conn, child, county)["history"]
         assert lifecycle.assessments(city_conn, child, county)
         assert lifecycle.guardians(city_conn, child, county, dt.date(2026, 11, 24))
@@ -262,9 +240,7 @@ def test_a_childs_case_pages_and_the_placement_list_read_only_its_countys(
         assert lifecycle.is_placed(city_conn, child)
         rows, _ = lists.run(city_conn, cfg["rules"], "placements", "510422")
         assert child in {r["child_id"] for r in rows}
-    finally:
-        sa.event.remove(city_conn, "before_cursor_execute", explain)
-    reads = {t: set().union(*(_read(p, t) for p in seen))
+    reads = {t: set().union(*(read_partitions(p, t) for p in seen))
              for t in ("case_event", "assessment", "guardian", "support", "placement")}
     assert reads == {t: {f"{t}_c510422"} for t in reads}, reads
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 import sqlalchemy as sa
-from citydemo import CITY, COUNTIES
+from citydemo import CITY, COUNTIES, plans_of, read_partitions
 
 from geo.people.children import find_child, find_children
 from geo.people.features import household_features
@@ -21,12 +21,6 @@ TABLES = ("household", "child", "visit")
 def _plan(conn, sql: str, **params) -> str:
     return json.dumps(conn.execute(sa.text(f"EXPLAIN (FORMAT JSON) {sql}"),
                                    params).scalar_one())
-
-
-def _read(plan: str, table: str) -> set[str]:
-    """The partitions of ``table`` a plan reads."""
-    return {c for c in [f"{table}_c{code}" for code in COUNTIES] + [f"{table}_other"]
-            if f'"{c}"' in plan}
 
 
 def test_every_row_lies_in_its_countys_partition(city_conn):
@@ -63,39 +57,28 @@ def test_a_query_naming_counties_reads_only_their_partitions(city_conn):
     for table in TABLES:
         one = _plan(city_conn, f"SELECT count(*) FROM {table} WHERE county_code = :c",
                     c="510411")
-        assert _read(one, table) == {f"{table}_c510411"}, one
+        assert read_partitions(one, table) == {f"{table}_c510411"}, one
         two = _plan(city_conn, f"SELECT count(*) FROM {table} "
                     "WHERE county_code = ANY(CAST(:c AS varchar[]))", c=["510402", "510421"])
-        assert _read(two, table) == {f"{table}_c510402", f"{table}_c510421"}, two
+        assert read_partitions(two, table) == {f"{table}_c510402", f"{table}_c510421"}, two
         every = _plan(city_conn, f"SELECT count(*) FROM {table}")
-        assert len(_read(every, table)) == len(COUNTIES) + 1
+        assert len(read_partitions(every, table)) == len(COUNTIES) + 1
 
 
 def test_a_countys_lists_and_records_read_only_its_partitions(city_conn):
     """The people queries add the scope's counties, so a county's list, record and map
     page read its partitions only; the city's read all five."""
     county = unit_id(city_conn, "510402")
-    seen: list[str] = []
-
-    @sa.event.listens_for(city_conn, "before_cursor_execute", retval=True)
-    def explain(conn, cursor, statement, parameters, context, executemany):
-        if "county_code = ANY" in statement and not statement.startswith("EXPLAIN"):
-            cursor.execute("EXPLAIN (FORMAT JSON) " + statement, parameters)
-            seen.append(json.dumps(cursor.fetchone()[0]))
-        return statement, parameters
-
-    try:
+    with plans_of(city_conn, lambda statement: "county_code = ANY" in statement) as seen:
         kids = find_children(city_conn, county, limit=5)
         assert kids
         find_child(city_conn, kids[0]["id"], county)
         assert household_features(city_conn, county, limit=5)
         search(city_conn, kids[0]["name"], county, people=True)
-    finally:
-        sa.event.remove(city_conn, "before_cursor_execute", explain)
     assert len(seen) == 4
     for plan in seen:
-        assert _read(plan, "household") == {"household_c510402"}, plan
-        assert _read(plan, "child") <= {"child_c510402"}, plan
+        assert read_partitions(plan, "household") == {"household_c510402"}, plan
+        assert read_partitions(plan, "child") <= {"child_c510402"}, plan
     city = unit_id(city_conn, CITY)
     assert len(find_children(city_conn, city, limit=10_000)) == city_conn.execute(
         sa.text("SELECT count(*) FROM child")).scalar_one()
