@@ -50,8 +50,8 @@ def main() -> None:
 # -- serve ---------------------------------------------------------------------------
 # Processes ``gridmap serve`` starts by default: one per core the process may use, since
 # one process runs Python on one core at a time (bench/api_load.py: on 2 cores, two
-# gunicorn processes answered 635 requests/s where one waitress process answered
-# 412–451), but not more than this, each holding its own connection pools and caches.
+# gunicorn processes answered 565–713 requests/s where one waitress process answered
+# 453), but not more than this, each holding its own connection pools and caches.
 MAX_AUTO_WORKERS = 4
 
 
